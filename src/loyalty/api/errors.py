@@ -1,0 +1,85 @@
+"""One error envelope for every failure: `{"error_code", "message", "details"}`.
+
+Domain errors render themselves (code, status, details, localised message, Retry-After); FastAPI's
+validation errors, unknown routes, wrong methods and unexpected exceptions are mapped onto the same
+shape here. Routes never build error bodies.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from loyalty.api.deps import request_locale
+from loyalty.errors import LoyaltyError, MethodNotAllowed, NotFound, ValidationFailed
+from loyalty.i18n import N_, translate
+
+log = logging.getLogger("loyalty.errors")
+
+INTERNAL_ERROR_MESSAGE = N_("Something went wrong on our side; please try again")
+
+
+def envelope(error: LoyaltyError, request: Request) -> JSONResponse:
+    headers = {}
+    if error.retry_after_seconds is not None:
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    body = {
+        "error_code": error.error_code,
+        "message": error.localised_message(request_locale(request)),
+        "details": error.details,
+    }
+    return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+
+async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LoyaltyError)
+    return envelope(exc, request)
+
+
+def _field(location: tuple[Any, ...]) -> str:
+    parts = [str(part) for part in location if part not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(location[0] if location else "body")
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in exc.errors()
+    ]
+    return envelope(ValidationFailed(errors), request)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405:
+        return envelope(MethodNotAllowed(), request)
+    if exc.status_code == 404:
+        return envelope(NotFound(request.url.path), request)
+    error = LoyaltyError()
+    error.status_code = exc.status_code  # type: ignore[misc]
+    return envelope(error, request)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    request_id = getattr(request.state, "request_id", None)
+    log.error(
+        "unhandled error on %s %s (request %s)", request.method, request.url.path, request_id, exc_info=exc
+    )
+    body = {
+        "error_code": "INTERNAL_ERROR",
+        "message": translate(INTERNAL_ERROR_MESSAGE, request_locale(request)),
+        "details": {"request_id": request_id},
+    }
+    return JSONResponse(body, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(LoyaltyError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

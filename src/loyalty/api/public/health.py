@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from loyalty.api.deps import Session
+
+router = APIRouter()
+
+
+class Health(BaseModel):
+    status: str
+    database: str
+
+
+@router.get("/health", response_model=Health, summary="Liveness and database check")
+async def health(session: Session) -> Health:
+    await session.execute(text("SELECT 1"))
+    return Health(status="ok", database="ok")

@@ -1,0 +1,35 @@
+"""Shapes shared by every router: the page envelope and the error envelope (for OpenAPI)."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from loyalty.services.pages import DEFAULT_LIMIT, MAX_LIMIT
+
+T = TypeVar("T")
+
+
+class PageOut(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class PageParams(BaseModel):
+    limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
+    offset: int = Query(0, ge=0)
+
+
+class ErrorOut(BaseModel):
+    error_code: str
+    message: str
+    details: dict[str, Any]
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries documenting the error envelope for these statuses."""
+    return {status: {"model": ErrorOut} for status in statuses}

@@ -1,0 +1,64 @@
+"""The FastAPI application: routers per audience, one error envelope, one log line per request."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from loyalty import __version__
+from loyalty.api.errors import install_error_handlers
+from loyalty.api.middleware import RequestLogMiddleware
+from loyalty.api.routes import include_routers
+from loyalty.clock import Clock, SystemClock
+from loyalty.config import Settings
+from loyalty.db import Database
+
+OPENAPI_TAGS = [
+    {"name": "admin", "description": "Platform administration (admin API keys)."},
+    {
+        "name": "vendor",
+        "description": "A vendor's programme, staff, cards and counter operations (vendor keys).",
+    },
+    {"name": "public", "description": "Customer-facing enrolment and card pages (no key)."},
+]
+
+
+def create_app(
+    settings: Settings, *, clock: Clock | None = None, database: Database | None = None
+) -> FastAPI:
+    database = database or Database.from_url(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        echo=settings.db_echo,
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="Loyalty",
+        version=__version__,
+        description="Stamp cards and points programmes for small vendors, with anti-fraud built in.",
+        openapi_tags=OPENAPI_TAGS,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.clock = clock or SystemClock()
+    install_error_handlers(app)
+    include_routers(app)
+    app.add_middleware(RequestLogMiddleware)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The factory `loyalty serve` hands to uvicorn (each worker process builds its own app)."""
+    settings = Settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    return create_app(settings)

@@ -1,0 +1,182 @@
+"""The `loyalty` command: serve, demo, db upgrade/downgrade, keys.
+
+Errors a user can cause (a bad database URL, an unreachable database) print one line to stderr and
+exit non-zero; tracebacks are for bugs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from loyalty.clock import SystemClock
+from loyalty.config import Settings
+from loyalty.db import Database, DatabaseUrlError
+from loyalty.services import api_keys
+from loyalty.services.context import Context
+
+app = typer.Typer(
+    help="Loyalty platform: stamp cards and points for small vendors.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+
+T = TypeVar("T")
+
+
+class CliError(Exception):
+    """A problem the user can fix, reported in one line."""
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CliError(f"invalid setting LOYALTY_{str(first['loc'][0]).upper()}: {first['msg']}") from exc
+
+
+def _run(coroutine_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return asyncio.run(coroutine_factory())
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) -> None:
+    """Create or migrate the schema to the latest (or given) revision."""
+    from loyalty import migrate
+
+    migrate.upgrade(_settings().database_url, revision)
+    typer.echo(f"database at revision {revision}", err=True)
+
+
+@db_app.command("downgrade")
+def db_downgrade(
+    revision: str = typer.Argument("-1", help="Target revision; 'base' removes every table."),
+) -> None:
+    """Step the schema back (by default one revision)."""
+    from loyalty import migrate
+
+    migrate.downgrade(_settings().database_url, revision)
+    typer.echo(f"database at revision {revision}", err=True)
+
+
+@keys_app.command("create-admin")
+def create_admin(name: str = typer.Option(..., "--name", help="Who or what will use the key.")) -> None:
+    """Create an admin API key and print it alone on stdout (it is shown only this once)."""
+    settings = _settings()
+
+    async def create() -> str:
+        database = Database.from_url(settings.database_url)
+        try:
+            async with database.unit_of_work() as session:
+                issued = await api_keys.create_admin_key(Context(session, settings, SystemClock()), name)
+                return issued.secret
+        finally:
+            await database.dispose()
+
+    typer.echo(_run(create))
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (about 2 per core)."),
+    migrate_first: bool = typer.Option(False, "--migrate", help="Run `db upgrade` before serving."),
+) -> None:
+    """Run the HTTP API with uvicorn."""
+    import uvicorn
+
+    settings = _settings()
+    if migrate_first:
+        from loyalty import migrate
+
+        migrate.upgrade(settings.database_url)
+    uvicorn.run(
+        "loyalty.app:create_app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # the app logs one structured line per request itself
+        proxy_headers=settings.trust_forwarded_for,
+    )
+
+
+@app.command()
+def demo(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8000, help="TCP port."),
+    seed_only: bool = typer.Option(False, "--seed-only", help="Create the demo data and exit."),
+) -> None:
+    """Migrate, load demo data and serve: everything a first look needs."""
+    from loyalty import demo as demo_data
+    from loyalty import migrate
+
+    settings = _settings()
+    migrate.upgrade(settings.database_url)
+
+    async def seed() -> demo_data.DemoSummary:
+        database = Database.from_url(settings.database_url)
+        try:
+            return await demo_data.seed_demo(database, settings)
+        finally:
+            await database.dispose()
+
+    summary = _run(seed)
+    _print_demo(summary, f"http://{host}:{port}")
+    if not seed_only:
+        serve(host=host, port=port, workers=1, migrate_first=False)
+
+
+def _print_demo(summary: Any, base: str) -> None:
+    from loyalty import demo as d
+
+    typer.echo(
+        f"""
+Loyalty demo ready.
+  API docs        {base}/docs
+  Health          {base}/api/v1/loyalty/health
+  Public pages    {base}/api/v1/loyalty/programs/{summary.cafe_slug}
+                  {base}/api/v1/loyalty/programs/{summary.bakery_slug}
+  Admin key       {d.DEMO_ADMIN_KEY}
+  Café key        {d.CAFE_KEY}     (stamp card, PINs {d.CAFE_PIN} Anna, {d.CAFE_PIN_2} Luc)
+  Bakery key      {d.BAKERY_KEY}   (points, PIN {d.BAKERY_PIN} Marie)
+  Demo cards      {", ".join(summary.card_numbers)}
+
+Try:  curl -s -X POST {base}/api/v1/vendor/loyalty/stamp -H "Authorization: Bearer {d.CAFE_KEY}" \\
+        -H "Content-Type: application/json" -d '{{"card_number": "{summary.card_numbers[0]}", "staff_pin": "{d.CAFE_PIN}"}}'
+"""
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except CliError as exc:
+        _fail(str(exc))
+    except DatabaseUrlError as exc:
+        _fail(str(exc))
+    except (OperationalError, DBAPIError, OSError) as exc:
+        _fail(f"cannot reach the database: {_first_line(exc)}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _fail(message: str) -> None:
+    typer.echo(f"loyalty: error: {message}", err=True)
+    sys.exit(1)

@@ -1,0 +1,69 @@
+"""Service settings, read from `LOYALTY_*` environment variables (and a `.env` file, if present).
+
+Every setting is listed, with its default and meaning, in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_TIMEZONE = "Europe/Luxembourg"
+DEV_SECRET_KEY = "dev-insecure-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOYALTY_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///./loyalty.db",
+        description="postgresql://user@host:port/db or sqlite:///path; the async driver is picked for you.",
+    )
+    db_pool_size: int = Field(10, ge=1, description="PostgreSQL connections kept open per process.")
+    db_max_overflow: int = Field(10, ge=0, description="Extra PostgreSQL connections allowed under load.")
+    db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+
+    secret_key: str = Field(
+        DEV_SECRET_KEY,
+        min_length=16,
+        description="Server secret: keys the PIN lookup fingerprint. Set your own in production.",
+    )
+    bcrypt_rounds: int = Field(12, ge=4, le=16, description="bcrypt cost factor for staff PINs.")
+    pin_max_attempts: int = Field(5, ge=1, description="Failed PIN checks before a lockout.")
+    pin_lockout_minutes: int = Field(30, ge=1, description="How long a lockout lasts.")
+
+    default_timezone: str = Field(DEFAULT_TIMEZONE, description="Timezone of new vendors without one.")
+    idempotency_ttl_hours: int = Field(48, ge=24, description="How long Idempotency-Key answers are kept.")
+    enroll_rate_limit: int = Field(10, ge=1, description="Public enrolments per client IP per window.")
+    enroll_rate_window_seconds: int = Field(60, ge=1, description="Window of the enrolment rate limit.")
+    trust_forwarded_for: bool = Field(
+        False, description="Take the client IP from X-Forwarded-For (only behind a trusted proxy)."
+    )
+
+    wallet_providers: str = Field(
+        "", description="Comma-separated wallets to keep updated (apple, google); empty: none configured."
+    )
+
+    public_base_url: str = Field("http://127.0.0.1:8000", description="Base URL printed in links.")
+    log_level: str = Field("INFO", description="Python logging level.")
+
+    @property
+    def wallet_provider_list(self) -> list[str]:
+        return [name.strip() for name in self.wallet_providers.split(",") if name.strip()]
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA timezone {value!r}") from exc
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,114 @@
+"""Engine, sessions and the unit of work.
+
+One unit of work per operation: it commits once on success and rolls back on any error. Work that
+must survive a rollback (counting a failed PIN attempt that fails the very request) is registered
+with `after_rollback` and runs in a transaction of its own once the rollback is done.
+
+SQLite has no row locks, so every SQLite transaction starts with `BEGIN IMMEDIATE`: writers are
+serialised, which is the closest safe equivalent of PostgreSQL's `SELECT ... FOR UPDATE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+AfterRollback = Callable[[AsyncSession], Awaitable[None]]
+_AFTER_ROLLBACK = "loyalty.after_rollback"
+
+_ASYNC_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+}
+
+
+class DatabaseUrlError(ValueError):
+    pass
+
+
+def async_url(url: str) -> str:
+    """`postgresql://u@h/db` → `postgresql+asyncpg://u@h/db`, `sqlite:///x` → `sqlite+aiosqlite:///x`."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise DatabaseUrlError(f"LOYALTY_DATABASE_URL is not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend not in _ASYNC_DRIVERS:
+        raise DatabaseUrlError(
+            f"LOYALTY_DATABASE_URL must be postgresql://... or sqlite:///...; got {backend!r}"
+        )
+    return parsed.set(drivername=_ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
+
+
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False
+) -> AsyncEngine:
+    url = async_url(url)
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        _serialise_sqlite_writes(engine)
+        return engine
+    return create_async_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+    )
+
+
+def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
+    bind = session_or_engine.bind if isinstance(session_or_engine, AsyncSession) else session_or_engine
+    return bind is not None and bind.dialect.name == "postgresql"
+
+
+def after_rollback(session: AsyncSession, work: AfterRollback) -> None:
+    """Run `work` in its own transaction if the current unit of work rolls back."""
+    session.info.setdefault(_AFTER_ROLLBACK, []).append(work)
+
+
+class Database:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> Database:
+        return cls(create_engine(url, **options))
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        session = self.sessionmaker()
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            pending = session.info.pop(_AFTER_ROLLBACK, [])
+            await session.rollback()
+            await session.close()
+            for work in pending:
+                async with self.unit_of_work() as own:
+                    await work(own)
+            raise
+        finally:
+            await session.close()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

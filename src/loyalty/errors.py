@@ -1,0 +1,315 @@
+"""Domain errors: each carries its `error_code`, HTTP status, details and a translatable message.
+
+    LoyaltyError
+    ├── BadRequest (400)        ProgramInactive, CardInactive, StampsNotEnabled, PointsNotEnabled,
+    │                           InsufficientStamps, InsufficientPoints, InvalidReward, TransactionNotVoidable
+    ├── Unauthenticated (401)
+    ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin
+    ├── NotFound (404)          ProgramNotFound, CardNotFound, StaffPinNotFound, VendorNotFound,
+    │                           TransactionNotFound, ApiKeyNotFound
+    ├── MethodNotAllowed (405)
+    ├── Conflict (409)          ProgramAlreadyExists, CardAlreadyExists, VendorAlreadyExists,
+    │                           StaffPinAlreadyExists, IdempotencyKeyReused
+    ├── ValidationFailed (422)
+    ├── StaffPinLocked (423)
+    └── TooManyRequests (429)   StampCooldown, DailyStampLimit, RateLimited
+
+Services raise these; the API renders every one of them through a single handler
+(`api/errors.py`) as `{"error_code", "message", "details"}`. The message is an English msgid with
+`{placeholders}` filled from `message_params`, translated at render time.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, ClassVar
+
+from loyalty.i18n import N_, translate
+
+
+class LoyaltyError(Exception):
+    status_code: ClassVar[int] = 400
+    error_code: ClassVar[str] = "BAD_REQUEST"
+    message: ClassVar[str] = N_("The request cannot be processed")
+
+    def __init__(self, details: dict[str, Any] | None = None, **message_params: Any) -> None:
+        self.details: dict[str, Any] = details or {}
+        self.message_params = message_params
+        super().__init__(f"{self.error_code}: {self.message}")
+
+    @property
+    def retry_after_seconds(self) -> int | None:
+        return None
+
+    def localised_message(self, locale: str | None) -> str:
+        return translate(self.message, locale, **self.message_params)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, math.ceil((moment - now).total_seconds()))
+
+
+# --- 400 -------------------------------------------------------------------------------------------
+
+
+class BadRequest(LoyaltyError):
+    status_code = 400
+
+
+class ProgramInactive(BadRequest):
+    error_code = "LOYALTY_PROGRAM_INACTIVE"
+    message = N_("This loyalty programme is not active")
+
+    def __init__(self, program_id: int) -> None:
+        super().__init__({"program_id": program_id})
+
+
+class CardInactive(BadRequest):
+    error_code = "LOYALTY_CARD_INACTIVE"
+    message = N_("This loyalty card is deactivated")
+
+    def __init__(self, card_id: int) -> None:
+        super().__init__({"card_id": card_id})
+
+
+class StampsNotEnabled(BadRequest):
+    error_code = "STAMPS_NOT_ENABLED"
+    message = N_("This programme does not collect stamps")
+
+    def __init__(self, program_id: int) -> None:
+        super().__init__({"program_id": program_id})
+
+
+class PointsNotEnabled(BadRequest):
+    error_code = "POINTS_NOT_ENABLED"
+    message = N_("This programme does not collect points")
+
+    def __init__(self, program_id: int) -> None:
+        super().__init__({"program_id": program_id})
+
+
+class InsufficientStamps(BadRequest):
+    error_code = "INSUFFICIENT_STAMPS"
+    message = N_("Not enough stamps: {current} of {required}")
+
+    def __init__(self, current: int, required: int) -> None:
+        super().__init__(
+            {"current_stamps": current, "required_stamps": required}, current=current, required=required
+        )
+
+
+class InsufficientPoints(BadRequest):
+    error_code = "INSUFFICIENT_POINTS"
+    message = N_("Not enough points: {current} of {required}")
+
+    def __init__(self, current: int, required: int) -> None:
+        super().__init__(
+            {"current_points": current, "required_points": required}, current=current, required=required
+        )
+
+
+class InvalidReward(BadRequest):
+    error_code = "INVALID_REWARD"
+    message = N_("This reward is not in the programme's catalogue")
+
+    def __init__(self, reward_id: object) -> None:
+        super().__init__({"reward_id": reward_id})
+
+
+class TransactionNotVoidable(BadRequest):
+    error_code = "TRANSACTION_NOT_VOIDABLE"
+    message = N_("This transaction cannot be voided")
+
+    ALREADY_VOIDED = "already_voided"
+    IS_VOID = "is_void"
+    NEGATIVE_BALANCE = "negative_balance"
+
+    def __init__(self, transaction_id: int, reason: str) -> None:
+        super().__init__({"transaction_id": transaction_id, "reason": reason})
+
+
+# --- 401 / 403 / 405 --------------------------------------------------------------------------------
+
+
+class Unauthenticated(LoyaltyError):
+    status_code = 401
+    error_code = "UNAUTHENTICATED"
+    message = N_("A valid API key is required")
+
+
+class Forbidden(LoyaltyError):
+    status_code = 403
+    error_code = "FORBIDDEN"
+    message = N_("This API key cannot call this endpoint")
+
+
+class StaffPinRequired(Forbidden):
+    error_code = "STAFF_PIN_REQUIRED"
+    message = N_("A staff PIN is required")
+
+
+class InvalidStaffPin(Forbidden):
+    error_code = "INVALID_STAFF_PIN"
+    message = N_("Wrong staff PIN")
+
+    def __init__(self, remaining_attempts: int) -> None:
+        super().__init__({"remaining_attempts": remaining_attempts})
+
+
+class MethodNotAllowed(LoyaltyError):
+    status_code = 405
+    error_code = "METHOD_NOT_ALLOWED"
+    message = N_("This method is not allowed here")
+
+
+# --- 404 -------------------------------------------------------------------------------------------
+
+
+class NotFound(LoyaltyError):
+    status_code = 404
+    error_code = "NOT_FOUND"
+    message = N_("Not found")
+
+    def __init__(self, identifier: object = None) -> None:
+        super().__init__({"identifier": identifier} if identifier is not None else {})
+
+
+class ProgramNotFound(NotFound):
+    error_code = "LOYALTY_PROGRAM_NOT_FOUND"
+    message = N_("Loyalty programme not found")
+
+
+class CardNotFound(NotFound):
+    error_code = "LOYALTY_CARD_NOT_FOUND"
+    message = N_("Loyalty card not found")
+
+
+class StaffPinNotFound(NotFound):
+    error_code = "STAFF_PIN_NOT_FOUND"
+    message = N_("Staff PIN not found")
+
+
+class VendorNotFound(NotFound):
+    error_code = "VENDOR_NOT_FOUND"
+    message = N_("Vendor not found")
+
+
+class TransactionNotFound(NotFound):
+    error_code = "TRANSACTION_NOT_FOUND"
+    message = N_("Transaction not found")
+
+
+class ApiKeyNotFound(NotFound):
+    error_code = "NOT_FOUND"
+    message = N_("API key not found")
+
+
+# --- 409 -------------------------------------------------------------------------------------------
+
+
+class Conflict(LoyaltyError):
+    status_code = 409
+
+
+class ProgramAlreadyExists(Conflict):
+    error_code = "LOYALTY_PROGRAM_ALREADY_EXISTS"
+    message = N_("This vendor already has a loyalty programme")
+
+    def __init__(self, vendor_id: int) -> None:
+        super().__init__({"vendor_id": vendor_id})
+
+
+class CardAlreadyExists(Conflict):
+    """Deliberately without details: enrolment must not reveal anything about the existing card."""
+
+    error_code = "LOYALTY_CARD_ALREADY_EXISTS"
+    message = N_("This e-mail address already has a card in this programme")
+
+
+class VendorAlreadyExists(Conflict):
+    error_code = "VENDOR_ALREADY_EXISTS"
+    message = N_("A vendor with this slug already exists")
+
+
+class StaffPinAlreadyExists(Conflict):
+    error_code = "STAFF_PIN_ALREADY_EXISTS"
+    message = N_("This PIN is already used in this programme")
+
+
+class IdempotencyKeyReused(Conflict):
+    error_code = "IDEMPOTENCY_KEY_REUSED"
+    message = N_("This Idempotency-Key was already used with a different request")
+
+
+# --- 422 / 423 / 429 -------------------------------------------------------------------------------
+
+
+class ValidationFailed(LoyaltyError):
+    status_code = 422
+    error_code = "VALIDATION_ERROR"
+    message = N_("The request is not valid")
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__({"errors": errors})
+
+
+class StaffPinLocked(LoyaltyError):
+    status_code = 423
+    error_code = "STAFF_PIN_LOCKED"
+    message = N_("Too many wrong PINs: locked until {until}")
+
+    def __init__(self, locked_until: datetime) -> None:
+        super().__init__({"locked_until": _iso(locked_until)}, until=locked_until.strftime("%H:%M UTC"))
+
+
+class TooManyRequests(LoyaltyError):
+    status_code = 429
+
+    def __init__(self, details: dict[str, Any], retry_after: int, **message_params: Any) -> None:
+        super().__init__(details, **message_params)
+        self._retry_after = retry_after
+
+    @property
+    def retry_after_seconds(self) -> int:
+        return self._retry_after
+
+
+class StampCooldown(TooManyRequests):
+    error_code = "STAMP_COOLDOWN"
+    message = N_("Please wait {minutes} minutes between stamps")
+
+    def __init__(self, cooldown_ends: datetime, cooldown_minutes: int, now: datetime) -> None:
+        super().__init__(
+            {"cooldown_ends": _iso(cooldown_ends), "cooldown_minutes": cooldown_minutes},
+            _seconds_until(cooldown_ends, now),
+            minutes=cooldown_minutes,
+        )
+
+
+class DailyStampLimit(TooManyRequests):
+    error_code = "DAILY_STAMP_LIMIT"
+    message = N_("Daily limit reached: {limit} stamps per day")
+
+    def __init__(self, max_daily_stamps: int, stamps_today: int, resets_at: datetime, now: datetime) -> None:
+        super().__init__(
+            {
+                "max_daily_stamps": max_daily_stamps,
+                "stamps_today": stamps_today,
+                "resets_at": _iso(resets_at),
+            },
+            _seconds_until(resets_at, now),
+            limit=max_daily_stamps,
+        )
+
+
+class RateLimited(TooManyRequests):
+    error_code = "RATE_LIMITED"
+    message = N_("Too many requests, please try again later")
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__({}, retry_after)

@@ -1,0 +1,33 @@
+"""All tables, one file each, on one metadata (`Base.metadata`)."""
+
+from loyalty.models.api_key import ApiKey
+from loyalty.models.apple_device_registration import AppleDeviceRegistration
+from loyalty.models.base import Base
+from loyalty.models.card import LoyaltyCard
+from loyalty.models.customer import Customer
+from loyalty.models.idempotency_record import IdempotencyRecord
+from loyalty.models.pin_guard import PinGuard
+from loyalty.models.program import PROGRAM_TYPES, LoyaltyProgram
+from loyalty.models.rate_limit_bucket import RateLimitBucket
+from loyalty.models.staff_pin import StaffPin
+from loyalty.models.transaction import TRANSACTION_TYPES, LoyaltyTransaction
+from loyalty.models.vendor import Vendor
+from loyalty.models.wallet_outbox import WalletOutbox
+
+__all__ = [
+    "PROGRAM_TYPES",
+    "TRANSACTION_TYPES",
+    "ApiKey",
+    "AppleDeviceRegistration",
+    "Base",
+    "Customer",
+    "IdempotencyRecord",
+    "LoyaltyCard",
+    "LoyaltyProgram",
+    "LoyaltyTransaction",
+    "PinGuard",
+    "RateLimitBucket",
+    "StaffPin",
+    "Vendor",
+    "WalletOutbox",
+]

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loyalty.models.base import Base, BigId, UTCDateTime
+
+
+class AppleDeviceRegistration(Base):
+    """A device that holds a card's pass in Apple Wallet and wants pushes when it changes."""
+
+    __tablename__ = "apple_device_registrations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id"))
+    card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"), index=True)
+    device_library_identifier: Mapped[str] = mapped_column(String(128))
+    push_token: Mapped[str] = mapped_column(String(256))
+    pass_type_identifier: Mapped[str] = mapped_column(String(200))
+    serial_number: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    # Named by hand: the conventional name would pass PostgreSQL's 63-character limit.
+    __table_args__ = (
+        UniqueConstraint(
+            "device_library_identifier",
+            "pass_type_identifier",
+            "serial_number",
+            name="uq_apple_device_registrations_device_pass_serial",
+        ),
+    )

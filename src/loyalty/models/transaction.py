@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from loyalty.models.base import Base, BigId, UTCDateTime
+
+TRANSACTION_TYPES = ("stamp_earned", "stamp_redeemed", "points_earned", "points_redeemed", "void")
+
+
+class LoyaltyTransaction(Base):
+    """One entry of the append-only ledger (a PostgreSQL trigger rejects UPDATE and DELETE).
+
+    Corrections are new `void` entries pointing at the entry they reverse; the unique index on
+    `voids_transaction_id` makes "void at most once" hold even under concurrent requests.
+    """
+
+    __tablename__ = "loyalty_transactions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id"))
+    program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"))
+    card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"))
+    staff_pin_id: Mapped[int | None] = mapped_column(ForeignKey("staff_pins.id"))
+    transaction_type: Mapped[str] = mapped_column(String(20))
+    stamps_delta: Mapped[int] = mapped_column(Integer, default=0)
+    points_delta: Mapped[int] = mapped_column(Integer, default=0)
+    stamps_balance_after: Mapped[int] = mapped_column(Integer)
+    points_balance_after: Mapped[int] = mapped_column(Integer)
+    purchase_amount_cents: Mapped[int | None] = mapped_column(Integer)
+    order_reference: Mapped[str | None] = mapped_column(String(200))
+    reward_id: Mapped[int | None] = mapped_column(Integer)
+    reward_description: Mapped[str | None] = mapped_column(String(500))
+    voids_transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("loyalty_transactions.id"), unique=True
+    )
+    notes: Mapped[str | None] = mapped_column(Text)
+    client_ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(500))
+    transaction_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_loyalty_transactions_card_id_transaction_at", "card_id", "transaction_at"),
+        Index("ix_loyalty_transactions_vendor_id_transaction_at", "vendor_id", "transaction_at"),
+    )

@@ -1,0 +1,69 @@
+"""API keys: 256-bit random bearer tokens, shown once, stored as SHA-256, revocable at once."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from loyalty.errors import ApiKeyNotFound, Unauthenticated
+from loyalty.models import ApiKey
+from loyalty.services.context import Context
+from loyalty.services.vendors import get_vendor
+
+ADMIN_PREFIX = "lyk_admin_"
+VENDOR_PREFIX = "lyk_live_"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    record: ApiKey
+    secret: str  # the only time the key is ever readable
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+async def _issue(ctx: Context, name: str, vendor_id: int | None) -> IssuedKey:
+    secret = (ADMIN_PREFIX if vendor_id is None else VENDOR_PREFIX) + secrets.token_urlsafe(32)
+    record = ApiKey(
+        vendor_id=vendor_id,
+        name=name,
+        key_prefix=secret[:14],
+        key_hash=hash_key(secret),
+        created_at=ctx.clock.now(),
+    )
+    ctx.session.add(record)
+    await ctx.session.flush()
+    return IssuedKey(record=record, secret=secret)
+
+
+async def create_admin_key(ctx: Context, name: str) -> IssuedKey:
+    return await _issue(ctx, name, None)
+
+
+async def create_vendor_key(ctx: Context, vendor_id: int, name: str) -> IssuedKey:
+    await get_vendor(ctx, vendor_id)
+    return await _issue(ctx, name, vendor_id)
+
+
+async def authenticate(ctx: Context, secret: str | None) -> ApiKey:
+    if not secret:
+        raise Unauthenticated()
+    key = await ctx.session.scalar(
+        select(ApiKey).where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
+    )
+    if key is None:
+        raise Unauthenticated()
+    return key
+
+
+async def revoke_key(ctx: Context, key_id: int) -> None:
+    key = await ctx.session.get(ApiKey, key_id)
+    if key is None:
+        raise ApiKeyNotFound(key_id)
+    if key.revoked_at is None:
+        key.revoked_at = ctx.clock.now()

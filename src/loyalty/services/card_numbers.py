@@ -1,0 +1,46 @@
+"""Card identifiers: a human-readable number with a Luhn check digit, and two unguessable tokens.
+
+The number is what a customer reads out at the counter; a typo in one digit (or two swapped digits)
+fails the check digit. The QR payload and the public `card_token` are separate 192-bit random tokens,
+so knowing a card number never lets anyone open the card's public page.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+CARD_NUMBER_DIGITS = 16
+
+
+def luhn_check_digit(digits: str) -> str:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 0:  # these get doubled once the check digit is appended
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def is_valid_card_number(number: str) -> bool:
+    return (
+        number.isdigit() and len(number) == CARD_NUMBER_DIGITS and luhn_check_digit(number[:-1]) == number[-1]
+    )
+
+
+def new_card_number() -> str:
+    body = str(secrets.randbelow(9 * 10 ** (CARD_NUMBER_DIGITS - 2)) + 10 ** (CARD_NUMBER_DIGITS - 2))
+    return body + luhn_check_digit(body)
+
+
+def normalise_card_number(typed: str) -> str:
+    """What staff type ("4123 4567-8901 2345") → the stored form (digits only)."""
+    return "".join(char for char in typed if char.isdigit())
+
+
+def format_card_number(number: str) -> str:
+    return " ".join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)

@@ -1,0 +1,204 @@
+"""Cards: enrolment by e-mail, look-ups by any reference, locking for balance changes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.errors import CardAlreadyExists, CardInactive, CardNotFound
+from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
+from loyalty.models import Customer, LoyaltyCard, LoyaltyProgram
+from loyalty.services.card_numbers import new_card_number, new_token, normalise_card_number
+from loyalty.services.context import Context
+from loyalty.services.pages import Page, paginate
+
+
+class CardRef(BaseModel):
+    """Exactly one way to name a card: its id, the scanned QR payload, or the typed number."""
+
+    card_id: int | None = Field(None, ge=1)
+    qr_code: str | None = Field(None, min_length=1, max_length=64)
+    card_number: str | None = Field(None, min_length=1, max_length=40)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CardRef:
+        given = [name for name in ("card_id", "qr_code", "card_number") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of card_id, qr_code, card_number")
+        return self
+
+    @property
+    def identifier(self) -> object:
+        return self.card_id or self.qr_code or self.card_number
+
+
+class Enrolment(BaseModel):
+    email: EmailStr = Field(max_length=320)
+    name: str | None = Field(None, max_length=200)
+    phone: str | None = Field(None, max_length=40)
+    locale: str | None = None
+    marketing_consent: bool = False
+
+    @field_validator("locale")
+    @classmethod
+    def _spoken_locale(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        locale = normalise_locale(value)
+        if locale is None:
+            raise ValueError(f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+        return locale
+
+
+@dataclass(frozen=True)
+class CardView:
+    """A card with its customer, as the vendor's API shows it."""
+
+    card: LoyaltyCard
+    customer: Customer
+
+
+def bump_pass_version(card: LoyaltyCard, now: datetime) -> None:
+    """Wallet pass versions only move forward, even when two changes share a clock tick."""
+    card.updated_at = now if now > card.updated_at else card.updated_at + timedelta(microseconds=1)
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _where_ref(query: Select, ref: CardRef) -> Select:  # type: ignore[type-arg]
+    if ref.card_id is not None:
+        return query.where(LoyaltyCard.id == ref.card_id)
+    if ref.qr_code is not None:
+        return query.where(LoyaltyCard.qr_code == ref.qr_code)
+    return query.where(LoyaltyCard.card_number == normalise_card_number(ref.card_number or ""))
+
+
+async def lock_card(ctx: Context, program: LoyaltyProgram, ref: CardRef) -> LoyaltyCard:
+    """The vendor's card, its row locked until commit (SELECT ... FOR UPDATE); must be active."""
+    query = _where_ref(select(LoyaltyCard), ref).where(LoyaltyCard.vendor_id == ctx.vendor_id)
+    card = await ctx.session.scalar(query.with_for_update())
+    if card is None or card.program_id != program.id:
+        raise CardNotFound(ref.identifier)
+    if not card.is_active:
+        raise CardInactive(card.id)
+    return card
+
+
+async def find_card(ctx: Context, ref: CardRef) -> CardView:
+    query = _where_ref(select(LoyaltyCard, Customer), ref)
+    row = (
+        await ctx.session.execute(
+            query.join(Customer, Customer.id == LoyaltyCard.customer_id).where(
+                LoyaltyCard.vendor_id == ctx.vendor_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise CardNotFound(ref.identifier)
+    return CardView(card=row[0], customer=row[1])
+
+
+async def find_card_by_token(ctx: Context, card_token: str) -> LoyaltyCard:
+    card = await ctx.session.scalar(select(LoyaltyCard).where(LoyaltyCard.card_token == card_token))
+    if card is None:
+        raise CardNotFound(card_token)
+    return card
+
+
+async def list_cards(ctx: Context, *, search: str | None, limit: int, offset: int) -> Page[CardView]:
+    query = (
+        select(LoyaltyCard, Customer)
+        .join(Customer, Customer.id == LoyaltyCard.customer_id)
+        .where(LoyaltyCard.vendor_id == ctx.vendor_id)
+    )
+    if search and search.strip():
+        term = search.strip().lower()
+        conditions = [
+            Customer.email_normalised.like(f"%{term}%"),
+            func.lower(Customer.name).like(f"%{term}%"),
+        ]
+        if digits := normalise_card_number(term):
+            conditions.append(LoyaltyCard.card_number.like(f"%{digits}%"))
+        query = query.where(or_(*conditions))
+    page = await paginate(
+        ctx.session, query, order_by=(LoyaltyCard.id.desc(),), limit=limit, offset=offset, scalars=False
+    )
+    return Page([CardView(card, customer) for card, customer in page.items], page.total, limit, offset)
+
+
+async def enrol(ctx: Context, program: LoyaltyProgram, enrolment: Enrolment) -> CardView:
+    """A new card for this e-mail in this programme; the customer row is shared across re-enrolments."""
+    now = ctx.clock.now()
+    email_key = normalise_email(enrolment.email)
+    customer = await ctx.session.scalar(
+        select(Customer).where(
+            Customer.vendor_id == program.vendor_id, Customer.email_normalised == email_key
+        )
+    )
+    if customer is None:
+        customer = Customer(
+            vendor_id=program.vendor_id,
+            email=enrolment.email,
+            email_normalised=email_key,
+            name=enrolment.name,
+            phone=enrolment.phone,
+            locale=enrolment.locale,
+            marketing_consent=enrolment.marketing_consent,
+            created_at=now,
+        )
+        ctx.session.add(customer)
+    else:
+        existing = await ctx.session.scalar(
+            select(LoyaltyCard.id).where(
+                LoyaltyCard.program_id == program.id, LoyaltyCard.customer_id == customer.id
+            )
+        )
+        if existing is not None:
+            raise CardAlreadyExists()
+    card = LoyaltyCard(
+        vendor_id=program.vendor_id,
+        program_id=program.id,
+        card_number=await _unused_card_number(ctx),
+        qr_code=new_token(),
+        card_token=new_token(),
+        stamp_count=0,
+        total_stamps_earned=0,
+        stamps_redeemed=0,
+        points_balance=0,
+        total_points_earned=0,
+        total_points_redeemed=0,
+        is_active=True,
+        enrolled_at=now,
+        updated_at=now,
+    )
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()  # the customer's id
+            card.customer_id = customer.id
+            ctx.session.add(card)
+            await ctx.session.flush()
+    except IntegrityError as exc:  # the same e-mail enrolled concurrently
+        raise CardAlreadyExists() from exc
+    return CardView(card=card, customer=customer)
+
+
+async def _unused_card_number(ctx: Context) -> str:
+    while True:  # 10^15 numbers: a collision is rare, and a second draw is cheap
+        number = new_card_number()
+        if await ctx.session.scalar(select(LoyaltyCard.id).where(LoyaltyCard.card_number == number)) is None:
+            return number
+
+
+async def set_card_active(ctx: Context, card_id: int, active: bool) -> CardView:
+    view = await find_card(ctx, CardRef(card_id=card_id))
+    if view.card.is_active != active:
+        view.card.is_active = active
+        bump_pass_version(view.card, ctx.clock.now())
+        await ctx.session.flush()
+    return view

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyalty.clock import Clock
+from loyalty.config import Settings
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: the vendor, the terminal's API key, and where from (recorded on every ledger row)."""
+
+    vendor_id: int
+    api_key_id: int | None = None
+    client_ip: str | None = None
+    user_agent: str | None = None
+
+    @property
+    def terminal(self) -> str:
+        """The identity failed PIN checks are counted against when no PIN was named."""
+        if self.api_key_id is not None:
+            return f"key:{self.api_key_id}"
+        return f"ip:{self.client_ip or 'unknown'}"
+
+
+@dataclass(frozen=True)
+class Context:
+    session: AsyncSession
+    settings: Settings
+    clock: Clock
+    actor: Actor | None = None
+
+    @property
+    def vendor_id(self) -> int:
+        if self.actor is None:
+            raise RuntimeError("this operation needs a vendor actor")
+        return self.actor.vendor_id

@@ -1,0 +1,265 @@
+"""Staff PINs: 4–8 digits, bcrypt-hashed, unique within a programme, locked after repeated failures.
+
+A check costs at most one bcrypt verification: with `staff_pin_id` we verify that PIN; without it
+the keyed fingerprint (`pin_lookup`, an HMAC under the server secret) names the only candidate.
+Every failure counts against the calling terminal (`PinGuard`) and, when a PIN was named, against
+that PIN too, so naming another `staff_pin_id` does not dodge a lockout. Failures are recorded in a
+transaction of their own (`after_rollback`), because the failing request itself rolls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+from datetime import datetime, timedelta
+
+import bcrypt
+from pydantic import BaseModel, Field
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyalty.config import Settings
+from loyalty.db import after_rollback
+from loyalty.errors import (
+    InvalidStaffPin,
+    StaffPinAlreadyExists,
+    StaffPinLocked,
+    StaffPinNotFound,
+    StaffPinRequired,
+)
+from loyalty.models import LoyaltyProgram, PinGuard, StaffPin
+from loyalty.services.context import Context
+from loyalty.services.sql import insert_ignoring_conflict
+
+PIN_PATTERN = r"^[0-9]{4,8}$"
+
+
+class NewPin(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    pin: str = Field(pattern=PIN_PATTERN, description="4 to 8 digits")
+
+
+class PinChanges(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=200)
+    pin: str | None = Field(None, pattern=PIN_PATTERN, description="4 to 8 digits")
+    is_active: bool | None = None
+
+
+def pin_fingerprint(settings: Settings, program_id: int, pin: str) -> str:
+    message = f"{program_id}:{pin}".encode()
+    return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
+
+
+def _hash(settings: Settings, pin: str) -> str:
+    return bcrypt.hashpw(pin.encode(), bcrypt.gensalt(rounds=settings.bcrypt_rounds)).decode()
+
+
+def is_locked(locked_until: datetime | None, now: datetime) -> bool:
+    return locked_until is not None and locked_until > now
+
+
+# --- management ----------------------------------------------------------------------------------
+
+
+async def list_pins(ctx: Context, program: LoyaltyProgram) -> list[StaffPin]:
+    rows = await ctx.session.scalars(
+        select(StaffPin)
+        .where(StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None))
+        .order_by(StaffPin.id)
+    )
+    return list(rows)
+
+
+async def get_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> StaffPin:
+    pin = await ctx.session.scalar(
+        select(StaffPin).where(
+            StaffPin.id == pin_id, StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None)
+        )
+    )
+    if pin is None:
+        raise StaffPinNotFound(pin_id)
+    return pin
+
+
+async def create_pin(ctx: Context, program: LoyaltyProgram, new: NewPin) -> StaffPin:
+    staff_pin = StaffPin(
+        vendor_id=program.vendor_id,
+        program_id=program.id,
+        name=new.name,
+        pin_hash=await asyncio.to_thread(_hash, ctx.settings, new.pin),
+        pin_lookup=pin_fingerprint(ctx.settings, program.id, new.pin),
+        is_active=True,
+        failed_attempts=0,
+        created_at=ctx.clock.now(),
+    )
+    ctx.session.add(staff_pin)
+    await _flush_unique(ctx)
+    return staff_pin
+
+
+async def update_pin(ctx: Context, program: LoyaltyProgram, pin_id: int, changes: PinChanges) -> StaffPin:
+    staff_pin = await get_pin(ctx, program, pin_id)
+    if changes.name is not None:
+        staff_pin.name = changes.name
+    if changes.is_active is not None:
+        staff_pin.is_active = changes.is_active
+    if changes.pin is not None:
+        staff_pin.pin_hash = await asyncio.to_thread(_hash, ctx.settings, changes.pin)
+        staff_pin.pin_lookup = pin_fingerprint(ctx.settings, program.id, changes.pin)
+    await _flush_unique(ctx)
+    return staff_pin
+
+
+async def delete_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> None:
+    """Soft delete: ledger rows keep pointing at the PIN that approved them; the digits are freed."""
+    staff_pin = await get_pin(ctx, program, pin_id)
+    staff_pin.deleted_at = ctx.clock.now()
+    staff_pin.is_active = False
+    staff_pin.pin_lookup = None
+    await ctx.session.flush()
+
+
+async def unlock_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> StaffPin:
+    """The vendor vouches for its counter: the PIN and the programme's terminal lockouts are cleared."""
+    staff_pin = await get_pin(ctx, program, pin_id)
+    staff_pin.failed_attempts = 0
+    staff_pin.locked_until = None
+    await ctx.session.execute(delete(PinGuard).where(PinGuard.program_id == program.id))
+    await ctx.session.flush()
+    return staff_pin
+
+
+async def _flush_unique(ctx: Context) -> None:
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()
+    except IntegrityError as exc:
+        raise StaffPinAlreadyExists() from exc
+
+
+# --- verification --------------------------------------------------------------------------------
+
+
+async def verify_staff_pin(
+    ctx: Context, program: LoyaltyProgram, pin: str | None, pin_id: int | None
+) -> StaffPin | None:
+    """The approving PIN, or None when the programme needs none and none was given."""
+    if pin is None:
+        if program.require_staff_pin:
+            raise StaffPinRequired()
+        return None
+    now = ctx.clock.now()
+    guard = await ctx.session.scalar(
+        select(PinGuard).where(PinGuard.program_id == program.id, PinGuard.terminal == _terminal(ctx))
+    )
+    if guard is not None and is_locked(guard.locked_until, now):
+        raise StaffPinLocked(guard.locked_until)  # type: ignore[arg-type]
+    candidate = await _candidate(ctx, program, pin, pin_id)
+    if candidate is not None and is_locked(candidate.locked_until, now):
+        raise StaffPinLocked(candidate.locked_until)  # type: ignore[arg-type]
+    if candidate is not None and candidate.is_active and await _matches(pin, candidate.pin_hash):
+        _record_success(candidate, guard, now)
+        return candidate
+    _record_failure_after_rollback(
+        ctx, program, pin_id=candidate.id if pin_id is not None and candidate else None
+    )
+    raise InvalidStaffPin(
+        _remaining_attempts(ctx.settings, guard, candidate if pin_id is not None else None, now)
+    )
+
+
+async def _candidate(ctx: Context, program: LoyaltyProgram, pin: str, pin_id: int | None) -> StaffPin | None:
+    query = select(StaffPin).where(StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None))
+    if pin_id is not None:
+        return await ctx.session.scalar(query.where(StaffPin.id == pin_id))
+    if not pin.isdigit():
+        return None
+    return await ctx.session.scalar(
+        query.where(StaffPin.pin_lookup == pin_fingerprint(ctx.settings, program.id, pin))
+    )
+
+
+async def _matches(pin: str, pin_hash: str) -> bool:
+    # bcrypt holds the CPU for tens of milliseconds: keep it off the event loop.
+    return await asyncio.to_thread(bcrypt.checkpw, pin.encode(), pin_hash.encode())
+
+
+def _terminal(ctx: Context) -> str:
+    return ctx.actor.terminal if ctx.actor else "unknown"
+
+
+def _record_success(staff_pin: StaffPin, guard: PinGuard | None, now: datetime) -> None:
+    staff_pin.last_used_at = now
+    if staff_pin.failed_attempts:
+        staff_pin.failed_attempts = 0
+    if guard is not None and guard.failed_attempts:
+        guard.failed_attempts = 0
+        guard.locked_until = None
+
+
+def _remaining_attempts(
+    settings: Settings, guard: PinGuard | None, staff_pin: StaffPin | None, now: datetime
+) -> int:
+    used = [0]
+    for counter in (guard, staff_pin):
+        if counter is not None and not _lock_expired(counter.locked_until, now):
+            used.append(counter.failed_attempts)
+    return max(0, settings.pin_max_attempts - max(used) - 1)
+
+
+def _lock_expired(locked_until: datetime | None, now: datetime) -> bool:
+    return locked_until is not None and locked_until <= now
+
+
+def _record_failure_after_rollback(ctx: Context, program: LoyaltyProgram, pin_id: int | None) -> None:
+    settings, now, terminal = ctx.settings, ctx.clock.now(), _terminal(ctx)
+
+    async def record(session: AsyncSession) -> None:
+        await _count_failure_for_terminal(session, settings, program, terminal, now)
+        if pin_id is not None:
+            await _count_failure_for_pin(session, settings, pin_id, now)
+
+    after_rollback(ctx.session, record)
+
+
+async def _count_failure_for_terminal(
+    session: AsyncSession, settings: Settings, program: LoyaltyProgram, terminal: str, now: datetime
+) -> None:
+    await session.execute(
+        insert_ignoring_conflict(
+            session,
+            PinGuard.__table__,  # type: ignore[arg-type]
+            {
+                "vendor_id": program.vendor_id,
+                "program_id": program.id,
+                "terminal": terminal,
+                "failed_attempts": 0,
+            },
+        )
+    )
+    guard = await session.scalar(
+        select(PinGuard)
+        .where(PinGuard.program_id == program.id, PinGuard.terminal == terminal)
+        .with_for_update()
+    )
+    assert guard is not None
+    _count_failure(guard, settings, now)
+
+
+async def _count_failure_for_pin(
+    session: AsyncSession, settings: Settings, pin_id: int, now: datetime
+) -> None:
+    staff_pin = await session.scalar(select(StaffPin).where(StaffPin.id == pin_id).with_for_update())
+    if staff_pin is not None:
+        _count_failure(staff_pin, settings, now)
+
+
+def _count_failure(counter: PinGuard | StaffPin, settings: Settings, now: datetime) -> None:
+    """One more failure; the lock starts at the configured count. An expired lock starts afresh."""
+    if _lock_expired(counter.locked_until, now):
+        counter.failed_attempts, counter.locked_until = 0, None
+    counter.failed_attempts += 1
+    if counter.failed_attempts >= settings.pin_max_attempts:
+        counter.locked_until = now + timedelta(minutes=settings.pin_lockout_minutes)

@@ -1,0 +1,93 @@
+"""Points: earned from the purchase amount, spent on the programme's catalogue rewards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+from pydantic import Field
+
+from loyalty.errors import InsufficientPoints, InvalidReward, PointsNotEnabled
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
+from loyalty.services import ledger
+from loyalty.services.cards import CardRef, lock_card
+from loyalty.services.context import Context
+from loyalty.services.pins import verify_staff_pin
+from loyalty.services.programs import get_active_program
+from loyalty.services.stamps import StaffApproval
+
+MAX_PURCHASE_CENTS = 100_000_000  # one million euros: anything above is a typo, not a purchase
+
+
+class EarnRequest(CardRef, StaffApproval):
+    purchase_amount_cents: int = Field(gt=0, le=MAX_PURCHASE_CENTS)
+    order_reference: str | None = Field(None, max_length=200)
+    notes: str | None = Field(None, max_length=1000)
+
+
+class PointsRedeemRequest(CardRef, StaffApproval):
+    reward_id: int
+    notes: str | None = Field(None, max_length=1000)
+
+
+@dataclass(frozen=True)
+class PointsOutcome:
+    entry: LoyaltyTransaction
+    card: LoyaltyCard
+    program: LoyaltyProgram
+
+
+def points_for(purchase_amount_cents: int, points_per_euro: Decimal) -> int:
+    """floor(cents × points_per_euro / 100), in exact decimal arithmetic."""
+    points = Decimal(purchase_amount_cents) * Decimal(points_per_euro) / 100
+    return int(points.to_integral_value(rounding=ROUND_FLOOR))
+
+
+async def _points_program(ctx: Context) -> LoyaltyProgram:
+    program = await get_active_program(ctx)
+    if not program.collects_points:
+        raise PointsNotEnabled(program.id)
+    return program
+
+
+async def earn_points(ctx: Context, request: EarnRequest) -> PointsOutcome:
+    program = await _points_program(ctx)
+    staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
+    card = await lock_card(ctx, program, request)
+    points = points_for(request.purchase_amount_cents, program.points_per_euro)
+    card.total_points_earned += points
+    entry = await ledger.append(
+        ctx,
+        card,
+        "points_earned",
+        points_delta=points,
+        staff_pin=staff_pin,
+        purchase_amount_cents=request.purchase_amount_cents,
+        order_reference=request.order_reference,
+        notes=request.notes,
+    )
+    return PointsOutcome(entry=entry, card=card, program=program)
+
+
+async def redeem_points(ctx: Context, request: PointsRedeemRequest) -> PointsOutcome:
+    program = await _points_program(ctx)
+    reward = program.reward(request.reward_id)
+    if reward is None or not reward.get("is_active", True):
+        raise InvalidReward(request.reward_id)
+    staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
+    card = await lock_card(ctx, program, request)
+    required = int(reward["points_required"])
+    if card.points_balance < required:
+        raise InsufficientPoints(card.points_balance, required)
+    card.total_points_redeemed += required
+    entry = await ledger.append(
+        ctx,
+        card,
+        "points_redeemed",
+        points_delta=-required,
+        staff_pin=staff_pin,
+        reward_id=request.reward_id,
+        reward_description=reward["name"],
+        notes=request.notes,
+    )
+    return PointsOutcome(entry=entry, card=card, program=program)

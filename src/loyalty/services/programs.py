@@ -1,0 +1,227 @@
+"""Programmes: one per vendor; stamps, points or both, with the anti-fraud settings."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.errors import ProgramAlreadyExists, ProgramInactive, ProgramNotFound
+from loyalty.models import LoyaltyProgram, Vendor
+from loyalty.services.context import Context
+from loyalty.services.pages import Page, paginate
+
+ProgramType = Literal["stamps", "points", "hybrid"]
+COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
+REQUIRED_SETTINGS = (
+    "program_type",
+    "name",
+    "stamps_target",
+    "points_per_euro",
+    "points_rewards",
+    "cooldown_minutes",
+    "max_daily_stamps",
+    "require_staff_pin",
+)
+
+
+class Reward(BaseModel):
+    """One entry of the points catalogue. Without an `id`, the next free one is given."""
+
+    id: int | None = Field(None, ge=1)
+    name: str = Field(min_length=1, max_length=200)
+    points_required: int = Field(ge=1)
+    is_active: bool = True
+
+
+class ProgramChanges(BaseModel):
+    """The fields of a PATCH: any subset of ProgramFields."""
+
+    program_type: ProgramType | None = None
+    name: str | None = Field(None, min_length=1, max_length=200)
+    stamps_target: int | None = Field(None, ge=1, le=1000)
+    stamps_reward_description: str | None = Field(None, max_length=500)
+    points_per_euro: Decimal | None = Field(None, ge=0, le=10000, max_digits=12, decimal_places=4)
+    points_rewards: list[Reward] | None = Field(None, max_length=200)
+    cooldown_minutes: int | None = Field(None, ge=0, le=10080)
+    max_daily_stamps: int | None = Field(None, ge=1, le=1000)
+    require_staff_pin: bool | None = None
+    card_name: str | None = Field(None, max_length=200)
+    card_color: str | None = Field(None, pattern=COLOR_PATTERN)
+    logo_url: str | None = Field(None, max_length=1000)
+    terms: str | None = Field(None, max_length=20000)
+
+    @model_validator(mode="after")
+    def _required_settings_not_cleared(self) -> ProgramChanges:
+        cleared = [
+            name
+            for name in REQUIRED_SETTINGS
+            if name in self.model_fields_set and getattr(self, name) is None
+        ]
+        if cleared:
+            raise ValueError(f"{', '.join(cleared)} cannot be null")
+        return self
+
+    @model_validator(mode="after")
+    def _reward_ids_unique(self) -> ProgramChanges:
+        ids = [r.id for r in self.points_rewards or [] if r.id is not None]
+        if len(ids) != len(set(ids)):
+            raise ValueError("points_rewards ids must be unique")
+        return self
+
+
+class ProgramFields(ProgramChanges):
+    """A new programme, with the defaults of the business rules."""
+
+    program_type: ProgramType
+    name: str = Field(min_length=1, max_length=200)
+    stamps_target: int = Field(10, ge=1, le=1000)
+    points_per_euro: Decimal = Field(Decimal(1), ge=0, le=10000, max_digits=12, decimal_places=4)
+    points_rewards: list[Reward] = Field(default_factory=list, max_length=200)
+    cooldown_minutes: int = Field(15, ge=0, le=10080)
+    max_daily_stamps: int = Field(5, ge=1, le=1000)
+    require_staff_pin: bool = True
+
+
+def _catalogue(rewards: list[Reward]) -> list[dict[str, Any]]:
+    next_id = max((r.id or 0 for r in rewards), default=0) + 1
+    catalogue = []
+    for reward in rewards:
+        entry = reward.model_dump()
+        if entry["id"] is None:
+            entry["id"], next_id = next_id, next_id + 1
+        catalogue.append(entry)
+    return catalogue
+
+
+def _values(changes: ProgramChanges, *, only_set: bool) -> dict[str, Any]:
+    values = changes.model_dump(exclude_unset=only_set, exclude={"points_rewards"})
+    if changes.points_rewards is not None:
+        values["points_rewards"] = _catalogue(changes.points_rewards)
+    return values
+
+
+async def create_program(ctx: Context, fields: ProgramFields) -> LoyaltyProgram:
+    vendor_id = ctx.vendor_id
+    if await _find(ctx, vendor_id) is not None:
+        raise ProgramAlreadyExists(vendor_id)
+    now = ctx.clock.now()
+    program = LoyaltyProgram(
+        vendor_id=vendor_id, is_active=True, created_at=now, updated_at=now, **_values(fields, only_set=False)
+    )
+    ctx.session.add(program)
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()
+    except IntegrityError as exc:  # a concurrent create won the unique vendor_id
+        raise ProgramAlreadyExists(vendor_id) from exc
+    return program
+
+
+async def _find(ctx: Context, vendor_id: int) -> LoyaltyProgram | None:
+    return await ctx.session.scalar(select(LoyaltyProgram).where(LoyaltyProgram.vendor_id == vendor_id))
+
+
+async def get_program(ctx: Context) -> LoyaltyProgram:
+    """The calling vendor's programme."""
+    program = await _find(ctx, ctx.vendor_id)
+    if program is None:
+        raise ProgramNotFound(ctx.vendor_id)
+    return program
+
+
+async def get_active_program(ctx: Context) -> LoyaltyProgram:
+    program = await get_program(ctx)
+    if not program.is_active:
+        raise ProgramInactive(program.id)
+    return program
+
+
+async def get_program_with_timezone(ctx: Context) -> tuple[LoyaltyProgram, str]:
+    """The calling vendor's active programme and the vendor's timezone, in one query."""
+    row = (
+        await ctx.session.execute(
+            select(LoyaltyProgram, Vendor.timezone)
+            .join(Vendor, Vendor.id == LoyaltyProgram.vendor_id)
+            .where(LoyaltyProgram.vendor_id == ctx.vendor_id)
+        )
+    ).first()
+    if row is None:
+        raise ProgramNotFound(ctx.vendor_id)
+    program, timezone = row
+    if not program.is_active:
+        raise ProgramInactive(program.id)
+    return program, timezone
+
+
+async def update_program(ctx: Context, changes: ProgramChanges) -> LoyaltyProgram:
+    program = await get_program(ctx)
+    for name, value in _values(changes, only_set=True).items():
+        setattr(program, name, value)
+    program.updated_at = ctx.clock.now()
+    await ctx.session.flush()
+    return program
+
+
+async def set_program_active(ctx: Context, program: LoyaltyProgram, active: bool) -> LoyaltyProgram:
+    program.is_active = active
+    program.updated_at = ctx.clock.now()
+    await ctx.session.flush()
+    return program
+
+
+# --- platform admin ------------------------------------------------------------------------------
+
+
+async def get_program_by_id(ctx: Context, program_id: int) -> tuple[LoyaltyProgram, str]:
+    row = (
+        await ctx.session.execute(
+            select(LoyaltyProgram, Vendor.name)
+            .join(Vendor, Vendor.id == LoyaltyProgram.vendor_id)
+            .where(LoyaltyProgram.id == program_id)
+        )
+    ).first()
+    if row is None:
+        raise ProgramNotFound(program_id)
+    return row[0], row[1]
+
+
+async def list_programs(
+    ctx: Context,
+    *,
+    is_active: bool | None,
+    program_type: str | None,
+    search: str | None,
+    limit: int,
+    offset: int,
+) -> Page[tuple[LoyaltyProgram, str]]:
+    query = select(LoyaltyProgram, Vendor.name).join(Vendor, Vendor.id == LoyaltyProgram.vendor_id)
+    if is_active is not None:
+        query = query.where(LoyaltyProgram.is_active == is_active)
+    if program_type is not None:
+        query = query.where(LoyaltyProgram.program_type == program_type)
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(
+            or_(func.lower(LoyaltyProgram.name).like(pattern), func.lower(Vendor.name).like(pattern))
+        )
+    return await paginate(
+        ctx.session, query, order_by=(LoyaltyProgram.id,), limit=limit, offset=offset, scalars=False
+    )
+
+
+async def get_public_program(ctx: Context, vendor_slug: str) -> tuple[LoyaltyProgram, Vendor]:
+    """A vendor's programme as the public sees it: an inactive one does not exist."""
+    row = (
+        await ctx.session.execute(
+            select(LoyaltyProgram, Vendor)
+            .join(Vendor, Vendor.id == LoyaltyProgram.vendor_id)
+            .where(Vendor.slug == vendor_slug, LoyaltyProgram.is_active.is_(True))
+        )
+    ).first()
+    if row is None:
+        raise ProgramNotFound(vendor_slug)
+    return row[0], row[1]

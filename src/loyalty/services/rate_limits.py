@@ -1,0 +1,38 @@
+"""Fixed-window rate limits counted in the database, shared by every worker on every machine.
+
+Call it in a unit of work of its own, committed before the guarded request runs, so a request that
+then fails (a 409 on enrolment, say) still uses up its allowance.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from sqlalchemy import delete
+
+from loyalty.errors import RateLimited
+from loyalty.models import RateLimitBucket
+from loyalty.services.context import Context
+from loyalty.services.sql import upsert_increment
+
+
+async def hit(ctx: Context, bucket: str, *, limit: int, window_seconds: int) -> None:
+    now = ctx.clock.now()
+    window = math.floor(now.timestamp() / window_seconds) * window_seconds
+    window_start = datetime.fromtimestamp(window, UTC)
+    hits = await ctx.session.scalar(
+        upsert_increment(
+            ctx.session,
+            RateLimitBucket.__table__,  # type: ignore[arg-type]
+            {"bucket": bucket, "window_start": window_start},
+            "hits",
+        )
+    )
+    await ctx.session.execute(
+        delete(RateLimitBucket).where(
+            RateLimitBucket.bucket == bucket, RateLimitBucket.window_start < window_start
+        )
+    )
+    if hits is not None and hits > limit:
+        raise RateLimited(retry_after=max(1, math.ceil(window + window_seconds - now.timestamp())))

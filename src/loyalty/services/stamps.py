@@ -1,0 +1,134 @@
+"""Stamping and redeeming the stamp card, with every anti-fraud rule checked on the locked card.
+
+Order matters: the PIN is verified (bcrypt, slow) before the card row is locked, so the lock is held
+only for the few statements that read the locked state, check the rules and write the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from loyalty.clock import local_day_bounds
+from loyalty.errors import DailyStampLimit, InsufficientStamps, StampCooldown, StampsNotEnabled
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
+from loyalty.services import ledger
+from loyalty.services.cards import CardRef, lock_card
+from loyalty.services.context import Context
+from loyalty.services.pins import verify_staff_pin
+from loyalty.services.programs import get_program_with_timezone
+
+
+class StaffApproval(BaseModel):
+    staff_pin: str | None = Field(None, min_length=1, max_length=8)
+    staff_pin_id: int | None = Field(None, ge=1)
+
+
+class StampRequest(CardRef, StaffApproval):
+    notes: str | None = Field(None, max_length=1000)
+
+
+@dataclass(frozen=True)
+class StampOutcome:
+    entry: LoyaltyTransaction
+    card: LoyaltyCard
+    program: LoyaltyProgram
+    stamps_today: int
+    next_stamp_available_at: datetime | None
+
+    @property
+    def reward_earned(self) -> bool:
+        return self.card.stamp_count >= self.program.stamps_target
+
+    @property
+    def stamps_until_reward(self) -> int:
+        return max(0, self.program.stamps_target - self.card.stamp_count)
+
+    @property
+    def stamps_remaining_today(self) -> int:
+        return max(0, self.program.max_daily_stamps - self.stamps_today)
+
+
+@dataclass(frozen=True)
+class RedeemOutcome:
+    entry: LoyaltyTransaction
+    card: LoyaltyCard
+    program: LoyaltyProgram
+
+
+async def _stamp_program(ctx: Context) -> tuple[LoyaltyProgram, str]:
+    program, timezone = await get_program_with_timezone(ctx)
+    if not program.collects_stamps:
+        raise StampsNotEnabled(program.id)
+    return program, timezone
+
+
+async def add_stamp(ctx: Context, request: StampRequest) -> StampOutcome:
+    program, timezone = await _stamp_program(ctx)
+    staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
+    card = await lock_card(ctx, program, request)
+    now = ctx.clock.now()
+    _check_cooldown(program, card, now)
+    stamps_today = await _stamps_today(ctx, card, timezone, now)
+    if stamps_today >= program.max_daily_stamps:
+        _, midnight = local_day_bounds(now, timezone)
+        raise DailyStampLimit(program.max_daily_stamps, stamps_today, midnight, now)
+    card.total_stamps_earned += 1
+    card.last_stamp_at = now
+    entry = await ledger.append(
+        ctx, card, "stamp_earned", stamps_delta=1, staff_pin=staff_pin, notes=request.notes
+    )
+    return StampOutcome(
+        entry=entry,
+        card=card,
+        program=program,
+        stamps_today=stamps_today + 1,
+        next_stamp_available_at=now + timedelta(minutes=program.cooldown_minutes)
+        if program.cooldown_minutes
+        else None,
+    )
+
+
+def _check_cooldown(program: LoyaltyProgram, card: LoyaltyCard, now: datetime) -> None:
+    if not program.cooldown_minutes or card.last_stamp_at is None:
+        return
+    cooldown_ends = card.last_stamp_at + timedelta(minutes=program.cooldown_minutes)
+    if now < cooldown_ends:
+        raise StampCooldown(cooldown_ends, program.cooldown_minutes, now)
+
+
+async def _stamps_today(ctx: Context, card: LoyaltyCard, timezone: str, now: datetime) -> int:
+    """Stamps given today, the vendor's local day. A voided stamp still counts: the quota is
+    about how often the counter stamps, and a void must not reopen it."""
+    start, end = local_day_bounds(now, timezone)
+    count = await ctx.session.scalar(
+        select(func.count()).where(
+            LoyaltyTransaction.card_id == card.id,
+            LoyaltyTransaction.transaction_type == "stamp_earned",
+            LoyaltyTransaction.transaction_at >= start,
+            LoyaltyTransaction.transaction_at < end,
+        )
+    )
+    return count or 0
+
+
+async def redeem_stamps(ctx: Context, request: StampRequest) -> RedeemOutcome:
+    program, _ = await _stamp_program(ctx)
+    staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
+    card = await lock_card(ctx, program, request)
+    if card.stamp_count < program.stamps_target:
+        raise InsufficientStamps(card.stamp_count, program.stamps_target)
+    card.stamps_redeemed += 1
+    entry = await ledger.append(
+        ctx,
+        card,
+        "stamp_redeemed",
+        stamps_delta=-program.stamps_target,
+        staff_pin=staff_pin,
+        reward_description=program.stamps_reward_description,
+        notes=request.notes,
+    )
+    return RedeemOutcome(entry=entry, card=card, program=program)

@@ -1,0 +1,158 @@
+"""Statistics for a programme (its vendor's dashboard) and for the whole platform (the admin's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, select
+
+from loyalty.clock import local_day, local_midnight
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Vendor
+from loyalty.services.context import Context
+
+DAYS = 30
+
+
+@dataclass(frozen=True)
+class DailyFigures:
+    date: date
+    stamps: int = 0
+    points_earned: int = 0
+    redemptions: int = 0
+    new_cards: int = 0
+
+
+@dataclass(frozen=True)
+class ProgramStats:
+    total_cards: int
+    active_cards_30d: int
+    stamps_issued: int
+    stamps_redeemed: int
+    points_issued: int
+    points_redeemed: int
+    transactions_30d: int
+    daily: list[DailyFigures]
+
+
+@dataclass(frozen=True)
+class PlatformStats:
+    vendors: int
+    programs: int
+    active_programs: int
+    cards: int
+    transactions: int
+    stamps_issued: int
+    points_issued: int
+
+
+def _local_days(now: datetime, timezone: str) -> list[tuple[date, datetime]]:
+    """The last DAYS local days, oldest first, each with its start instant (exact across DST)."""
+    today = local_day(now, timezone)
+    days = [today - timedelta(days=back) for back in range(DAYS - 1, -1, -1)]
+    return [(day, local_midnight(day, timezone)) for day in days]
+
+
+def _day_index(column: Any, starts: list[datetime]) -> ColumnElement[Any]:
+    """Which of the local days an instant falls in, as a CASE over the day boundaries: portable SQL
+    (no timezone functions), and right on 23- and 25-hour days."""
+    return case(
+        *[(column >= start, index) for index, start in reversed(list(enumerate(starts)))],
+        else_=-1,
+    )
+
+
+async def program_stats(ctx: Context, program: LoyaltyProgram, timezone: str) -> ProgramStats:
+    now = ctx.clock.now()
+    days = _local_days(now, timezone)
+    starts = [start for _, start in days]
+    since = now - timedelta(days=DAYS)
+    totals = (
+        await ctx.session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(LoyaltyCard.total_stamps_earned), 0),
+                func.coalesce(func.sum(LoyaltyCard.stamps_redeemed), 0),
+                func.coalesce(func.sum(LoyaltyCard.total_points_earned), 0),
+                func.coalesce(func.sum(LoyaltyCard.total_points_redeemed), 0),
+            ).where(LoyaltyCard.program_id == program.id)
+        )
+    ).one()
+    recent = (
+        await ctx.session.execute(
+            select(func.count(), func.count(func.distinct(LoyaltyTransaction.card_id))).where(
+                LoyaltyTransaction.program_id == program.id, LoyaltyTransaction.transaction_at >= since
+            )
+        )
+    ).one()
+    return ProgramStats(
+        total_cards=totals[0],
+        active_cards_30d=recent[1],
+        stamps_issued=int(totals[1]),
+        stamps_redeemed=int(totals[2]),
+        points_issued=int(totals[3]),
+        points_redeemed=int(totals[4]),
+        transactions_30d=recent[0],
+        daily=await _daily(ctx, program, days, starts),
+    )
+
+
+async def _daily(
+    ctx: Context, program: LoyaltyProgram, days: list[tuple[date, datetime]], starts: list[datetime]
+) -> list[DailyFigures]:
+    figures: dict[int, dict[str, int]] = {index: {} for index in range(len(days))}
+    t = LoyaltyTransaction
+    day = _day_index(t.transaction_at, starts).label("day")
+    ledger_rows = await ctx.session.execute(
+        select(
+            day,
+            func.sum(case((t.transaction_type == "stamp_earned", 1), else_=0)),
+            func.sum(case((t.transaction_type == "points_earned", t.points_delta), else_=0)),
+            func.sum(case((t.transaction_type.in_(("stamp_redeemed", "points_redeemed")), 1), else_=0)),
+        )
+        .where(t.program_id == program.id, t.transaction_at >= starts[0])
+        .group_by(day)
+    )
+    for index, stamps, points, redemptions in ledger_rows:
+        if index >= 0:
+            figures[index].update(stamps=int(stamps), points_earned=int(points), redemptions=int(redemptions))
+    enrolled_day = _day_index(LoyaltyCard.enrolled_at, starts).label("day")
+    card_rows = await ctx.session.execute(
+        select(enrolled_day, func.count())
+        .where(LoyaltyCard.program_id == program.id, LoyaltyCard.enrolled_at >= starts[0])
+        .group_by(enrolled_day)
+    )
+    for index, new_cards in card_rows:
+        if index >= 0:
+            figures[index]["new_cards"] = new_cards
+    return [DailyFigures(date=day_, **figures[index]) for index, (day_, _) in enumerate(days)]
+
+
+async def platform_stats(ctx: Context) -> PlatformStats:
+    session = ctx.session
+    programs = (
+        await session.execute(
+            select(
+                func.count(), func.coalesce(func.sum(case((LoyaltyProgram.is_active, 1), else_=0)), 0)
+            ).select_from(LoyaltyProgram)
+        )
+    ).one()
+    cards = (
+        await session.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(LoyaltyCard.total_stamps_earned), 0),
+                func.coalesce(func.sum(LoyaltyCard.total_points_earned), 0),
+            )
+        )
+    ).one()
+    return PlatformStats(
+        vendors=await session.scalar(select(func.count()).select_from(Vendor)) or 0,
+        programs=programs[0],
+        active_programs=int(programs[1]),
+        cards=cards[0],
+        transactions=await session.scalar(select(func.count()).select_from(LoyaltyTransaction)) or 0,
+        stamps_issued=int(cards[1]),
+        points_issued=int(cards[2]),
+    )

@@ -1,0 +1,75 @@
+"""Voids: the only correction the append-only ledger allows, a compensating entry.
+
+A void reverses one earlier entry's deltas (and the card's running totals), at most once, and never
+takes a balance below zero: a voided stamp that was already spent on a reward cannot be taken back.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from sqlalchemy import select
+
+from loyalty.errors import TransactionNotFound, TransactionNotVoidable
+from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from loyalty.services import ledger
+from loyalty.services.cards import CardRef, lock_card
+from loyalty.services.context import Context
+from loyalty.services.pins import verify_staff_pin
+from loyalty.services.programs import get_program
+from loyalty.services.stamps import StaffApproval
+
+
+class VoidRequest(StaffApproval):
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+async def void_transaction(ctx: Context, transaction_id: int, request: VoidRequest) -> LoyaltyTransaction:
+    program = await get_program(ctx)  # voids stay possible while a programme is paused
+    original = await ctx.session.scalar(
+        select(LoyaltyTransaction).where(
+            LoyaltyTransaction.id == transaction_id, LoyaltyTransaction.vendor_id == ctx.vendor_id
+        )
+    )
+    if original is None:
+        raise TransactionNotFound(transaction_id)
+    if original.transaction_type == "void":
+        raise TransactionNotVoidable(transaction_id, TransactionNotVoidable.IS_VOID)
+    staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
+    card = await lock_card(ctx, program, CardRef(card_id=original.card_id))
+    # Checked on the locked card: two concurrent voids of one entry are serialised here.
+    if await _already_voided(ctx, transaction_id):
+        raise TransactionNotVoidable(transaction_id, TransactionNotVoidable.ALREADY_VOIDED)
+    if card.stamp_count < original.stamps_delta or card.points_balance < original.points_delta:
+        raise TransactionNotVoidable(transaction_id, TransactionNotVoidable.NEGATIVE_BALANCE)
+    _reverse_totals(card, original)
+    return await ledger.append(
+        ctx,
+        card,
+        "void",
+        stamps_delta=-original.stamps_delta,
+        points_delta=-original.points_delta,
+        staff_pin=staff_pin,
+        voids_transaction_id=original.id,
+        reward_id=original.reward_id,
+        reward_description=original.reward_description,
+        notes=request.reason,
+    )
+
+
+async def _already_voided(ctx: Context, transaction_id: int) -> bool:
+    found = await ctx.session.scalar(
+        select(LoyaltyTransaction.id).where(LoyaltyTransaction.voids_transaction_id == transaction_id)
+    )
+    return found is not None
+
+
+def _reverse_totals(card: LoyaltyCard, original: LoyaltyTransaction) -> None:
+    match original.transaction_type:
+        case "stamp_earned":
+            card.total_stamps_earned -= original.stamps_delta
+        case "stamp_redeemed":
+            card.stamps_redeemed -= 1
+        case "points_earned":
+            card.total_points_earned -= original.points_delta
+        case "points_redeemed":
+            card.total_points_redeemed += original.points_delta  # the delta was negative
