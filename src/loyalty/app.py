@@ -26,9 +26,7 @@ OPENAPI_TAGS = [
 ]
 
 
-def create_app(
-    settings: Settings, *, clock: Clock | None = None, database: Database | None = None
-) -> FastAPI:
+def create_app(settings: Settings, *, clock: Clock | None = None, database: Database | None = None) -> FastAPI:
     database = database or Database.from_url(
         settings.database_url,
         pool_size=settings.db_pool_size,

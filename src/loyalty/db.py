@@ -40,23 +40,17 @@ def async_url(url: str) -> str:
         raise DatabaseUrlError(f"LOYALTY_DATABASE_URL is not a database URL: {url!r}") from exc
     backend = parsed.get_backend_name()
     if backend not in _ASYNC_DRIVERS:
-        raise DatabaseUrlError(
-            f"LOYALTY_DATABASE_URL must be postgresql://... or sqlite:///...; got {backend!r}"
-        )
+        raise DatabaseUrlError(f"LOYALTY_DATABASE_URL must be postgresql://... or sqlite:///...; got {backend!r}")
     return parsed.set(drivername=_ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
 
 
-def create_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False
-) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, echo: bool = False) -> AsyncEngine:
     url = async_url(url)
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _serialise_sqlite_writes(engine)
         return engine
-    return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
-    )
+    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True)
 
 
 def _serialise_sqlite_writes(engine: AsyncEngine) -> None:

@@ -98,9 +98,7 @@ class InsufficientStamps(BadRequest):
     message = N_("Not enough stamps: {current} of {required}")
 
     def __init__(self, current: int, required: int) -> None:
-        super().__init__(
-            {"current_stamps": current, "required_stamps": required}, current=current, required=required
-        )
+        super().__init__({"current_stamps": current, "required_stamps": required}, current=current, required=required)
 
 
 class InsufficientPoints(BadRequest):
@@ -108,9 +106,7 @@ class InsufficientPoints(BadRequest):
     message = N_("Not enough points: {current} of {required}")
 
     def __init__(self, current: int, required: int) -> None:
-        super().__init__(
-            {"current_points": current, "required_points": required}, current=current, required=required
-        )
+        super().__init__({"current_points": current, "required_points": required}, current=current, required=required)
 
 
 class InvalidReward(BadRequest):

@@ -48,9 +48,7 @@ def _field(location: tuple[Any, ...]) -> str:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = [
-        {"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in exc.errors()
-    ]
+    errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")} for e in exc.errors()]
     return envelope(ValidationFailed(errors), request)
 
 
@@ -67,9 +65,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     request_id = getattr(request.state, "request_id", None)
-    log.error(
-        "unhandled error on %s %s (request %s)", request.method, request.url.path, request_id, exc_info=exc
-    )
+    log.error("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id, exc_info=exc)
     body = {
         "error_code": "INTERNAL_ERROR",
         "message": translate(INTERNAL_ERROR_MESSAGE, request_locale(request)),

@@ -1,15 +1,31 @@
-"""Every router of the API, mounted under its audience's prefix."""
+"""Every router of the API, mounted under its audience's prefix (one router file per resource)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from loyalty.api.admin import api_keys as admin_api_keys
+from loyalty.api.admin import programs as admin_programs
+from loyalty.api.admin import stats as admin_stats
+from loyalty.api.admin import vendors as admin_vendors
+from loyalty.api.public import cards as public_cards
 from loyalty.api.public import health
+from loyalty.api.public import programs as public_programs
+from loyalty.api.vendor import cards, customers, pins, points, program, stamps, stats, transactions
 
 ADMIN_PREFIX = "/api/v1/admin/loyalty"
 VENDOR_PREFIX = "/api/v1/vendor/loyalty"
 PUBLIC_PREFIX = "/api/v1/loyalty"
 
+ADMIN_ROUTERS = (admin_vendors, admin_api_keys, admin_programs, admin_stats)
+VENDOR_ROUTERS = (program, stats, pins, cards, stamps, points, transactions, customers)
+PUBLIC_ROUTERS = (health, public_programs, public_cards)
+
 
 def include_routers(app: FastAPI) -> None:
-    app.include_router(health.router, prefix=PUBLIC_PREFIX, tags=["public"])
+    for module in ADMIN_ROUTERS:
+        app.include_router(module.router, prefix=ADMIN_PREFIX, tags=["admin"])
+    for module in VENDOR_ROUTERS:
+        app.include_router(module.router, prefix=VENDOR_PREFIX, tags=["vendor"])
+    for module in PUBLIC_ROUTERS:
+        app.include_router(module.router, prefix=PUBLIC_PREFIX, tags=["public"])

@@ -33,9 +33,7 @@ class LoyaltyTransaction(Base):
     order_reference: Mapped[str | None] = mapped_column(String(200))
     reward_id: Mapped[int | None] = mapped_column(Integer)
     reward_description: Mapped[str | None] = mapped_column(String(500))
-    voids_transaction_id: Mapped[int | None] = mapped_column(
-        ForeignKey("loyalty_transactions.id"), unique=True
-    )
+    voids_transaction_id: Mapped[int | None] = mapped_column(ForeignKey("loyalty_transactions.id"), unique=True)
     notes: Mapped[str | None] = mapped_column(Text)
     client_ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(500))

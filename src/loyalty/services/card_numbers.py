@@ -23,9 +23,7 @@ def luhn_check_digit(digits: str) -> str:
 
 
 def is_valid_card_number(number: str) -> bool:
-    return (
-        number.isdigit() and len(number) == CARD_NUMBER_DIGITS and luhn_check_digit(number[:-1]) == number[-1]
-    )
+    return number.isdigit() and len(number) == CARD_NUMBER_DIGITS and luhn_check_digit(number[:-1]) == number[-1]
 
 
 def new_card_number() -> str:

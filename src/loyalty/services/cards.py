@@ -94,9 +94,7 @@ async def find_card(ctx: Context, ref: CardRef) -> CardView:
     query = _where_ref(select(LoyaltyCard, Customer), ref)
     row = (
         await ctx.session.execute(
-            query.join(Customer, Customer.id == LoyaltyCard.customer_id).where(
-                LoyaltyCard.vendor_id == ctx.vendor_id
-            )
+            query.join(Customer, Customer.id == LoyaltyCard.customer_id).where(LoyaltyCard.vendor_id == ctx.vendor_id)
         )
     ).first()
     if row is None:
@@ -137,9 +135,7 @@ async def enrol(ctx: Context, program: LoyaltyProgram, enrolment: Enrolment) -> 
     now = ctx.clock.now()
     email_key = normalise_email(enrolment.email)
     customer = await ctx.session.scalar(
-        select(Customer).where(
-            Customer.vendor_id == program.vendor_id, Customer.email_normalised == email_key
-        )
+        select(Customer).where(Customer.vendor_id == program.vendor_id, Customer.email_normalised == email_key)
     )
     if customer is None:
         customer = Customer(
@@ -155,9 +151,7 @@ async def enrol(ctx: Context, program: LoyaltyProgram, enrolment: Enrolment) -> 
         ctx.session.add(customer)
     else:
         existing = await ctx.session.scalar(
-            select(LoyaltyCard.id).where(
-                LoyaltyCard.program_id == program.id, LoyaltyCard.customer_id == customer.id
-            )
+            select(LoyaltyCard.id).where(LoyaltyCard.program_id == program.id, LoyaltyCard.customer_id == customer.id)
         )
         if existing is not None:
             raise CardAlreadyExists()

@@ -49,9 +49,7 @@ async def erase_customer(ctx: Context, customer_id: int) -> None:
     customer.marketing_consent = False
     customer.erased_at = now
     await ctx.session.execute(
-        update(LoyaltyCard)
-        .where(LoyaltyCard.customer_id == customer.id)
-        .values(is_active=False, updated_at=now)
+        update(LoyaltyCard).where(LoyaltyCard.customer_id == customer.id).values(is_active=False, updated_at=now)
     )
     await ctx.session.flush()
 
@@ -59,7 +57,5 @@ async def erase_customer(ctx: Context, customer_id: int) -> None:
 def _columns(row: Any, exclude: set[str] | None = None) -> dict[str, Any]:
     values = {column.key: getattr(row, column.key) for column in row.__table__.columns}
     return {
-        k: v.isoformat() if hasattr(v, "isoformat") else v
-        for k, v in values.items()
-        if k not in (exclude or set())
+        k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items() if k not in (exclude or set())
     }

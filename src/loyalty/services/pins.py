@@ -65,18 +65,14 @@ def is_locked(locked_until: datetime | None, now: datetime) -> bool:
 
 async def list_pins(ctx: Context, program: LoyaltyProgram) -> list[StaffPin]:
     rows = await ctx.session.scalars(
-        select(StaffPin)
-        .where(StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None))
-        .order_by(StaffPin.id)
+        select(StaffPin).where(StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None)).order_by(StaffPin.id)
     )
     return list(rows)
 
 
 async def get_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> StaffPin:
     pin = await ctx.session.scalar(
-        select(StaffPin).where(
-            StaffPin.id == pin_id, StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None)
-        )
+        select(StaffPin).where(StaffPin.id == pin_id, StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None))
     )
     if pin is None:
         raise StaffPinNotFound(pin_id)
@@ -162,12 +158,8 @@ async def verify_staff_pin(
     if candidate is not None and candidate.is_active and await _matches(pin, candidate.pin_hash):
         _record_success(candidate, guard, now)
         return candidate
-    _record_failure_after_rollback(
-        ctx, program, pin_id=candidate.id if pin_id is not None and candidate else None
-    )
-    raise InvalidStaffPin(
-        _remaining_attempts(ctx.settings, guard, candidate if pin_id is not None else None, now)
-    )
+    _record_failure_after_rollback(ctx, program, pin_id=candidate.id if pin_id is not None and candidate else None)
+    raise InvalidStaffPin(_remaining_attempts(ctx.settings, guard, candidate if pin_id is not None else None, now))
 
 
 async def _candidate(ctx: Context, program: LoyaltyProgram, pin: str, pin_id: int | None) -> StaffPin | None:
@@ -176,9 +168,7 @@ async def _candidate(ctx: Context, program: LoyaltyProgram, pin: str, pin_id: in
         return await ctx.session.scalar(query.where(StaffPin.id == pin_id))
     if not pin.isdigit():
         return None
-    return await ctx.session.scalar(
-        query.where(StaffPin.pin_lookup == pin_fingerprint(ctx.settings, program.id, pin))
-    )
+    return await ctx.session.scalar(query.where(StaffPin.pin_lookup == pin_fingerprint(ctx.settings, program.id, pin)))
 
 
 async def _matches(pin: str, pin_hash: str) -> bool:
@@ -199,9 +189,7 @@ def _record_success(staff_pin: StaffPin, guard: PinGuard | None, now: datetime) 
         guard.locked_until = None
 
 
-def _remaining_attempts(
-    settings: Settings, guard: PinGuard | None, staff_pin: StaffPin | None, now: datetime
-) -> int:
+def _remaining_attempts(settings: Settings, guard: PinGuard | None, staff_pin: StaffPin | None, now: datetime) -> int:
     used = [0]
     for counter in (guard, staff_pin):
         if counter is not None and not _lock_expired(counter.locked_until, now):
@@ -240,17 +228,13 @@ async def _count_failure_for_terminal(
         )
     )
     guard = await session.scalar(
-        select(PinGuard)
-        .where(PinGuard.program_id == program.id, PinGuard.terminal == terminal)
-        .with_for_update()
+        select(PinGuard).where(PinGuard.program_id == program.id, PinGuard.terminal == terminal).with_for_update()
     )
     assert guard is not None
     _count_failure(guard, settings, now)
 
 
-async def _count_failure_for_pin(
-    session: AsyncSession, settings: Settings, pin_id: int, now: datetime
-) -> None:
+async def _count_failure_for_pin(session: AsyncSession, settings: Settings, pin_id: int, now: datetime) -> None:
     staff_pin = await session.scalar(select(StaffPin).where(StaffPin.id == pin_id).with_for_update())
     if staff_pin is not None:
         _count_failure(staff_pin, settings, now)

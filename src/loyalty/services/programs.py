@@ -56,11 +56,7 @@ class ProgramChanges(BaseModel):
 
     @model_validator(mode="after")
     def _required_settings_not_cleared(self) -> ProgramChanges:
-        cleared = [
-            name
-            for name in REQUIRED_SETTINGS
-            if name in self.model_fields_set and getattr(self, name) is None
-        ]
+        cleared = [name for name in REQUIRED_SETTINGS if name in self.model_fields_set and getattr(self, name) is None]
         if cleared:
             raise ValueError(f"{', '.join(cleared)} cannot be null")
         return self
@@ -205,12 +201,8 @@ async def list_programs(
         query = query.where(LoyaltyProgram.program_type == program_type)
     if search:
         pattern = f"%{search.lower()}%"
-        query = query.where(
-            or_(func.lower(LoyaltyProgram.name).like(pattern), func.lower(Vendor.name).like(pattern))
-        )
-    return await paginate(
-        ctx.session, query, order_by=(LoyaltyProgram.id,), limit=limit, offset=offset, scalars=False
-    )
+        query = query.where(or_(func.lower(LoyaltyProgram.name).like(pattern), func.lower(Vendor.name).like(pattern)))
+    return await paginate(ctx.session, query, order_by=(LoyaltyProgram.id,), limit=limit, offset=offset, scalars=False)
 
 
 async def get_public_program(ctx: Context, vendor_slug: str) -> tuple[LoyaltyProgram, Vendor]:

@@ -30,9 +30,7 @@ async def hit(ctx: Context, bucket: str, *, limit: int, window_seconds: int) -> 
         )
     )
     await ctx.session.execute(
-        delete(RateLimitBucket).where(
-            RateLimitBucket.bucket == bucket, RateLimitBucket.window_start < window_start
-        )
+        delete(RateLimitBucket).where(RateLimitBucket.bucket == bucket, RateLimitBucket.window_start < window_start)
     )
     if hits is not None and hits > limit:
         raise RateLimited(retry_after=max(1, math.ceil(window + window_seconds - now.timestamp())))

@@ -19,6 +19,6 @@ def upsert_increment(session: AsyncSession, table: Table, key: dict[str, Any], c
     """INSERT the key with `column` = 1, or add 1 to the existing row; RETURNING the new value."""
     dialect = postgresql if session.bind is not None and session.bind.dialect.name == "postgresql" else sqlite
     statement = dialect.insert(table).values(**key, **{column: 1})
-    return statement.on_conflict_do_update(
-        index_elements=list(key), set_={column: table.c[column] + 1}
-    ).returning(table.c[column])
+    return statement.on_conflict_do_update(index_elements=list(key), set_={column: table.c[column] + 1}).returning(
+        table.c[column]
+    )

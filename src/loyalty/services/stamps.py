@@ -78,17 +78,13 @@ async def add_stamp(ctx: Context, request: StampRequest) -> StampOutcome:
         raise DailyStampLimit(program.max_daily_stamps, stamps_today, midnight, now)
     card.total_stamps_earned += 1
     card.last_stamp_at = now
-    entry = await ledger.append(
-        ctx, card, "stamp_earned", stamps_delta=1, staff_pin=staff_pin, notes=request.notes
-    )
+    entry = await ledger.append(ctx, card, "stamp_earned", stamps_delta=1, staff_pin=staff_pin, notes=request.notes)
     return StampOutcome(
         entry=entry,
         card=card,
         program=program,
         stamps_today=stamps_today + 1,
-        next_stamp_available_at=now + timedelta(minutes=program.cooldown_minutes)
-        if program.cooldown_minutes
-        else None,
+        next_stamp_available_at=now + timedelta(minutes=program.cooldown_minutes) if program.cooldown_minutes else None,
     )
 
 

@@ -133,9 +133,9 @@ async def platform_stats(ctx: Context) -> PlatformStats:
     session = ctx.session
     programs = (
         await session.execute(
-            select(
-                func.count(), func.coalesce(func.sum(case((LoyaltyProgram.is_active, 1), else_=0)), 0)
-            ).select_from(LoyaltyProgram)
+            select(func.count(), func.coalesce(func.sum(case((LoyaltyProgram.is_active, 1), else_=0)), 0)).select_from(
+                LoyaltyProgram
+            )
         )
     ).one()
     cards = (

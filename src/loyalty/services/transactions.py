@@ -81,15 +81,11 @@ def _views(rows: Sequence[tuple[LoyaltyTransaction, str | None]]) -> list[Transa
 async def card_transactions(ctx: Context, card_id: int, *, limit: int, offset: int) -> Page[TransactionView]:
     await find_card(ctx, CardRef(card_id=card_id))  # 404 for another vendor's card
     query = _with_staff_name(ctx.vendor_id).where(LoyaltyTransaction.card_id == card_id)
-    page = await paginate(
-        ctx.session, query, order_by=NEWEST_FIRST, limit=limit, offset=offset, scalars=False
-    )
+    page = await paginate(ctx.session, query, order_by=NEWEST_FIRST, limit=limit, offset=offset, scalars=False)
     return Page(_views(page.items), page.total, limit, offset)
 
 
-async def recent_for_card(
-    ctx: Context, card_id: int, vendor_id: int, count: int = 10
-) -> list[TransactionView]:
+async def recent_for_card(ctx: Context, card_id: int, vendor_id: int, count: int = 10) -> list[TransactionView]:
     query = _with_staff_name(vendor_id).where(LoyaltyTransaction.card_id == card_id)
     rows = (await ctx.session.execute(query.order_by(*NEWEST_FIRST).limit(count))).all()
     return _views(rows)  # type: ignore[arg-type]
@@ -99,9 +95,7 @@ async def vendor_transactions(
     ctx: Context, where: TransactionFilter, *, limit: int, offset: int
 ) -> Page[TransactionView]:
     query = _filtered(ctx.vendor_id, where)
-    page = await paginate(
-        ctx.session, query, order_by=NEWEST_FIRST, limit=limit, offset=offset, scalars=False
-    )
+    page = await paginate(ctx.session, query, order_by=NEWEST_FIRST, limit=limit, offset=offset, scalars=False)
     return Page(_views(page.items), page.total, limit, offset)
 
 
