@@ -1,0 +1,53 @@
+"""The ledger entry as every API shows it (vendor history, journal, void answers, public card page)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from loyalty.services.transactions import TransactionView
+
+TransactionType = Literal["stamp_earned", "stamp_redeemed", "points_earned", "points_redeemed", "void"]
+
+
+class TransactionOut(BaseModel):
+    id: int
+    card_id: int
+    transaction_type: TransactionType
+    stamps_delta: int
+    points_delta: int
+    stamps_balance_after: int
+    points_balance_after: int
+    purchase_amount_cents: int | None
+    order_reference: str | None
+    reward_id: int | None
+    reward_description: str | None
+    staff_pin_id: int | None
+    staff_name: str | None
+    voids_transaction_id: int | None
+    notes: str | None
+    transaction_at: datetime
+
+    @classmethod
+    def from_view(cls, view: TransactionView) -> TransactionOut:
+        entry = view.entry
+        return cls(
+            id=entry.id,
+            card_id=entry.card_id,
+            transaction_type=entry.transaction_type,  # type: ignore[arg-type]
+            stamps_delta=entry.stamps_delta,
+            points_delta=entry.points_delta,
+            stamps_balance_after=entry.stamps_balance_after,
+            points_balance_after=entry.points_balance_after,
+            purchase_amount_cents=entry.purchase_amount_cents,
+            order_reference=entry.order_reference,
+            reward_id=entry.reward_id,
+            reward_description=entry.reward_description,
+            staff_pin_id=entry.staff_pin_id,
+            staff_name=view.staff_name,
+            voids_transaction_id=entry.voids_transaction_id,
+            notes=entry.notes,
+            transaction_at=entry.transaction_at,
+        )
