@@ -143,20 +143,27 @@ def demo(
 def _print_demo(summary: Any, base: str) -> None:
     from loyalty import demo as d
 
+    cards = "\n".join(
+        f"                  {c.shop:<12} {c.customer:<6} card_id {c.card_id}  number {c.card_number}  "
+        f"page {base}/api/v1/loyalty/cards/{c.card_token}"
+        for c in summary.cards
+    )
+    first = summary.cards[0]
     typer.echo(
         f"""
-Loyalty demo ready.
+Loyalty demo ready (SQLite database; set LOYALTY_DATABASE_URL for PostgreSQL).
   API docs        {base}/docs
   Health          {base}/api/v1/loyalty/health
   Public pages    {base}/api/v1/loyalty/programs/{summary.cafe_slug}
                   {base}/api/v1/loyalty/programs/{summary.bakery_slug}
   Admin key       {d.DEMO_ADMIN_KEY}
-  Café key        {d.CAFE_KEY}     (stamp card, PINs {d.CAFE_PIN} Anna, {d.CAFE_PIN_2} Luc)
-  Bakery key      {d.BAKERY_KEY}   (points, PIN {d.BAKERY_PIN} Marie)
-  Demo cards      {", ".join(summary.card_numbers)}
+  Café key        {d.CAFE_KEY}    stamp card; staff PINs {d.CAFE_PIN} (Anna), {d.CAFE_PIN_2} (Luc)
+  Bakery key      {d.BAKERY_KEY}  points; staff PIN {d.BAKERY_PIN} (Marie)
+  Demo cards
+{cards}
 
 Try:  curl -s -X POST {base}/api/v1/vendor/loyalty/stamp -H "Authorization: Bearer {d.CAFE_KEY}" \\
-        -H "Content-Type: application/json" -d '{{"card_number": "{summary.card_numbers[0]}", "staff_pin": "{d.CAFE_PIN}"}}'
+        -H "Content-Type: application/json" -d '{{"card_id": {first.card_id}, "staff_pin": "{d.CAFE_PIN}"}}'
 """
     )
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from loyalty.clock import SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import ApiKey, LoyaltyCard, Vendor
+from loyalty.models import ApiKey, Customer, LoyaltyCard, Vendor
 from loyalty.services import cards, pins, programs, stamps, vendors
 from loyalty.services.api_keys import hash_key
 from loyalty.services.context import Actor, Context
@@ -28,11 +28,19 @@ CAFE_PIN, CAFE_PIN_2, BAKERY_PIN = "1234", "5678", "2468"
 
 
 @dataclass(frozen=True)
+class DemoCard:
+    shop: str
+    customer: str
+    card_id: int
+    card_number: str
+    card_token: str
+
+
+@dataclass(frozen=True)
 class DemoSummary:
     cafe_slug: str
     bakery_slug: str
-    card_numbers: list[str]
-    card_tokens: list[str]
+    cards: list[DemoCard]
 
 
 async def seed_demo(database: Database, settings: Settings) -> DemoSummary:
@@ -98,7 +106,8 @@ async def _seed(ctx: Context) -> None:
     await pins.create_pin(bakery_ctx, bakery_program, pins.NewPin(name="Marie", pin=BAKERY_PIN))
     for email, name in (("alice@example.com", "Alice"), ("bob@example.com", "Bob")):
         view = await cards.enrol(cafe_ctx, cafe_program, cards.Enrolment(email=email, name=name))
-        await stamps.add_stamp(cafe_ctx, stamps.StampRequest(card_id=view.card.id, staff_pin=CAFE_PIN))
+        if name == "Bob":  # Alice's card stays fresh, so the first stamp a newcomer tries is not in cooldown
+            await stamps.add_stamp(cafe_ctx, stamps.StampRequest(card_id=view.card.id, staff_pin=CAFE_PIN))
         view = await cards.enrol(bakery_ctx, bakery_program, cards.Enrolment(email=email, name=name))
         await earn_points(
             bakery_ctx, EarnRequest(card_id=view.card.id, purchase_amount_cents=1250, staff_pin=BAKERY_PIN)
@@ -106,10 +115,14 @@ async def _seed(ctx: Context) -> None:
 
 
 async def _summary(session: AsyncSession) -> DemoSummary:
-    rows = (await session.scalars(select(LoyaltyCard).order_by(LoyaltyCard.id))).all()
-    return DemoSummary(
-        cafe_slug="cafe-demo",
-        bakery_slug="bakery-demo",
-        card_numbers=[card.card_number for card in rows],
-        card_tokens=[card.card_token for card in rows],
+    rows = await session.execute(
+        select(LoyaltyCard, Vendor.name, Customer.name)
+        .join(Vendor, Vendor.id == LoyaltyCard.vendor_id)
+        .join(Customer, Customer.id == LoyaltyCard.customer_id)
+        .where(Vendor.slug.in_(("cafe-demo", "bakery-demo")))
+        .order_by(LoyaltyCard.id)
     )
+    demo_cards = [
+        DemoCard(shop, customer or "", card.id, card.card_number, card.card_token) for card, shop, customer in rows
+    ]
+    return DemoSummary(cafe_slug="cafe-demo", bakery_slug="bakery-demo", cards=demo_cards)
