@@ -13,7 +13,7 @@ from loyalty.api.errors import install_error_handlers
 from loyalty.api.middleware import RequestLogMiddleware
 from loyalty.api.routes import include_routers
 from loyalty.clock import Clock, SystemClock
-from loyalty.config import Settings
+from loyalty.config import DEV_SECRET_KEY, Settings
 from loyalty.db import Database
 
 OPENAPI_TAGS = [
@@ -59,4 +59,6 @@ def create_app_from_environment() -> FastAPI:
     """The factory `loyalty serve` hands to uvicorn (each worker process builds its own app)."""
     settings = Settings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    if settings.secret_key == DEV_SECRET_KEY:
+        logging.getLogger("loyalty").warning("LOYALTY_SECRET_KEY is the development default: set your own secret")
     return create_app(settings)

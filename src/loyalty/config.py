@@ -47,7 +47,6 @@ class Settings(BaseSettings):
         "", description="Comma-separated wallets to keep updated (apple, google); empty: none configured."
     )
 
-    public_base_url: str = Field("http://127.0.0.1:8000", description="Base URL printed in links.")
     log_level: str = Field("INFO", description="Python logging level.")
 
     @property

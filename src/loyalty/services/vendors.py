@@ -22,12 +22,14 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 class VendorFields(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = Field(None, min_length=1, max_length=100, pattern=SLUG_PATTERN)
-    timezone: str = "Europe/Luxembourg"
+    timezone: str | None = Field(None, description="IANA timezone; default LOYALTY_DEFAULT_TIMEZONE")
     default_locale: str = "en"
 
     @field_validator("timezone")
     @classmethod
-    def _iana_zone(cls, value: str) -> str:
+    def _iana_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -55,7 +57,7 @@ async def create_vendor(ctx: Context, fields: VendorFields) -> Vendor:
     vendor = Vendor(
         name=fields.name,
         slug=slug,
-        timezone=fields.timezone,
+        timezone=fields.timezone or ctx.settings.default_timezone,
         default_locale=fields.default_locale,
         created_at=ctx.clock.now(),
     )
