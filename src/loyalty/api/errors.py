@@ -71,7 +71,8 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
         "message": translate(INTERNAL_ERROR_MESSAGE, request_locale(request)),
         "details": {"request_id": request_id},
     }
-    return JSONResponse(body, status_code=500)
+    # Sent by Starlette's outermost error middleware, past our request-id middleware: add it here.
+    return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id or ""})
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -66,7 +66,7 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 def _loggable_path(scope: Scope) -> str:
-    """The route template when one matched (`/cards/{card_token}`), so public tokens stay out of logs."""
-    route = scope.get("route")
-    path_format = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return str(path_format or scope.get("path", ""))
+    """The path with its parameters masked (`/cards/{card_token}`), so public tokens stay out of logs."""
+    by_value = {str(value): name for name, value in (scope.get("path_params") or {}).items()}
+    segments = str(scope.get("path", "")).split("/")
+    return "/".join(f"{{{by_value[s]}}}" if s in by_value else s for s in segments)

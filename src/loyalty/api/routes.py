@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from loyalty.api.schemas.common import error_responses
+
 from loyalty.api.admin import api_keys as admin_api_keys
 from loyalty.api.admin import programs as admin_programs
 from loyalty.api.admin import stats as admin_stats
@@ -22,10 +24,16 @@ VENDOR_ROUTERS = (program, stats, pins, cards, stamps, points, transactions, cus
 PUBLIC_ROUTERS = (health, public_programs, public_cards)
 
 
+# Errors any route of an audience can answer; documenting 422 here also replaces FastAPI's own
+# validation-error schema with our envelope in /openapi.json.
+KEYED_ERRORS = error_responses(401, 403, 422, 500)
+PUBLIC_ERRORS = error_responses(422, 500)
+
+
 def include_routers(app: FastAPI) -> None:
     for module in ADMIN_ROUTERS:
-        app.include_router(module.router, prefix=ADMIN_PREFIX, tags=["admin"])
+        app.include_router(module.router, prefix=ADMIN_PREFIX, tags=["admin"], responses=KEYED_ERRORS)
     for module in VENDOR_ROUTERS:
-        app.include_router(module.router, prefix=VENDOR_PREFIX, tags=["vendor"])
+        app.include_router(module.router, prefix=VENDOR_PREFIX, tags=["vendor"], responses=KEYED_ERRORS)
     for module in PUBLIC_ROUTERS:
-        app.include_router(module.router, prefix=PUBLIC_PREFIX, tags=["public"])
+        app.include_router(module.router, prefix=PUBLIC_PREFIX, tags=["public"], responses=PUBLIC_ERRORS)

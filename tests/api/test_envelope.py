@@ -1,0 +1,83 @@
+"""Every failure answers in the contract's envelope — including FastAPI's own errors and crashes."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+pytestmark = pytest.mark.anyio
+
+
+def assert_envelope(body: dict, code: str) -> None:
+    assert set(body) == {"error_code", "message", "details"}
+    assert body["error_code"] == code
+    assert isinstance(body["message"], str) and body["message"]
+
+
+async def test_unknown_route_is_404_not_found(client: httpx.AsyncClient):
+    response = await client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert_envelope(response.json(), "NOT_FOUND")
+
+
+async def test_wrong_method_is_405(client: httpx.AsyncClient):
+    response = await client.delete("/api/v1/loyalty/health")
+    assert response.status_code == 405
+    assert_envelope(response.json(), "METHOD_NOT_ALLOWED")
+
+
+async def test_malformed_json_is_422_with_field_errors(client: httpx.AsyncClient, tenant):
+    response = await client.post(
+        "/api/v1/vendor/loyalty/stamp",
+        content=b'{"card_id": 1,',
+        headers={**tenant.headers, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    body = response.json()
+    assert_envelope(body, "VALIDATION_ERROR")
+    assert body["details"]["errors"] and {"field", "message"} <= set(body["details"]["errors"][0])
+
+
+async def test_wrong_types_name_the_field(client: httpx.AsyncClient, tenant):
+    response = await client.post(
+        "/api/v1/vendor/loyalty/points/earn",
+        json={"card_id": tenant.card_id, "purchase_amount_cents": "lots"},
+        headers=tenant.headers,
+    )
+    assert response.status_code == 422
+    fields = [error["field"] for error in response.json()["details"]["errors"]]
+    assert "purchase_amount_cents" in fields
+
+
+async def test_missing_key_is_401_and_revealing_nothing(client: httpx.AsyncClient):
+    response = await client.get("/api/v1/vendor/loyalty/program")
+    assert response.status_code == 401
+    assert_envelope(response.json(), "UNAUTHENTICATED")
+
+
+async def test_messages_follow_accept_language_but_codes_do_not(client: httpx.AsyncClient):
+    english = (await client.get("/api/v1/vendor/loyalty/program")).json()
+    french = (await client.get("/api/v1/vendor/loyalty/program", headers={"Accept-Language": "fr"})).json()
+    assert english["error_code"] == french["error_code"] == "UNAUTHENTICATED"
+    assert english["message"] != french["message"]
+
+
+async def test_unexpected_error_is_500_with_request_id_and_logged(app: FastAPI, caplog: pytest.LogCaptureFixture):
+    @app.get("/api/v1/loyalty/_boom")
+    async def boom() -> None:
+        raise RuntimeError("kaboom")
+
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        with caplog.at_level(logging.ERROR, logger="loyalty.errors"):
+            response = await http.get("/api/v1/loyalty/_boom")
+    assert response.status_code == 500
+    body = response.json()
+    assert_envelope(body, "INTERNAL_ERROR")
+    request_id = body["details"]["request_id"]
+    assert request_id and response.headers["x-request-id"] == request_id
+    assert any(request_id in record.getMessage() and record.exc_info for record in caplog.records)
+    assert "kaboom" not in response.text
