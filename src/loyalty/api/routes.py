@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from loyalty.api.schemas.common import error_responses
-
 from loyalty.api.admin import api_keys as admin_api_keys
 from loyalty.api.admin import programs as admin_programs
 from loyalty.api.admin import stats as admin_stats
@@ -13,6 +11,7 @@ from loyalty.api.admin import vendors as admin_vendors
 from loyalty.api.public import cards as public_cards
 from loyalty.api.public import health
 from loyalty.api.public import programs as public_programs
+from loyalty.api.schemas.common import error_responses
 from loyalty.api.vendor import cards, customers, pins, points, program, stamps, stats, transactions
 
 ADMIN_PREFIX = "/api/v1/admin/loyalty"
