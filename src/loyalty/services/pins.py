@@ -203,9 +203,11 @@ def _lock_expired(locked_until: datetime | None, now: datetime) -> bool:
 
 def _record_failure_after_rollback(ctx: Context, program: LoyaltyProgram, pin_id: int | None) -> None:
     settings, now, terminal = ctx.settings, ctx.clock.now(), _terminal(ctx)
+    # Plain values, not the ORM object: the rollback expires `program` and closing detaches it.
+    program_id, vendor_id = program.id, program.vendor_id
 
     async def record(session: AsyncSession) -> None:
-        await _count_failure_for_terminal(session, settings, program, terminal, now)
+        await _count_failure_for_terminal(session, settings, program_id, vendor_id, terminal, now)
         if pin_id is not None:
             await _count_failure_for_pin(session, settings, pin_id, now)
 
@@ -213,22 +215,22 @@ def _record_failure_after_rollback(ctx: Context, program: LoyaltyProgram, pin_id
 
 
 async def _count_failure_for_terminal(
-    session: AsyncSession, settings: Settings, program: LoyaltyProgram, terminal: str, now: datetime
+    session: AsyncSession, settings: Settings, program_id: int, vendor_id: int, terminal: str, now: datetime
 ) -> None:
     await session.execute(
         insert_ignoring_conflict(
             session,
             PinGuard.__table__,  # type: ignore[arg-type]
             {
-                "vendor_id": program.vendor_id,
-                "program_id": program.id,
+                "vendor_id": vendor_id,
+                "program_id": program_id,
                 "terminal": terminal,
                 "failed_attempts": 0,
             },
         )
     )
     guard = await session.scalar(
-        select(PinGuard).where(PinGuard.program_id == program.id, PinGuard.terminal == terminal).with_for_update()
+        select(PinGuard).where(PinGuard.program_id == program_id, PinGuard.terminal == terminal).with_for_update()
     )
     assert guard is not None
     _count_failure(guard, settings, now)
