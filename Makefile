@@ -31,3 +31,29 @@ typecheck: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache loyalty.db
+
+# --- Message catalogues (see docs/i18n.md) ---------------------------------------------------------
+# `make messages`: extract the msgids (babel.cfg) into the template, update the fr/de/lb catalogues
+# (creating a missing one), then compile the .mo files the app loads at run time. Commit all of them.
+I18N_DIR     := src/loyalty/i18n
+I18N_POT     := $(I18N_DIR)/messages.pot
+I18N_LOCALES := fr de lb
+I18N_VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+
+.PHONY: messages
+
+messages: install
+	$(BIN)/pybabel --quiet extract -F babel.cfg --no-location --sort-output --no-wrap \
+		--project=loyalty --version=$(I18N_VERSION) --copyright-holder="Loyalty maintainers" -o $(I18N_POT).new .
+	@# Keep the template (and its diff) unchanged when only its creation date moved.
+	@if [ -f $(I18N_POT) ] && diff -q -I '^"POT-Creation-Date:' $(I18N_POT) $(I18N_POT).new >/dev/null; \
+		then rm $(I18N_POT).new; else mv $(I18N_POT).new $(I18N_POT); fi
+	set -e; for lang in $(I18N_LOCALES); do \
+		if [ -f $(I18N_DIR)/locales/$$lang/LC_MESSAGES/messages.po ]; then \
+			$(BIN)/pybabel update -i $(I18N_POT) -d $(I18N_DIR)/locales -l $$lang \
+				--no-wrap --ignore-obsolete --ignore-pot-creation-date; \
+		else \
+			$(BIN)/pybabel init -i $(I18N_POT) -d $(I18N_DIR)/locales -l $$lang --no-wrap; \
+		fi; \
+	done
+	$(BIN)/pybabel compile -d $(I18N_DIR)/locales --statistics

@@ -6,6 +6,7 @@ translated when an answer is rendered. `lu` is accepted as an alias of `lb` (Lux
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -42,18 +43,26 @@ def negotiate(accept_language: str | None, fallback: str | None = None) -> str:
 
 
 def _by_preference(header: str) -> list[str]:
+    """Language tags by descending q-value (ties keep header order); `*` and q=0 are dropped."""
     weighted: list[tuple[float, int, str]] = []
     for position, part in enumerate(header.split(",")):
-        tag, _, params = part.strip().partition(";")
+        tag, *params = (piece.strip() for piece in part.split(";"))
         quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                quality = _quality(value)
         if tag and tag != "*" and quality > 0:
             weighted.append((-quality, position, tag))
     return [tag for _, _, tag in sorted(weighted)]
+
+
+def _quality(value: str) -> float:
+    try:
+        quality = float(value.strip())
+    except ValueError:
+        return 0.0
+    return 0.0 if math.isnan(quality) else min(quality, 1.0)
 
 
 @cache
@@ -64,6 +73,17 @@ def catalogue(locale: str) -> NullTranslations:
 
 
 def translate(message: str, locale: str | None = None, **params: Any) -> str:
-    """The message in `locale`, with `{placeholders}` filled from `params`."""
+    """The message in `locale`, with `{placeholders}` filled from `params`.
+
+    A missing translation falls back to the English msgid; so does a translation whose placeholders
+    do not fit `params` (tests/test_i18n.py forbids that, but an error answer must never fail).
+    """
     text = catalogue(normalise_locale(locale) or DEFAULT_LOCALE).gettext(message)
-    return text.format(**params) if params else text
+    if not params:
+        return text
+    try:
+        return text.format(**params)
+    except (KeyError, IndexError, ValueError):
+        if text == message:
+            raise
+        return message.format(**params)

@@ -1,0 +1,267 @@
+"""Message catalogues and language negotiation.
+
+The msgids are extracted from the source itself, with babel.cfg (the config `make messages` uses), so
+a new `N_("...")` without a French, German or Luxembourgish translation fails here. The fix is always
+`make messages`, then translating the new entries in src/loyalty/i18n/locales/*/LC_MESSAGES/messages.po
+(see docs/i18n.md).
+"""
+
+from __future__ import annotations
+
+import inspect
+import string
+import typing
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import read_mo
+from babel.messages.pofile import read_po
+from babel.support import Translations
+
+from loyalty import errors, i18n
+from loyalty.i18n import negotiate, translate
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCALES = ("fr", "de", "lb")
+NOW = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)
+MAKE_MESSAGES = "run `make messages` and translate the new entries (docs/i18n.md)"
+
+
+# --- catalogues ------------------------------------------------------------------------------------
+
+
+@cache
+def source_msgids() -> frozenset[str]:
+    with (ROOT / "babel.cfg").open() as config:
+        method_map, options_map = parse_mapping_cfg(config, "babel.cfg")
+    found = set()
+    for _filename, _lineno, message, _comments, _context in extract_from_dir(str(ROOT), method_map, options_map):
+        for msgid in message if isinstance(message, tuple) else (message,):
+            if msgid:
+                found.add(msgid)
+    return frozenset(found)
+
+
+def po_path(locale: str) -> Path:
+    return Path(i18n.LOCALES_DIR) / locale / "LC_MESSAGES" / f"{i18n.DOMAIN}.po"
+
+
+@cache
+def po_catalogue(locale: str) -> Catalog:
+    with po_path(locale).open("rb") as file:
+        return read_po(file, locale=locale, domain=i18n.DOMAIN)
+
+
+def entries(catalogue: Catalog) -> dict[str, str]:
+    return {message.id: message.string for message in catalogue if message.id and isinstance(message.id, str)}
+
+
+def placeholders(text: str) -> Counter[str]:
+    """`{name}` / `{name:spec}` / `{name!r}` fields of a str.format text; `{{` escapes are not fields."""
+    return Counter(
+        f"{name}!{conversion or ''}:{spec or ''}"
+        for _, name, spec, conversion in string.Formatter().parse(text)
+        if name is not None
+    )
+
+
+def test_extraction_finds_the_messages():
+    msgids = source_msgids()
+    assert errors.LoyaltyError.message in msgids  # N_ on a class attribute
+    assert errors.StampCooldown.message in msgids
+    assert len(msgids) >= 30
+
+
+def test_template_is_up_to_date():
+    with (Path(i18n.LOCALES_DIR).parent / "messages.pot").open("rb") as file:
+        template = entries(read_po(file))
+    assert sorted(source_msgids() - template.keys()) == [], MAKE_MESSAGES
+    assert sorted(template.keys() - source_msgids()) == [], MAKE_MESSAGES
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_message_is_translated(locale):
+    translated = entries(po_catalogue(locale))
+    missing = sorted(msgid for msgid in source_msgids() if not translated.get(msgid, "").strip())
+    assert missing == [], f"{len(missing)} message(s) without a {locale} translation: {MAKE_MESSAGES}"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_no_stale_messages(locale):
+    stale = sorted(entries(po_catalogue(locale)).keys() - source_msgids())
+    assert stale == [], f"{locale} catalogue has messages the code no longer uses: {MAKE_MESSAGES}"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_placeholders_match_the_msgid(locale):
+    wrong = {
+        msgid: text
+        for msgid, text in entries(po_catalogue(locale)).items()
+        if text and placeholders(text) != placeholders(msgid)
+    }
+    assert wrong == {}, f"{locale}: translations must keep the msgid's {{placeholders}} exactly"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_no_fuzzy_entries(locale):
+    catalogue = po_catalogue(locale)
+    fuzzy = sorted(message.id for message in catalogue if message.id and message.fuzzy)
+    assert not catalogue.fuzzy, f"{locale}: the catalogue header is marked fuzzy"
+    assert fuzzy == [], f"{locale}: review the fuzzy (guessed) translations and remove their `#, fuzzy` flag"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_header_names_the_language(locale):
+    catalogue = po_catalogue(locale)
+    assert str(catalogue.locale) == locale
+    assert catalogue.charset.lower() == "utf-8"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_compiled_catalogue_matches_the_po(locale):
+    with po_path(locale).with_suffix(".mo").open("rb") as file:
+        compiled = entries(read_mo(file))
+    written = {msgid: text for msgid, text in entries(po_catalogue(locale)).items() if text}
+    assert compiled == written, f"{locale}: messages.mo is out of date: run `make messages` (pybabel compile)"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_app_loads_the_compiled_catalogue(locale):
+    loaded = i18n.catalogue(locale)
+    assert isinstance(loaded, Translations)
+    assert loaded.gettext(errors.CardNotFound.message) == entries(po_catalogue(locale))[errors.CardNotFound.message]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_every_message_formats_in_every_language(locale):
+    for msgid in sorted(source_msgids()):
+        params = {name: f"<{name}>" for _, name, _, _ in string.Formatter().parse(msgid) if name}
+        rendered = translate(msgid, locale, **params)
+        assert rendered.strip(), msgid
+        assert all(value in rendered for value in params.values()), (msgid, rendered)
+
+
+# --- negotiation -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "fallback", "expected"),
+    [
+        ("fr-LU,fr;q=0.9,en;q=0.8", None, "fr"),
+        ("lu", None, "lb"),
+        ("lb-LU", None, "lb"),
+        ("de-CH", None, "de"),
+        ("de;q=0.5, fr;q=0.9", None, "fr"),
+        ("de ; q=0.5, lb ; Q=0.7", None, "lb"),
+        ("fr;q=0, de", None, "de"),
+        ("es, de;q=0.2", None, "de"),
+        ("es", "de", "de"),
+        ("es", "lu", "lb"),
+        ("es", None, "en"),
+        ("es", "es", "en"),
+        ("", "fr", "fr"),
+        (None, None, "en"),
+        ("*", "de", "de"),
+        ("en-GB,fr;q=0.9", "de", "en"),
+        ("fr;q=abc, de;q=0.1", None, "de"),
+        ("fr;q=0.5, de;q=0.5", None, "fr"),
+        ("de;level=1;q=0.4, fr;q=0.3", None, "de"),
+    ],
+)
+def test_negotiate(header, fallback, expected):
+    assert negotiate(header, fallback) == expected
+
+
+def test_luxembourgish_alias_translates():
+    assert translate(errors.CardInactive.message, "lu") == translate(errors.CardInactive.message, "lb")
+    assert translate(errors.CardInactive.message, "lb") == "Dës Kaart ass deaktivéiert"
+
+
+def test_english_is_the_msgid():
+    assert translate(errors.InsufficientStamps.message, "en", current=3, required=10) == "Not enough stamps: 3 of 10"
+    assert translate(errors.InsufficientStamps.message, "es", current=3, required=10) == "Not enough stamps: 3 of 10"
+
+
+def test_stamp_cooldown_in_luxembourgish():
+    error = errors.StampCooldown(NOW + timedelta(minutes=12), 15, NOW)
+    message = error.localised_message("lb")
+    assert "15" in message
+    assert message == "Waart w.e.g. 15 Minutten tëscht zwee Stempelen"
+    assert "15" in translate(errors.StampCooldown.message, "lb", minutes=15)
+
+
+def test_a_broken_translation_falls_back_to_english(monkeypatch):
+    class Broken(i18n.NullTranslations):
+        def gettext(self, message: str) -> str:
+            return "Kaputt: {unknown}"
+
+    monkeypatch.setattr(i18n, "catalogue", lambda locale: Broken())
+    assert translate("Not enough stamps: {current} of {required}", "de", current=1, required=2) == (
+        "Not enough stamps: 1 of 2"
+    )
+
+
+# --- every error class renders in every language ---------------------------------------------------
+
+# Plausible arguments for the error classes whose constructors need them; any other class is built from
+# its signature's type hints (so a new class is covered without editing this file).
+ERROR_ARGUMENTS: dict[str, dict[str, object]] = {
+    "InsufficientStamps": {"current": 7, "required": 10},
+    "InsufficientPoints": {"current": 120, "required": 500},
+    "InvalidStaffPin": {"remaining_attempts": 2},
+    "TransactionNotVoidable": {"transaction_id": 42, "reason": errors.TransactionNotVoidable.ALREADY_VOIDED},
+    "ValidationFailed": {"errors": [{"field": "email", "message": "invalid"}]},
+    "StaffPinLocked": {"locked_until": NOW + timedelta(minutes=15)},
+    "StampCooldown": {"cooldown_ends": NOW + timedelta(minutes=20), "cooldown_minutes": 30, "now": NOW},
+    "DailyStampLimit": {"max_daily_stamps": 3, "stamps_today": 3, "resets_at": NOW + timedelta(hours=14), "now": NOW},
+    "RateLimited": {"retry_after": 30},
+    "TooManyRequests": {"details": {}, "retry_after": 30},
+}
+
+_SAMPLES: dict[object, object] = {int: 7, str: "sample", datetime: NOW + timedelta(minutes=5), object: 7}
+
+
+def _arguments(cls: type[errors.LoyaltyError]) -> dict[str, object]:
+    if cls.__name__ in ERROR_ARGUMENTS:
+        return ERROR_ARGUMENTS[cls.__name__]
+    hints = typing.get_type_hints(cls.__init__, vars(errors))
+    arguments: dict[str, object] = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+            continue
+        if parameter.default is not parameter.empty:
+            continue
+        hint = hints.get(name, object)
+        origin = typing.get_origin(hint) or hint
+        arguments[name] = _SAMPLES.get(origin, {} if origin is dict else [] if origin is list else 7)
+    return arguments
+
+
+ERROR_CLASSES = sorted(
+    (
+        cls
+        for cls in vars(errors).values()
+        if inspect.isclass(cls) and issubclass(cls, errors.LoyaltyError) and cls.__module__ == errors.__name__
+    ),
+    key=lambda cls: cls.__name__,
+)
+
+
+@pytest.mark.parametrize("cls", ERROR_CLASSES, ids=lambda cls: cls.__name__)
+def test_each_error_renders_in_each_language(cls):
+    error = cls(**_arguments(cls))
+    english = error.localised_message("en")
+    assert english.strip() and "{" not in english, english
+    for locale in LOCALES:
+        message = error.localised_message(locale)
+        assert message.strip(), (cls.__name__, locale)
+        assert "{" not in message, f"{cls.__name__}: a placeholder is not filled in {locale}: {message}"
+        assert message != english, f"{cls.__name__}: not translated into {locale}"
+        for value in error.message_params.values():
+            assert str(value) in message, (cls.__name__, locale, message)
