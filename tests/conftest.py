@@ -83,6 +83,9 @@ def test_settings(database_url: str, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+test_settings.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
 async def empty_tables(database: Database) -> None:
     async with database.engine.begin() as connection:
         if is_postgres(database.engine):

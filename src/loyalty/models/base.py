@@ -19,6 +19,8 @@ NAMING_CONVENTION = {
 
 # BIGINT ids on PostgreSQL; SQLite only auto-increments a column declared exactly INTEGER.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# The largest id (and count) a BIGINT holds: inputs beyond it are invalid, not database errors.
+MAX_ID = 2**63 - 1
 
 
 class UTCDateTime(TypeDecorator[datetime]):

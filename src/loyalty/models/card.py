@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigId, UTCDateTime
@@ -28,9 +28,9 @@ class LoyaltyCard(Base):
     stamp_count: Mapped[int] = mapped_column(Integer, default=0)
     total_stamps_earned: Mapped[int] = mapped_column(Integer, default=0)
     stamps_redeemed: Mapped[int] = mapped_column(Integer, default=0)
-    points_balance: Mapped[int] = mapped_column(Integer, default=0)
-    total_points_earned: Mapped[int] = mapped_column(Integer, default=0)
-    total_points_redeemed: Mapped[int] = mapped_column(Integer, default=0)
+    points_balance: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_points_earned: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_points_redeemed: Mapped[int] = mapped_column(BigInteger, default=0)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_stamp_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigId, UTCDateTime
@@ -26,10 +26,10 @@ class LoyaltyTransaction(Base):
     staff_pin_id: Mapped[int | None] = mapped_column(ForeignKey("staff_pins.id"))
     transaction_type: Mapped[str] = mapped_column(String(20))
     stamps_delta: Mapped[int] = mapped_column(Integer, default=0)
-    points_delta: Mapped[int] = mapped_column(Integer, default=0)
+    points_delta: Mapped[int] = mapped_column(BigInteger, default=0)
     stamps_balance_after: Mapped[int] = mapped_column(Integer)
-    points_balance_after: Mapped[int] = mapped_column(Integer)
-    purchase_amount_cents: Mapped[int | None] = mapped_column(Integer)
+    points_balance_after: Mapped[int] = mapped_column(BigInteger)
+    purchase_amount_cents: Mapped[int | None] = mapped_column(BigInteger)
     order_reference: Mapped[str | None] = mapped_column(String(200))
     reward_id: Mapped[int | None] = mapped_column(Integer)
     reward_description: Mapped[str | None] = mapped_column(String(500))

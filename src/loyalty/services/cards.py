@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.errors import CardAlreadyExists, CardInactive, CardNotFound
 from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
 from loyalty.models import Customer, LoyaltyCard, LoyaltyProgram
+from loyalty.models.base import MAX_ID
 from loyalty.services.card_numbers import new_card_number, new_token, normalise_card_number
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
@@ -20,7 +21,7 @@ from loyalty.services.pages import Page, paginate
 class CardRef(BaseModel):
     """Exactly one way to name a card: its id, the scanned QR payload, or the typed number."""
 
-    card_id: int | None = Field(None, ge=1)
+    card_id: int | None = Field(None, ge=1, le=MAX_ID)
     qr_code: str | None = Field(None, min_length=1, max_length=64)
     card_number: str | None = Field(None, min_length=1, max_length=40)
 
@@ -117,9 +118,9 @@ async def list_cards(ctx: Context, *, search: str | None, limit: int, offset: in
     )
     if search and search.strip():
         term = search.strip().lower()
-        conditions = [
-            Customer.email_normalised.like(f"%{term}%"),
-            func.lower(Customer.name).like(f"%{term}%"),
+        conditions = [  # autoescape: a typed "%" or "_" is a character, not a wildcard
+            Customer.email_normalised.contains(term, autoescape=True),
+            func.lower(Customer.name).contains(term, autoescape=True),
         ]
         if digits := normalise_card_number(term):
             conditions.append(LoyaltyCard.card_number.like(f"%{digits}%"))

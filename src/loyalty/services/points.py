@@ -13,7 +13,7 @@ from loyalty.services import ledger
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
 from loyalty.services.pins import verify_staff_pin
-from loyalty.services.programs import get_active_program
+from loyalty.services.programs import MAX_REWARD_ID, get_active_program
 from loyalty.services.stamps import StaffApproval
 
 MAX_PURCHASE_CENTS = 100_000_000  # one million euros: anything above is a typo, not a purchase
@@ -26,7 +26,7 @@ class EarnRequest(CardRef, StaffApproval):
 
 
 class PointsRedeemRequest(CardRef, StaffApproval):
-    reward_id: int
+    reward_id: int = Field(ge=1, le=MAX_REWARD_ID)
     notes: str | None = Field(None, max_length=1000)
 
 

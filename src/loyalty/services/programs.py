@@ -11,11 +11,13 @@ from sqlalchemy.exc import IntegrityError
 
 from loyalty.errors import ProgramAlreadyExists, ProgramInactive, ProgramNotFound
 from loyalty.models import LoyaltyProgram, Vendor
+from loyalty.models.base import MAX_ID
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 
 ProgramType = Literal["stamps", "points", "hybrid"]
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
+MAX_REWARD_ID = 2**31 - 1  # stored in an INTEGER column of the ledger
 REQUIRED_SETTINGS = (
     "program_type",
     "name",
@@ -31,9 +33,9 @@ REQUIRED_SETTINGS = (
 class Reward(BaseModel):
     """One entry of the points catalogue. Without an `id`, the next free one is given."""
 
-    id: int | None = Field(None, ge=1)
+    id: int | None = Field(None, ge=1, le=MAX_REWARD_ID)
     name: str = Field(min_length=1, max_length=200)
-    points_required: int = Field(ge=1)
+    points_required: int = Field(ge=1, le=MAX_ID)
     is_active: bool = True
 
 
@@ -200,8 +202,13 @@ async def list_programs(
     if program_type is not None:
         query = query.where(LoyaltyProgram.program_type == program_type)
     if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(or_(func.lower(LoyaltyProgram.name).like(pattern), func.lower(Vendor.name).like(pattern)))
+        term = search.lower()  # autoescape: a "%" or "_" typed by the admin is a character, not a wildcard
+        query = query.where(
+            or_(
+                func.lower(LoyaltyProgram.name).contains(term, autoescape=True),
+                func.lower(Vendor.name).contains(term, autoescape=True),
+            )
+        )
     return await paginate(ctx.session, query, order_by=(LoyaltyProgram.id,), limit=limit, offset=offset, scalars=False)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from loyalty.clock import local_day_bounds
 from loyalty.errors import DailyStampLimit, InsufficientStamps, StampCooldown, StampsNotEnabled
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
+from loyalty.models.base import MAX_ID
 from loyalty.services import ledger
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
@@ -24,7 +25,7 @@ from loyalty.services.programs import get_program_with_timezone
 
 class StaffApproval(BaseModel):
     staff_pin: str | None = Field(None, min_length=1, max_length=8)
-    staff_pin_id: int | None = Field(None, ge=1)
+    staff_pin_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class StampRequest(CardRef, StaffApproval):

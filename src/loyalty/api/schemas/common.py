@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel
 
+from loyalty.models.base import MAX_ID
 from loyalty.services.pages import DEFAULT_LIMIT, MAX_LIMIT
 
 T = TypeVar("T")
@@ -21,7 +22,7 @@ class PageOut(BaseModel, Generic[T]):
 
 class PageParams(BaseModel):
     limit: int = Query(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = Query(0, ge=0)
+    offset: int = Query(0, ge=0, le=MAX_ID)
 
 
 class ErrorOut(BaseModel):

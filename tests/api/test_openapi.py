@@ -1,0 +1,126 @@
+"""The machine-readable contract: /openapi.json describes every route, and a schemathesis run against
+a live server finds no 5xx and no answer that breaks the documented schema."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from loyalty.app import create_app
+from loyalty.clock import SystemClock
+from loyalty.db import Database
+from tests.api.conftest import Tenant, make_tenant
+from tests.api.live_server import serve
+from tests.conftest import empty_tables, test_settings
+
+EXAMPLES_PER_OPERATION = 30
+API_MD = Path(__file__).resolve().parents[3] / "shared" / "API.md"
+
+
+@pytest.fixture(scope="module")
+def live(_postgres_url: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """A live server on PostgreSQL, with an admin key and a vendor with a programme, PIN and card."""
+    app_settings = test_settings(_postgres_url, enroll_rate_limit=1000)
+
+    async def seed() -> tuple[str, Tenant]:
+        database = Database.from_url(_postgres_url)
+        try:
+            await empty_tables(database)
+            from loyalty.services import api_keys
+            from loyalty.services.context import Context
+
+            async with database.unit_of_work() as session:
+                admin = await api_keys.create_admin_key(Context(session, app_settings, SystemClock()), "fuzz")
+            tenant = await make_tenant(database, app_settings, SystemClock(), slug="fuzz-cafe")  # type: ignore[arg-type]
+            return admin.secret, tenant
+        finally:
+            await database.dispose()
+
+    admin_key, tenant = asyncio.run(seed())
+    with serve(create_app(app_settings)) as base_url:
+        yield base_url, {"admin": admin_key, "vendor": tenant.key}
+
+
+def fuzz(operation: Any, key: str) -> None:
+    """Sends schemathesis' generated cases for one operation; raises on the first failed check."""
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def exercise(case: schemathesis.Case) -> None:
+        case.call_and_validate(
+            headers={"Authorization": f"Bearer {key}"},
+            checks=[not_a_server_error, response_schema_conformance],
+        )
+
+    exercise()
+
+
+def test_no_server_errors_and_answers_match_their_schema(live) -> None:
+    """Every operation, fuzzed with schemathesis' generated cases (bounded: a few per operation)."""
+    base_url, keys = live
+    api = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
+    failures: list[str] = []
+    for result in api.get_all_operations():
+        operation = result.ok()
+        try:
+            fuzz(operation, keys["admin"] if operation.path.startswith("/api/v1/admin") else keys["vendor"])
+        except Exception as exc:  # collect every operation's failure, then report them together
+            failures.append(f"{operation.label}: {str(exc)[:2000]}")
+    assert failures == [], "\n\n".join(failures)
+
+
+def test_openapi_describes_every_route_with_tags_errors_and_bearer(live) -> None:
+    base_url, _ = live
+    spec = httpx.get(f"{base_url}/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    operations = [(path, method, op) for path, item in spec["paths"].items() for method, op in item.items()]
+    assert len(operations) >= 40
+    for path, method, op in operations:
+        assert op.get("tags") and op["tags"][0] in {"admin", "vendor", "public"}, f"{method} {path} has no audience tag"
+        assert op.get("summary"), f"{method} {path} has no summary"
+        if "parameters" in op or "requestBody" in op:
+            error_schema = op["responses"].get("422", {}).get("content", {}).get("application/json", {}).get("schema")
+            assert error_schema == {"$ref": "#/components/schemas/ErrorOut"}, f"{method} {path}: 422 not our envelope"
+        if not path.startswith("/api/v1/loyalty"):
+            assert op.get("security") == [{"HTTPBearer": []}], f"{method} {path} does not declare the bearer key"
+    assert httpx.get(f"{base_url}/docs").status_code == 200
+
+
+@pytest.mark.skipif(not API_MD.exists(), reason="../shared/API.md is not beside the repository")
+def test_every_route_of_the_contract_is_served(live) -> None:
+    """Each `| METHOD | /path |` row of API.md's tables is in /openapi.json under its audience's prefix."""
+    base_url, _ = live
+    served = {
+        (method.upper(), path)
+        for path, item in httpx.get(f"{base_url}/openapi.json").json()["paths"].items()
+        for method in item
+    }
+    prefix = ""
+    missing = []
+    for line in API_MD.read_text().splitlines():
+        if line.startswith("## ") and "`/api/v1/" in line:
+            prefix = line.split("`")[1]
+        elif line.startswith("## Public"):
+            prefix = "/api/v1/loyalty"
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) > 3 and cells[1] in {"GET", "POST", "PATCH", "DELETE", "PUT"}:
+            for route in cells[2].replace("`", "").split(","):
+                path = f"{prefix}{route.strip()}"
+                if (cells[1], path) not in served:
+                    missing.append(f"{cells[1]} {path}")
+    assert missing == []
