@@ -1,5 +1,67 @@
+"""A vendor's programme as customers see it, and self-enrolment (rate-limited per client IP)."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
+
+from loyalty.api.deps import PublicContext, client_ip, database_of
+from loyalty.api.idempotency import IdempotencyKey, respond
+from loyalty.api.schemas.common import error_responses
+from loyalty.api.schemas.public import Enrolment, PublicCardOut, PublicProgramOut
+from loyalty.services import cards, programs, rate_limits
+from loyalty.services.context import Context
 
 router = APIRouter()
+
+VendorSlug = Annotated[str, Path(min_length=1, max_length=100, description="The vendor's slug.")]
+
+
+@router.get(
+    "/programs/{vendor_slug}",
+    response_model=PublicProgramOut,
+    summary="A vendor's active loyalty programme (what a customer signs up for)",
+    responses=error_responses(404, 422),
+)
+async def get_program(ctx: PublicContext, vendor_slug: VendorSlug) -> PublicProgramOut:
+    program, vendor = await programs.get_public_program(ctx, vendor_slug)
+    return PublicProgramOut.from_program(program, vendor)
+
+
+async def _count_enrolment_attempt(request: Request, ctx: Context) -> None:
+    """In a unit of work of its own, committed first: attempts that then fail (409, 404) still count."""
+    async with database_of(request).unit_of_work() as session:
+        await rate_limits.hit(
+            Context(session, ctx.settings, ctx.clock),
+            f"enroll:{client_ip(request) or 'unknown'}",
+            limit=ctx.settings.enroll_rate_limit,
+            window_seconds=ctx.settings.enroll_rate_window_seconds,
+        )
+
+
+@router.post(
+    "/programs/{vendor_slug}/enroll",
+    status_code=201,
+    response_model=PublicCardOut,
+    summary="Enrol in a vendor's programme with an e-mail address",
+    description="One card per e-mail per programme: a second enrolment answers 409 without revealing the card.",
+    responses=error_responses(404, 409, 422, 429),
+)
+async def enroll(
+    request: Request,
+    ctx: PublicContext,
+    vendor_slug: VendorSlug,
+    body: Enrolment,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    await _count_enrolment_attempt(request, ctx)
+    program, vendor = await programs.get_public_program(ctx, vendor_slug)
+
+    async def produce() -> PublicCardOut:
+        view = await cards.enrol(ctx, program, body)
+        return PublicCardOut.build(view.card, program, vendor.name)
+
+    return await respond(
+        request, ctx, scope=f"program:{program.id}", key=idempotency_key, status_code=201, produce=produce
+    )

@@ -36,7 +36,7 @@ class TransactionOut(BaseModel):
         return cls(
             id=entry.id,
             card_id=entry.card_id,
-            transaction_type=entry.transaction_type,  # type: ignore[arg-type]
+            transaction_type=entry.transaction_type,
             stamps_delta=entry.stamps_delta,
             points_delta=entry.points_delta,
             stamps_balance_after=entry.stamps_balance_after,

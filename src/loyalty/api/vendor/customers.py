@@ -1,5 +1,38 @@
+"""Customers' personal data on request (GDPR): export it all, or erase it while the ledger stays."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from loyalty.api.deps import VendorContext
+from loyalty.api.schemas.cards import CustomerExportOut
+from loyalty.api.schemas.common import error_responses
+from loyalty.services import customers
 
 router = APIRouter()
+
+MAX_ID = 2**63 - 1
+CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The customer's id (a Card's `customer.id`).")]
+
+
+@router.get(
+    "/customers/{customer_id}/export",
+    response_model=CustomerExportOut,
+    summary="Export everything held about a customer: the record, their cards and their ledger entries",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def export_customer(ctx: VendorContext, customer_id: CustomerId) -> CustomerExportOut:
+    return CustomerExportOut(**await customers.export_customer(ctx, customer_id))
+
+
+@router.post(
+    "/customers/{customer_id}/erase",
+    status_code=204,
+    summary="Erase a customer's personal data: pseudonymised, cards deactivated, the ledger kept",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def erase_customer(ctx: VendorContext, customer_id: CustomerId) -> Response:
+    await customers.erase_customer(ctx, customer_id)
+    return Response(status_code=204)

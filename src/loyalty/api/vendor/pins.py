@@ -1,5 +1,97 @@
+"""Staff PINs of the vendor's programme: list, create, change, delete, unlock."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from loyalty.api.deps import VendorContext, clock_of
+from loyalty.api.idempotency import IdempotencyKey, respond
+from loyalty.api.schemas.common import PageOut, PageParams, error_responses
+from loyalty.api.schemas.pins import NewPin, PinChanges, StaffPinOut
+from loyalty.services import pins, programs
 
 router = APIRouter()
+
+MAX_ID = 2**63 - 1
+PinId = Annotated[int, Path(ge=1, le=MAX_ID, description="The staff PIN's id.")]
+
+
+@router.get(
+    "/pins",
+    response_model=PageOut[StaffPinOut],
+    summary="List the programme's staff PINs",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_pins(
+    request: Request, ctx: VendorContext, page: Annotated[PageParams, Depends()]
+) -> PageOut[StaffPinOut]:
+    program = await programs.get_program(ctx)
+    all_pins = await pins.list_pins(ctx, program)  # a counter has a handful of staff: page in memory
+    now = clock_of(request).now()
+    items = [StaffPinOut.from_pin(pin, now) for pin in all_pins[page.offset : page.offset + page.limit]]
+    return PageOut(items=items, total=len(all_pins), limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "/pins",
+    status_code=201,
+    response_model=StaffPinOut,
+    summary="Create a staff PIN (4–8 digits, unique within the programme)",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def create_pin(
+    request: Request, ctx: VendorContext, body: NewPin, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async def produce() -> StaffPinOut:
+        program = await programs.get_program(ctx)
+        pin = await pins.create_pin(ctx, program, body)
+        return StaffPinOut.from_pin(pin, clock_of(request).now())
+
+    return await respond(
+        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=201, produce=produce
+    )
+
+
+@router.patch(
+    "/pins/{pin_id}",
+    response_model=StaffPinOut,
+    summary="Rename, re-key, enable or disable a staff PIN",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def update_pin(request: Request, ctx: VendorContext, pin_id: PinId, body: PinChanges) -> StaffPinOut:
+    program = await programs.get_program(ctx)
+    pin = await pins.update_pin(ctx, program, pin_id, body)
+    return StaffPinOut.from_pin(pin, clock_of(request).now())
+
+
+@router.delete(
+    "/pins/{pin_id}",
+    status_code=204,
+    summary="Delete a staff PIN (the ledger keeps pointing at it; its digits are freed)",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def delete_pin(ctx: VendorContext, pin_id: PinId) -> Response:
+    program = await programs.get_program(ctx)
+    await pins.delete_pin(ctx, program, pin_id)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/pins/{pin_id}/unlock",
+    response_model=StaffPinOut,
+    summary="Clear a PIN's failed attempts and lockout (and the programme's terminal lockouts)",
+    responses=error_responses(401, 403, 404, 409, 422),
+)
+async def unlock_pin(
+    request: Request, ctx: VendorContext, pin_id: PinId, idempotency_key: IdempotencyKey = None
+) -> Response:
+    async def produce() -> StaffPinOut:
+        program = await programs.get_program(ctx)
+        pin = await pins.unlock_pin(ctx, program, pin_id)
+        return StaffPinOut.from_pin(pin, clock_of(request).now())
+
+    return await respond(
+        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=200, produce=produce
+    )

@@ -1,0 +1,37 @@
+"""Staff PINs as the vendor API shows them: never the PIN, never its hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from loyalty.models import StaffPin
+from loyalty.services.pins import NewPin, PinChanges, is_locked
+
+__all__ = ["NewPin", "PinChanges", "StaffPinOut"]
+
+
+class StaffPinOut(BaseModel):
+    id: int
+    name: str
+    is_active: bool
+    is_locked: bool
+    locked_until: datetime | None
+    failed_attempts: int
+    last_used_at: datetime | None
+    created_at: datetime
+
+    @classmethod
+    def from_pin(cls, pin: StaffPin, now: datetime) -> StaffPinOut:
+        """`now` is the app clock: a lock whose time has passed is shown as unlocked."""
+        return cls(
+            id=pin.id,
+            name=pin.name,
+            is_active=pin.is_active,
+            is_locked=is_locked(pin.locked_until, now),
+            locked_until=pin.locked_until,
+            failed_attempts=pin.failed_attempts,
+            last_used_at=pin.last_used_at,
+            created_at=pin.created_at,
+        )
