@@ -1,5 +1,60 @@
+"""Points at the counter: earn them on a purchase, spend them on a catalogue reward."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+
+from loyalty.api.deps import Locale, VendorContext
+from loyalty.api.idempotency import IdempotencyKey, respond
+from loyalty.api.schemas.common import error_responses
+from loyalty.api.schemas.operations import PointsResult
+from loyalty.services import points
+from loyalty.services.points import EarnRequest, PointsRedeemRequest
 
 router = APIRouter()
+
+COUNTER_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 423)
+
+
+@router.post(
+    "/points/earn",
+    status_code=201,
+    response_model=PointsResult,
+    responses=COUNTER_ERRORS,
+    summary="Credit points for a purchase",
+)
+async def earn_points(
+    body: EarnRequest, request: Request, ctx: VendorContext, locale: Locale, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Points = floor(purchase_amount_cents × points_per_euro / 100)."""
+
+    async def produce() -> PointsResult:
+        return PointsResult.from_outcome(await points.earn_points(ctx, body), locale)
+
+    return await respond(
+        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=201, produce=produce
+    )
+
+
+@router.post(
+    "/points/redeem",
+    status_code=201,
+    response_model=PointsResult,
+    responses=COUNTER_ERRORS,
+    summary="Spend points on a catalogue reward",
+)
+async def redeem_points(
+    body: PointsRedeemRequest,
+    request: Request,
+    ctx: VendorContext,
+    locale: Locale,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """400 `INVALID_REWARD` for an unknown or inactive reward, `INSUFFICIENT_POINTS` when the balance is short."""
+
+    async def produce() -> PointsResult:
+        return PointsResult.from_outcome(await points.redeem_points(ctx, body), locale)
+
+    return await respond(
+        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=201, produce=produce
+    )

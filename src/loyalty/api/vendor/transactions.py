@@ -1,5 +1,110 @@
+"""The vendor's journal (paged JSON or a CSV download) and voids, the ledger's only correction."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from loyalty.api.deps import VendorContext, database_of
+from loyalty.api.idempotency import IdempotencyKey, respond
+from loyalty.api.schemas.common import PageOut, PageParams, error_responses
+from loyalty.api.schemas.transactions import TransactionOut, TransactionType
+from loyalty.clock import as_utc
+from loyalty.models import StaffPin
+from loyalty.models.base import MAX_ID
+from loyalty.services import transactions, voids
+from loyalty.services.context import Context
+from loyalty.services.transactions import TransactionFilter, TransactionView
+from loyalty.services.voids import VoidRequest
 
 router = APIRouter()
+
+CSV_MEDIA_TYPE = "text/csv"
+
+
+@router.post(
+    "/transactions/{transaction_id}/void",
+    status_code=201,
+    response_model=TransactionOut,
+    responses=error_responses(400, 401, 403, 404, 409, 422, 423),
+    summary="Void a ledger entry with a compensating entry",
+)
+async def void_transaction(
+    transaction_id: int,
+    body: VoidRequest,
+    request: Request,
+    ctx: VendorContext,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Reverses the entry's deltas, at most once, never below a zero balance
+    (400 `TRANSACTION_NOT_VOIDABLE`, `reason`: `already_voided`, `is_void` or `negative_balance`).
+    The answer is the new `void` entry."""
+
+    async def produce() -> TransactionOut:
+        entry = await voids.void_transaction(ctx, transaction_id, body)
+        staff_pin = await ctx.session.get(StaffPin, entry.staff_pin_id) if entry.staff_pin_id else None
+        return TransactionOut.from_view(TransactionView(entry, staff_pin.name if staff_pin else None))
+
+    return await respond(
+        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=201, produce=produce
+    )
+
+
+@router.get(
+    "/transactions",
+    response_model=PageOut[TransactionOut],
+    responses={
+        200: {"content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "The page, or CSV"},
+        **error_responses(401, 403, 422),
+    },
+    summary="The vendor's journal, newest first",
+)
+async def list_transactions(
+    request: Request,
+    ctx: VendorContext,
+    page: Annotated[PageParams, Query()],
+    since: Annotated[datetime | None, Query(description="Entries at or after this instant")] = None,
+    until: Annotated[datetime | None, Query(description="Entries before this instant")] = None,
+    transaction_type: TransactionType | None = None,
+    card_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+) -> PageOut[TransactionOut] | Response:
+    """With `Accept: text/csv`, the whole filtered journal is streamed as a CSV file (`limit` and
+    `offset` are ignored)."""
+    where = TransactionFilter(
+        since=as_utc(since) if since else None,
+        until=as_utc(until) if until else None,
+        transaction_type=transaction_type,
+        card_id=card_id,
+    )
+    if CSV_MEDIA_TYPE in request.headers.get("accept", ""):
+        return _csv_download(request, ctx, where)
+    found = await transactions.vendor_transactions(ctx, where, limit=page.limit, offset=page.offset)
+    return PageOut[TransactionOut](
+        items=[TransactionOut.from_view(view) for view in found.items],
+        total=found.total,
+        limit=found.limit,
+        offset=found.offset,
+    )
+
+
+def _csv_download(request: Request, ctx: VendorContext, where: TransactionFilter) -> StreamingResponse:
+    # The request's unit of work ends before the body is sent, so the stream reads in a session of its own.
+    database = database_of(request)
+
+    async def lines() -> AsyncIterator[str]:
+        async with database.unit_of_work() as session:
+            async for line in transactions.vendor_transactions_csv(
+                Context(session, ctx.settings, ctx.clock, ctx.actor), where
+            ):
+                yield line
+
+    filename = f"transactions-{ctx.vendor_id}-{ctx.clock.now():%Y%m%d-%H%M%S}.csv"
+    return StreamingResponse(
+        lines(),
+        media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

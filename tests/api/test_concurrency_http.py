@@ -1,0 +1,210 @@
+"""Races through HTTP on PostgreSQL: simultaneous counter requests on one card can never pass the
+cooldown or the daily limit together, nor overdraw a balance, and the card always equals its ledger."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from loyalty.app import create_app
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
+from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from tests.api.conftest import Tenant, make_tenant
+from tests.conftest import empty_tables, test_settings
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+V = "/api/v1/vendor/loyalty"
+RACERS = 25
+
+
+@pytest.fixture
+def pg_settings(pg_database_url: str) -> Settings:
+    return test_settings(pg_database_url)
+
+
+@pytest.fixture
+async def pg_database(pg_settings: Settings) -> AsyncIterator[Database]:
+    db = Database.from_url(
+        pg_settings.database_url, pool_size=pg_settings.db_pool_size, max_overflow=pg_settings.db_max_overflow
+    )
+    await empty_tables(db)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def pg_app(pg_settings: Settings, clock: FixedClock, pg_database: Database) -> FastAPI:
+    return create_app(pg_settings, clock=clock, database=pg_database)
+
+
+@pytest.fixture
+async def pg_client(pg_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=pg_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as http:
+        yield http
+
+
+async def open_counter(database: Database, settings: Settings, clock: FixedClock, **fields: Any) -> Tenant:
+    return await make_tenant(database, settings, clock, slug="race-cafe", require_staff_pin=False, **fields)
+
+
+async def race(client: httpx.AsyncClient, tenant: Tenant, path: str, **body: Any) -> list[httpx.Response]:
+    payload = {"card_id": tenant.card_id, **body}
+    return await asyncio.gather(
+        *(client.post(f"{V}{path}", json=payload, headers=tenant.headers) for _ in range(RACERS))
+    )
+
+
+def outcomes(responses: list[httpx.Response]) -> Counter[tuple[int, str | None]]:
+    return Counter(
+        (response.status_code, None if response.status_code == 201 else response.json()["error_code"])
+        for response in responses
+    )
+
+
+async def assert_card_equals_ledger(database: Database, card_id: int) -> LoyaltyCard:
+    async with database.unit_of_work() as session:
+        card = await session.get(LoyaltyCard, card_id)
+        stamps, points, lowest_stamps, lowest_points = (
+            await session.execute(
+                select(
+                    func.coalesce(func.sum(LoyaltyTransaction.stamps_delta), 0),
+                    func.coalesce(func.sum(LoyaltyTransaction.points_delta), 0),
+                    func.coalesce(func.min(LoyaltyTransaction.stamps_balance_after), 0),
+                    func.coalesce(func.min(LoyaltyTransaction.points_balance_after), 0),
+                ).where(LoyaltyTransaction.card_id == card_id)
+            )
+        ).one()
+    assert card is not None
+    assert card.stamp_count == stamps
+    assert card.points_balance == points
+    assert lowest_stamps >= 0 and lowest_points >= 0
+    return card
+
+
+async def ledger_count(database: Database, card_id: int, transaction_type: str) -> int:
+    async with database.unit_of_work() as session:
+        count = await session.scalar(
+            select(func.count()).where(
+                LoyaltyTransaction.card_id == card_id, LoyaltyTransaction.transaction_type == transaction_type
+            )
+        )
+    return count or 0
+
+
+async def test_simultaneous_stamps_respect_the_daily_limit(pg_client, pg_database, pg_settings, clock):
+    tenant = await open_counter(pg_database, pg_settings, clock, cooldown_minutes=0, max_daily_stamps=5)
+
+    responses = await race(pg_client, tenant, "/stamp")
+
+    assert outcomes(responses) == {(201, None): 5, (429, "DAILY_STAMP_LIMIT"): RACERS - 5}
+    assert sorted(r.json()["stamps_today"] for r in responses if r.status_code == 201) == [1, 2, 3, 4, 5]
+    assert all("Retry-After" in r.headers for r in responses if r.status_code == 429)
+    card = await assert_card_equals_ledger(pg_database, tenant.card_id)
+    assert (card.stamp_count, card.total_stamps_earned) == (5, 5)
+    assert await ledger_count(pg_database, tenant.card_id, "stamp_earned") == 5
+
+
+async def test_simultaneous_stamps_respect_the_cooldown(pg_client, pg_database, pg_settings, clock):
+    tenant = await open_counter(pg_database, pg_settings, clock, cooldown_minutes=15, max_daily_stamps=5)
+
+    responses = await race(pg_client, tenant, "/stamp")
+
+    assert outcomes(responses) == {(201, None): 1, (429, "STAMP_COOLDOWN"): RACERS - 1}
+    assert {r.headers["Retry-After"] for r in responses if r.status_code == 429} == {"900"}
+    card = await assert_card_equals_ledger(pg_database, tenant.card_id)
+    assert card.stamp_count == 1
+
+
+async def test_simultaneous_stamp_redemptions_never_overdraw(pg_client, pg_database, pg_settings, clock):
+    tenant = await open_counter(pg_database, pg_settings, clock, cooldown_minutes=0, max_daily_stamps=20)
+    for _ in range(9):  # stamps_target 3: enough for three rewards
+        stamped = await pg_client.post(f"{V}/stamp", json={"card_id": tenant.card_id}, headers=tenant.headers)
+        assert stamped.status_code == 201, stamped.text
+
+    responses = await race(pg_client, tenant, "/stamp/redeem")
+
+    assert outcomes(responses) == {(201, None): 3, (400, "INSUFFICIENT_STAMPS"): RACERS - 3}
+    assert sorted(r.json()["total_redemptions"] for r in responses if r.status_code == 201) == [1, 2, 3]
+    card = await assert_card_equals_ledger(pg_database, tenant.card_id)
+    assert (card.stamp_count, card.stamps_redeemed) == (0, 3)
+
+
+async def test_simultaneous_points_redemptions_never_overdraw(pg_client, pg_database, pg_settings, clock):
+    tenant = await open_counter(
+        pg_database, pg_settings, clock, points_rewards=[{"id": 1, "name": "Croissant", "points_required": 10}]
+    )
+    earned = await pg_client.post(
+        f"{V}/points/earn", json={"card_id": tenant.card_id, "purchase_amount_cents": 3500}, headers=tenant.headers
+    )
+    assert earned.json()["points_balance"] == 35
+
+    responses = await race(pg_client, tenant, "/points/redeem", reward_id=1)
+
+    assert outcomes(responses) == {(201, None): 3, (400, "INSUFFICIENT_POINTS"): RACERS - 3}
+    assert sorted(r.json()["points_balance"] for r in responses if r.status_code == 201) == [5, 15, 25]
+    card = await assert_card_equals_ledger(pg_database, tenant.card_id)
+    assert (card.points_balance, card.total_points_redeemed) == (5, 30)
+
+
+async def test_simultaneous_earns_all_count(pg_client, pg_database, pg_settings, clock):
+    tenant = await open_counter(pg_database, pg_settings, clock)
+
+    responses = await race(pg_client, tenant, "/points/earn", purchase_amount_cents=199)
+
+    assert outcomes(responses) == {(201, None): RACERS}
+    card = await assert_card_equals_ledger(pg_database, tenant.card_id)
+    assert card.points_balance == RACERS * 1
+
+
+async def test_simultaneous_voids_of_one_entry_void_it_once(pg_client, pg_database, pg_settings, clock):
+    tenant = await open_counter(pg_database, pg_settings, clock)
+    earned = await pg_client.post(
+        f"{V}/points/earn", json={"card_id": tenant.card_id, "purchase_amount_cents": 1000}, headers=tenant.headers
+    )
+    transaction_id = earned.json()["transaction_id"]
+
+    responses = await asyncio.gather(
+        *(
+            pg_client.post(f"{V}/transactions/{transaction_id}/void", json={"reason": "race"}, headers=tenant.headers)
+            for _ in range(10)
+        )
+    )
+
+    assert outcomes(responses) == {(201, None): 1, (400, "TRANSACTION_NOT_VOIDABLE"): 9}
+    assert {r.json()["details"]["reason"] for r in responses if r.status_code == 400} == {"already_voided"}
+    card = await assert_card_equals_ledger(pg_database, tenant.card_id)
+    assert card.points_balance == 0
+
+
+async def test_mixed_race_keeps_the_card_equal_to_its_ledger(pg_client, pg_database, pg_settings, clock):
+    tenant = await open_counter(
+        pg_database, pg_settings, clock, cooldown_minutes=0, max_daily_stamps=10,
+        points_rewards=[{"id": 1, "name": "Cookie", "points_required": 3}],
+    )  # fmt: skip
+    card_body = {"card_id": tenant.card_id}
+    requests = [
+        *[("/stamp", card_body)] * 12,
+        *[("/stamp/redeem", card_body)] * 6,
+        *[("/points/earn", {**card_body, "purchase_amount_cents": 250})] * 10,
+        *[("/points/redeem", {**card_body, "reward_id": 1})] * 10,
+    ]
+
+    responses = await asyncio.gather(
+        *(pg_client.post(f"{V}{path}", json=body, headers=tenant.headers) for path, body in requests)
+    )
+
+    assert {r.status_code for r in responses} <= {201, 400, 429}, [r.text for r in responses if r.status_code >= 500]
+    card = await assert_card_equals_ledger(pg_database, tenant.card_id)
+    assert card.total_stamps_earned == 10  # the daily limit, whatever the interleaving
+    assert card.total_points_earned == 20

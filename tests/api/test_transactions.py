@@ -1,0 +1,260 @@
+"""GET /transactions: the vendor's journal, filtered and paged newest first, or streamed as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from loyalty.models import LoyaltyTransaction
+from tests.api.conftest import Tenant, make_tenant
+from tests.conftest import START
+
+pytestmark = pytest.mark.anyio
+
+V = "/api/v1/vendor/loyalty"
+HOUR = timedelta(hours=1)
+
+
+async def post(client: httpx.AsyncClient, tenant: Tenant, path: str, headers: Any = None, **body: Any) -> int:
+    payload = {"card_id": tenant.card_id, "staff_pin": tenant.pin, **body}
+    response = await client.post(f"{V}{path}", json=payload, headers={**tenant.headers, **(headers or {})})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return int(body["transaction_id"] if "transaction_id" in body else body["id"])
+
+
+async def journal(client: httpx.AsyncClient, tenant: Tenant, **params: Any) -> httpx.Response:
+    return await client.get(f"{V}/transactions", params=params, headers=tenant.headers)
+
+
+@pytest.fixture
+async def history(client, tenant, other_tenant, database, settings, clock) -> dict[str, Any]:
+    """One hour apart from START: stamp, points, stamp, void of the first stamp; and a second card."""
+    ids = {"stamp1": await post(client, tenant, "/stamp")}
+    clock.advance(HOUR)
+    ids["points"] = await post(client, tenant, "/points/earn", purchase_amount_cents=1250, order_reference="R-1")
+    clock.advance(HOUR)
+    ids["stamp2"] = await post(client, tenant, "/stamp")
+    clock.advance(HOUR)
+    ids["void"] = await post(client, tenant, f"/transactions/{ids['stamp1']}/void", reason="oops", card_id=None)
+    second = await make_tenant_card(client, tenant, database, settings, clock)
+    ids["second_card"] = second
+    await post(client, other_tenant, "/stamp")  # another vendor's entry, never visible
+    return ids
+
+
+async def make_tenant_card(client: Any, tenant: Tenant, database: Any, settings: Any, clock: Any) -> int:
+    from loyalty.services import cards, programs
+    from loyalty.services.context import Actor, Context
+
+    async with database.unit_of_work() as session:
+        ctx = Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
+        view = await cards.enrol(ctx, await programs.get_program(ctx), cards.Enrolment(email="second@example.com"))
+        card_id = view.card.id
+    clock.advance(HOUR)
+    await post(client, tenant, "/stamp", card_id=card_id)
+    return card_id
+
+
+async def test_journal_is_newest_first_and_only_the_vendors(client, tenant, history):
+    response = await journal(client, tenant)
+
+    assert response.status_code == 200, response.text
+    page = response.json()
+    assert (page["total"], page["limit"], page["offset"]) == (5, 50, 0)
+    assert [item["transaction_type"] for item in page["items"]] == [
+        "stamp_earned",
+        "void",
+        "stamp_earned",
+        "points_earned",
+        "stamp_earned",
+    ]
+    assert [item["id"] for item in page["items"]][1:] == [
+        history["void"],
+        history["stamp2"],
+        history["points"],
+        history["stamp1"],
+    ]
+    assert page["items"][0]["card_id"] == history["second_card"]
+
+
+async def test_journal_items_are_transactions(client, tenant, history):
+    items = {item["id"]: item for item in (await journal(client, tenant)).json()["items"]}
+
+    points = items[history["points"]]
+    assert points["points_delta"] == 12
+    assert points["points_balance_after"] == 12
+    assert points["purchase_amount_cents"] == 1250
+    assert points["order_reference"] == "R-1"
+    assert points["staff_pin_id"] == tenant.pin_id
+    assert points["staff_name"] == "Staff"
+    assert points["transaction_at"].startswith("2026-11-21T10:00:00")
+    the_void = items[history["void"]]
+    assert the_void["voids_transaction_id"] == history["stamp1"]
+    assert the_void["notes"] == "oops"
+    expected = {
+        "id", "card_id", "transaction_type", "stamps_delta", "points_delta", "stamps_balance_after",
+        "points_balance_after", "purchase_amount_cents", "order_reference", "reward_id", "reward_description",
+        "staff_pin_id", "staff_name", "voids_transaction_id", "notes", "transaction_at",
+    }  # fmt: skip
+    assert expected <= set(points)
+
+
+async def test_journal_pages(client, tenant, history):
+    first = (await journal(client, tenant, limit=2)).json()
+    second = (await journal(client, tenant, limit=2, offset=2)).json()
+    last = (await journal(client, tenant, limit=2, offset=4)).json()
+
+    assert (first["total"], first["limit"], first["offset"]) == (5, 2, 0)
+    ids = [item["id"] for page in (first, second, last) for item in page["items"]]
+    everything = [item["id"] for item in (await journal(client, tenant)).json()["items"]]
+    assert ids == everything
+    assert len(last["items"]) == 1
+
+
+@pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 201}, {"offset": -1}, {"transaction_type": "gift"}])
+async def test_bad_query_is_422(client, tenant, params):
+    response = await journal(client, tenant, **params)
+
+    assert response.status_code == 422
+    assert response.json()["error_code"] == "VALIDATION_ERROR"
+
+
+async def test_filter_by_type(client, tenant, history):
+    page = (await journal(client, tenant, transaction_type="stamp_earned")).json()
+
+    assert page["total"] == 3
+    assert {item["transaction_type"] for item in page["items"]} == {"stamp_earned"}
+
+
+async def test_filter_by_card(client, tenant, history):
+    page = (await journal(client, tenant, card_id=tenant.card_id)).json()
+
+    assert page["total"] == 4
+    assert {item["card_id"] for item in page["items"]} == {tenant.card_id}
+
+
+async def test_filter_by_another_vendors_card_finds_nothing(client, tenant, other_tenant, history):
+    page = (await journal(client, tenant, card_id=other_tenant.card_id)).json()
+
+    assert (page["total"], page["items"]) == (0, [])
+
+
+async def test_filter_by_time_since_inclusive_until_exclusive(client, tenant, history):
+    since = (START + HOUR).isoformat()
+    until = (START + 3 * HOUR).isoformat()
+
+    page = (await journal(client, tenant, since=since, until=until)).json()
+
+    assert [item["id"] for item in page["items"]] == [history["stamp2"], history["points"]]
+
+
+async def test_filter_by_time_with_another_offset(client, tenant, history):
+    # 12:00 in Luxembourg is 11:00 UTC: the stamp at 11:00 UTC and what follows.
+    page = (await journal(client, tenant, since="2026-11-21T12:00:00+01:00")).json()
+
+    assert page["total"] == 3
+
+
+async def test_combined_filters(client, tenant, history):
+    page = (
+        await journal(
+            client, tenant, transaction_type="stamp_earned", card_id=tenant.card_id, since=(START + HOUR).isoformat()
+        )
+    ).json()
+
+    assert [item["id"] for item in page["items"]] == [history["stamp2"]]
+
+
+async def test_journal_needs_a_vendor_key(client, admin_key):
+    assert (await client.get(f"{V}/transactions")).status_code == 401
+    forbidden = await client.get(f"{V}/transactions", headers={"Authorization": f"Bearer {admin_key}"})
+    assert forbidden.json()["error_code"] == "FORBIDDEN"
+
+
+# --- CSV -------------------------------------------------------------------------------------------
+
+
+async def csv_download(client: httpx.AsyncClient, tenant: Tenant, **params: Any) -> httpx.Response:
+    return await client.get(f"{V}/transactions", params=params, headers={**tenant.headers, "Accept": "text/csv"})
+
+
+async def test_csv_download(client, tenant, history):
+    response = await csv_download(client, tenant)
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/csv")
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith("attachment;")
+    assert 'filename="' in disposition
+    assert disposition.endswith('.csv"')
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert [int(row["id"]) for row in rows] == [item["id"] for item in (await journal(client, tenant)).json()["items"]]
+    points = next(row for row in rows if row["transaction_type"] == "points_earned")
+    assert (points["points_delta"], points["purchase_amount_cents"], points["order_reference"]) == ("12", "1250", "R-1")
+    assert points["staff_name"] == "Staff"
+    assert points["reward_id"] == ""
+
+
+async def test_csv_honours_filters_and_ignores_paging(client, tenant, history):
+    response = await csv_download(client, tenant, transaction_type="stamp_earned", limit=1)
+
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert len(rows) == 3
+    assert {row["transaction_type"] for row in rows} == {"stamp_earned"}
+
+
+async def test_csv_of_an_empty_journal_has_the_header(client, tenant):
+    response = await csv_download(client, tenant)
+
+    assert response.status_code == 200
+    header = next(csv.reader(io.StringIO(response.text)))
+    assert header[:4] == ["id", "transaction_at", "card_id", "transaction_type"]
+    assert len(response.text.splitlines()) == 1
+
+
+async def test_csv_is_only_the_vendors(client, tenant, other_tenant, history):
+    rows = list(csv.DictReader(io.StringIO((await csv_download(client, other_tenant)).text)))
+
+    assert len(rows) == 1
+    assert int(rows[0]["card_id"]) == other_tenant.card_id
+
+
+async def test_json_is_the_default(client, tenant, history):
+    response = await client.get(f"{V}/transactions", headers={**tenant.headers, "Accept": "application/json"})
+
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["total"] == 5
+
+
+# --- what the ledger records ------------------------------------------------------------------------
+
+
+async def test_ledger_records_pin_ip_and_user_agent(client, database, settings, clock):
+    tenant = await make_tenant(
+        database, settings, clock, slug="audit", cooldown_minutes=0,
+        points_rewards=[{"id": 1, "name": "Tea", "points_required": 1}],
+    )  # fmt: skip
+    agent = {"User-Agent": "Till/3.0"}
+    ids = [
+        await post(client, tenant, "/stamp", headers=agent, staff_pin_id=tenant.pin_id),
+        await post(client, tenant, "/points/earn", headers=agent, purchase_amount_cents=500),
+        await post(client, tenant, "/points/redeem", headers=agent, reward_id=1),
+    ]
+    ids.append(await post(client, tenant, f"/transactions/{ids[0]}/void", headers=agent, card_id=None, reason="x"))
+
+    async with database.unit_of_work() as session:
+        rows = list(await session.scalars(select(LoyaltyTransaction).order_by(LoyaltyTransaction.id)))
+    assert [row.id for row in rows] == ids
+    for row in rows:
+        assert row.staff_pin_id == tenant.pin_id
+        assert row.client_ip == "127.0.0.1"
+        assert row.user_agent == "Till/3.0"
+    listed = (await journal(client, tenant)).json()["items"]
+    assert {item["staff_pin_id"] for item in listed} == {tenant.pin_id}
