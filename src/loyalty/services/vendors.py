@@ -47,7 +47,8 @@ class VendorFields(BaseModel):
 
 def slugify(name: str) -> str:
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:100] or "vendor"
+    # Cut, then trim again: a cut may end on a hyphen, which SLUG_PATTERN forbids.
+    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:100].rstrip("-") or "vendor"
 
 
 async def create_vendor(ctx: Context, fields: VendorFields) -> Vendor:
@@ -80,6 +81,8 @@ async def get_vendor(ctx: Context, vendor_id: int) -> Vendor:
 async def list_vendors(ctx: Context, *, search: str | None, limit: int, offset: int) -> Page[Vendor]:
     query = select(Vendor)
     if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(or_(func.lower(Vendor.name).like(pattern), Vendor.slug.like(pattern)))
+        term = search.lower()  # autoescape: a "%" or "_" typed by the admin is a character, not a wildcard
+        query = query.where(
+            or_(func.lower(Vendor.name).contains(term, autoescape=True), Vendor.slug.contains(term, autoescape=True))
+        )
     return await paginate(ctx.session, query, order_by=(Vendor.id,), limit=limit, offset=offset)

@@ -1,5 +1,49 @@
+"""Admin: issue a vendor's API keys (shown once) and revoke any key."""
+
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from loyalty.api.deps import AdminContext
+from loyalty.api.schemas.common import error_responses
+from loyalty.api.schemas.vendors import ApiKeyCreate, ApiKeyCreated
+from loyalty.models.base import MAX_ID  # a larger id cannot exist, and must not reach the database
+from loyalty.services import api_keys
 
 router = APIRouter()
+
+
+@router.post(
+    "/vendors/{vendor_id}/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    summary="Issue an API key for a vendor (the key is shown only in this answer)",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def create_vendor_key(
+    vendor_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ApiKeyCreate, ctx: AdminContext
+) -> ApiKeyCreated:
+    issued = await api_keys.create_vendor_key(ctx, vendor_id, body.name)
+    record = issued.record
+    return ApiKeyCreated(
+        id=record.id,
+        name=record.name,
+        key=issued.secret,
+        key_prefix=record.key_prefix,
+        vendor_id=vendor_id,
+        created_at=record.created_at,
+    )
+
+
+@router.delete(
+    "/api-keys/{key_id}",
+    status_code=204,
+    response_class=Response,
+    summary="Revoke an API key; it stops working at once",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def revoke_key(key_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: AdminContext) -> Response:
+    await api_keys.revoke_key(ctx, key_id)
+    return Response(status_code=204)

@@ -1,5 +1,22 @@
+"""Admin: totals across the whole platform."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from loyalty.api.deps import AdminContext
+from loyalty.api.schemas.common import error_responses
+from loyalty.api.schemas.stats import PlatformStatsOut
+from loyalty.services import stats
+
 router = APIRouter()
+
+
+@router.get(
+    "/stats",
+    response_model=PlatformStatsOut,
+    summary="Platform totals: vendors, programmes, cards, ledger entries, stamps and points issued",
+    responses=error_responses(401, 403),
+)
+async def platform_stats(ctx: AdminContext) -> PlatformStatsOut:
+    return PlatformStatsOut.model_validate(await stats.platform_stats(ctx))

@@ -1,5 +1,25 @@
+"""Vendor: the dashboard figures of the calling vendor's programme."""
+
 from __future__ import annotations
 
 from fastapi import APIRouter
 
+from loyalty.api.deps import VendorContext
+from loyalty.api.schemas.common import error_responses
+from loyalty.api.schemas.stats import ProgramStatsOut
+from loyalty.services import programs, stats, vendors
+
 router = APIRouter()
+
+
+@router.get(
+    "/stats",
+    response_model=ProgramStatsOut,
+    summary="The programme's statistics (days are the vendor's local days)",
+    responses=error_responses(401, 403, 404),
+)
+async def program_stats(ctx: VendorContext) -> ProgramStatsOut:
+    # Not get_program_with_timezone: that refuses an inactive programme, whose history still counts.
+    program = await programs.get_program(ctx)
+    vendor = await vendors.get_vendor(ctx, ctx.vendor_id)
+    return ProgramStatsOut.model_validate(await stats.program_stats(ctx, program, vendor.timezone))

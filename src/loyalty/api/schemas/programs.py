@@ -1,0 +1,59 @@
+"""Programmes: the vendor's create/update bodies and the shape both vendor and admin read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from loyalty.models import LoyaltyProgram
+from loyalty.services.programs import ProgramChanges, ProgramFields, ProgramType
+
+
+class ProgramCreate(ProgramFields):
+    """A new programme; unset settings take the defaults of the business rules."""
+
+
+class ProgramUpdate(ProgramChanges):
+    """Any subset of ProgramCreate's fields; required settings cannot be set to null."""
+
+
+class RewardOut(BaseModel):
+    id: int
+    name: str
+    points_required: int
+    is_active: bool
+
+
+class ProgramOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    vendor_id: int
+    program_type: ProgramType
+    name: str
+    stamps_target: int
+    stamps_reward_description: str | None
+    # Stored as an exact decimal; a JSON number is what clients compute with (API.md: "decimal ≥ 0").
+    points_per_euro: float
+    points_rewards: list[RewardOut]
+    cooldown_minutes: int
+    max_daily_stamps: int
+    require_staff_pin: bool
+    card_name: str | None
+    card_color: str | None
+    logo_url: str | None
+    terms: str | None
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class AdminProgramOut(ProgramOut):
+    """The admin's view adds whose programme it is."""
+
+    vendor_name: str
+
+    @classmethod
+    def of(cls, program: LoyaltyProgram, vendor_name: str) -> AdminProgramOut:
+        return cls.model_validate({**ProgramOut.model_validate(program).model_dump(), "vendor_name": vendor_name})

@@ -1,0 +1,39 @@
+"""Vendors and their API keys, as the platform admin creates and sees them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loyalty.services.vendors import VendorFields
+
+
+class VendorCreate(VendorFields):
+    """`slug` defaults to the name made URL-safe; `timezone` is an IANA zone; `default_locale` en|fr|de|lb."""
+
+
+class VendorOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    slug: str
+    timezone: str
+    default_locale: str
+    created_at: datetime
+
+
+class ApiKeyCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200, description="What the key is for, e.g. the counter terminal.")
+
+
+class ApiKeyCreated(BaseModel):
+    """The only answer that ever carries the key itself: it is stored hashed."""
+
+    id: int
+    name: str
+    key: str
+    key_prefix: str
+    vendor_id: int
+    created_at: datetime
