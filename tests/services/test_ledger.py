@@ -1,0 +1,113 @@
+"""The ledger is written with the card, in one transaction: an error half-way leaves nothing behind."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from loyalty.services import ledger as ledger_service
+from loyalty.services.points import EarnRequest, earn_points
+from loyalty.services.stamps import StampRequest, add_stamp
+from tests.services import helpers
+
+pytestmark = pytest.mark.anyio
+
+
+class Boom(RuntimeError):
+    pass
+
+
+@pytest.fixture
+def failing_wallet_queue(monkeypatch):
+    """Fails after the card moved and the ledger row was flushed to the database."""
+
+    async def fail(ctx, card):
+        await ctx.session.flush()
+        raise Boom()
+
+    monkeypatch.setattr(ledger_service, "queue_wallet_updates", fail)
+
+
+async def snapshot(database, card_id):
+    card = await helpers.card(database, card_id)
+    columns = (
+        "stamp_count",
+        "total_stamps_earned",
+        "points_balance",
+        "total_points_earned",
+        "last_stamp_at",
+        "updated_at",
+    )
+    return {name: getattr(card, name) for name in columns}, await helpers.ledger(database)
+
+
+async def test_a_stamp_failing_half_way_leaves_card_and_ledger_unchanged(database, caller, tenant, clock):
+    await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
+    before_card, before_ledger = await snapshot(database, tenant.card_id)
+    clock.advance(timedelta(hours=1))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ledger_service, "queue_wallet_updates", _flush_then_fail)
+        with pytest.raises(Boom):
+            await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
+
+    after_card, after_ledger = await snapshot(database, tenant.card_id)
+    assert after_card == before_card
+    assert [e.id for e in after_ledger] == [e.id for e in before_ledger]
+    # and the card still works: the failed attempt held no lock and left no trace
+    assert (await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))).card.stamp_count == 2
+    await helpers.assert_ledger_consistent(database)
+
+
+async def test_points_failing_half_way_leave_card_and_ledger_unchanged(database, caller, tenant, failing_wallet_queue):
+    before_card, before_ledger = await snapshot(database, tenant.card_id)
+    with pytest.raises(Boom):
+        await caller(earn_points, EarnRequest(card_id=tenant.card_id, purchase_amount_cents=999, staff_pin=tenant.pin))
+    after_card, after_ledger = await snapshot(database, tenant.card_id)
+    assert (after_card, after_ledger) == (before_card, before_ledger)
+
+
+async def test_a_refused_stamp_writes_nothing(database, caller, tenant):
+    from loyalty.errors import StampCooldown
+
+    await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
+    before = await snapshot(database, tenant.card_id)
+    with pytest.raises(StampCooldown):
+        await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
+    after = await snapshot(database, tenant.card_id)
+    assert [e.id for e in after[1]] == [e.id for e in before[1]]
+    assert after[0] == before[0]
+
+
+async def test_every_change_moves_the_pass_version_forward(database, settings, caller, tenant, clock):
+    await helpers.set_program(database, tenant.program_id, cooldown_minutes=0)
+    versions = [(await helpers.card(database, tenant.card_id)).updated_at]
+    for _ in range(3):  # the clock stands still: versions must still move
+        versions.append(
+            (await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))).card.updated_at
+        )
+    assert versions == sorted(set(versions))
+
+
+async def test_wallet_updates_are_queued_in_the_same_transaction(database, settings, clock, tenant):
+    from sqlalchemy import select
+
+    from loyalty.models import WalletOutbox
+    from tests.conftest import test_settings
+    from tests.services.helpers import caller_for
+
+    with_wallets = test_settings(settings.database_url, wallet_providers="apple,google")
+    caller = await caller_for(database, with_wallets, clock, tenant)
+    outcome = await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
+    async with database.unit_of_work() as session:
+        rows = list(await session.scalars(select(WalletOutbox).order_by(WalletOutbox.provider)))
+    assert [(r.provider, r.card_id, r.pass_version, r.status) for r in rows] == [
+        ("apple", tenant.card_id, outcome.card.updated_at, "pending"),
+        ("google", tenant.card_id, outcome.card.updated_at, "pending"),
+    ]
+
+
+async def _flush_then_fail(ctx, card):
+    await ctx.session.flush()
+    raise Boom()

@@ -1,0 +1,49 @@
+"""On PostgreSQL the ledger is append-only in the database itself: a trigger rejects UPDATE and DELETE."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from loyalty.services.stamps import StampRequest, add_stamp
+from tests.services import helpers
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def database_url(pg_database_url):
+    return pg_database_url
+
+
+@pytest.fixture
+async def entry_id(caller, tenant):
+    return (await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))).entry.id
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE loyalty_transactions SET stamps_delta = 5 WHERE id = :id",
+        "UPDATE loyalty_transactions SET notes = 'edited' WHERE id = :id",
+        "DELETE FROM loyalty_transactions WHERE id = :id",
+    ],
+)
+async def test_the_ledger_rejects_updates_and_deletes(database, entry_id, statement):
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with database.unit_of_work() as session:
+            await session.execute(text(statement), {"id": entry_id})
+    [entry] = await helpers.ledger(database)
+    assert (entry.id, entry.stamps_delta, entry.notes) == (entry_id, 1, None)
+
+
+async def test_the_orm_cannot_edit_an_entry_either(database, entry_id):
+    from loyalty.models import LoyaltyTransaction
+
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with database.unit_of_work() as session:
+            entry = await session.get(LoyaltyTransaction, entry_id)
+            entry.points_delta = 100
+            await session.flush()
+    await helpers.assert_ledger_consistent(database)

@@ -1,0 +1,160 @@
+"""Programmes: one per vendor, the business-rule defaults, the catalogue, and the other services'
+errors (vendors, API keys, customers)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from loyalty.errors import (
+    ApiKeyNotFound,
+    NotFound,
+    ProgramAlreadyExists,
+    ProgramNotFound,
+    Unauthenticated,
+    VendorAlreadyExists,
+    VendorNotFound,
+)
+from loyalty.services import api_keys, customers, programs, vendors
+from loyalty.services.context import Actor, Context
+from loyalty.services.programs import ProgramChanges, ProgramFields, Reward
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def admin(database, settings, clock):
+    async def run(service, *args, vendor_id=None, **kwargs):
+        async with database.unit_of_work() as session:
+            actor = Actor(vendor_id=vendor_id) if vendor_id is not None else None
+            return await service(Context(session, settings, clock, actor), *args, **kwargs)
+
+    return run
+
+
+async def test_a_new_programme_has_the_business_rule_defaults(admin):
+    vendor = await admin(vendors.create_vendor, vendors.VendorFields(name="Café Zéro"))
+    assert (vendor.slug, vendor.timezone) == ("cafe-zero", "Europe/Luxembourg")
+    program = await admin(programs.create_program, ProgramFields(program_type="stamps", name="C"), vendor_id=vendor.id)
+    assert (program.stamps_target, program.cooldown_minutes, program.max_daily_stamps) == (10, 15, 5)
+    assert (program.require_staff_pin, program.points_per_euro, program.is_active) == (True, Decimal(1), True)
+
+
+async def test_one_programme_per_vendor(admin, tenant):
+    with pytest.raises(ProgramAlreadyExists) as refused:
+        await admin(programs.create_program, ProgramFields(program_type="points", name="2"), vendor_id=tenant.vendor_id)
+    assert refused.value.details == {"vendor_id": tenant.vendor_id}
+
+
+async def test_a_vendor_without_a_programme_has_none(admin):
+    vendor = await admin(vendors.create_vendor, vendors.VendorFields(name="Empty"))
+    with pytest.raises(ProgramNotFound) as missing:
+        await admin(programs.get_program, vendor_id=vendor.id)
+    assert missing.value.details == {"identifier": vendor.id}
+    with pytest.raises(ProgramNotFound):
+        await admin(programs.get_public_program, "empty")
+
+
+async def test_reward_ids_are_given_and_kept(caller):
+    rewards = [Reward(id=7, name="Cake", points_required=40), Reward(name="Tea", points_required=10)]
+    program = await caller(programs.update_program, ProgramChanges(points_rewards=rewards, points_per_euro="2.5"))
+    assert [(r["id"], r["name"]) for r in program.points_rewards] == [(7, "Cake"), (8, "Tea")]
+    assert program.reward(8)["points_required"] == 10
+    stored = await caller(programs.get_program)
+    assert stored.points_per_euro == Decimal("2.5")
+    assert stored.points_rewards == program.points_rewards
+
+
+def test_program_changes_are_validated():
+    for bad in (
+        {"stamps_target": 0},
+        {"max_daily_stamps": 0},
+        {"cooldown_minutes": -1},
+        {"points_per_euro": "-1"},
+        {"points_per_euro": "0.00001"},
+        {"program_type": "cashback"},
+        {"card_color": "red"},
+        {"cooldown_minutes": None},
+        {
+            "points_rewards": [
+                {"id": 1, "name": "A", "points_required": 1},
+                {"id": 1, "name": "B", "points_required": 2},
+            ]
+        },
+        {"points_rewards": [{"name": "Free", "points_required": 0}]},
+    ):
+        with pytest.raises(ValidationError):
+            ProgramChanges(**bad)
+
+
+async def test_a_paused_programme_is_hidden_from_the_public(caller, admin, tenant):
+    assert (await admin(programs.get_public_program, tenant.slug))[0].id == tenant.program_id
+
+    async def pause(ctx):
+        await programs.set_program_active(ctx, await programs.get_program(ctx), False)
+
+    await caller(pause)
+    with pytest.raises(ProgramNotFound):
+        await admin(programs.get_public_program, tenant.slug)
+
+
+async def test_vendor_slugs_are_unique(admin, tenant):
+    with pytest.raises(VendorAlreadyExists):
+        await admin(vendors.create_vendor, vendors.VendorFields(name="Other", slug=tenant.slug))
+    with pytest.raises(VendorNotFound) as missing:
+        await admin(vendors.get_vendor, 999_999)
+    assert missing.value.details == {"identifier": 999_999}
+    with pytest.raises(VendorNotFound):
+        await admin(api_keys.create_vendor_key, 999_999, "ghost")
+
+
+def test_a_vendor_needs_a_real_timezone():
+    with pytest.raises(ValidationError):
+        vendors.VendorFields(name="X", timezone="Europe/Atlantis")
+
+
+async def test_api_keys_authenticate_until_revoked(admin, tenant):
+    issued = await admin(api_keys.create_admin_key, "ops")
+    assert issued.secret.startswith(api_keys.ADMIN_PREFIX)
+    assert issued.record.key_hash != issued.secret and issued.secret not in issued.record.key_hash
+    assert (await admin(api_keys.authenticate, issued.secret)).id == issued.record.id
+    vendor_key = await admin(api_keys.authenticate, tenant.key)
+    assert vendor_key.vendor_id == tenant.vendor_id
+
+    await admin(api_keys.revoke_key, issued.record.id)
+    for secret in (issued.secret, None, "", "lyk_admin_guess"):
+        with pytest.raises(Unauthenticated):
+            await admin(api_keys.authenticate, secret)
+    with pytest.raises(ApiKeyNotFound):
+        await admin(api_keys.revoke_key, 999_999)
+
+
+async def test_customer_erasure_keeps_the_ledger(database, caller, tenant):
+    from loyalty.services.stamps import StampRequest, add_stamp
+    from tests.services import helpers
+
+    await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
+    card = await helpers.card(database, tenant.card_id)
+    exported = await caller(customers.export_customer, card.customer_id)
+    assert exported["customer"]["email"] == "customer@example.com"
+    assert len(exported["transactions"]) == 1 and "client_ip" not in exported["transactions"][0]
+
+    await caller(customers.erase_customer, card.customer_id)
+    exported = await caller(customers.export_customer, card.customer_id)
+    assert exported["customer"]["email"] == f"erased-{card.customer_id}@invalid"
+    assert exported["customer"]["name"] is None
+    assert [c["is_active"] for c in exported["cards"]] == [False]
+    assert len(await helpers.ledger(database, tenant.card_id)) == 1
+    await helpers.assert_ledger_consistent(database)
+
+
+async def test_another_vendors_customer_is_not_found(caller, other_tenant, database):
+    from tests.services import helpers
+
+    card = await helpers.card(database, other_tenant.card_id)
+    with pytest.raises(NotFound):
+        await caller(customers.export_customer, card.customer_id)
+    with pytest.raises(NotFound):
+        await caller(customers.erase_customer, card.customer_id)

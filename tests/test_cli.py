@@ -1,0 +1,178 @@
+"""The `loyalty` command, run as a user runs it: the console script in a subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loyalty import demo
+from loyalty.clock import SystemClock
+from loyalty.db import Database
+from loyalty.errors import Unauthenticated
+from loyalty.services import api_keys
+from loyalty.services.context import Context
+from tests.conftest import test_settings
+from tests.test_migrations import fresh_postgres_database, table_names
+
+LOYALTY = Path(sys.executable).parent / "loyalty"
+
+
+def start_loyalty(*args: str, url: str, cwd: Path) -> subprocess.Popen[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LOYALTY_")}
+    env.update(LOYALTY_DATABASE_URL=url, LOYALTY_BCRYPT_ROUNDS="4")
+    return subprocess.Popen(
+        [str(LOYALTY), *args], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(process: subprocess.Popen[str]) -> subprocess.CompletedProcess[str]:
+    stdout, stderr = process.communicate(timeout=60)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def loyalty(*args: str, url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return finish(start_loyalty(*args, url=url, cwd=cwd))
+
+
+def authenticates(url: str, key: str) -> bool:
+    async def check() -> bool:
+        database = Database.from_url(url)
+        try:
+            async with database.unit_of_work() as session:
+                ctx = Context(session, test_settings(url), SystemClock())
+                try:
+                    await api_keys.authenticate(ctx, key)
+                except Unauthenticated:
+                    return False
+                return True
+        finally:
+            await database.dispose()
+
+    return asyncio.run(check())
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode != 0
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("loyalty: error: ")
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'cli.db'}"
+
+
+def test_the_console_script_is_installed():
+    assert LOYALTY.exists(), "install the project into the venv: the `loyalty` console script is missing"
+
+
+def test_upgrade_create_admin_key_and_downgrade_on_sqlite(sqlite_url, tmp_path):
+    upgraded = loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert upgraded.stdout == ""
+    assert "api_keys" in table_names(sqlite_url)
+
+    created = loyalty("keys", "create-admin", "--name", "ops laptop", url=sqlite_url, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    lines = created.stdout.splitlines()
+    assert len(lines) == 1 and created.stdout.endswith("\n")
+    key = lines[0]
+    assert key.startswith(api_keys.ADMIN_PREFIX) and " " not in key
+    assert authenticates(sqlite_url, key)
+    assert not authenticates(sqlite_url, key + "x")
+
+    second = loyalty("keys", "create-admin", "--name", "ci", url=sqlite_url, cwd=tmp_path)
+    assert second.stdout.strip() != key
+
+    downgraded = loyalty("db", "downgrade", "base", url=sqlite_url, cwd=tmp_path)
+    assert downgraded.returncode == 0, downgraded.stderr
+    assert table_names(sqlite_url) <= {"alembic_version"}
+
+
+def test_a_plain_postgresql_url_works(tmp_path):
+    with fresh_postgres_database() as url:
+        assert url.startswith("postgresql://")
+        upgraded = loyalty("db", "upgrade", url=url, cwd=tmp_path)
+        assert upgraded.returncode == 0, upgraded.stderr
+        created = loyalty("keys", "create-admin", "--name", "X", url=url, cwd=tmp_path)
+        assert created.returncode == 0, created.stderr
+        [key] = created.stdout.splitlines()
+        assert authenticates(url, key)
+
+
+ERROR_CASES = {
+    "unsupported-upgrade": ("mysql://x", None, ("db", "upgrade")),
+    "unsupported-create-admin": ("mysql://x", None, ("keys", "create-admin", "--name", "X")),
+    "unsupported-demo": ("mysql://x", None, ("demo", "--seed-only")),
+    "not-a-url": ("not a url at all", None, ("db", "upgrade")),
+    "unreachable": ("postgresql://postgres@127.0.0.1:1/nowhere", None, ("db", "upgrade")),
+    "missing-directory": ("sqlite:////nonexistent-dir/loyalty.db", None, ("keys", "create-admin", "--name", "X")),
+    "no-schema": ("sqlite:///empty.db", None, ("keys", "create-admin", "--name", "X")),
+    "invalid-setting": ("sqlite:///cli.db", "LOYALTY_DEFAULT_TIMEZONE=Mars/Olympus_Mons\n", ("db", "upgrade")),
+}
+
+
+@pytest.fixture(scope="module")
+def error_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess.CompletedProcess[str]]:
+    """Every error case at once, in parallel: each is a cold start of the command."""
+    processes = {}
+    for name, (url, env_file, args) in ERROR_CASES.items():
+        cwd = tmp_path_factory.mktemp(name)
+        if env_file:
+            (cwd / ".env").write_text(env_file)
+        processes[name] = start_loyalty(*args, url=url, cwd=cwd)
+    return {name: finish(process) for name, process in processes.items()}
+
+
+@pytest.mark.parametrize("case", [name for name in ERROR_CASES if name.startswith("unsupported")])
+def test_an_unsupported_url_is_one_line_on_stderr(error_runs, case):
+    line = assert_one_line_error(error_runs[case])
+    assert "LOYALTY_DATABASE_URL" in line
+    assert "'mysql'" in line
+
+
+def test_a_url_that_is_not_a_url_is_one_line_on_stderr(error_runs):
+    assert_one_line_error(error_runs["not-a-url"])
+
+
+def test_an_unreachable_database_is_one_line_on_stderr(error_runs):
+    line = assert_one_line_error(error_runs["unreachable"])
+    assert "cannot reach the database" in line
+
+
+def test_a_missing_sqlite_directory_is_one_line_on_stderr(error_runs):
+    # aiosqlite's worker thread may print "Event loop is closed" after a failed connect: not here.
+    line = assert_one_line_error(error_runs["missing-directory"])
+    assert "unable to open database file" in line
+
+
+def test_a_database_without_schema_says_to_upgrade(error_runs):
+    line = assert_one_line_error(error_runs["no-schema"])
+    assert "loyalty db upgrade" in line
+
+
+def test_an_invalid_setting_is_one_line_on_stderr(error_runs):
+    line = assert_one_line_error(error_runs["invalid-setting"])
+    assert "LOYALTY_DEFAULT_TIMEZONE" in line
+
+
+def test_demo_seed_only_seeds_and_prints_the_demo_keys(sqlite_url, tmp_path):
+    result = loyalty("demo", "--seed-only", url=sqlite_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for key in (demo.DEMO_ADMIN_KEY, demo.CAFE_KEY, demo.BAKERY_KEY):
+        assert key in result.stdout
+        assert authenticates(sqlite_url, key)
+    assert "cafe-demo" in result.stdout and "bakery-demo" in result.stdout
+
+    again = loyalty("demo", "--seed-only", url=sqlite_url, cwd=tmp_path)  # a second run only reports
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == result.stdout
