@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -169,6 +170,7 @@ Try:  curl -s -X POST {base}/api/v1/vendor/loyalty/stamp -H "Authorization: Bear
 
 
 def main() -> None:
+    _silence_closed_loop_in_worker_threads()
     try:
         app()
     except CliError as exc:
@@ -176,7 +178,27 @@ def main() -> None:
     except DatabaseUrlError as exc:
         _fail(str(exc))
     except (OperationalError, DBAPIError, OSError) as exc:
-        _fail(f"cannot reach the database: {_first_line(exc)}")
+        line = _first_line(exc)
+        if _is_missing_table(line):
+            _fail(f"the database has no schema yet ({line}); run `loyalty db upgrade` first")
+        _fail(f"cannot reach the database: {line}")
+
+
+def _is_missing_table(line: str) -> bool:
+    return "no such table" in line or (line.startswith("relation ") and line.endswith("does not exist"))
+
+
+def _silence_closed_loop_in_worker_threads() -> None:
+    """After a failed SQLite connection, aiosqlite's worker thread may answer once `asyncio.run` has
+    closed its loop (omnilib/aiosqlite#241) and print a thread traceback under our one-line error."""
+    default_hook = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if isinstance(args.exc_value, RuntimeError) and str(args.exc_value) == "Event loop is closed":
+            return
+        default_hook(args)
+
+    threading.excepthook = hook
 
 
 def _first_line(exc: BaseException) -> str:
