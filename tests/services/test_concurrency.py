@@ -214,3 +214,26 @@ async def _verify(ctx, program, pin, pin_id):
     from loyalty.services.pins import verify_staff_pin
 
     return await verify_staff_pin(ctx, program, pin, pin_id)
+
+
+async def test_concurrent_enrolments_of_one_email_give_one_card(database, caller, tenant):
+    from loyalty.errors import CardAlreadyExists
+    from loyalty.services import cards
+
+    enrolment = cards.Enrolment(email="Rush@Example.com")
+    results = await at_once(*(caller.with_program(cards.enrol, enrolment) for _ in range(10)))
+
+    assert unexpected(results, CardAlreadyExists) == []
+    assert outcome_kinds(results) == {"ok": 1, "CardAlreadyExists": 9}
+
+
+async def test_concurrent_pins_with_the_same_digits_give_one_pin(database, caller, tenant):
+    from loyalty.errors import StaffPinAlreadyExists
+    from loyalty.services import pins
+
+    results = await at_once(
+        *(caller.with_program(pins.create_pin, pins.NewPin(name="X", pin="4321")) for _ in range(10))
+    )
+
+    assert unexpected(results, StaffPinAlreadyExists) == []
+    assert outcome_kinds(results) == {"ok": 1, "StaffPinAlreadyExists": 9}
