@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cache
+from importlib import resources
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -31,6 +33,20 @@ class FixedClock:
 
     def advance(self, delta: timedelta) -> None:
         self.current += delta
+
+
+@cache
+def _iana_zones() -> frozenset[str]:
+    # The tzdata package's own list: unlike available_timezones(), it holds only IANA names.
+    return frozenset(resources.files("tzdata").joinpath("zones").read_text().split())
+
+
+def require_iana_zone(name: str) -> str:
+    """`name` if it is an IANA zone such as Europe/Luxembourg. ZoneInfo alone would also accept
+    `localtime` or a file path, which would make "today" depend on how the server is set up."""
+    if name not in _iana_zones():
+        raise ValueError(f"must be an IANA timezone such as Europe/Luxembourg, not {name!r}")
+    return name
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -6,10 +6,11 @@ Every setting is listed, with its default and meaning, in the README's configura
 from __future__ import annotations
 
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from loyalty.clock import require_iana_zone
 
 DEFAULT_TIMEZONE = "Europe/Luxembourg"
 DEV_SECRET_KEY = "dev-insecure-secret-change-me"
@@ -56,11 +57,7 @@ class Settings(BaseSettings):
     @field_validator("default_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA timezone {value!r}") from exc
-        return value
+        return require_iana_zone(value)
 
 
 @lru_cache

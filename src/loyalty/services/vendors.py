@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
+from loyalty.clock import require_iana_zone
 from loyalty.errors import VendorAlreadyExists, VendorNotFound
 from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
 from loyalty.models import Vendor
@@ -28,13 +28,7 @@ class VendorFields(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _iana_zone(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError("must be an IANA timezone such as Europe/Luxembourg") from exc
-        return value
+        return None if value is None else require_iana_zone(value)
 
     @field_validator("default_locale")
     @classmethod

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from loyalty.api.schemas.common import Instant
 from loyalty.models import LoyaltyProgram
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.cards import CardView, Enrolment
@@ -35,8 +35,8 @@ class CardOut(BaseModel):
     total_points_earned: int
     total_points_redeemed: int
     is_active: bool
-    enrolled_at: datetime
-    last_stamp_at: datetime | None
+    enrolled_at: Instant
+    last_stamp_at: Instant | None
 
     @classmethod
     def from_view(cls, view: CardView, program: LoyaltyProgram) -> CardOut:

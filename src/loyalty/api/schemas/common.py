@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel
+from pydantic import BaseModel, PlainSerializer, WithJsonSchema
 
 from loyalty.models.base import MAX_ID
 from loyalty.services.pages import DEFAULT_LIMIT, MAX_LIMIT
 
 T = TypeVar("T")
+
+# An instant as API.md writes it: ISO 8601 with a numeric offset (`2026-11-21T09:15:00+00:00`),
+# where Pydantic would write `Z`. Every datetime of every answer uses this type.
+Instant = Annotated[
+    datetime,
+    PlainSerializer(lambda moment: moment.isoformat(), return_type=str, when_used="json"),
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
+]
 
 
 class PageOut(BaseModel, Generic[T]):

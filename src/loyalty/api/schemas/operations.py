@@ -6,10 +6,9 @@ VoidRequest): one definition of what the counter may send.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel
 
+from loyalty.api.schemas.common import Instant
 from loyalty.i18n import N_, translate
 from loyalty.services.points import PointsOutcome
 from loyalty.services.stamps import RedeemOutcome, StampOutcome
@@ -31,7 +30,7 @@ class StampResult(BaseModel):
     stamps_until_reward: int
     reward_earned: bool
     reward_description: str | None
-    next_stamp_available_at: datetime | None
+    next_stamp_available_at: Instant | None
     stamps_today: int
     stamps_remaining_today: int
     message: str

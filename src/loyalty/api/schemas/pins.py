@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel
 
+from loyalty.api.schemas.common import Instant
 from loyalty.models import StaffPin
 from loyalty.services.pins import NewPin, PinChanges, is_locked
 
@@ -17,10 +18,10 @@ class StaffPinOut(BaseModel):
     name: str
     is_active: bool
     is_locked: bool
-    locked_until: datetime | None
+    locked_until: Instant | None
     failed_attempts: int
-    last_used_at: datetime | None
-    created_at: datetime
+    last_used_at: Instant | None
+    created_at: Instant
 
     @classmethod
     def from_pin(cls, pin: StaffPin, now: datetime) -> StaffPinOut:

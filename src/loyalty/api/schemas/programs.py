@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict
 
+from loyalty.api.schemas.common import Instant
 from loyalty.models import LoyaltyProgram
 from loyalty.services.programs import ProgramChanges, ProgramFields, ProgramType
 
@@ -45,8 +44,8 @@ class ProgramOut(BaseModel):
     logo_url: str | None
     terms: str | None
     is_active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: Instant
+    updated_at: Instant
 
 
 class AdminProgramOut(ProgramOut):

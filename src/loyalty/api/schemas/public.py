@@ -5,11 +5,11 @@ No staff ids, no statistics, no customer data: the card page is opened by its un
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
 
+from loyalty.api.schemas.common import Instant
 from loyalty.api.schemas.transactions import TransactionType
 from loyalty.models import LoyaltyCard, LoyaltyProgram, Vendor
 from loyalty.services.card_numbers import format_card_number
@@ -76,7 +76,7 @@ class PublicTransactionOut(BaseModel):
     points_balance_after: int
     purchase_amount_cents: int | None
     reward_description: str | None
-    transaction_at: datetime
+    transaction_at: Instant
 
     @classmethod
     def from_view(cls, view: TransactionView) -> PublicTransactionOut:
@@ -115,8 +115,8 @@ class PublicCardOut(BaseModel):
     total_points_redeemed: int
     stamps_reward_description: str | None
     points_rewards: list[PublicRewardOut]
-    enrolled_at: datetime
-    last_stamp_at: datetime | None
+    enrolled_at: Instant
+    last_stamp_at: Instant | None
     transactions: list[PublicTransactionOut]
 
     @classmethod

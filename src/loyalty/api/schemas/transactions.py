@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel
 
+from loyalty.api.schemas.common import Instant
 from loyalty.services.transactions import TransactionView
 
 TransactionType = Literal["stamp_earned", "stamp_redeemed", "points_earned", "points_redeemed", "void"]
@@ -28,7 +28,7 @@ class TransactionOut(BaseModel):
     staff_name: str | None
     voids_transaction_id: int | None
     notes: str | None
-    transaction_at: datetime
+    transaction_at: Instant
 
     @classmethod
     def from_view(cls, view: TransactionView) -> TransactionOut:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
 
+from loyalty.api.schemas.common import Instant
 from loyalty.services.vendors import VendorFields
 
 
@@ -21,7 +20,7 @@ class VendorOut(BaseModel):
     slug: str
     timezone: str
     default_locale: str
-    created_at: datetime
+    created_at: Instant
 
 
 class ApiKeyCreate(BaseModel):
@@ -36,4 +35,4 @@ class ApiKeyCreated(BaseModel):
     key: str
     key_prefix: str
     vendor_id: int
-    created_at: datetime
+    created_at: Instant

@@ -12,12 +12,12 @@ from loyalty.api.schemas.cards import CardOut, Enrolment
 from loyalty.api.schemas.common import PageOut, PageParams, error_responses
 from loyalty.api.schemas.transactions import TransactionOut
 from loyalty.errors import ValidationFailed
+from loyalty.models.base import MAX_ID
 from loyalty.services import cards, programs, transactions
 from loyalty.services.context import Context
 
 router = APIRouter()
 
-MAX_ID = 2**63 - 1
 CardId = Annotated[int, Path(ge=1, le=MAX_ID, description="The card's id.")]
 Page = Annotated[PageParams, Depends()]
 
