@@ -32,13 +32,15 @@ async def respond(
     request: Request,
     ctx: Context,
     *,
-    scope: str,
     key: str | None,
     status_code: int,
     produce: Callable[[], Awaitable[BaseModel]],
+    scope: str | None = None,
 ) -> Response:
+    """`scope` defaults to the calling vendor: a vendor's keys never meet another vendor's."""
     if key is None:
         return _json(status_code, (await produce()).model_dump_json())
+    scope = scope or f"vendor:{ctx.vendor_id}"
     request_fingerprint = idempotency.fingerprint(request.method, request.url.path, _canonical(await request.body()))
     stored = await idempotency.claim(ctx, scope, key, request_fingerprint)
     if stored is not None:

@@ -31,6 +31,7 @@ from loyalty.errors import (
 )
 from loyalty.models import LoyaltyProgram, PinGuard, StaffPin
 from loyalty.services.context import Context
+from loyalty.services.pages import Page, paginate
 from loyalty.services.sql import insert_ignoring_conflict
 
 PIN_PATTERN = r"^[0-9]{4,8}$"
@@ -63,11 +64,9 @@ def is_locked(locked_until: datetime | None, now: datetime) -> bool:
 # --- management ----------------------------------------------------------------------------------
 
 
-async def list_pins(ctx: Context, program: LoyaltyProgram) -> list[StaffPin]:
-    rows = await ctx.session.scalars(
-        select(StaffPin).where(StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None)).order_by(StaffPin.id)
-    )
-    return list(rows)
+async def list_pins(ctx: Context, program: LoyaltyProgram, *, limit: int, offset: int) -> Page[StaffPin]:
+    query = select(StaffPin).where(StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None))
+    return await paginate(ctx.session, query, order_by=(StaffPin.id,), limit=limit, offset=offset)
 
 
 async def get_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> StaffPin:

@@ -38,11 +38,8 @@ async def list_programs(
     found = await programs.list_programs(
         ctx, is_active=is_active, program_type=program_type, search=search, limit=page.limit, offset=page.offset
     )
-    return PageOut[AdminProgramOut](
-        items=[AdminProgramOut.of(program, vendor_name) for program, vendor_name in found.items],
-        total=found.total,
-        limit=found.limit,
-        offset=found.offset,
+    return PageOut[AdminProgramOut].of(
+        found, [AdminProgramOut.of(program, vendor_name) for program, vendor_name in found.items]
     )
 
 

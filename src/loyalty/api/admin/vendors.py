@@ -40,12 +40,7 @@ async def list_vendors(
     search: Annotated[str | None, Query(max_length=200, description="Part of the name or slug.")] = None,
 ) -> PageOut[VendorOut]:
     found = await vendors.list_vendors(ctx, search=search, limit=page.limit, offset=page.offset)
-    return PageOut[VendorOut](
-        items=[VendorOut.model_validate(v) for v in found.items],
-        total=found.total,
-        limit=found.limit,
-        offset=found.offset,
-    )
+    return PageOut[VendorOut].of(found, [VendorOut.model_validate(v) for v in found.items])
 
 
 @router.get(

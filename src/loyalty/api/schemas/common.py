@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -9,7 +10,7 @@ from fastapi import Query
 from pydantic import BaseModel, PlainSerializer, WithJsonSchema
 
 from loyalty.models.base import MAX_ID
-from loyalty.services.pages import DEFAULT_LIMIT, MAX_LIMIT
+from loyalty.services.pages import DEFAULT_LIMIT, MAX_LIMIT, Page
 
 T = TypeVar("T")
 
@@ -27,6 +28,11 @@ class PageOut(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
+
+    @classmethod
+    def of(cls, page: Page[Any], items: Sequence[T]) -> PageOut[T]:
+        """The envelope of a service's page, its rows mapped to `items`."""
+        return cls(items=list(items), total=page.total, limit=page.limit, offset=page.offset)
 
 
 class PageParams(BaseModel):

@@ -22,10 +22,6 @@ CardId = Annotated[int, Path(ge=1, le=MAX_ID, description="The card's id.")]
 Page = Annotated[PageParams, Depends()]
 
 
-def _scope(ctx: Context) -> str:
-    return f"vendor:{ctx.vendor_id}"
-
-
 @router.post(
     "/cards",
     status_code=201,
@@ -41,7 +37,7 @@ async def enrol(
         view = await cards.enrol(ctx, program, body)
         return CardOut.from_view(view, program)
 
-    return await respond(request, ctx, scope=_scope(ctx), key=idempotency_key, status_code=201, produce=produce)
+    return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)
 
 
 @router.get(
@@ -57,12 +53,7 @@ async def list_cards(
 ) -> PageOut[CardOut]:
     program = await programs.get_program(ctx)
     found = await cards.list_cards(ctx, search=search, limit=page.limit, offset=page.offset)
-    return PageOut(
-        items=[CardOut.from_view(view, program) for view in found.items],
-        total=found.total,
-        limit=found.limit,
-        offset=found.offset,
-    )
+    return PageOut.of(found, [CardOut.from_view(view, program) for view in found.items])
 
 
 @router.get(
@@ -104,12 +95,7 @@ async def get_card(ctx: VendorContext, card_id: CardId) -> CardOut:
 )
 async def card_transactions(ctx: VendorContext, card_id: CardId, page: Page) -> PageOut[TransactionOut]:
     found = await transactions.card_transactions(ctx, card_id, limit=page.limit, offset=page.offset)
-    return PageOut(
-        items=[TransactionOut.from_view(view) for view in found.items],
-        total=found.total,
-        limit=found.limit,
-        offset=found.offset,
-    )
+    return PageOut.of(found, [TransactionOut.from_view(view) for view in found.items])
 
 
 async def _set_active(
@@ -120,7 +106,7 @@ async def _set_active(
         view = await cards.set_card_active(ctx, card_id, active)
         return CardOut.from_view(view, program)
 
-    return await respond(request, ctx, scope=_scope(ctx), key=idempotency_key, status_code=200, produce=produce)
+    return await respond(request, ctx, key=idempotency_key, status_code=200, produce=produce)
 
 
 @router.post(

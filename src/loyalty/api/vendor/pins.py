@@ -28,10 +28,9 @@ async def list_pins(
     request: Request, ctx: VendorContext, page: Annotated[PageParams, Depends()]
 ) -> PageOut[StaffPinOut]:
     program = await programs.get_program(ctx)
-    all_pins = await pins.list_pins(ctx, program)  # a counter has a handful of staff: page in memory
+    found = await pins.list_pins(ctx, program, limit=page.limit, offset=page.offset)
     now = clock_of(request).now()
-    items = [StaffPinOut.from_pin(pin, now) for pin in all_pins[page.offset : page.offset + page.limit]]
-    return PageOut(items=items, total=len(all_pins), limit=page.limit, offset=page.offset)
+    return PageOut.of(found, [StaffPinOut.from_pin(pin, now) for pin in found.items])
 
 
 @router.post(
@@ -49,9 +48,7 @@ async def create_pin(
         pin = await pins.create_pin(ctx, program, body)
         return StaffPinOut.from_pin(pin, clock_of(request).now())
 
-    return await respond(
-        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=201, produce=produce
-    )
+    return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)
 
 
 @router.patch(
@@ -92,6 +89,4 @@ async def unlock_pin(
         pin = await pins.unlock_pin(ctx, program, pin_id)
         return StaffPinOut.from_pin(pin, clock_of(request).now())
 
-    return await respond(
-        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=200, produce=produce
-    )
+    return await respond(request, ctx, key=idempotency_key, status_code=200, produce=produce)

@@ -31,9 +31,7 @@ async def earn_points(
     async def produce() -> PointsResult:
         return PointsResult.from_outcome(await points.earn_points(ctx, body), locale)
 
-    return await respond(
-        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=201, produce=produce
-    )
+    return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)
 
 
 @router.post(
@@ -55,6 +53,4 @@ async def redeem_points(
     async def produce() -> PointsResult:
         return PointsResult.from_outcome(await points.redeem_points(ctx, body), locale)
 
-    return await respond(
-        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=201, produce=produce
-    )
+    return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)

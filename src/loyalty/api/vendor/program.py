@@ -17,10 +17,6 @@ from loyalty.services.context import Context
 router = APIRouter()
 
 
-def _scope(ctx: Context) -> str:
-    return f"vendor:{ctx.vendor_id}"
-
-
 @router.post(
     "/program",
     status_code=201,
@@ -34,7 +30,7 @@ async def create_program(
     async def produce() -> ProgramOut:
         return ProgramOut.model_validate(await programs.create_program(ctx, body))
 
-    return await respond(request, ctx, scope=_scope(ctx), key=idempotency_key, status_code=201, produce=produce)
+    return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)
 
 
 @router.get(
@@ -82,4 +78,4 @@ async def _set_active(request: Request, ctx: Context, key: str | None, active: b
         program = await programs.get_program(ctx)
         return ProgramOut.model_validate(await programs.set_program_active(ctx, program, active))
 
-    return await respond(request, ctx, scope=_scope(ctx), key=key, status_code=200, produce=produce)
+    return await respond(request, ctx, key=key, status_code=200, produce=produce)

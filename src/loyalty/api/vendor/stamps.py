@@ -32,9 +32,7 @@ async def add_stamp(
     async def produce() -> StampResult:
         return StampResult.from_outcome(await stamps.add_stamp(ctx, body), locale)
 
-    return await respond(
-        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=201, produce=produce
-    )
+    return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)
 
 
 @router.post(
@@ -52,6 +50,4 @@ async def redeem_stamps(
     async def produce() -> RedeemResult:
         return RedeemResult.from_outcome(await stamps.redeem_stamps(ctx, body), locale)
 
-    return await respond(
-        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=201, produce=produce
-    )
+    return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)

@@ -49,9 +49,7 @@ async def void_transaction(
         staff_pin = await ctx.session.get(StaffPin, entry.staff_pin_id) if entry.staff_pin_id else None
         return TransactionOut.from_view(TransactionView(entry, staff_pin.name if staff_pin else None))
 
-    return await respond(
-        request, ctx, scope=f"vendor:{ctx.vendor_id}", key=idempotency_key, status_code=201, produce=produce
-    )
+    return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)
 
 
 @router.get(
@@ -83,12 +81,7 @@ async def list_transactions(
     if CSV_MEDIA_TYPE in request.headers.get("accept", ""):
         return _csv_download(request, ctx, where)
     found = await transactions.vendor_transactions(ctx, where, limit=page.limit, offset=page.offset)
-    return PageOut[TransactionOut](
-        items=[TransactionOut.from_view(view) for view in found.items],
-        total=found.total,
-        limit=found.limit,
-        offset=found.offset,
-    )
+    return PageOut[TransactionOut].of(found, [TransactionOut.from_view(view) for view in found.items])
 
 
 def _csv_download(request: Request, ctx: VendorContext, where: TransactionFilter) -> StreamingResponse:
