@@ -94,9 +94,7 @@ def upgrade() -> None:
         sa.Column("erased_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(["vendor_id"], ["vendors.id"], name=op.f("fk_customers_vendor_id_vendors")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_customers")),
-        sa.UniqueConstraint(
-            "vendor_id", "email_normalised", name=op.f("uq_customers_vendor_id_email_normalised")
-        ),
+        sa.UniqueConstraint("vendor_id", "email_normalised", name=op.f("uq_customers_vendor_id_email_normalised")),
     )
     op.create_table(
         "loyalty_programs",
@@ -122,16 +120,10 @@ def upgrade() -> None:
             "program_type IN ('stamps', 'points', 'hybrid')", name=op.f("ck_loyalty_programs_program_type")
         ),
         sa.CheckConstraint("cooldown_minutes >= 0", name=op.f("ck_loyalty_programs_cooldown_not_negative")),
-        sa.CheckConstraint(
-            "max_daily_stamps >= 1", name=op.f("ck_loyalty_programs_max_daily_stamps_positive")
-        ),
-        sa.CheckConstraint(
-            "points_per_euro >= 0", name=op.f("ck_loyalty_programs_points_per_euro_not_negative")
-        ),
+        sa.CheckConstraint("max_daily_stamps >= 1", name=op.f("ck_loyalty_programs_max_daily_stamps_positive")),
+        sa.CheckConstraint("points_per_euro >= 0", name=op.f("ck_loyalty_programs_points_per_euro_not_negative")),
         sa.CheckConstraint("stamps_target >= 1", name=op.f("ck_loyalty_programs_stamps_target_positive")),
-        sa.ForeignKeyConstraint(
-            ["vendor_id"], ["vendors.id"], name=op.f("fk_loyalty_programs_vendor_id_vendors")
-        ),
+        sa.ForeignKeyConstraint(["vendor_id"], ["vendors.id"], name=op.f("fk_loyalty_programs_vendor_id_vendors")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loyalty_programs")),
         sa.UniqueConstraint("vendor_id", name=op.f("uq_loyalty_programs_vendor_id")),
     )
@@ -153,24 +145,20 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("enrolled_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_stamp_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("stamps_today", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("stamps_today_date", sa.Date(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("points_balance >= 0", name=op.f("ck_loyalty_cards_points_balance_not_negative")),
         sa.CheckConstraint("stamp_count >= 0", name=op.f("ck_loyalty_cards_stamp_count_not_negative")),
-        sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], name=op.f("fk_loyalty_cards_customer_id_customers")
-        ),
+        sa.ForeignKeyConstraint(["customer_id"], ["customers.id"], name=op.f("fk_loyalty_cards_customer_id_customers")),
         sa.ForeignKeyConstraint(
             ["program_id"], ["loyalty_programs.id"], name=op.f("fk_loyalty_cards_program_id_loyalty_programs")
         ),
-        sa.ForeignKeyConstraint(
-            ["vendor_id"], ["vendors.id"], name=op.f("fk_loyalty_cards_vendor_id_vendors")
-        ),
+        sa.ForeignKeyConstraint(["vendor_id"], ["vendors.id"], name=op.f("fk_loyalty_cards_vendor_id_vendors")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loyalty_cards")),
         sa.UniqueConstraint("card_number", name=op.f("uq_loyalty_cards_card_number")),
         sa.UniqueConstraint("card_token", name=op.f("uq_loyalty_cards_card_token")),
-        sa.UniqueConstraint(
-            "program_id", "customer_id", name=op.f("uq_loyalty_cards_program_id_customer_id")
-        ),
+        sa.UniqueConstraint("program_id", "customer_id", name=op.f("uq_loyalty_cards_program_id_customer_id")),
         sa.UniqueConstraint("qr_code", name=op.f("uq_loyalty_cards_qr_code")),
     )
     op.create_index(
@@ -258,9 +246,7 @@ def upgrade() -> None:
         sa.Column("order_reference", sa.String(length=200), nullable=True),
         sa.Column("reward_id", sa.Integer(), nullable=True),
         sa.Column("reward_description", sa.String(length=500), nullable=True),
-        sa.Column(
-            "voids_transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
-        ),
+        sa.Column("voids_transaction_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("notes", sa.Text(), nullable=True),
         sa.Column("client_ip", sa.String(length=64), nullable=True),
         sa.Column("user_agent", sa.String(length=500), nullable=True),
@@ -276,18 +262,14 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["staff_pin_id"], ["staff_pins.id"], name=op.f("fk_loyalty_transactions_staff_pin_id_staff_pins")
         ),
-        sa.ForeignKeyConstraint(
-            ["vendor_id"], ["vendors.id"], name=op.f("fk_loyalty_transactions_vendor_id_vendors")
-        ),
+        sa.ForeignKeyConstraint(["vendor_id"], ["vendors.id"], name=op.f("fk_loyalty_transactions_vendor_id_vendors")),
         sa.ForeignKeyConstraint(
             ["voids_transaction_id"],
             ["loyalty_transactions.id"],
             name=op.f("fk_loyalty_transactions_voids_transaction_id_loyalty_transactions"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_loyalty_transactions")),
-        sa.UniqueConstraint(
-            "voids_transaction_id", name=op.f("uq_loyalty_transactions_voids_transaction_id")
-        ),
+        sa.UniqueConstraint("voids_transaction_id", name=op.f("uq_loyalty_transactions_voids_transaction_id")),
     )
     op.create_index(
         "ix_loyalty_transactions_card_id_transaction_at",
@@ -314,12 +296,8 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("processed_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(
-            ["card_id"], ["loyalty_cards.id"], name=op.f("fk_wallet_outbox_card_id_loyalty_cards")
-        ),
-        sa.ForeignKeyConstraint(
-            ["vendor_id"], ["vendors.id"], name=op.f("fk_wallet_outbox_vendor_id_vendors")
-        ),
+        sa.ForeignKeyConstraint(["card_id"], ["loyalty_cards.id"], name=op.f("fk_wallet_outbox_card_id_loyalty_cards")),
+        sa.ForeignKeyConstraint(["vendor_id"], ["vendors.id"], name=op.f("fk_wallet_outbox_vendor_id_vendors")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_wallet_outbox")),
     )
     op.create_index(

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Date, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigId, UTCDateTime
@@ -34,6 +34,10 @@ class LoyaltyCard(Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime)
     last_stamp_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Stamps given on `stamps_today_date` (the vendor's local date), kept under the card's row lock
+    # like the balances, so the daily limit is checked on the locked row without counting the ledger.
+    stamps_today: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    stamps_today_date: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (

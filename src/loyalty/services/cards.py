@@ -163,6 +163,7 @@ async def enrol(ctx: Context, program: LoyaltyProgram, enrolment: Enrolment) -> 
         qr_code=new_token(),
         card_token=new_token(),
         stamp_count=0,
+        stamps_today=0,
         total_stamps_earned=0,
         stamps_redeemed=0,
         points_balance=0,

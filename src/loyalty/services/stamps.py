@@ -7,12 +7,11 @@ only for the few statements that read the locked state, check the rules and writ
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
 
-from loyalty.clock import local_day_bounds
+from loyalty.clock import local_day, local_day_bounds
 from loyalty.errors import DailyStampLimit, InsufficientStamps, StampCooldown, StampsNotEnabled
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
 from loyalty.models.base import MAX_ID
@@ -73,12 +72,14 @@ async def add_stamp(ctx: Context, request: StampRequest) -> StampOutcome:
     card = await lock_card(ctx, program, request)
     now = ctx.clock.now()
     _check_cooldown(program, card, now)
-    stamps_today = await _stamps_today(ctx, card, timezone, now)
+    today = local_day(now, timezone)
+    stamps_today = _stamps_given_on(card, today)
     if stamps_today >= program.max_daily_stamps:
         _, midnight = local_day_bounds(now, timezone)
         raise DailyStampLimit(program.max_daily_stamps, stamps_today, midnight, now)
     card.total_stamps_earned += 1
     card.last_stamp_at = now
+    card.stamps_today, card.stamps_today_date = stamps_today + 1, today
     entry = await ledger.append(ctx, card, "stamp_earned", stamps_delta=1, staff_pin=staff_pin, notes=request.notes)
     return StampOutcome(
         entry=entry,
@@ -97,19 +98,10 @@ def _check_cooldown(program: LoyaltyProgram, card: LoyaltyCard, now: datetime) -
         raise StampCooldown(cooldown_ends, program.cooldown_minutes, now)
 
 
-async def _stamps_today(ctx: Context, card: LoyaltyCard, timezone: str, now: datetime) -> int:
-    """Stamps given today, the vendor's local day. A voided stamp still counts: the quota is
-    about how often the counter stamps, and a void must not reopen it."""
-    start, end = local_day_bounds(now, timezone)
-    count = await ctx.session.scalar(
-        select(func.count()).where(
-            LoyaltyTransaction.card_id == card.id,
-            LoyaltyTransaction.transaction_type == "stamp_earned",
-            LoyaltyTransaction.transaction_at >= start,
-            LoyaltyTransaction.transaction_at < end,
-        )
-    )
-    return count or 0
+def _stamps_given_on(card: LoyaltyCard, day: date) -> int:
+    """Stamps given on the vendor's local `day`, read from the locked card row. A voided stamp still
+    counts: the quota is about how often the counter stamps, and a void must not reopen it."""
+    return card.stamps_today if card.stamps_today_date == day else 0
 
 
 async def redeem_stamps(ctx: Context, request: StampRequest) -> RedeemOutcome:
