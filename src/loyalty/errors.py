@@ -257,10 +257,11 @@ class ValidationFailed(LoyaltyError):
 class StaffPinLocked(LoyaltyError):
     status_code = 423
     error_code = "STAFF_PIN_LOCKED"
-    message = N_("Too many wrong PINs: locked until {until}")
+    message = N_("Too many wrong PINs: please try again later")
 
     def __init__(self, locked_until: datetime) -> None:
-        super().__init__({"locked_until": _iso(locked_until)}, until=locked_until.strftime("%H:%M UTC"))
+        # The exact end is in details (UTC); the message stays free of a timezone staff would misread.
+        super().__init__({"locked_until": _iso(locked_until)})
 
 
 class TooManyRequests(LoyaltyError):
@@ -289,7 +290,7 @@ class StampCooldown(TooManyRequests):
 
 class DailyStampLimit(TooManyRequests):
     error_code = "DAILY_STAMP_LIMIT"
-    message = N_("Daily limit reached: {limit} stamps per day")
+    message = N_("Daily stamp limit reached ({limit} per day)")
 
     def __init__(self, max_daily_stamps: int, stamps_today: int, resets_at: datetime, now: datetime) -> None:
         super().__init__(

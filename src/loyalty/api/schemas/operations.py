@@ -18,7 +18,7 @@ REWARD_EARNED = N_("Reward earned: {reward}!")
 REWARD_EARNED_PLAIN = N_("Reward earned!")
 REWARD_REDEEMED = N_("Reward redeemed")
 REWARD_REDEEMED_NAMED = N_("Reward redeemed: {reward}")
-POINTS_ADDED = N_("{points} points added")
+POINTS_ADDED = N_("Points added: {points}")
 
 
 class StampResult(BaseModel):
