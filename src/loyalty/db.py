@@ -6,12 +6,20 @@ with `after_rollback` and runs in a transaction of its own once the rollback is 
 
 SQLite has no row locks, so every SQLite transaction starts with `BEGIN IMMEDIATE`: writers are
 serialised, which is the closest safe equivalent of PostgreSQL's `SELECT ... FOR UPDATE`.
+
+`LOYALTY_STATEMENT_LOG=/path` (read here, not a Setting: it is a measuring aid, off by default)
+appends every statement the engine executes, with its parameters, as one JSON line; the benchmark
+(`bench/`, docs/performance.md) turns the lines of one stamp into the pgbench script of its SQL ceiling.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import date, datetime, time
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import event
@@ -20,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 AfterRollback = Callable[[AsyncSession], Awaitable[None]]
 _AFTER_ROLLBACK = "loyalty.after_rollback"
+
+STATEMENT_LOG_ENV = "LOYALTY_STATEMENT_LOG"
 
 _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -49,10 +59,40 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, echo
     if url.startswith("sqlite"):
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _serialise_sqlite_writes(engine)
-        return engine
-    # No pool_pre_ping: it costs a round trip per request. Connections are recycled hourly instead,
-    # and a connection that dies mid-request fails that request alone.
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=3600)
+    else:
+        # No pool_pre_ping: it costs a round trip per request. Connections are recycled hourly instead,
+        # and a connection that dies mid-request fails that request alone.
+        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=max_overflow, pool_recycle=3600)
+    if log_path := os.environ.get(STATEMENT_LOG_ENV):
+        record_statements(engine, log_path)
+    return engine
+
+
+def record_statements(engine: AsyncEngine, path: str) -> None:
+    """Append each statement `engine` executes, and its parameters, to `path` as one JSON line:
+    {"pid", "statement", "parameters", "executemany"}. One write per line, so worker processes
+    sharing the file do not interleave lines."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
+        line = json.dumps(
+            {"pid": os.getpid(), "statement": statement, "parameters": parameters, "executemany": executemany},
+            default=_json_value,
+        )
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(line + "\n")
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, tuple | set | frozenset):
+        return list(value)
+    return str(value)
 
 
 def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
