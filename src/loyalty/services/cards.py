@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.errors import CardAlreadyExists, CardInactive, CardNotFound
@@ -16,6 +17,7 @@ from loyalty.models.base import MAX_ID
 from loyalty.services.card_numbers import new_card_number, new_token, normalise_card_number
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
+from loyalty.services.sql import Query, loaded
 
 
 class CardRef(BaseModel):
@@ -80,12 +82,35 @@ def _where_ref(query: Select, ref: CardRef) -> Select:  # type: ignore[type-arg]
     return query.where(LoyaltyCard.card_number == normalise_card_number(ref.card_number or ""))
 
 
+def _lock_by(column: Any) -> Query:
+    cards = LoyaltyCard.__table__
+    return Query(
+        select(cards).where(column == bindparam("ref"), cards.c.vendor_id == bindparam("vendor_id")).with_for_update()
+    )
+
+
+# Every counter operation starts here: the statements are compiled once (see sql.Query).
+_LOCK_BY_ID = _lock_by(LoyaltyCard.__table__.c.id)
+_LOCK_BY_QR = _lock_by(LoyaltyCard.__table__.c.qr_code)
+_LOCK_BY_NUMBER = _lock_by(LoyaltyCard.__table__.c.card_number)
+
+
 async def lock_card(ctx: Context, program: LoyaltyProgram, ref: CardRef) -> LoyaltyCard:
-    """The vendor's card, its row locked until commit (SELECT ... FOR UPDATE); must be active."""
-    query = _where_ref(select(LoyaltyCard), ref).where(LoyaltyCard.vendor_id == ctx.vendor_id)
-    card = await ctx.session.scalar(query.with_for_update())
-    if card is None or card.program_id != program.id:
+    """The vendor's card, its row locked until commit (SELECT ... FOR UPDATE); must be active.
+
+    The card is not attached to the session: its loaded values are its committed state, so the
+    changes a service makes are tracked, and `ledger.append` writes them with the ledger entry.
+    """
+    if ref.card_id is not None:
+        query, value = _LOCK_BY_ID, ref.card_id
+    elif ref.qr_code is not None:
+        query, value = _LOCK_BY_QR, ref.qr_code
+    else:
+        query, value = _LOCK_BY_NUMBER, normalise_card_number(ref.card_number or "")
+    row = await query.first(ctx.session, {"ref": value, "vendor_id": ctx.vendor_id})
+    if row is None or row["program_id"] != program.id:
         raise CardNotFound(ref.identifier)
+    card = loaded(LoyaltyCard, row)
     if not card.is_active:
         raise CardInactive(card.id)
     return card

@@ -3,16 +3,30 @@
 Callers hold the card row locked (`cards.lock_card`). `append` moves the balances by the entry's
 deltas, appends exactly one `loyalty_transactions` row carrying the balances after it, moves the
 card's pass version and queues the wallet updates, all in the caller's transaction.
+
+The card's changes and the new entry reach the database together: on PostgreSQL as one statement
+(the UPDATE runs as a data-modifying CTE of the INSERT), so a stamp costs one round trip less;
+on SQLite, which has no such CTE, as two.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from sqlalchemy import Insert, Update, bindparam, inspect
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from loyalty.db import is_postgres
 from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin
 from loyalty.services.cards import bump_pass_version
 from loyalty.services.context import Context
 from loyalty.services.outbox import queue_wallet_updates
+from loyalty.services.sql import Query
+
+_CARDS = LoyaltyCard.__table__
+_LEDGER = LoyaltyTransaction.__table__
 
 
 async def append(
@@ -30,22 +44,68 @@ async def append(
     card.points_balance += points_delta
     bump_pass_version(card, now)
     actor = ctx.actor
-    entry = LoyaltyTransaction(
-        vendor_id=card.vendor_id,
-        program_id=card.program_id,
-        card_id=card.id,
-        staff_pin_id=staff_pin.id if staff_pin else None,
-        transaction_type=transaction_type,
-        stamps_delta=stamps_delta,
-        points_delta=points_delta,
-        stamps_balance_after=card.stamp_count,
-        points_balance_after=card.points_balance,
-        client_ip=actor.client_ip if actor else None,
-        user_agent=(actor.user_agent or "")[:500] or None if actor else None,
-        transaction_at=now,
+    values: dict[str, Any] = {
+        "vendor_id": card.vendor_id,
+        "program_id": card.program_id,
+        "card_id": card.id,
+        "staff_pin_id": staff_pin.id if staff_pin else None,
+        "transaction_type": transaction_type,
+        "stamps_delta": stamps_delta,
+        "points_delta": points_delta,
+        "stamps_balance_after": card.stamp_count,
+        "points_balance_after": card.points_balance,
+        "client_ip": actor.client_ip if actor else None,
+        "user_agent": actor.user_agent[:500] if actor and actor.user_agent else None,
+        "transaction_at": now,
         **fields,
-    )
-    ctx.session.add(entry)
+    }
+    entry_id = await _write(ctx.session, card, values)
     await queue_wallet_updates(ctx, card)
-    await ctx.session.flush()
-    return entry
+    return LoyaltyTransaction(id=entry_id, **values)
+
+
+async def _write(session: AsyncSession, card: LoyaltyCard, entry: dict[str, Any]) -> int:
+    """Writes the card's pending changes and inserts the entry; returns the entry's id."""
+    changes = _pending_changes(card)
+    columns = tuple(sorted(changes))
+    # Parameter names never equal a column name: Core would add such a column to the UPDATE's SET.
+    params = {
+        **{f"card_{key}": value for key, value in changes.items()},
+        "card_key": card.id,
+        **{f"entry_{key}": value for key, value in entry.items()},
+    }
+    if is_postgres(session):
+        entry_id = await _update_and_insert(columns, tuple(entry)).scalar(session, params)
+    else:
+        await session.execute(_card_update(columns), params)
+        entry_id = await Query(_entry_insert(tuple(entry))).scalar(session, params)
+    for key, value in changes.items():  # written: the ORM must not flush them a second time
+        set_committed_value(card, key, value)
+    return int(entry_id)  # type: ignore[arg-type]
+
+
+def _pending_changes(card: LoyaltyCard) -> dict[str, Any]:
+    state = inspect(card)
+    return {attr.key: attr.value for attr in state.attrs if attr.history.added}
+
+
+# The statements are built once per shape (which card columns change, which entry fields are set) and
+# then executed with bound parameters: building SQL expressions on every request costs more CPU
+# than the database spends running them.
+
+
+@cache
+def _card_update(columns: tuple[str, ...]) -> Update:
+    values = {column: bindparam(f"card_{column}", type_=_CARDS.c[column].type) for column in columns}
+    return _CARDS.update().where(_CARDS.c.id == bindparam("card_key")).values(values)
+
+
+@cache
+def _entry_insert(fields: tuple[str, ...]) -> Insert:
+    values = {field: bindparam(f"entry_{field}", type_=_LEDGER.c[field].type) for field in fields}
+    return _LEDGER.insert().values(values).returning(_LEDGER.c.id)
+
+
+@cache
+def _update_and_insert(columns: tuple[str, ...], fields: tuple[str, ...]) -> Query:
+    return Query(_entry_insert(fields).add_cte(_card_update(columns).cte("card_update")))

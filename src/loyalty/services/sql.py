@@ -1,12 +1,16 @@
-"""The few statements whose SQL differs between PostgreSQL and SQLite, behind one function each."""
+"""Where PostgreSQL and SQLite differ (upserts), and the compiled fast path for hot statements."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TypeVar
 
-from sqlalchemy import Table
+from sqlalchemy import Executable, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
+
+from loyalty.db import is_postgres
 
 
 def insert_ignoring_conflict(session: AsyncSession, table: Table, values: dict[str, Any]) -> Any:
@@ -22,3 +26,54 @@ def upsert_increment(session: AsyncSession, table: Table, key: dict[str, Any], c
     return statement.on_conflict_do_update(index_elements=list(key), set_={column: table.c[column] + 1}).returning(
         table.c[column]
     )
+
+
+class Query:
+    """A Core statement, compiled once, run inside the session's own transaction.
+
+    On PostgreSQL it runs straight on the asyncpg connection: measured on the stamp path, SQLAlchemy's
+    per-statement machinery costs about three times the driver's CPU (138 µs against 44 µs for one
+    card look-up), more than PostgreSQL spends executing the statement. Everywhere else, and until the
+    transaction has begun (SQLAlchemy issues the BEGIN), it runs through SQLAlchemy. Rows come back as
+    mappings of column name to value in both cases.
+    """
+
+    def __init__(self, statement: Executable) -> None:
+        self.statement = statement
+        self._compiled: tuple[str, tuple[str, ...]] | None = None
+
+    async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        driver = await self._driver(session)
+        if driver is None:
+            return (await session.execute(self.statement, dict(params))).mappings().first()
+        sql, names = self._postgres_sql(session)
+        return await driver.fetchrow(sql, *[params[name] for name in names])  # type: ignore[no-any-return]
+
+    async def scalar(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
+        row = await self.first(session, params)
+        return None if row is None else next(iter(row.values()))
+
+    async def _driver(self, session: AsyncSession) -> Any:
+        if not is_postgres(session):
+            return None
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        return driver if driver is not None and driver.is_in_transaction() else None
+
+    def _postgres_sql(self, session: AsyncSession) -> tuple[str, tuple[str, ...]]:
+        if self._compiled is None:
+            compiled = self.statement.compile(dialect=session.bind.dialect)  # type: ignore[union-attr]
+            self._compiled = (compiled.string, tuple(compiled.positiontup or ()))
+        return self._compiled
+
+
+M = TypeVar("M")
+
+
+def loaded(model: type[M], row: Mapping[str, Any]) -> M:
+    """An instance of `model` whose committed state is `row`, outside any session: later changes to
+    it are tracked as history, without the ORM's identity map or unit-of-work machinery."""
+    instance = model()
+    for key, value in row.items():
+        set_committed_value(instance, key, value)
+    return instance
