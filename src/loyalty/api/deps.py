@@ -11,7 +11,6 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.clock import Clock
@@ -19,9 +18,9 @@ from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.errors import Forbidden, Unauthenticated
 from loyalty.i18n import negotiate
-from loyalty.models import ApiKey, Vendor
-from loyalty.services.api_keys import hash_key
-from loyalty.services.context import Actor, Context
+from loyalty.services import api_keys
+from loyalty.services.api_keys import Caller
+from loyalty.services.context import Actor, Context, VendorState
 
 bearer = HTTPBearer(auto_error=False, description="An admin or vendor API key.")
 
@@ -60,47 +59,37 @@ def request_locale(request: Request) -> str:
     return negotiate(request.headers.get("accept-language"), fallback)
 
 
-async def _api_key(
-    request: Request, session: AsyncSession, credentials: HTTPAuthorizationCredentials | None
-) -> tuple[ApiKey, str | None]:
-    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+async def _caller(request: Request, session: AsyncSession, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+    if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated()
-    row = (
-        await session.execute(
-            select(ApiKey, Vendor.default_locale)
-            .outerjoin(Vendor, Vendor.id == ApiKey.vendor_id)
-            .where(ApiKey.key_hash == hash_key(credentials.credentials), ApiKey.revoked_at.is_(None))
-        )
-    ).first()
-    if row is None:
-        raise Unauthenticated()
-    key, vendor_locale = row
-    request.state.vendor_id = key.vendor_id
-    request.state.vendor_locale = vendor_locale
-    return key, vendor_locale
+    caller = await api_keys.identify(session, credentials.credentials)
+    request.state.vendor_id = caller.vendor_id  # for the request log and the error messages' language
+    request.state.vendor_locale = caller.locale
+    return caller
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def admin_context(request: Request, session: Session, credentials: Credentials) -> Context:
-    key, _ = await _api_key(request, session, credentials)
-    if not key.is_admin:
+    caller = await _caller(request, session, credentials)
+    if not caller.is_admin:
         raise Forbidden()
     return Context(session, settings_of(request), clock_of(request))
 
 
 async def vendor_context(request: Request, session: Session, credentials: Credentials) -> Context:
-    key, _ = await _api_key(request, session, credentials)
-    if key.is_admin or key.vendor_id is None:
+    caller = await _caller(request, session, credentials)
+    if caller.vendor_id is None:
         raise Forbidden()
     actor = Actor(
-        vendor_id=key.vendor_id,
-        api_key_id=key.id,
+        vendor_id=caller.vendor_id,
+        api_key_id=caller.key_id,
         client_ip=client_ip(request),
         user_agent=request.headers.get("user-agent"),
     )
-    return Context(session, settings_of(request), clock_of(request), actor)
+    state = VendorState(timezone=caller.timezone or settings_of(request).default_timezone, program=caller.program)
+    return Context(session, settings_of(request), clock_of(request), actor, state)
 
 
 async def public_context(request: Request, session: Session) -> Context:

@@ -7,14 +7,31 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.errors import ApiKeyNotFound, Unauthenticated
-from loyalty.models import ApiKey
+from loyalty.models import ApiKey, LoyaltyProgram, Vendor
 from loyalty.services.context import Context
 from loyalty.services.vendors import get_vendor
 
 ADMIN_PREFIX = "lyk_admin_"
 VENDOR_PREFIX = "lyk_live_"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Whoever holds a valid key: the key, its vendor (none for admin keys), the vendor's language and
+    timezone, and its programme — found together, in the one query every authenticated request makes."""
+
+    key_id: int
+    vendor_id: int | None
+    locale: str | None
+    timezone: str | None
+    program: LoyaltyProgram | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.vendor_id is None
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,23 @@ async def authenticate(ctx: Context, secret: str | None) -> ApiKey:
     if key is None:
         raise Unauthenticated()
     return key
+
+
+async def identify(session: AsyncSession, secret: str | None) -> Caller:
+    if not secret:
+        raise Unauthenticated()
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.vendor_id, Vendor.default_locale, Vendor.timezone, LoyaltyProgram)
+            .select_from(ApiKey)
+            .outerjoin(Vendor, Vendor.id == ApiKey.vendor_id)
+            .outerjoin(LoyaltyProgram, LoyaltyProgram.vendor_id == ApiKey.vendor_id)
+            .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
+        )
+    ).first()
+    if row is None:
+        raise Unauthenticated()
+    return Caller(*row)
 
 
 async def revoke_key(ctx: Context, key_id: int) -> None:

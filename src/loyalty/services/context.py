@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.clock import Clock
 from loyalty.config import Settings
+from loyalty.models import LoyaltyProgram
 
 
 @dataclass(frozen=True)
@@ -26,11 +27,21 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class VendorState:
+    """The calling vendor's timezone and programme (None: it has none yet), when the caller's
+    look-up already loaded them; services then skip their own query."""
+
+    timezone: str
+    program: LoyaltyProgram | None
+
+
+@dataclass(frozen=True)
 class Context:
     session: AsyncSession
     settings: Settings
     clock: Clock
     actor: Actor | None = None
+    vendor_state: VendorState | None = None
 
     @property
     def vendor_id(self) -> int:

@@ -125,7 +125,10 @@ async def _find(ctx: Context, vendor_id: int) -> LoyaltyProgram | None:
 
 async def get_program(ctx: Context) -> LoyaltyProgram:
     """The calling vendor's programme."""
-    program = await _find(ctx, ctx.vendor_id)
+    if ctx.vendor_state is not None:
+        program = ctx.vendor_state.program
+    else:
+        program = await _find(ctx, ctx.vendor_id)
     if program is None:
         raise ProgramNotFound(ctx.vendor_id)
     return program
@@ -139,7 +142,9 @@ async def get_active_program(ctx: Context) -> LoyaltyProgram:
 
 
 async def get_program_with_timezone(ctx: Context) -> tuple[LoyaltyProgram, str]:
-    """The calling vendor's active programme and the vendor's timezone, in one query."""
+    """The calling vendor's active programme and the vendor's timezone, in one query (or none)."""
+    if ctx.vendor_state is not None:
+        return await get_active_program(ctx), ctx.vendor_state.timezone
     row = (
         await ctx.session.execute(
             select(LoyaltyProgram, Vendor.timezone)
