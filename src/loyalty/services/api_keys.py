@@ -6,12 +6,13 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.errors import ApiKeyNotFound, Unauthenticated
 from loyalty.models import ApiKey, LoyaltyProgram, Vendor
 from loyalty.services.context import Context
+from loyalty.services.sql import Query, loaded
 from loyalty.services.vendors import get_vendor
 
 ADMIN_PREFIX = "lyk_admin_"
@@ -78,21 +79,33 @@ async def authenticate(ctx: Context, secret: str | None) -> ApiKey:
     return key
 
 
+_PROGRAM_COLUMNS = {f"program_{column.key}": column.key for column in LoyaltyProgram.__table__.c}
+# Every authenticated request runs this: compiled once (see sql.Query).
+_IDENTIFY = Query(
+    select(
+        ApiKey.id.label("key_id"),
+        ApiKey.vendor_id,
+        Vendor.default_locale,
+        Vendor.timezone,
+        *[column.label(label) for label, column in zip(_PROGRAM_COLUMNS, LoyaltyProgram.__table__.c, strict=True)],
+    )
+    .select_from(ApiKey)
+    .outerjoin(Vendor, Vendor.id == ApiKey.vendor_id)
+    .outerjoin(LoyaltyProgram, LoyaltyProgram.vendor_id == ApiKey.vendor_id)
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+)
+
+
 async def identify(session: AsyncSession, secret: str | None) -> Caller:
     if not secret:
         raise Unauthenticated()
-    row = (
-        await session.execute(
-            select(ApiKey.id, ApiKey.vendor_id, Vendor.default_locale, Vendor.timezone, LoyaltyProgram)
-            .select_from(ApiKey)
-            .outerjoin(Vendor, Vendor.id == ApiKey.vendor_id)
-            .outerjoin(LoyaltyProgram, LoyaltyProgram.vendor_id == ApiKey.vendor_id)
-            .where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
-        )
-    ).first()
+    row = await _IDENTIFY.first(session, {"key_hash": hash_key(secret)})
     if row is None:
         raise Unauthenticated()
-    return Caller(*row)
+    program = None
+    if row["program_id"] is not None:
+        program = loaded(LoyaltyProgram, {key: row[label] for label, key in _PROGRAM_COLUMNS.items()})
+    return Caller(row["key_id"], row["vendor_id"], row["default_locale"], row["timezone"], program)
 
 
 async def revoke_key(ctx: Context, key_id: int) -> None:

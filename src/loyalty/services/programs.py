@@ -160,8 +160,19 @@ async def get_program_with_timezone(ctx: Context) -> tuple[LoyaltyProgram, str]:
     return program, timezone
 
 
+async def _in_session(ctx: Context, program: LoyaltyProgram) -> LoyaltyProgram:
+    """The programme as an instance of this session, to change it. The caller's look-up loads it
+    outside the session (see api_keys.identify); the few writes to a programme load it again."""
+    if program in ctx.session:
+        return program
+    attached = await ctx.session.get(LoyaltyProgram, program.id)
+    if attached is None:
+        raise ProgramNotFound(program.id)
+    return attached
+
+
 async def update_program(ctx: Context, changes: ProgramChanges) -> LoyaltyProgram:
-    program = await get_program(ctx)
+    program = await _in_session(ctx, await get_program(ctx))
     for name, value in _values(changes, only_set=True).items():
         setattr(program, name, value)
     program.updated_at = ctx.clock.now()
@@ -170,6 +181,7 @@ async def update_program(ctx: Context, changes: ProgramChanges) -> LoyaltyProgra
 
 
 async def set_program_active(ctx: Context, program: LoyaltyProgram, active: bool) -> LoyaltyProgram:
+    program = await _in_session(ctx, program)
     program.is_active = active
     program.updated_at = ctx.clock.now()
     await ctx.session.flush()
