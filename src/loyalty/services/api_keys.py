@@ -92,7 +92,8 @@ _IDENTIFY = Query(
     .select_from(ApiKey)
     .outerjoin(Vendor, Vendor.id == ApiKey.vendor_id)
     .outerjoin(LoyaltyProgram, LoyaltyProgram.vendor_id == ApiKey.vendor_id)
-    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)),
+    read_only=True,
 )
 
 

@@ -34,12 +34,14 @@ class Query:
     On PostgreSQL it runs straight on the asyncpg connection: measured on the stamp path, SQLAlchemy's
     per-statement machinery costs about three times the driver's CPU (138 µs against 44 µs for one
     card look-up), more than PostgreSQL spends executing the statement. Everywhere else, and until the
-    transaction has begun (SQLAlchemy issues the BEGIN), it runs through SQLAlchemy. Rows come back as
-    mappings of column name to value in both cases.
+    transaction has begun (SQLAlchemy issues the BEGIN), it runs through SQLAlchemy — except a
+    `read_only` query, which needs no transaction and may run on the driver before it begins. Rows come
+    back as mappings of column name to value in both cases.
     """
 
-    def __init__(self, statement: Executable) -> None:
+    def __init__(self, statement: Executable, *, read_only: bool = False) -> None:
         self.statement = statement
+        self.read_only = read_only
         self._compiled: tuple[str, tuple[str, ...]] | None = None
 
     async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -58,7 +60,8 @@ class Query:
             return None
         connection = await session.connection()
         driver = (await connection.get_raw_connection()).driver_connection
-        return driver if driver is not None and driver.is_in_transaction() else None
+        usable = driver is not None and (self.read_only or driver.is_in_transaction())
+        return driver if usable else None
 
     def _postgres_sql(self, session: AsyncSession) -> tuple[str, tuple[str, ...]]:
         if self._compiled is None:
