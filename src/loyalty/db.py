@@ -21,6 +21,7 @@ from contextlib import asynccontextmanager
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
@@ -68,19 +69,37 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10, echo
     return engine
 
 
+_STATEMENT_LOGS: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
+
+
 def record_statements(engine: AsyncEngine, path: str) -> None:
     """Append each statement `engine` executes, and its parameters, to `path` as one JSON line:
     {"pid", "statement", "parameters", "executemany"}. One write per line, so worker processes
     sharing the file do not interleave lines."""
 
+    _STATEMENT_LOGS[engine.sync_engine] = path
+
     @event.listens_for(engine.sync_engine, "before_cursor_execute")
     def _record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
-        line = json.dumps(
-            {"pid": os.getpid(), "statement": statement, "parameters": parameters, "executemany": executemany},
-            default=_json_value,
-        )
-        with open(path, "a", encoding="utf-8") as log:
-            log.write(line + "\n")
+        _append_statement(path, statement, parameters, executemany)
+
+
+def log_driver_statement(bind: Any, statement: str, parameters: Any) -> None:
+    """Statements sent straight to the driver (services.sql.Query) bypass SQLAlchemy's events:
+    they are logged here, so the statement log still holds everything the service sends."""
+    engine = getattr(bind, "sync_engine", bind)
+    path = _STATEMENT_LOGS.get(engine)
+    if path is not None:
+        _append_statement(path, statement, parameters, False)
+
+
+def _append_statement(path: str, statement: str, parameters: Any, executemany: bool) -> None:
+    line = json.dumps(
+        {"pid": os.getpid(), "statement": statement, "parameters": parameters, "executemany": executemany},
+        default=_json_value,
+    )
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(line + "\n")
 
 
 def _json_value(value: Any) -> Any:

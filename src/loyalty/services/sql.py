@@ -10,7 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from loyalty.db import is_postgres
+from loyalty.db import is_postgres, log_driver_statement
 
 
 def insert_ignoring_conflict(session: AsyncSession, table: Table, values: dict[str, Any]) -> Any:
@@ -49,7 +49,9 @@ class Query:
         if driver is None:
             return (await session.execute(self.statement, dict(params))).mappings().first()
         sql, names = self._postgres_sql(session)
-        return await driver.fetchrow(sql, *[params[name] for name in names])  # type: ignore[no-any-return]
+        arguments = [params[name] for name in names]
+        log_driver_statement(session.bind, sql, arguments)
+        return await driver.fetchrow(sql, *arguments)  # type: ignore[no-any-return]
 
     async def scalar(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
         row = await self.first(session, params)

@@ -64,6 +64,8 @@ def _day_index(column: Any, starts: list[datetime]) -> ColumnElement[Any]:
 
 
 async def program_stats(ctx: Context, program: LoyaltyProgram, timezone: str) -> ProgramStats:
+    """A vendor has one programme, so its ledger and cards are filtered by `vendor_id`: the column
+    the (vendor_id, transaction_at) and (vendor_id, enrolled_at) indexes lead with."""
     now = ctx.clock.now()
     days = _local_days(now, timezone)
     starts = [start for _, start in days]
@@ -82,7 +84,7 @@ async def program_stats(ctx: Context, program: LoyaltyProgram, timezone: str) ->
     recent = (
         await ctx.session.execute(
             select(func.count(), func.count(func.distinct(LoyaltyTransaction.card_id))).where(
-                LoyaltyTransaction.program_id == program.id, LoyaltyTransaction.transaction_at >= since
+                LoyaltyTransaction.vendor_id == program.vendor_id, LoyaltyTransaction.transaction_at >= since
             )
         )
     ).one()
@@ -111,7 +113,7 @@ async def _daily(
             func.sum(case((t.transaction_type == "points_earned", t.points_delta), else_=0)),
             func.sum(case((t.transaction_type.in_(("stamp_redeemed", "points_redeemed")), 1), else_=0)),
         )
-        .where(t.program_id == program.id, t.transaction_at >= starts[0])
+        .where(t.vendor_id == program.vendor_id, t.transaction_at >= starts[0])
         .group_by(day)
     )
     for index, stamps, points, redemptions in ledger_rows:
@@ -120,7 +122,7 @@ async def _daily(
     enrolled_day = _day_index(LoyaltyCard.enrolled_at, starts).label("day")
     card_rows = await ctx.session.execute(
         select(enrolled_day, func.count())
-        .where(LoyaltyCard.program_id == program.id, LoyaltyCard.enrolled_at >= starts[0])
+        .where(LoyaltyCard.vendor_id == program.vendor_id, LoyaltyCard.enrolled_at >= starts[0])
         .group_by(enrolled_day)
     )
     for index, new_cards in card_rows:

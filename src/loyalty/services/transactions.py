@@ -100,22 +100,29 @@ async def vendor_transactions(
 
 
 async def vendor_transactions_csv(ctx: Context, where: TransactionFilter) -> AsyncIterator[str]:
-    """The whole filtered journal as CSV, streamed in batches so a year of data needs little memory."""
-    yield _csv_line(CSV_COLUMNS)
-    query = _filtered(ctx.vendor_id, where).order_by(*NEWEST_FIRST)
+    """The whole filtered journal as CSV, in chunks of CSV_BATCH rows: a year of data needs little
+    memory, and each chunk is one write to the client rather than one per row."""
+    query = _filtered_columns(ctx.vendor_id, where).order_by(*NEWEST_FIRST)
     result = await ctx.session.stream(query.execution_options(yield_per=CSV_BATCH))
-    async for entry, staff_name in result:
-        yield _csv_line([_csv_value(entry, staff_name, column) for column in CSV_COLUMNS])
-
-
-def _csv_value(entry: LoyaltyTransaction, staff_name: str | None, column: str) -> object:
-    if column == "staff_name":
-        return staff_name
-    value = getattr(entry, column)
-    return value.isoformat() if isinstance(value, datetime) else value
-
-
-def _csv_line(values: Sequence[object]) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(["" if v is None else v for v in values])
-    return buffer.getvalue()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    async for rows in result.partitions(CSV_BATCH):
+        writer.writerows([_csv_value(value) for value in row] for row in rows)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+    if buffer.tell():
+        yield buffer.getvalue()
+
+
+def _filtered_columns(vendor_id: int, where: TransactionFilter) -> Select:  # type: ignore[type-arg]
+    """The filtered journal as plain columns in CSV order: no ORM objects for an export."""
+    columns = [StaffPin.name if name == "staff_name" else getattr(LoyaltyTransaction, name) for name in CSV_COLUMNS]
+    return _filtered(vendor_id, where).with_only_columns(*columns)
+
+
+def _csv_value(value: object) -> object:
+    if value is None:
+        return ""
+    return value.isoformat() if isinstance(value, datetime) else value
