@@ -29,6 +29,10 @@ lint: install
 typecheck: install
 	$(BIN)/mypy src
 
+# The benchmark harness (docs/performance.md): `make bench`, or `make bench ARGS=--quick`.
+bench: install
+	bench/run $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache loyalty.db
 

@@ -80,17 +80,7 @@ class PublicTransactionOut(BaseModel):
 
     @classmethod
     def from_view(cls, view: TransactionView) -> PublicTransactionOut:
-        entry = view.entry
-        return cls(
-            transaction_type=entry.transaction_type,
-            stamps_delta=entry.stamps_delta,
-            points_delta=entry.points_delta,
-            stamps_balance_after=entry.stamps_balance_after,
-            points_balance_after=entry.points_balance_after,
-            purchase_amount_cents=entry.purchase_amount_cents,
-            reward_description=entry.reward_description,
-            transaction_at=entry.transaction_at,
-        )
+        return cls.model_validate(view.entry, from_attributes=True)
 
 
 class PublicCardOut(BaseModel):

@@ -32,22 +32,5 @@ class TransactionOut(BaseModel):
 
     @classmethod
     def from_view(cls, view: TransactionView) -> TransactionOut:
-        entry = view.entry
-        return cls(
-            id=entry.id,
-            card_id=entry.card_id,
-            transaction_type=entry.transaction_type,
-            stamps_delta=entry.stamps_delta,
-            points_delta=entry.points_delta,
-            stamps_balance_after=entry.stamps_balance_after,
-            points_balance_after=entry.points_balance_after,
-            purchase_amount_cents=entry.purchase_amount_cents,
-            order_reference=entry.order_reference,
-            reward_id=entry.reward_id,
-            reward_description=entry.reward_description,
-            staff_pin_id=entry.staff_pin_id,
-            staff_name=view.staff_name,
-            voids_transaction_id=entry.voids_transaction_id,
-            notes=entry.notes,
-            transaction_at=entry.transaction_at,
-        )
+        fields = {name: getattr(view.entry, name) for name in cls.model_fields if name != "staff_name"}
+        return cls(**fields, staff_name=view.staff_name)
