@@ -67,6 +67,13 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def rebuild_totals() -> None:
+    """Cards and ledger rows written with SQL bypass the vendors' running totals: recompute them the
+    way an operator would after such a load."""
+    command = [str(VENV_BIN / "loyalty"), "db", "rebuild-totals"]
+    subprocess.run(command, env=server_env(), check=True, capture_output=True)
+
+
 class Server:
     """`loyalty serve` as a user starts it, in a process group of its own so nothing outlives it."""
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bench import cards
-from bench.common import log, psql, timed
+from bench.common import log, psql, rebuild_totals, timed
 
 PREFIX = "bench-scale"
 VENDOR = "/api/v1/vendor/loyalty"
@@ -22,6 +22,8 @@ VENDOR = "/api/v1/vendor/loyalty"
 def generate(vendors: int, cards_per_vendor: int) -> tuple[int, int]:
     with timed(f"scale data: {vendors * cards_per_vendor:,} cards over {vendors:,} vendors, ~10 ledger rows each"):
         first, last = cards.generate_scale(PREFIX, vendors, cards_per_vendor)
+    with timed("vendors' running totals"):
+        rebuild_totals()
     with timed("VACUUM ANALYZE"):
         psql("VACUUM ANALYZE")
     return first, last

@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 
 from bench import cards
-from bench.common import BENCH_URL, DB_NAME, PG_ADMIN_URL, SECRET_KEY, VENV_BIN, log, psql, server_env
+from bench.common import BENCH_URL, DB_NAME, PG_ADMIN_URL, SECRET_KEY, VENV_BIN, log, psql, rebuild_totals, server_env
 from loyalty.clock import SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database
@@ -68,6 +68,7 @@ def seed(
     stamps, pin_group, admin = asyncio.run(_seed_services(settings, stamp_vendors, pin_vendors))
     stamps = cards.generate_load_cards(stamps, stamp_cards_per_vendor)
     pin_group = cards.generate_load_cards(pin_group, pin_cards_per_vendor)
+    rebuild_totals()
     psql("VACUUM ANALYZE")
     log(
         f"seeded {stamps.cards} cards over {len(stamps.keys)} no-PIN vendors, "

@@ -25,6 +25,7 @@ TABLES = (
     "api_keys",
     "idempotency_records",
     "rate_limit_buckets",
+    "vendor_totals",
     "vendors",
 )
 

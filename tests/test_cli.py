@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -176,3 +177,19 @@ def test_demo_seed_only_seeds_and_prints_the_demo_keys(sqlite_url, tmp_path):
     again = loyalty("demo", "--seed-only", url=sqlite_url, cwd=tmp_path)  # a second run only reports
     assert again.returncode == 0, again.stderr
     assert again.stdout == result.stdout
+
+
+def test_rebuild_totals_repairs_totals_written_behind_the_services_back(sqlite_url, tmp_path):
+    assert loyalty("demo", "--seed-only", url=sqlite_url, cwd=tmp_path).returncode == 0
+    database = sqlite_url.removeprefix("sqlite:///")
+    with sqlite3.connect(database) as db:  # as a bulk load with SQL would leave them
+        db.execute("UPDATE vendor_totals SET cards = 0, entries = 0")
+    result = loyalty("db", "rebuild-totals", url=sqlite_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "totals rebuilt for 2 vendors" in result.stderr
+    with sqlite3.connect(database) as db:
+        kept = db.execute("SELECT sum(cards), sum(entries) FROM vendor_totals").fetchone()
+        counted = db.execute(
+            "SELECT (SELECT count(*) FROM loyalty_cards), (SELECT count(*) FROM loyalty_transactions)"
+        ).fetchone()
+    assert kept == counted == (4, 3)

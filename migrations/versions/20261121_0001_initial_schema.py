@@ -66,6 +66,18 @@ def upgrade() -> None:
         sa.UniqueConstraint("slug", name=op.f("uq_vendors_slug")),
     )
     op.create_table(
+        "vendor_totals",
+        sa.Column("vendor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("cards", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("entries", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("stamps_issued", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("stamps_redeemed", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("points_issued", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("points_redeemed", sa.BigInteger(), server_default="0", nullable=False),
+        sa.ForeignKeyConstraint(["vendor_id"], ["vendors.id"], name=op.f("fk_vendor_totals_vendor_id_vendors")),
+        sa.PrimaryKeyConstraint("vendor_id", name=op.f("pk_vendor_totals")),
+    )
+    op.create_table(
         "api_keys",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("vendor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
@@ -334,6 +346,7 @@ def downgrade() -> None:
     op.drop_index("ix_api_keys_vendor_id_created_at", table_name="api_keys")
     op.drop_index(op.f("ix_api_keys_vendor_id"), table_name="api_keys")
     op.drop_table("api_keys")
+    op.drop_table("vendor_totals")
     op.drop_table("vendors")
     op.drop_table("rate_limit_buckets")
     op.drop_index("ix_idempotency_records_created_at", table_name="idempotency_records")

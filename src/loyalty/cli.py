@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from loyalty.clock import SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database, DatabaseUrlError
-from loyalty.services import api_keys
+from loyalty.services import api_keys, totals
 from loyalty.services.context import Context
 
 app = typer.Typer(
@@ -69,6 +69,22 @@ def db_downgrade(
 
     migrate.downgrade(_settings().database_url, revision)
     typer.echo(f"database at revision {revision}", err=True)
+
+
+@db_app.command("rebuild-totals")
+def db_rebuild_totals() -> None:
+    """Recompute every vendor's running totals from its cards and ledger (after loading data with SQL)."""
+    settings = _settings()
+
+    async def rebuild() -> int:
+        database = Database.from_url(settings.database_url)
+        try:
+            async with database.unit_of_work() as session:
+                return await totals.rebuild(session)
+        finally:
+            await database.dispose()
+
+    typer.echo(f"totals rebuilt for {_run(rebuild)} vendors", err=True)
 
 
 @keys_app.command("create-admin")

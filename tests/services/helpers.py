@@ -123,3 +123,30 @@ async def assert_ledger_consistent(database: Database) -> None:
         stamps, points = running.get(card_id, (0, 0))
         running[card_id] = (stamps + stamps_delta, points + points_delta)
         assert running[card_id] == (stamps_after, points_after), f"card {card_id}: balance_after out of step"
+    await assert_vendor_totals_consistent(database)
+
+
+async def assert_vendor_totals_consistent(database: Database) -> None:
+    """Each vendor's running totals equal what its cards and ledger add up to."""
+    async with database.unit_of_work() as session:
+        kept = (await session.execute(text(f"SELECT vendor_id, {TOTALS} FROM vendor_totals ORDER BY vendor_id"))).all()
+        counted = (
+            await session.execute(
+                text(
+                    "SELECT v.id, COALESCE(c.cards, 0), COALESCE(e.entries, 0), COALESCE(c.stamps_issued, 0),"
+                    " COALESCE(c.stamps_redeemed, 0), COALESCE(c.points_issued, 0), COALESCE(c.points_redeemed, 0)"
+                    " FROM vendors v"
+                    " LEFT JOIN (SELECT vendor_id, count(*) AS cards, SUM(total_stamps_earned) AS stamps_issued,"
+                    "   SUM(stamps_redeemed) AS stamps_redeemed, SUM(total_points_earned) AS points_issued,"
+                    "   SUM(total_points_redeemed) AS points_redeemed FROM loyalty_cards GROUP BY vendor_id) c"
+                    "   ON c.vendor_id = v.id"
+                    " LEFT JOIN (SELECT vendor_id, count(*) AS entries FROM loyalty_transactions GROUP BY vendor_id) e"
+                    "   ON e.vendor_id = v.id"
+                    " ORDER BY v.id"
+                )
+            )
+        ).all()
+    assert [tuple(row) for row in kept] == [tuple(row) for row in counted], "vendor totals disagree"
+
+
+TOTALS = "cards, entries, stamps_issued, stamps_redeemed, points_issued, points_redeemed"

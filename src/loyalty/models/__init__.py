@@ -12,6 +12,7 @@ from loyalty.models.rate_limit_bucket import RateLimitBucket
 from loyalty.models.staff_pin import StaffPin
 from loyalty.models.transaction import TRANSACTION_TYPES, LoyaltyTransaction
 from loyalty.models.vendor import Vendor
+from loyalty.models.vendor_totals import VendorTotals
 from loyalty.models.wallet_outbox import WalletOutbox
 
 __all__ = [
@@ -29,5 +30,6 @@ __all__ = [
     "RateLimitBucket",
     "StaffPin",
     "Vendor",
+    "VendorTotals",
     "WalletOutbox",
 ]

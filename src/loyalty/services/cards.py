@@ -14,6 +14,7 @@ from loyalty.errors import CardAlreadyExists, CardInactive, CardNotFound
 from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
 from loyalty.models import Customer, LoyaltyCard, LoyaltyProgram
 from loyalty.models.base import MAX_ID
+from loyalty.services import totals
 from loyalty.services.card_numbers import new_card_number, new_token, normalise_card_number
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
@@ -206,6 +207,7 @@ async def enrol(ctx: Context, program: LoyaltyProgram, enrolment: Enrolment) -> 
             await ctx.session.flush()
     except IntegrityError as exc:  # the same e-mail enrolled concurrently
         raise CardAlreadyExists() from exc
+    await totals.count_new_card(ctx.session, program.vendor_id)
     return CardView(card=card, customer=customer)
 
 

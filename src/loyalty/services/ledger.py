@@ -14,12 +14,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Insert, Update, bindparam, inspect
+from sqlalchemy import BigInteger, Insert, Update, bindparam, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from loyalty.db import is_postgres
-from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, VendorTotals
 from loyalty.services.cards import bump_pass_version
 from loyalty.services.context import Context
 from loyalty.services.outbox import queue_wallet_updates
@@ -65,7 +65,8 @@ async def append(
 
 
 async def _write(session: AsyncSession, card: LoyaltyCard, entry: dict[str, Any]) -> int:
-    """Writes the card's pending changes and inserts the entry; returns the entry's id."""
+    """Writes the card's pending changes, moves the vendor's running totals by the same amounts and
+    inserts the entry; returns the entry's id."""
     changes = _pending_changes(card)
     columns = tuple(sorted(changes))
     # Parameter names never equal a column name: Core would add such a column to the UPDATE's SET.
@@ -73,11 +74,14 @@ async def _write(session: AsyncSession, card: LoyaltyCard, entry: dict[str, Any]
         **{f"card_{key}": value for key, value in changes.items()},
         "card_key": card.id,
         **{f"entry_{key}": value for key, value in entry.items()},
+        **{f"totals_{total}": delta for total, delta in _totals_deltas(card).items()},
+        "totals_vendor": card.vendor_id,
     }
     if is_postgres(session):
-        entry_id = await _update_and_insert(columns, tuple(entry)).scalar(session, params)
+        entry_id = await _write_all(columns, tuple(entry)).scalar(session, params)
     else:
         await session.execute(_card_update(columns), params)
+        await session.execute(_totals_update(), params)
         entry_id = await Query(_entry_insert(tuple(entry))).scalar(session, params)
     for key, value in changes.items():  # written: the ORM must not flush them a second time
         set_committed_value(card, key, value)
@@ -87,6 +91,17 @@ async def _write(session: AsyncSession, card: LoyaltyCard, entry: dict[str, Any]
 def _pending_changes(card: LoyaltyCard) -> dict[str, Any]:
     state = inspect(card)
     return {attr.key: attr.value for attr in state.attrs if attr.history.added}
+
+
+def _totals_deltas(card: LoyaltyCard) -> dict[str, int]:
+    """How much each card total the vendor's totals follow moved: new value minus committed value."""
+    state = inspect(card)
+    deltas = {}
+    for card_total, vendor_total in VendorTotals.FOLLOWS.items():
+        history = state.attrs[card_total].history
+        before = history.deleted[0] if history.deleted else (history.unchanged or [0])[0]
+        deltas[vendor_total] = (history.added[0] - before) if history.added else 0
+    return deltas
 
 
 # The statements are built once per shape (which card columns change, which entry fields are set) and
@@ -107,5 +122,24 @@ def _entry_insert(fields: tuple[str, ...]) -> Insert:
 
 
 @cache
-def _update_and_insert(columns: tuple[str, ...], fields: tuple[str, ...]) -> Query:
-    return Query(_entry_insert(fields).add_cte(_card_update(columns).cte("card_update")))
+def _totals_update() -> Update:
+    totals = VendorTotals.__table__
+    moved = {
+        total: totals.c[total] + bindparam(f"totals_{total}", type_=BigInteger())
+        for total in VendorTotals.FOLLOWS.values()
+    }
+    return (
+        totals.update()
+        .where(totals.c.vendor_id == bindparam("totals_vendor"))
+        .values(entries=totals.c.entries + 1, **moved)
+    )
+
+
+@cache
+def _write_all(columns: tuple[str, ...], fields: tuple[str, ...]) -> Query:
+    """PostgreSQL: the card, the vendor's totals and the entry in one statement (two data-modifying CTEs)."""
+    return Query(
+        _entry_insert(fields)
+        .add_cte(_card_update(columns).cte("card_update"))
+        .add_cte(_totals_update().cte("totals_update"))
+    )

@@ -42,14 +42,14 @@ class Query:
     def __init__(self, statement: Executable, *, read_only: bool = False) -> None:
         self.statement = statement
         self.read_only = read_only
-        self._compiled: tuple[str, tuple[str, ...]] | None = None
+        self._compiled: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
 
     async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
         driver = await self._driver(session)
         if driver is None:
             return (await session.execute(self.statement, dict(params))).mappings().first()
-        sql, names = self._postgres_sql(session)
-        arguments = [params[name] for name in names]
+        sql, names, constants = self._postgres_sql(session)
+        arguments = [params[name] if name in params else constants[name] for name in names]
         log_driver_statement(session.bind, sql, arguments)
         return await driver.fetchrow(sql, *arguments)  # type: ignore[no-any-return]
 
@@ -65,10 +65,12 @@ class Query:
         usable = driver is not None and (self.read_only or driver.is_in_transaction())
         return driver if usable else None
 
-    def _postgres_sql(self, session: AsyncSession) -> tuple[str, tuple[str, ...]]:
+    def _postgres_sql(self, session: AsyncSession) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        """The SQL, its parameters' names in order, and the values the statement itself binds
+        (literals such as the 1 of `entries + 1`)."""
         if self._compiled is None:
             compiled = self.statement.compile(dialect=session.bind.dialect)  # type: ignore[union-attr]
-            self._compiled = (compiled.string, tuple(compiled.positiontup or ()))
+            self._compiled = (compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
         return self._compiled
 
 

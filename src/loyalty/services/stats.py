@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 
 from loyalty.clock import local_day, local_midnight
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Vendor
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, VendorTotals
 from loyalty.services.context import Context
 
 DAYS = 30
@@ -132,6 +132,7 @@ async def _daily(
 
 
 async def platform_stats(ctx: Context) -> PlatformStats:
+    """Sums the vendors' running totals (one row per vendor), not every card and ledger row."""
     session = ctx.session
     programs = (
         await session.execute(
@@ -140,21 +141,24 @@ async def platform_stats(ctx: Context) -> PlatformStats:
             )
         )
     ).one()
-    cards = (
+    totals = (
         await session.execute(
             select(
                 func.count(),
-                func.coalesce(func.sum(LoyaltyCard.total_stamps_earned), 0),
-                func.coalesce(func.sum(LoyaltyCard.total_points_earned), 0),
+                *[
+                    func.coalesce(func.sum(column), 0)
+                    for column in (VendorTotals.cards, VendorTotals.entries, VendorTotals.stamps_issued)
+                ],
+                func.coalesce(func.sum(VendorTotals.points_issued), 0),
             )
         )
     ).one()
     return PlatformStats(
-        vendors=await session.scalar(select(func.count()).select_from(Vendor)) or 0,
+        vendors=totals[0],
         programs=programs[0],
         active_programs=int(programs[1]),
-        cards=cards[0],
-        transactions=await session.scalar(select(func.count()).select_from(LoyaltyTransaction)) or 0,
-        stamps_issued=int(cards[1]),
-        points_issued=int(cards[2]),
+        cards=int(totals[1]),
+        transactions=int(totals[2]),
+        stamps_issued=int(totals[3]),
+        points_issued=int(totals[4]),
     )

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.clock import require_iana_zone
 from loyalty.errors import VendorAlreadyExists, VendorNotFound
 from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
-from loyalty.models import Vendor
+from loyalty.models import Vendor, VendorTotals
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 
@@ -59,6 +59,8 @@ async def create_vendor(ctx: Context, fields: VendorFields) -> Vendor:
     ctx.session.add(vendor)
     try:
         async with ctx.session.begin_nested():
+            await ctx.session.flush()
+            ctx.session.add(VendorTotals(vendor_id=vendor.id))
             await ctx.session.flush()
     except IntegrityError as exc:  # a concurrent request took the slug between our check and insert
         raise VendorAlreadyExists() from exc
