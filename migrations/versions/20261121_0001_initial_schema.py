@@ -68,6 +68,7 @@ def upgrade() -> None:
     op.create_table(
         "vendor_totals",
         sa.Column("vendor_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("slot", sa.SmallInteger(), nullable=False),
         sa.Column("cards", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("entries", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("stamps_issued", sa.BigInteger(), server_default="0", nullable=False),
@@ -75,7 +76,7 @@ def upgrade() -> None:
         sa.Column("points_issued", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("points_redeemed", sa.BigInteger(), server_default="0", nullable=False),
         sa.ForeignKeyConstraint(["vendor_id"], ["vendors.id"], name=op.f("fk_vendor_totals_vendor_id_vendors")),
-        sa.PrimaryKeyConstraint("vendor_id", name=op.f("pk_vendor_totals")),
+        sa.PrimaryKeyConstraint("vendor_id", "slot", name=op.f("pk_vendor_totals")),
     )
     op.create_table(
         "api_keys",

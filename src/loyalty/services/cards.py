@@ -207,7 +207,7 @@ async def enrol(ctx: Context, program: LoyaltyProgram, enrolment: Enrolment) -> 
             await ctx.session.flush()
     except IntegrityError as exc:  # the same e-mail enrolled concurrently
         raise CardAlreadyExists() from exc
-    await totals.count_new_card(ctx.session, program.vendor_id)
+    await totals.count_new_card(ctx.session, program.vendor_id, card.id)
     return CardView(card=card, customer=customer)
 
 

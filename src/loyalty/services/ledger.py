@@ -20,6 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from loyalty.db import is_postgres
 from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, VendorTotals
+from loyalty.models.vendor_totals import SLOTS
 from loyalty.services.cards import bump_pass_version
 from loyalty.services.context import Context
 from loyalty.services.outbox import queue_wallet_updates
@@ -76,6 +77,7 @@ async def _write(session: AsyncSession, card: LoyaltyCard, entry: dict[str, Any]
         **{f"entry_{key}": value for key, value in entry.items()},
         **{f"totals_{total}": delta for total, delta in _totals_deltas(card).items()},
         "totals_vendor": card.vendor_id,
+        "totals_slot": card.id % SLOTS,
     }
     if is_postgres(session):
         entry_id = await _write_all(columns, tuple(entry)).scalar(session, params)
@@ -130,7 +132,7 @@ def _totals_update() -> Update:
     }
     return (
         totals.update()
-        .where(totals.c.vendor_id == bindparam("totals_vendor"))
+        .where(totals.c.vendor_id == bindparam("totals_vendor"), totals.c.slot == bindparam("totals_slot"))
         .values(entries=totals.c.entries + 1, **moved)
     )
 

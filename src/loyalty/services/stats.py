@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 
 from loyalty.clock import local_day, local_midnight
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, VendorTotals
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Vendor, VendorTotals
 from loyalty.services.context import Context
 
 DAYS = 30
@@ -144,7 +144,7 @@ async def platform_stats(ctx: Context) -> PlatformStats:
     totals = (
         await session.execute(
             select(
-                func.count(),
+                select(func.count()).select_from(Vendor).scalar_subquery(),
                 *[
                     func.coalesce(func.sum(column), 0)
                     for column in (VendorTotals.cards, VendorTotals.entries, VendorTotals.stamps_issued)

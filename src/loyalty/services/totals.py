@@ -4,45 +4,52 @@ after data was loaded with SQL behind the service's back."""
 
 from __future__ import annotations
 
-from sqlalchemy import delete, func, insert, literal, select, update
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.models import LoyaltyCard, LoyaltyTransaction, Vendor, VendorTotals
+from loyalty.models.vendor_totals import SLOTS
 
 
-async def count_new_card(session: AsyncSession, vendor_id: int) -> None:
+async def count_new_card(session: AsyncSession, vendor_id: int, card_id: int) -> None:
     await session.execute(
-        update(VendorTotals).where(VendorTotals.vendor_id == vendor_id).values(cards=VendorTotals.cards + 1)
+        update(VendorTotals)
+        .where(VendorTotals.vendor_id == vendor_id, VendorTotals.slot == card_id % SLOTS)
+        .values(cards=VendorTotals.cards + 1)
     )
 
 
 async def rebuild(session: AsyncSession) -> int:
-    """Recomputes every vendor's totals; returns the number of vendors."""
-    cards = (
+    """Recomputes every vendor's totals, slot by slot; returns the number of vendors."""
+    vendor_ids = (await session.scalars(select(Vendor.id))).all()
+    rows: dict[tuple[int, int], dict[str, Any]] = {
+        (vendor_id, slot): {"vendor_id": vendor_id, "slot": slot, "cards": 0, "entries": 0}
+        | dict.fromkeys(VendorTotals.FOLLOWS.values(), 0)
+        for vendor_id in vendor_ids
+        for slot in range(SLOTS)
+    }
+    card_slot = LoyaltyCard.id % SLOTS
+    by_cards = await session.execute(
         select(
             LoyaltyCard.vendor_id,
-            func.count().label("cards"),
-            *[func.sum(getattr(LoyaltyCard, card)).label(total) for card, total in VendorTotals.FOLLOWS.items()],
-        )
-        .group_by(LoyaltyCard.vendor_id)
-        .subquery()
+            card_slot,
+            func.count(),
+            *[func.sum(getattr(LoyaltyCard, card_total)) for card_total in VendorTotals.FOLLOWS],
+        ).group_by(LoyaltyCard.vendor_id, card_slot)
     )
-    entries = (
-        select(LoyaltyTransaction.vendor_id, func.count().label("entries"))
-        .group_by(LoyaltyTransaction.vendor_id)
-        .subquery()
-    )
-    totals = select(
-        Vendor.id,
-        func.coalesce(cards.c.cards, 0),
-        func.coalesce(entries.c.entries, 0),
-        *[func.coalesce(cards.c[total], literal(0)) for total in VendorTotals.FOLLOWS.values()],
-    ).select_from(
-        Vendor.__table__.outerjoin(cards, cards.c.vendor_id == Vendor.id).outerjoin(
-            entries, entries.c.vendor_id == Vendor.id
+    for vendor_id, slot, cards, *sums in by_cards:
+        rows[(vendor_id, slot)].update(cards=cards, **dict(zip(VendorTotals.FOLLOWS.values(), sums, strict=True)))
+    entry_slot = LoyaltyTransaction.card_id % SLOTS
+    by_entries = await session.execute(
+        select(LoyaltyTransaction.vendor_id, entry_slot, func.count()).group_by(
+            LoyaltyTransaction.vendor_id, entry_slot
         )
     )
-    columns = ["vendor_id", "cards", "entries", *VendorTotals.FOLLOWS.values()]
+    for vendor_id, slot, entries in by_entries:
+        rows[(vendor_id, slot)]["entries"] = entries
     await session.execute(delete(VendorTotals))
-    await session.execute(insert(VendorTotals).from_select(columns, totals))
-    return await session.scalar(select(func.count()).select_from(VendorTotals)) or 0
+    if rows:
+        await session.execute(insert(VendorTotals), list(rows.values()))
+    return len(vendor_ids)

@@ -13,6 +13,7 @@ from loyalty.clock import require_iana_zone
 from loyalty.errors import VendorAlreadyExists, VendorNotFound
 from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
 from loyalty.models import Vendor, VendorTotals
+from loyalty.models.vendor_totals import SLOTS
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 
@@ -60,7 +61,7 @@ async def create_vendor(ctx: Context, fields: VendorFields) -> Vendor:
     try:
         async with ctx.session.begin_nested():
             await ctx.session.flush()
-            ctx.session.add(VendorTotals(vendor_id=vendor.id))
+            ctx.session.add_all([VendorTotals(vendor_id=vendor.id, slot=slot) for slot in range(SLOTS)])
             await ctx.session.flush()
     except IntegrityError as exc:  # a concurrent request took the slug between our check and insert
         raise VendorAlreadyExists() from exc
