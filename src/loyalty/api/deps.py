@@ -26,15 +26,15 @@ bearer = HTTPBearer(auto_error=False, description="An admin or vendor API key.")
 
 
 def settings_of(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return request.app.state.settings
 
 
 def database_of(request: Request) -> Database:
-    return request.app.state.database  # type: ignore[no-any-return]
+    return request.app.state.database
 
 
 def clock_of(request: Request) -> Clock:
-    return request.app.state.clock  # type: ignore[no-any-return]
+    return request.app.state.clock
 
 
 async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:

@@ -75,7 +75,7 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _where_ref(query: Select, ref: CardRef) -> Select:  # type: ignore[type-arg]
+def _where_ref(query: Select, ref: CardRef) -> Select:
     if ref.card_id is not None:
         return query.where(LoyaltyCard.id == ref.card_id)
     if ref.qr_code is not None:
@@ -102,6 +102,7 @@ async def lock_card(ctx: Context, program: LoyaltyProgram, ref: CardRef) -> Loya
     The card is not attached to the session: its loaded values are its committed state, so the
     changes a service makes are tracked, and `ledger.append` writes them with the ledger entry.
     """
+    value: int | str
     if ref.card_id is not None:
         query, value = _LOCK_BY_ID, ref.card_id
     elif ref.qr_code is not None:

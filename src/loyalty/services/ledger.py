@@ -12,9 +12,9 @@ on SQLite, which has no such CTE, as two.
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import BigInteger, Insert, Update, bindparam, inspect
+from sqlalchemy import BigInteger, Insert, Table, Update, bindparam, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -26,8 +26,9 @@ from loyalty.services.context import Context
 from loyalty.services.outbox import queue_wallet_updates
 from loyalty.services.sql import Query
 
-_CARDS = LoyaltyCard.__table__
-_LEDGER = LoyaltyTransaction.__table__
+_CARDS = cast(Table, LoyaltyCard.__table__)
+_LEDGER = cast(Table, LoyaltyTransaction.__table__)
+_TOTALS = cast(Table, VendorTotals.__table__)
 
 
 async def append(
@@ -87,7 +88,7 @@ async def _write(session: AsyncSession, card: LoyaltyCard, entry: dict[str, Any]
         entry_id = await Query(_entry_insert(tuple(entry))).scalar(session, params)
     for key, value in changes.items():  # written: the ORM must not flush them a second time
         set_committed_value(card, key, value)
-    return int(entry_id)  # type: ignore[arg-type]
+    return int(entry_id)
 
 
 def _pending_changes(card: LoyaltyCard) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def _entry_insert(fields: tuple[str, ...]) -> Insert:
 
 @cache
 def _totals_update() -> Update:
-    totals = VendorTotals.__table__
+    totals = _TOTALS
     moved = {
         total: totals.c[total] + bindparam(f"totals_{total}", type_=BigInteger())
         for total in VendorTotals.FOLLOWS.values()

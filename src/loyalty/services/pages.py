@@ -25,7 +25,7 @@ class Page(Generic[T]):
 
 async def paginate(
     session: AsyncSession,
-    query: Select[Any],
+    query: Select[*tuple[Any, ...]],
     *,
     order_by: Sequence[Any],
     limit: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from sqlalchemy import Executable, Table
+from sqlalchemy import Insert, Select, Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
@@ -39,19 +39,19 @@ class Query:
     back as mappings of column name to value in both cases.
     """
 
-    def __init__(self, statement: Executable, *, read_only: bool = False) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]] | Insert, *, read_only: bool = False) -> None:
         self.statement = statement
         self.read_only = read_only
         self._compiled: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
 
-    async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
         driver = await self._driver(session)
         if driver is None:
             return (await session.execute(self.statement, dict(params))).mappings().first()
         sql, names, constants = self._postgres_sql(session)
         arguments = [params[name] if name in params else constants[name] for name in names]
         log_driver_statement(session.bind, sql, arguments)
-        return await driver.fetchrow(sql, *arguments)  # type: ignore[no-any-return]
+        return await driver.fetchrow(sql, *arguments)
 
     async def scalar(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
         row = await self.first(session, params)
@@ -69,7 +69,8 @@ class Query:
         """The SQL, its parameters' names in order, and the values the statement itself binds
         (literals such as the 1 of `entries + 1`)."""
         if self._compiled is None:
-            compiled = self.statement.compile(dialect=session.bind.dialect)  # type: ignore[union-attr]
+            assert session.bind is not None
+            compiled = self.statement.compile(dialect=session.bind.dialect)
             self._compiled = (compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
         return self._compiled
 

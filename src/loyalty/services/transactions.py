@@ -50,7 +50,7 @@ class TransactionView:
     staff_name: str | None
 
 
-def _with_staff_name(vendor_id: int) -> Select:  # type: ignore[type-arg]
+def _with_staff_name(vendor_id: int) -> Select:
     return (
         select(LoyaltyTransaction, StaffPin.name)
         .outerjoin(StaffPin, StaffPin.id == LoyaltyTransaction.staff_pin_id)
@@ -58,7 +58,7 @@ def _with_staff_name(vendor_id: int) -> Select:  # type: ignore[type-arg]
     )
 
 
-def _filtered(vendor_id: int, where: TransactionFilter) -> Select:  # type: ignore[type-arg]
+def _filtered(vendor_id: int, where: TransactionFilter) -> Select:
     query = _with_staff_name(vendor_id)
     if where.since is not None:
         query = query.where(LoyaltyTransaction.transaction_at >= where.since)
@@ -88,7 +88,7 @@ async def card_transactions(ctx: Context, card_id: int, *, limit: int, offset: i
 async def recent_for_card(ctx: Context, card_id: int, vendor_id: int, count: int = 10) -> list[TransactionView]:
     query = _with_staff_name(vendor_id).where(LoyaltyTransaction.card_id == card_id)
     rows = (await ctx.session.execute(query.order_by(*NEWEST_FIRST).limit(count))).all()
-    return _views(rows)  # type: ignore[arg-type]
+    return _views(rows)
 
 
 async def vendor_transactions(
@@ -116,7 +116,7 @@ async def vendor_transactions_csv(ctx: Context, where: TransactionFilter) -> Asy
         yield buffer.getvalue()
 
 
-def _filtered_columns(vendor_id: int, where: TransactionFilter) -> Select:  # type: ignore[type-arg]
+def _filtered_columns(vendor_id: int, where: TransactionFilter) -> Select:
     """The filtered journal as plain columns in CSV order: no ORM objects for an export."""
     columns = [StaffPin.name if name == "staff_name" else getattr(LoyaltyTransaction, name) for name in CSV_COLUMNS]
     return _filtered(vendor_id, where).with_only_columns(*columns)
