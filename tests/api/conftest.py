@@ -31,6 +31,13 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield http
 
 
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The answer is the contract's error `code` with `status`; returns its details."""
+    assert response.status_code == status, response.text
+    assert response.json()["error_code"] == code
+    return response.json()["details"]  # type: ignore[no-any-return]
+
+
 def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 

@@ -6,14 +6,14 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from loyalty import i18n
 from loyalty.api.schemas import operations
-from loyalty.models import LoyaltyCard, LoyaltyTransaction
 from loyalty.services import cards, programs
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import Tenant, make_tenant
+from tests.api.conftest import Tenant, assert_error, make_tenant
+from tests.services.helpers import card as card_row
+from tests.services.helpers import ledger
 
 pytestmark = pytest.mark.anyio
 
@@ -40,27 +40,6 @@ async def spend(client: httpx.AsyncClient, tenant: Tenant, reward_id: int | None
     payload.update(body)
     headers = {**tenant.headers, **payload.pop("headers", {})}
     return await client.post(f"{V}/points/redeem", json=_json(payload), headers=headers)
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.json()["error_code"] == code
-    return response.json()["details"]
-
-
-async def card_row(database: Any, card_id: int) -> LoyaltyCard:
-    async with database.unit_of_work() as session:
-        card = await session.get(LoyaltyCard, card_id)
-        assert card is not None
-        return card
-
-
-async def ledger(database: Any, card_id: int) -> list[LoyaltyTransaction]:
-    async with database.unit_of_work() as session:
-        rows = await session.scalars(
-            select(LoyaltyTransaction).where(LoyaltyTransaction.card_id == card_id).order_by(LoyaltyTransaction.id)
-        )
-        return list(rows)
 
 
 @pytest.fixture

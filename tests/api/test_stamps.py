@@ -7,15 +7,15 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
 
 from loyalty import i18n
 from loyalty.api.schemas import operations
-from loyalty.models import LoyaltyCard, LoyaltyTransaction
 from loyalty.services import api_keys, cards, programs
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import Tenant, bearer, make_tenant
+from tests.api.conftest import Tenant, assert_error, bearer, make_tenant
 from tests.conftest import START
+from tests.services.helpers import card as card_row
+from tests.services.helpers import ledger
 
 pytestmark = pytest.mark.anyio
 
@@ -45,31 +45,8 @@ async def stamps_in_a_row(client: httpx.AsyncClient, tenant: Tenant, clock: Any,
         clock.advance(COOLDOWN)
 
 
-async def card_row(database: Any, card_id: int) -> LoyaltyCard:
-    async with database.unit_of_work() as session:
-        card = await session.get(LoyaltyCard, card_id)
-        assert card is not None
-        return card
-
-
-async def ledger(database: Any, card_id: int) -> list[LoyaltyTransaction]:
-    async with database.unit_of_work() as session:
-        rows = await session.scalars(
-            select(LoyaltyTransaction).where(LoyaltyTransaction.card_id == card_id).order_by(LoyaltyTransaction.id)
-        )
-        return list(rows)
-
-
 def vendor_ctx(session: Any, settings: Any, clock: Any, tenant: Tenant) -> Context:
     return Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["error_code"] == code
-    assert body["message"]
-    return body["details"]
 
 
 # --- success ---------------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from sqlalchemy import func, select
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
 from loyalty.services import programs
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import Tenant, make_tenant
+from tests.api.conftest import Tenant, assert_error, make_tenant
+from tests.services.helpers import card as card_row
 
 pytestmark = pytest.mark.anyio
 
@@ -37,19 +38,6 @@ async def void(client: httpx.AsyncClient, tenant: Tenant, transaction_id: int, *
     payload = {"reason": "rung up by mistake", "staff_pin": tenant.pin, **body}
     payload = {k: v for k, v in payload.items() if v is not None}
     return await client.post(f"{V}/transactions/{transaction_id}/void", json=payload, headers=tenant.headers)
-
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.json()["error_code"] == code
-    return response.json()["details"]
-
-
-async def card_row(database: Any, card_id: int) -> LoyaltyCard:
-    async with database.unit_of_work() as session:
-        card = await session.get(LoyaltyCard, card_id)
-        assert card is not None
-        return card
 
 
 async def assert_balances_match_ledger(database: Any, card_id: int) -> None:
