@@ -59,6 +59,12 @@ def request_locale(request: Request) -> str:
     return negotiate(request.headers.get("accept-language"), fallback)
 
 
+async def _locale_dependency(request: Request) -> str:
+    # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread,
+    # and that hand-off costs more than the negotiation itself.
+    return request_locale(request)
+
+
 async def _caller(request: Request, session: AsyncSession, credentials: HTTPAuthorizationCredentials | None) -> Caller:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated()
@@ -99,4 +105,4 @@ async def public_context(request: Request, session: Session) -> Context:
 AdminContext = Annotated[Context, Depends(admin_context)]
 VendorContext = Annotated[Context, Depends(vendor_context)]
 PublicContext = Annotated[Context, Depends(public_context)]
-Locale = Annotated[str, Depends(request_locale)]
+Locale = Annotated[str, Depends(_locale_dependency)]

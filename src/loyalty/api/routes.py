@@ -19,7 +19,9 @@ VENDOR_PREFIX = "/api/v1/vendor/loyalty"
 PUBLIC_PREFIX = "/api/v1/loyalty"
 
 ADMIN_ROUTERS = (admin_vendors, admin_api_keys, admin_programs, admin_stats)
-VENDOR_ROUTERS = (program, stats, pins, cards, stamps, points, transactions, customers)
+# The counter's routes come first: FastAPI tries the routers in order, and a stamp should not pay for
+# matching every admin route before its own (no two routers share a path, so order decides nothing else).
+VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, transactions, customers)
 PUBLIC_ROUTERS = (health, public_programs, public_cards)
 
 
@@ -30,9 +32,9 @@ PUBLIC_ERRORS = error_responses(422, 500)
 
 
 def include_routers(app: FastAPI) -> None:
-    for module in ADMIN_ROUTERS:
-        app.include_router(module.router, prefix=ADMIN_PREFIX, tags=["admin"], responses=KEYED_ERRORS)
     for module in VENDOR_ROUTERS:
         app.include_router(module.router, prefix=VENDOR_PREFIX, tags=["vendor"], responses=KEYED_ERRORS)
+    for module in ADMIN_ROUTERS:
+        app.include_router(module.router, prefix=ADMIN_PREFIX, tags=["admin"], responses=KEYED_ERRORS)
     for module in PUBLIC_ROUTERS:
         app.include_router(module.router, prefix=PUBLIC_PREFIX, tags=["public"], responses=PUBLIC_ERRORS)
