@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -61,4 +62,15 @@ def create_app_from_environment() -> FastAPI:
     logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
     if settings.secret_key == DEV_SECRET_KEY:
         logging.getLogger("loyalty").warning("LOYALTY_SECRET_KEY is the development default: set your own secret")
-    return create_app(settings)
+    app = create_app(settings)
+    _freeze_startup_objects()
+    return app
+
+
+def _freeze_startup_objects() -> None:
+    """Move everything alive after start-up (modules, models, routes: about 120,000 objects, kept for the
+    process's life) out of the garbage collector's reach. Otherwise every full collection walks them
+    all, about 90 ms on the reference machine, and each stalls the requests in flight: it was the
+    benchmark's worst latency at half load. Garbage made later is collected as usual."""
+    gc.collect()
+    gc.freeze()
