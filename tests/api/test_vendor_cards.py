@@ -9,7 +9,7 @@ import pytest
 from loyalty.services import points, programs
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import bearer
+from tests.api.conftest import assert_error, bearer
 
 pytestmark = pytest.mark.anyio
 
@@ -349,3 +349,17 @@ async def test_cannot_deactivate_another_vendors_card(client, tenant, other_tena
         assert response.status_code == 404
         assert response.json()["error_code"] == "LOYALTY_CARD_NOT_FOUND"
     assert (await client.get(f"{CARDS}/{other_tenant.card_id}", headers=other_tenant.headers)).json()["is_active"]
+
+
+async def test_text_with_a_nul_character_is_refused_not_a_server_error(client, tenant, database_url):
+    """Found by the schemathesis run: PostgreSQL cannot store NUL in text, and refused it with a 500."""
+    before = (await client.get(CARDS, headers=tenant.headers)).json()["total"]
+    response = await _enrol(client, tenant, "nul@example.com", phone="+352\u0000123")
+    if database_url.startswith("sqlite"):
+        assert response.status_code == 201  # SQLite stores the character as it is
+        return
+    details = assert_error(response, 422, "VALIDATION_ERROR")
+    assert details["errors"][0]["message"].startswith("Text must not contain the NUL character")
+    assert (await client.get(CARDS, headers=tenant.headers)).json()["total"] == before
+    nul_in_query = await client.get(f"{CARDS}/lookup", params={"qr_code": "abc\u0000"}, headers=tenant.headers)
+    assert_error(nul_in_query, 422, "VALIDATION_ERROR")

@@ -23,6 +23,12 @@ log = logging.getLogger("loyalty.errors")
 
 INTERNAL_ERROR_MESSAGE = N_("Something went wrong on our side; please try again")
 
+# PostgreSQL refuses text holding a NUL character (SQLSTATE 22021, character_not_in_repertoire),
+# which JSON can carry as "\u0000" and a URL as "%00". The statement fails before anything is
+# written and the unit of work rolls back, so it is the client's invalid input, not our failure.
+NUL_IN_TEXT_SQLSTATE = "22021"
+NUL_IN_TEXT_ERROR = {"field": "body", "message": "Text must not contain the NUL character (\\u0000)"}
+
 
 def envelope(error: LoyaltyError, request: Request) -> JSONResponse:
     headers = {}
@@ -63,7 +69,18 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return envelope(error, request)
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, raised by asyncpg directly or wrapped by SQLAlchemy."""
+    for error in (exc, getattr(exc, "orig", None)):
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str):
+            return sqlstate
+    return None
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    if _sqlstate(exc) == NUL_IN_TEXT_SQLSTATE:
+        return envelope(ValidationFailed([NUL_IN_TEXT_ERROR]), request)
     request_id = getattr(request.state, "request_id", None)
     log.error("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id, exc_info=exc)
     body = {
