@@ -23,8 +23,12 @@ class Settings(BaseSettings):
         "sqlite:///./loyalty.db",
         description="postgresql://user@host:port/db or sqlite:///path; the async driver is picked for you.",
     )
-    db_pool_size: int = Field(10, ge=1, description="PostgreSQL connections kept open per process.")
-    db_max_overflow: int = Field(10, ge=0, description="Extra PostgreSQL connections allowed under load.")
+    # A few busy connections per core serve more than many: past that, PostgreSQL's backends only contend
+    # for the CPUs, and a connection opened for a burst costs a backend start (docs/operations.md).
+    db_pool_size: int = Field(8, ge=1, description="PostgreSQL connections kept open per process.")
+    db_max_overflow: int = Field(
+        0, ge=0, description="Extra PostgreSQL connections a process may open for a burst, closed after it."
+    )
     db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
 
     secret_key: str = Field(
