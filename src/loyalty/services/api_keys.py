@@ -92,8 +92,7 @@ _IDENTIFY = Query(
     .select_from(ApiKey)
     .outerjoin(Vendor, Vendor.id == ApiKey.vendor_id)
     .outerjoin(LoyaltyProgram, LoyaltyProgram.vendor_id == ApiKey.vendor_id)
-    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)),
-    read_only=True,
+    .where(ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None))
 )
 
 

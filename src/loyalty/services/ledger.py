@@ -17,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Insert, Table, Update, bindparam, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.base import NO_VALUE
 
 from loyalty.db import is_postgres
 from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, VendorTotals
@@ -24,7 +25,7 @@ from loyalty.models.vendor_totals import SLOTS
 from loyalty.services.cards import bump_pass_version
 from loyalty.services.context import Context
 from loyalty.services.outbox import queue_wallet_updates
-from loyalty.services.sql import Query
+from loyalty.services.sql import Query, loaded
 
 _CARDS = cast(Table, LoyaltyCard.__table__)
 _LEDGER = cast(Table, LoyaltyTransaction.__table__)
@@ -63,7 +64,7 @@ async def append(
     }
     entry_id = await _write(ctx.session, card, values)
     await queue_wallet_updates(ctx, card)
-    return LoyaltyTransaction(id=entry_id, **values)
+    return loaded(LoyaltyTransaction, {"id": entry_id, **values})
 
 
 async def _write(session: AsyncSession, card: LoyaltyCard, entry: dict[str, Any]) -> int:
@@ -92,18 +93,20 @@ async def _write(session: AsyncSession, card: LoyaltyCard, entry: dict[str, Any]
 
 
 def _pending_changes(card: LoyaltyCard) -> dict[str, Any]:
+    """The card's changed attributes and their new values: the ORM keeps each changed attribute's
+    committed value in `committed_state`, so its keys are exactly what changed."""
     state = inspect(card)
-    return {attr.key: attr.value for attr in state.attrs if attr.history.added}
+    return {key: state.dict[key] for key in state.committed_state}
 
 
 def _totals_deltas(card: LoyaltyCard) -> dict[str, int]:
     """How much each card total the vendor's totals follow moved: new value minus committed value."""
     state = inspect(card)
+    current, committed = state.dict, state.committed_state
     deltas = {}
     for card_total, vendor_total in VendorTotals.FOLLOWS.items():
-        history = state.attrs[card_total].history
-        before = history.deleted[0] if history.deleted else (history.unchanged or [0])[0]
-        deltas[vendor_total] = (history.added[0] - before) if history.added else 0
+        before = committed.get(card_total, current[card_total])
+        deltas[vendor_total] = current[card_total] - (0 if before is NO_VALUE else before)  # NO_VALUE: a new card
     return deltas
 
 
