@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from loyalty.api.deps import Locale, VendorContext
+from loyalty.api.deps import VendorContext, request_locale
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.operations import PointsResult
@@ -24,12 +24,12 @@ COUNTER_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 423)
     summary="Credit points for a purchase",
 )
 async def earn_points(
-    body: EarnRequest, request: Request, ctx: VendorContext, locale: Locale, idempotency_key: IdempotencyKey = None
+    body: EarnRequest, request: Request, ctx: VendorContext, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Points = floor(purchase_amount_cents × points_per_euro / 100)."""
 
     async def produce() -> PointsResult:
-        return PointsResult.from_outcome(await points.earn_points(ctx, body), locale)
+        return PointsResult.from_outcome(await points.earn_points(ctx, body), request_locale(request))
 
     return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)
 
@@ -45,12 +45,11 @@ async def redeem_points(
     body: PointsRedeemRequest,
     request: Request,
     ctx: VendorContext,
-    locale: Locale,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """400 `INVALID_REWARD` for an unknown or inactive reward, `INSUFFICIENT_POINTS` when the balance is short."""
 
     async def produce() -> PointsResult:
-        return PointsResult.from_outcome(await points.redeem_points(ctx, body), locale)
+        return PointsResult.from_outcome(await points.redeem_points(ctx, body), request_locale(request))
 
     return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)

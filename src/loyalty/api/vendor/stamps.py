@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from loyalty.api.deps import Locale, VendorContext
+from loyalty.api.deps import VendorContext, request_locale
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.operations import RedeemResult, StampResult
@@ -24,13 +24,13 @@ COUNTER_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 423)
     summary="Add one stamp to a card",
 )
 async def add_stamp(
-    body: StampRequest, request: Request, ctx: VendorContext, locale: Locale, idempotency_key: IdempotencyKey = None
+    body: StampRequest, request: Request, ctx: VendorContext, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Checks the staff PIN, the cooldown and the daily limit (the vendor's local day) on the locked card.
     429 answers carry `Retry-After`."""
 
     async def produce() -> StampResult:
-        return StampResult.from_outcome(await stamps.add_stamp(ctx, body), locale)
+        return StampResult.from_outcome(await stamps.add_stamp(ctx, body), request_locale(request))
 
     return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)
 
@@ -43,11 +43,11 @@ async def add_stamp(
     summary="Give the stamp card's reward",
 )
 async def redeem_stamps(
-    body: StampRequest, request: Request, ctx: VendorContext, locale: Locale, idempotency_key: IdempotencyKey = None
+    body: StampRequest, request: Request, ctx: VendorContext, idempotency_key: IdempotencyKey = None
 ) -> Response:
     """Takes `stamps_target` stamps off the card; 400 `INSUFFICIENT_STAMPS` when it holds fewer."""
 
     async def produce() -> RedeemResult:
-        return RedeemResult.from_outcome(await stamps.redeem_stamps(ctx, body), locale)
+        return RedeemResult.from_outcome(await stamps.redeem_stamps(ctx, body), request_locale(request))
 
     return await respond(request, ctx, key=idempotency_key, status_code=201, produce=produce)
