@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from loyalty import i18n
 from loyalty.api.schemas import operations
+from loyalty.db import is_postgres
 from loyalty.services import api_keys, cards, programs
 from loyalty.services.context import Actor, Context
 from tests.api.conftest import Tenant, assert_error, bearer, make_tenant
@@ -153,6 +155,37 @@ async def test_programme_without_pin_requirement_stamps_without_pin(client, data
     assert response.status_code == 201, response.text
     [entry] = await ledger(database, tenant.card_id)
     assert entry.staff_pin_id is None
+
+
+async def test_a_stamp_whose_commit_fails_is_answered_500_and_writes_nothing(client, tenant, database):
+    """The request's unit of work commits before the answer is sent: when COMMIT itself fails (here a
+    deferred constraint trigger refuses the ledger row at commit time), the counter never sees 201."""
+    if not is_postgres(database.engine):
+        pytest.skip("deferred constraint triggers are PostgreSQL's; SQLite has none")
+    async with database.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql"
+                " AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"
+            )
+        )
+        await connection.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON loyalty_transactions"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()"
+            )
+        )
+    try:
+        response = await stamp(client, tenant)
+    finally:
+        async with database.engine.begin() as connection:
+            await connection.execute(text("DROP TRIGGER refuse_at_commit ON loyalty_transactions"))
+            await connection.execute(text("DROP FUNCTION refuse_at_commit()"))
+
+    assert_error(response, 500, "INTERNAL_ERROR")
+    assert (await card_row(database, tenant.card_id)).stamp_count == 0
+    assert await ledger(database, tenant.card_id) == []
+    assert (await stamp(client, tenant)).status_code == 201  # the connection went back to the pool usable
 
 
 # --- cooldown and daily limit --------------------------------------------------------------------

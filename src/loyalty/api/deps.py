@@ -1,21 +1,19 @@
-"""Request dependencies: the unit of work, the caller (API key → Context), language, client IP.
+"""Request dependencies: the caller (API key → Context), language, client IP.
 
-Each context dependency is the request's unit of work: it opens the unit, identifies the caller in
-it and yields the Context, one dependency per route rather than a chain (each level of FastAPI's
-dependency solving costs CPU on every request, measured on the stamp path). They use
-`scope="function"`, so the unit of work commits (or rolls back) before the response is sent: a client
-never sees 201 for a write that failed to commit.
+Each context dependency identifies the caller in the request's unit of work (`api/unit_of_work.py`,
+which wraps every route) and returns the Context: one dependency per route rather than a chain, as
+each level of FastAPI's dependency solving costs CPU on every request (measured on the stamp path).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyalty.api.unit_of_work import request_session
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Database
@@ -40,12 +38,11 @@ def clock_of(request: Request) -> Clock:
     return request.app.state.clock
 
 
-async def _unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
-    async with database_of(request).unit_of_work() as session:
-        yield session
+async def _session(request: Request) -> AsyncSession:
+    return request_session(request)
 
 
-Session = Annotated[AsyncSession, Depends(_unit_of_work, scope="function")]
+Session = Annotated[AsyncSession, Depends(_session)]
 
 
 def client_ip(request: Request) -> str | None:
@@ -74,34 +71,33 @@ async def _caller(request: Request, session: AsyncSession, credentials: HTTPAuth
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-async def admin_context(request: Request, credentials: Credentials) -> AsyncIterator[Context]:
-    async with database_of(request).unit_of_work() as session:
-        caller = await _caller(request, session, credentials)
-        if not caller.is_admin:
-            raise Forbidden()
-        yield Context(session, settings_of(request), clock_of(request))
+async def admin_context(request: Request, credentials: Credentials) -> Context:
+    session = request_session(request)
+    caller = await _caller(request, session, credentials)
+    if not caller.is_admin:
+        raise Forbidden()
+    return Context(session, settings_of(request), clock_of(request))
 
 
-async def vendor_context(request: Request, credentials: Credentials) -> AsyncIterator[Context]:
-    async with database_of(request).unit_of_work() as session:
-        caller = await _caller(request, session, credentials)
-        if caller.vendor_id is None:
-            raise Forbidden()
-        actor = Actor(
-            vendor_id=caller.vendor_id,
-            api_key_id=caller.key_id,
-            client_ip=client_ip(request),
-            user_agent=request.headers.get("user-agent"),
-        )
-        state = VendorState(timezone=caller.timezone or settings_of(request).default_timezone, program=caller.program)
-        yield Context(session, settings_of(request), clock_of(request), actor, state)
+async def vendor_context(request: Request, credentials: Credentials) -> Context:
+    session = request_session(request)
+    caller = await _caller(request, session, credentials)
+    if caller.vendor_id is None:
+        raise Forbidden()
+    actor = Actor(
+        vendor_id=caller.vendor_id,
+        api_key_id=caller.key_id,
+        client_ip=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    state = VendorState(timezone=caller.timezone or settings_of(request).default_timezone, program=caller.program)
+    return Context(session, settings_of(request), clock_of(request), actor, state)
 
 
-async def public_context(request: Request) -> AsyncIterator[Context]:
-    async with database_of(request).unit_of_work() as session:
-        yield Context(session, settings_of(request), clock_of(request))
+async def public_context(request: Request) -> Context:
+    return Context(request_session(request), settings_of(request), clock_of(request))
 
 
-AdminContext = Annotated[Context, Depends(admin_context, scope="function")]
-VendorContext = Annotated[Context, Depends(vendor_context, scope="function")]
-PublicContext = Annotated[Context, Depends(public_context, scope="function")]
+AdminContext = Annotated[Context, Depends(admin_context)]
+VendorContext = Annotated[Context, Depends(vendor_context)]
+PublicContext = Annotated[Context, Depends(public_context)]

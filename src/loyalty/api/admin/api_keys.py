@@ -9,10 +9,11 @@ from fastapi import APIRouter, Path, Response
 from loyalty.api.deps import AdminContext
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.vendors import ApiKeyCreate, ApiKeyCreated
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.models.base import MAX_ID  # a larger id cannot exist, and must not reach the database
 from loyalty.services import api_keys
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 
 @router.post(

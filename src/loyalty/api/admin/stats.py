@@ -7,9 +7,10 @@ from fastapi import APIRouter
 from loyalty.api.deps import AdminContext
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.stats import PlatformStatsOut
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.services import stats
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 
 @router.get(

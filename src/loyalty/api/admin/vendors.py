@@ -9,10 +9,11 @@ from fastapi import APIRouter, Path, Query
 from loyalty.api.deps import AdminContext
 from loyalty.api.schemas.common import PageOut, PageParams, error_responses
 from loyalty.api.schemas.vendors import VendorCreate, VendorOut
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.models.base import MAX_ID  # a larger id cannot exist, and must not reach the database
 from loyalty.services import vendors
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 VendorId = Annotated[int, Path(ge=1, le=MAX_ID, description="The vendor's id.")]
 

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path
 from loyalty.api.deps import PublicContext
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.public import PublicCardOut
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.services import cards, programs, transactions
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 RECENT_TRANSACTIONS = 10
 CardToken = Annotated[str, Path(min_length=1, max_length=64, description="The card's public token.")]

@@ -5,8 +5,9 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from loyalty.api.deps import Session
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 
 class Health(BaseModel):

@@ -10,10 +10,11 @@ from loyalty.api.deps import PublicContext, client_ip, database_of
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.public import Enrolment, PublicCardOut, PublicProgramOut
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.services import cards, programs, rate_limits
 from loyalty.services.context import Context
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 VendorSlug = Annotated[str, Path(min_length=1, max_length=100, description="The vendor's slug.")]
 

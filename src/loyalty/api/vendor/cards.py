@@ -11,12 +11,13 @@ from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.cards import CardOut, Enrolment
 from loyalty.api.schemas.common import PageOut, PageParams, error_responses
 from loyalty.api.schemas.transactions import TransactionOut
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.errors import ValidationFailed
 from loyalty.models.base import MAX_ID
 from loyalty.services import cards, programs, transactions
 from loyalty.services.context import Context
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 CardId = Annotated[int, Path(ge=1, le=MAX_ID, description="The card's id.")]
 Page = Annotated[PageParams, Depends()]

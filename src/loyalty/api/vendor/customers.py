@@ -9,10 +9,11 @@ from fastapi import APIRouter, Path, Response
 from loyalty.api.deps import VendorContext
 from loyalty.api.schemas.cards import CustomerExportOut
 from loyalty.api.schemas.common import error_responses
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.models.base import MAX_ID
 from loyalty.services import customers
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The customer's id (a Card's `customer.id`).")]
 

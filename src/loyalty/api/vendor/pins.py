@@ -10,10 +10,11 @@ from loyalty.api.deps import VendorContext, clock_of
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import PageOut, PageParams, error_responses
 from loyalty.api.schemas.pins import NewPin, PinChanges, StaffPinOut
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.models.base import MAX_ID
 from loyalty.services import pins, programs
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 PinId = Annotated[int, Path(ge=1, le=MAX_ID, description="The staff PIN's id.")]
 

@@ -8,10 +8,11 @@ from loyalty.api.deps import VendorContext, request_locale
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.operations import PointsResult
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.services import points
 from loyalty.services.points import EarnRequest, PointsRedeemRequest
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 COUNTER_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 423)
 

@@ -11,10 +11,11 @@ from loyalty.api.deps import VendorContext
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.programs import ProgramCreate, ProgramOut, ProgramUpdate
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.services import programs
 from loyalty.services.context import Context
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 
 @router.post(

@@ -8,10 +8,11 @@ from loyalty.api.deps import VendorContext, request_locale
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.operations import RedeemResult, StampResult
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.services import stamps
 from loyalty.services.stamps import StampRequest
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 COUNTER_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 423)
 

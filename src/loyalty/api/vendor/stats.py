@@ -7,9 +7,10 @@ from fastapi import APIRouter
 from loyalty.api.deps import VendorContext
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.stats import ProgramStatsOut
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.services import programs, stats, vendors
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 
 @router.get(

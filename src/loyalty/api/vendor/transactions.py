@@ -13,6 +13,7 @@ from loyalty.api.deps import VendorContext, database_of
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import PageOut, PageParams, error_responses
 from loyalty.api.schemas.transactions import TransactionOut, TransactionType
+from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.clock import as_utc
 from loyalty.models import StaffPin
 from loyalty.models.base import MAX_ID
@@ -21,7 +22,7 @@ from loyalty.services.context import Context
 from loyalty.services.transactions import TransactionFilter, TransactionView
 from loyalty.services.voids import VoidRequest
 
-router = APIRouter()
+router = APIRouter(route_class=UnitOfWorkRoute)
 
 CSV_MEDIA_TYPE = "text/csv"
 
