@@ -33,6 +33,11 @@ from bench.common import (
 # on two cores already shared with PostgreSQL and the load generator.
 RECOMMENDED_WORKERS = 2
 CONNECTIONS = 32
+# Phase 3 paces the arrivals, so its connections only bound how many requests can be in flight. They
+# must outnumber rate × the longest stall: PostgreSQL's COMMIT (the WAL flush) stalls 50-150 ms now and
+# then on the reference machine's disk, and 32 connections at ~600 stamps/s ran out during such a
+# stall, turning the paced run into a closed loop (late sends). 128 leave room for a ~200 ms stall.
+PACED_CONNECTIONS = 128
 STAMP_VENDORS, STAMP_CARDS_PER_VENDOR = 10, 1_000  # 10,000 cards for phases 1-3
 PIN_VENDORS, PIN_CARDS_PER_VENDOR = 4, 250
 SCALE_CARDS_PER_VENDOR = 1_000
@@ -152,7 +157,7 @@ def _http_phases(opts: Options, server: Server, tenants: seed.Tenants, rss: dict
     with timed("3. latency at half load"):
         paced = http_load.write_script(tenants.stamps, work / "half.lua", threads=2, rate=peak["rate"] / 2)
         half = http_load.run_wrk(
-            server.base, paced, connections=conns, duration=opts.duration, label="half", out_dir=work
+            server.base, paced, connections=PACED_CONNECTIONS, duration=opts.duration, label="half", out_dir=work
         )
         log(
             f"half load: {half['rate']:.0f}/s (target {peak['rate'] / 2:.0f}), p99 {half['p99_us'] / 1000:.1f} ms, "
