@@ -180,44 +180,37 @@ class Database:
 
     @asynccontextmanager
     async def _postgres_unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        connection = await self.engine.connect()
+        pending: list[AfterRollback] = []
         try:
-            driver: Any = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-            transaction = driver.transaction()
-            await transaction.start()
-            session = self.sessionmaker(bind=connection, info={_DRIVER: driver})
+            connection = await self.engine.connect()
             try:
-                yield session
-                if _has_orm_work(session):
-                    await session.flush()
-                await transaction.commit()
-            except BaseException:
-                await self._roll_back(session, transaction, connection)
-                raise
+                driver: Any = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+                transaction = driver.transaction()
+                await transaction.start()
+                session = self.sessionmaker(bind=connection, info={_DRIVER: driver})
+                try:
+                    yield session
+                    if _has_orm_work(session):
+                        await session.flush()
+                    await transaction.commit()
+                except BaseException:
+                    pending = session.info.pop(_AFTER_ROLLBACK, [])
+                    await _roll_back(transaction, connection)
+                    raise
+                finally:
+                    session.sync_session.close()  # no I/O: the session does not own the connection
             finally:
-                session.sync_session.close()  # no I/O: the session does not own the connection
-        finally:
-            await self._give_back(connection)
+                await _give_back(connection)
+        except BaseException:
+            # Only now, with this unit's connection back in the pool: work that needs a connection of its
+            # own while holding one could wait forever once every request holds one.
+            await self._after_rollback(pending)
+            raise
 
-    async def _roll_back(self, session: AsyncSession, transaction: Any, connection: AsyncConnection) -> None:
-        pending = session.info.pop(_AFTER_ROLLBACK, [])
-        try:
-            await transaction.rollback()
-        except Exception:
-            await connection.invalidate()  # a connection that cannot roll back must not serve again
+    async def _after_rollback(self, pending: list[AfterRollback]) -> None:
         for work in pending:
             async with self.unit_of_work() as own:
                 await work(own)
-
-    @staticmethod
-    async def _give_back(connection: AsyncConnection) -> None:
-        sync_connection = connection.sync_connection
-        if sync_connection is None or sync_connection.invalidated:
-            await connection.close()
-        else:
-            # The transaction is over, so checking the connection back in does no I/O: the synchronous
-            # close spares a greenlet crossing, which costs more under a request's deep stack.
-            sync_connection.close()
 
     @asynccontextmanager
     async def _session_unit_of_work(self) -> AsyncIterator[AsyncSession]:
@@ -229,9 +222,7 @@ class Database:
             pending = session.info.pop(_AFTER_ROLLBACK, [])
             await session.rollback()
             await session.close()
-            for work in pending:
-                async with self.unit_of_work() as own:
-                    await work(own)
+            await self._after_rollback(pending)
             raise
         else:
             # The commit gave the connection back to the pool, so closing does no I/O (no greenlet crossing).
@@ -239,6 +230,23 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+async def _roll_back(transaction: Any, connection: AsyncConnection) -> None:
+    try:
+        await transaction.rollback()
+    except Exception:
+        await connection.invalidate()  # a connection that cannot roll back must not serve again
+
+
+async def _give_back(connection: AsyncConnection) -> None:
+    sync_connection = connection.sync_connection
+    if sync_connection is None or sync_connection.invalidated:
+        await connection.close()
+    else:
+        # The transaction is over, so checking the connection back in does no I/O: the synchronous
+        # close spares a greenlet crossing, which costs more under a request's deep stack.
+        sync_connection.close()
 
 
 def _has_orm_work(session: AsyncSession) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +12,8 @@ from sqlalchemy import text
 
 from loyalty import i18n
 from loyalty.api.schemas import operations
-from loyalty.db import is_postgres
+from loyalty.app import create_app
+from loyalty.db import Database, is_postgres
 from loyalty.services import api_keys, cards, programs
 from loyalty.services.context import Actor, Context
 from tests.api.conftest import Tenant, assert_error, bearer, make_tenant
@@ -295,6 +297,23 @@ async def test_wrong_pin_counts_down_then_locks_the_named_pin(client, tenant, cl
 
     details = assert_error(response, 423, "STAFF_PIN_LOCKED")
     assert datetime.fromisoformat(details["locked_until"]) == START + timedelta(minutes=30)
+
+
+async def test_a_failed_pin_is_counted_even_when_one_connection_serves_everything(tenant, settings, clock):
+    """The failure is recorded in a unit of work of its own once the request's rolls back: that unit
+    must start only after the request's connection is back in the pool, or a busy pool deadlocks."""
+    one_connection = Database.from_url(settings.database_url, pool_size=1, max_overflow=0)
+    app = create_app(settings, clock=clock, database=one_connection)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=10) as client:
+            first = await asyncio.wait_for(stamp(client, tenant, staff_pin="0000", staff_pin_id=tenant.pin_id), 10)
+            second = await asyncio.wait_for(stamp(client, tenant, staff_pin="0000", staff_pin_id=tenant.pin_id), 10)
+    finally:
+        await one_connection.dispose()
+
+    assert assert_error(first, 403, "INVALID_STAFF_PIN")["remaining_attempts"] == 4
+    assert assert_error(second, 403, "INVALID_STAFF_PIN")["remaining_attempts"] == 3
 
 
 async def test_wrong_pin_without_pin_id_locks_the_terminal(client, tenant, database):
