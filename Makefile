@@ -27,7 +27,7 @@ lint: install
 	$(BIN)/ruff format --check src tests bench
 
 typecheck: install
-	$(BIN)/mypy src
+	$(BIN)/mypy src bench
 
 # The benchmark harness (docs/performance.md): `make bench`, or `make bench ARGS=--quick`.
 bench: install

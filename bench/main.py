@@ -25,6 +25,7 @@ from bench.common import (
     log,
     psql,
     rss_mb,
+    settle_database,
     timed,
 )
 
@@ -91,10 +92,12 @@ def main(argv: list[str]) -> int:
         with timed("1. SQL ceiling"):
             recorded = statements.record_stamp(tenants.stamps, opts.work_dir)
             script = statements.pgbench_script(recorded, tenants.stamps)
+            settle_database()
             ceiling = sql_ceiling.run_pgbench(script, opts.connections, opts.duration, opts.work_dir)
         sweep_rows = [_sweep_one(opts, tenants.stamps, w) for w in sweep]
+        results_rss: dict[int, float] = {}
         with Server(opts.workers, opts.work_dir) as server:
-            peak = _http_phases(opts, server, tenants, results_rss := {})
+            peak = _http_phases(opts, server, tenants, results_rss)
             with timed("5. scale"):
                 first, last = scale.generate(opts.scale_vendors, SCALE_CARDS_PER_VENDOR)
                 ledger_rows = int(
@@ -115,6 +118,7 @@ def main(argv: list[str]) -> int:
 
 def _sweep_one(opts: Options, group: seed.Group, workers: int) -> tuple[int, dict[str, Any]]:
     with timed(f"sweep: {workers} workers"), Server(workers, opts.work_dir) as server:
+        settle_database()
         script = http_load.write_script(group, opts.work_dir / "peak.lua", threads=2)
         http_load.run_wrk(
             server.base, script, connections=opts.connections, duration=3, label="warm", out_dir=opts.work_dir
@@ -133,6 +137,7 @@ def _http_phases(opts: Options, server: Server, tenants: seed.Tenants, rss: dict
     work, conns = opts.work_dir, opts.connections
     script = http_load.write_script(tenants.stamps, work / "peak.lua", threads=2)
     with timed("2. HTTP stamp rate"):
+        settle_database()
         http_load.run_wrk(
             server.base, script, connections=conns, duration=3 if opts.quick else 5, label="warm", out_dir=work
         )
@@ -155,6 +160,7 @@ def _http_phases(opts: Options, server: Server, tenants: seed.Tenants, rss: dict
             (work / "py-spy-top.txt").write_text(summary)
             print(summary, file=sys.stderr)
     with timed("3. latency at half load"):
+        settle_database()
         paced = http_load.write_script(tenants.stamps, work / "half.lua", threads=2, rate=peak["rate"] / 2)
         half = http_load.run_wrk(
             server.base, paced, connections=PACED_CONNECTIONS, duration=opts.duration, label="half", out_dir=work
@@ -167,13 +173,13 @@ def _http_phases(opts: Options, server: Server, tenants: seed.Tenants, rss: dict
         rss[pid] = rss_mb(pid)
     with timed("4. stamps with a PIN"):
         # Raw bcrypt first, while the server is idle (after the PIN load it still drains queued checks).
-        raw = pin.raw_bcrypt_rate(opts.bcrypt_rounds, 5 if opts.quick else 10)
+        bcrypt_rate = pin.raw_bcrypt_rate(opts.bcrypt_rounds, 5 if opts.quick else 10)
         pin_http = pin.pin_stamp_rate(
             server.base, tenants.pins, connections=conns, duration=opts.duration, work_dir=work
         )
     for pid in server.worker_pids():
         rss[pid] = max(rss[pid], rss_mb(pid))
-    return {"peak": peak, "half": half, "pin": pin_http, "bcrypt": raw}
+    return {"peak": peak, "half": half, "pin": pin_http, "bcrypt": bcrypt_rate}
 
 
 def _report(
