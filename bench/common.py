@@ -30,6 +30,7 @@ class Options:
     workers: int
     connections: int
     duration: int  # seconds per load phase
+    rounds: int  # alternations of phases 1 and 2
     scale_cards: int
     scale_ledger: int
     scale_vendors: int
