@@ -108,7 +108,7 @@ def create_admin(name: str = typer.Option(..., "--name", help="Who or what will 
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
-    workers: int = typer.Option(1, min=1, help="Worker processes (about 2 per core)."),
+    workers: int = typer.Option(1, min=1, help="Worker processes (one per core; see docs/operations.md)."),
     migrate_first: bool = typer.Option(False, "--migrate", help="Run `db upgrade` before serving."),
 ) -> None:
     """Run the HTTP API with uvicorn."""
