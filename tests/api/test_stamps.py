@@ -13,7 +13,7 @@ from sqlalchemy import text
 from loyalty import i18n
 from loyalty.api.schemas import operations
 from loyalty.app import create_app
-from loyalty.db import Database, is_postgres
+from loyalty.db import Database
 from loyalty.services import api_keys, cards, programs
 from loyalty.services.context import Actor, Context
 from tests.api.conftest import Tenant, assert_error, bearer, make_tenant
@@ -159,11 +159,10 @@ async def test_programme_without_pin_requirement_stamps_without_pin(client, data
     assert entry.staff_pin_id is None
 
 
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # deferred constraint triggers
 async def test_a_stamp_whose_commit_fails_is_answered_500_and_writes_nothing(client, tenant, database):
     """The request's unit of work commits before the answer is sent: when COMMIT itself fails (here a
     deferred constraint trigger refuses the ledger row at commit time), the counter never sees 201."""
-    if not is_postgres(database.engine):
-        pytest.skip("deferred constraint triggers are PostgreSQL's; SQLite has none")
     async with database.engine.begin() as connection:
         await connection.execute(
             text(
