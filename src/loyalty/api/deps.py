@@ -39,6 +39,7 @@ def clock_of(request: Request) -> Clock:
 
 
 async def _session(request: Request) -> AsyncSession:
+    # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread.
     return request_session(request)
 
 
