@@ -76,9 +76,7 @@ def test_settings(database_url: str, **overrides: object) -> Settings:
         "database_url": database_url,
         "bcrypt_rounds": 4,
         "secret_key": "test-secret-key-0123456789",
-        "db_pool_size": 30,
-        "db_max_overflow": 10,
-    }
+    }  # the pool is production's (Settings' defaults): a second checkout must fail here, not in an outage
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
 
@@ -97,9 +95,7 @@ async def empty_tables(database: Database) -> None:
 
 @pytest.fixture
 async def database(settings: Settings) -> AsyncIterator[Database]:
-    db = Database.from_url(
-        settings.database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
-    )
+    db = Database.from_settings(settings)
     await empty_tables(db)
     yield db
     await db.dispose()

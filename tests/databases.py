@@ -30,14 +30,15 @@ TABLES = (
 )
 
 
-def _asyncpg_dsn(url: str) -> str:
+def asyncpg_dsn(url: str) -> str:
+    """The URL as asyncpg's own connect() takes it."""
     return url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 @cache
 def postgres_unreachable_reason() -> str | None:
     async def probe() -> None:
-        connection = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL), timeout=3)
+        connection = await asyncpg.connect(asyncpg_dsn(PG_ADMIN_URL), timeout=3)
         await connection.close()
 
     try:
@@ -56,7 +57,7 @@ def create_postgres_database() -> str:
     name = _database_name()
 
     async def create() -> None:
-        connection = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL))
+        connection = await asyncpg.connect(asyncpg_dsn(PG_ADMIN_URL))
         try:
             await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await connection.execute(f'CREATE DATABASE "{name}"')
@@ -72,7 +73,7 @@ def drop_postgres_database(url: str) -> None:
     name = url.rpartition("/")[2]
 
     async def drop() -> None:
-        connection = await asyncpg.connect(_asyncpg_dsn(PG_ADMIN_URL))
+        connection = await asyncpg.connect(asyncpg_dsn(PG_ADMIN_URL))
         try:
             await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:

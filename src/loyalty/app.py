@@ -28,12 +28,7 @@ OPENAPI_TAGS = [
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None, database: Database | None = None) -> FastAPI:
-    database = database or Database.from_url(
-        settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        echo=settings.db_echo,
-    )
+    database = database or Database.from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(
         0, ge=0, description="Extra PostgreSQL connections a process may open for a burst, closed after it."
     )
+    db_pool_timeout_seconds: float = Field(
+        5,
+        gt=0,
+        le=60,
+        description="How long a request waits for a free connection before it answers 503 SERVICE_UNAVAILABLE.",
+    )
     db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
 
     secret_key: str = Field(
@@ -50,6 +56,12 @@ class Settings(BaseSettings):
 
     wallet_providers: str = Field(
         "", description="Comma-separated wallets to keep updated (apple, google); empty: none configured."
+    )
+
+    shutdown_grace_seconds: int = Field(
+        30,
+        ge=1,
+        description="On SIGTERM, how long requests in flight may take to finish before the worker exits.",
     )
 
     log_level: str = Field("INFO", description="Python logging level.")

@@ -1,8 +1,16 @@
 """Engine, sessions and the unit of work.
 
-One unit of work per operation: it commits once on success and rolls back on any error. Work that
-must survive a rollback (counting a failed PIN attempt that fails the very request) is registered
-with `after_rollback` and runs in a transaction of its own once the rollback is done.
+One unit of work per operation (`Database.unit`): it holds one pooled connection from start to end,
+its transaction commits once on success and rolls back on any error. Work that must survive that
+rollback runs in a transaction of its own on the same connection: before the unit's transaction
+begins (`Unit.apart`: an enrolment attempt counted even when the enrolment then fails), or once the
+rollback is done (`after_rollback`: a failed PIN's count). A unit never waits for a second connection
+while it holds one, and a unit opened inside another raises `NestedUnitOfWork`: with a pool of N,
+N requests each holding one connection and waiting for a second would wait forever.
+
+Waits are bounded: a unit that cannot get a connection within `pool_timeout`, or that finds the
+database unreachable or loses its connection, raises `errors.DatabaseUnavailable` (503 with
+Retry-After), and the next unit connects afresh, so the service recovers by itself.
 
 On PostgreSQL the unit of work owns its transaction: it checks a connection out of the pool, issues
 BEGIN on the asyncpg connection itself and commits there, and the ORM session is bound to that
@@ -27,14 +35,25 @@ import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextvars import ContextVar
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from weakref import WeakKeyDictionary
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from loyalty.errors import DatabaseUnavailable
+
+if TYPE_CHECKING:
+    from loyalty.config import Settings
+
+T = TypeVar("T")
 
 AfterRollback = Callable[[AsyncSession], Awaitable[None]]
 _AFTER_ROLLBACK = "loyalty.after_rollback"
@@ -66,23 +85,31 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=_ASYNC_DRIVERS[backend]).render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, pool_size: int = 8, max_overflow: int = 0, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 8, max_overflow: int = 0, pool_timeout: float = 5, echo: bool = False
+) -> AsyncEngine:
+    """The service's engine. `pool_timeout` (seconds) bounds every wait for the database: for a free
+    pooled connection, for a new connection, and on SQLite for the write lock."""
     url = async_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-        _serialise_sqlite_writes(engine)
+        engine = create_async_engine(url, echo=echo, pool_timeout=pool_timeout)
+        _serialise_sqlite_writes(engine, busy_timeout_ms=int(pool_timeout * 1000))
     else:
-        # No pool_pre_ping: it costs a round trip per request. Connections are recycled hourly instead,
-        # and a connection that dies mid-request fails that request alone. AUTOCOMMIT: the unit of work
-        # begins and commits the transaction itself (see the module's docstring).
+        # No pool_pre_ping: it costs a round trip per request. A connection closed while it idled is
+        # replaced at checkout (`_discard_closed_connections`), one that dies mid-request fails that
+        # request alone with a 503. AUTOCOMMIT: the unit of work begins and commits the transaction
+        # itself (see the module's docstring).
         engine = create_async_engine(
             url,
             echo=echo,
             pool_size=pool_size,
             max_overflow=max_overflow,
+            pool_timeout=pool_timeout,
             pool_recycle=3600,
             isolation_level="AUTOCOMMIT",
+            connect_args={"timeout": pool_timeout},
         )
+        _discard_closed_connections(engine)
     if log_path := os.environ.get(STATEMENT_LOG_ENV):
         record_statements(engine, log_path)
     return engine
@@ -133,14 +160,15 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def _serialise_sqlite_writes(engine: AsyncEngine) -> None:
+def _serialise_sqlite_writes(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # The wait for another writer's lock is bounded like the wait for a pooled connection.
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
@@ -154,7 +182,7 @@ def is_postgres(session_or_engine: AsyncSession | AsyncEngine) -> bool:
 
 
 def after_rollback(session: AsyncSession, work: AfterRollback) -> None:
-    """Run `work` in its own transaction if the current unit of work rolls back."""
+    """Run `work` in a transaction of its own, on the same connection, if the current transaction rolls back."""
     session.info.setdefault(_AFTER_ROLLBACK, []).append(work)
 
 
@@ -162,6 +190,20 @@ def driver_connection(session: AsyncSession) -> Any:
     """The asyncpg connection whose transaction `session` works in, or None (SQLite, or a session
     that is not a PostgreSQL unit of work's)."""
     return session.info.get(_DRIVER)
+
+
+class NestedUnitOfWork(RuntimeError):
+    """A unit of work was opened inside another one (a programming error, raised everywhere).
+
+    The outer unit holds a pooled connection while the inner one waits for a second: once every
+    connection of the pool is held by an outer unit, no inner one ever gets one and every request
+    waits (issue: 60 concurrent enrolments, all 500 after 30 s). Work that must outlive the outer
+    transaction goes through `Unit.apart` or `after_rollback`, on the unit's own connection."""
+
+
+# Whether this task is inside a unit of work. A ContextVar, so that concurrent requests (tasks) do not
+# see each other's units, while a task started inside a unit inherits the flag and cannot open another.
+_IN_UNIT: ContextVar[bool] = ContextVar("loyalty_in_unit_of_work", default=False)
 
 
 class Database:
@@ -173,70 +215,221 @@ class Database:
     def from_url(cls, url: str, **options: Any) -> Database:
         return cls(create_engine(url, **options))
 
-    def unit_of_work(self) -> AbstractAsyncContextManager[AsyncSession]:
-        if is_postgres(self.engine):
-            return self._postgres_unit_of_work()
-        return self._session_unit_of_work()
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The database of `settings`, with the pool, the bounded wait and echo it configures."""
+        return cls.from_url(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
+            pool_timeout=settings.db_pool_timeout_seconds,
+            echo=settings.db_echo,
+        )
 
     @asynccontextmanager
-    async def _postgres_unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        pending: list[AfterRollback] = []
+    async def unit(self) -> AsyncIterator[Unit]:
+        """One unit of work: one pooled connection, held until the block ends, for one operation.
+
+        The wait for the connection is bounded (`pool_timeout`); past it, or when the database cannot
+        be reached, raises `DatabaseUnavailable` (503). Raises `NestedUnitOfWork` inside another unit.
+        The unit's transaction begins with `Unit.begin` and commits when the block ends without an
+        error (rolls back otherwise); `Unit.apart` commits work of its own before that.
+        """
+        if _IN_UNIT.get():
+            raise NestedUnitOfWork("a unit of work cannot be opened inside another (see db.NestedUnitOfWork)")
+        token = _IN_UNIT.set(True)
         try:
-            connection = await self.engine.connect()
-            try:
-                driver: Any = connection.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-                transaction = driver.transaction()
-                await transaction.start()
-                session = self.sessionmaker(bind=connection, info={_DRIVER: driver})
+            if is_postgres(self.engine):
+                connection = await _check_out(self.engine)
                 try:
-                    yield session
-                    if _has_orm_work(session):
-                        await session.flush()
-                    await transaction.commit()
-                except BaseException:
-                    pending = session.info.pop(_AFTER_ROLLBACK, [])
-                    await _roll_back(transaction, connection)
-                    raise
+                    unit = Unit(self, connection)
+                    async with unit.lifetime():
+                        yield unit
                 finally:
-                    session.sync_session.close()  # no I/O: the session does not own the connection
-            finally:
-                await _give_back(connection)
-        except BaseException:
-            # Only now, with this unit's connection back in the pool: work that needs a connection of its
-            # own while holding one could wait forever once every request holds one.
-            await self._after_rollback(pending)
-            raise
-
-    async def _after_rollback(self, pending: list[AfterRollback]) -> None:
-        for work in pending:
-            async with self.unit_of_work() as own:
-                await work(own)
+                    await _give_back(connection)
+            else:
+                unit = Unit(self, None)
+                async with unit.lifetime():
+                    yield unit
+        finally:
+            _IN_UNIT.reset(token)
 
     @asynccontextmanager
-    async def _session_unit_of_work(self) -> AsyncIterator[AsyncSession]:
-        session = self.sessionmaker()
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            pending = session.info.pop(_AFTER_ROLLBACK, [])
-            await session.rollback()
-            await session.close()
-            await self._after_rollback(pending)
-            raise
-        else:
-            # The commit gave the connection back to the pool, so closing does no I/O (no greenlet crossing).
-            session.sync_session.close()
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """A unit whose transaction begins at once: the session, committed when the block ends."""
+        async with self.unit() as unit:
+            yield await unit.begin()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
 
 
-async def _roll_back(transaction: Any, connection: AsyncConnection) -> None:
+class Unit:
+    """A unit of work's connection and its transactions; see `Database.unit`.
+
+    On PostgreSQL every transaction of the unit runs on the one connection it checked out, so a unit
+    never holds one connection while waiting for another. On SQLite the session takes a connection
+    at its first statement and gives it back at commit or rollback (one at a time there too).
+    """
+
+    def __init__(self, database: Database, connection: AsyncConnection | None) -> None:
+        self._database = database
+        self._connection = connection
+        # The asyncpg connection under it: asked once, as SQLAlchemy's wrapper refuses once invalidated.
+        self._driver: Any = connection.sync_connection.connection.driver_connection if connection else None  # type: ignore[union-attr]
+        self._main: AbstractAsyncContextManager[AsyncSession] | None = None
+        self._session: AsyncSession | None = None
+
+    async def begin(self) -> AsyncSession:
+        """Begin the unit's transaction (once; later calls return the same session)."""
+        if self._session is None:
+            main = self._transaction()
+            self._session = await main.__aenter__()
+            self._main = main  # only once begun: `lifetime` ends what has begun
+        return self._session
+
+    async def apart(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` in a transaction of its own, committed before this returns, so that it counts even
+        when the unit's transaction then rolls back (an enrolment attempt that ends in 409). Only
+        before `begin`: the one connection carries one transaction at a time."""
+        if self._session is not None:
+            raise RuntimeError("Unit.apart must run before the unit's transaction begins")
+        async with self._transaction() as session:
+            return await work(session)
+
+    @asynccontextmanager
+    async def lifetime(self) -> AsyncIterator[None]:
+        """Ends the unit's transaction with the block: commit on success, rollback on any error."""
+        try:
+            yield
+        except BaseException as exc:
+            if self._main is not None:
+                await self._main.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        else:
+            if self._main is not None:
+                await self._main.__aexit__(None, None, None)
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: commits when the block ends, rolls back on any error and then runs the
+        `after_rollback` work, each in a transaction of its own on the same connection."""
+        session, commit, roll_back = await self._open_transaction()
+        try:
+            yield session
+            await commit()
+        except BaseException as exc:
+            pending: list[AfterRollback] = session.info.pop(_AFTER_ROLLBACK, [])
+            reason = _unavailable_reason(exc, self._driver)  # before the rollback, which may close it
+            rolled_back = await roll_back()
+            if reason:
+                raise DatabaseUnavailable(reason) from exc
+            if rolled_back:
+                for work in pending:
+                    async with self._transaction() as own:
+                        await work(own)
+            raise
+        finally:
+            session.sync_session.close()  # no I/O: committed or rolled back already
+
+    async def _open_transaction(
+        self,
+    ) -> tuple[AsyncSession, Callable[[], Awaitable[None]], Callable[[], Awaitable[bool]]]:
+        """A new session in a new transaction, with the coroutines that commit and roll it back."""
+        if self._connection is None:
+            return self._open_sqlite_transaction()
+        connection, driver = self._connection, self._driver
+        transaction = driver.transaction()
+        try:
+            await transaction.start()
+        except BaseException as exc:
+            if reason := _unavailable_reason(exc, driver):
+                await connection.invalidate()
+                raise DatabaseUnavailable(reason) from exc
+            raise
+        session = self._database.sessionmaker(bind=connection, info={_DRIVER: driver})
+
+        async def commit() -> None:
+            if _has_orm_work(session):
+                await session.flush()
+            await transaction.commit()
+
+        async def roll_back() -> bool:
+            try:
+                await transaction.rollback()
+            except Exception:
+                await connection.invalidate()  # a connection that cannot roll back must not serve again
+                return False
+            return True
+
+        return session, commit, roll_back
+
+    def _open_sqlite_transaction(
+        self,
+    ) -> tuple[AsyncSession, Callable[[], Awaitable[None]], Callable[[], Awaitable[bool]]]:
+        session = self._database.sessionmaker()
+
+        async def roll_back() -> bool:
+            await session.rollback()
+            await session.close()
+            return True
+
+        return session, session.commit, roll_back
+
+
+async def _check_out(engine: AsyncEngine) -> AsyncConnection:
+    """A pooled connection, within the pool's bounded wait, or `DatabaseUnavailable`."""
     try:
-        await transaction.rollback()
-    except Exception:
-        await connection.invalidate()  # a connection that cannot roll back must not serve again
+        return await engine.connect()
+    except PoolTimeout as exc:
+        raise DatabaseUnavailable(DatabaseUnavailable.BUSY) from exc
+    except (OSError, TimeoutError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise DatabaseUnavailable(DatabaseUnavailable.UNREACHABLE) from exc
+
+
+# PostgreSQL's SQLSTATEs of a connection that is gone or going: class 08 (connection exception),
+# 57P01-57P03 (terminated by an administrator, crash shutdown, cannot connect now), 53300 (too many
+# connections). https://www.postgresql.org/docs/15/errcodes-appendix.html
+_LOST_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
+
+
+def _unavailable_reason(exc: BaseException, driver: Any) -> str | None:
+    """Why `exc` means the database is unavailable rather than a fault of the request or of our code
+    (a `DatabaseUnavailable` reason), or None. On SQLite the session takes its connection at its first
+    statement, so the pool's bounded wait and the write lock's both end up here."""
+    if isinstance(exc, PoolTimeout):
+        return DatabaseUnavailable.BUSY
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):  # SQLite's busy_timeout
+        return DatabaseUnavailable.BUSY
+    if _connection_lost(exc, driver):
+        return DatabaseUnavailable.LOST
+    return None
+
+
+def _connection_lost(exc: BaseException, driver: Any) -> bool:
+    """Whether `exc` means the database connection is gone (the database restarted, a backend was
+    terminated, the network dropped)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    for error in (exc, getattr(exc, "orig", None), exc.__cause__):
+        sqlstate = getattr(error, "sqlstate", None)
+        if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _LOST_SQLSTATES):
+            return True
+        if isinstance(error, asyncpg.ConnectionDoesNotExistError | ConnectionError):
+            return True
+    return driver is not None and bool(driver.is_closed())
+
+
+def _discard_closed_connections(engine: AsyncEngine) -> None:
+    """A pooled connection whose server side is gone (a restarted database, a terminated backend) is
+    replaced at checkout, at no cost: asyncpg notices the closed socket while the connection idles in
+    the pool. Raising DisconnectionError here makes the pool connect afresh, as SQLAlchemy documents
+    for pessimistic disconnect handling, without pre-ping's round trip on every request."""
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if dbapi_connection.driver_connection.is_closed():
+            raise DisconnectionError("the pooled connection was closed by the server")
 
 
 async def _give_back(connection: AsyncConnection) -> None:

@@ -12,7 +12,8 @@
     │                           StaffPinAlreadyExists, IdempotencyKeyReused
     ├── ValidationFailed (422)
     ├── StaffPinLocked (423)
-    └── TooManyRequests (429)   StampCooldown, DailyStampLimit, RateLimited
+    ├── TooManyRequests (429)   StampCooldown, DailyStampLimit, RateLimited
+    └── ServiceUnavailable (503) DatabaseUnavailable
 
 Services raise these; the API renders every one of them through a single handler
 (`api/errors.py`) as `{"error_code", "message", "details"}`. The message is an English msgid with
@@ -310,3 +311,39 @@ class RateLimited(TooManyRequests):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__({}, retry_after)
+
+
+# --- 503 -------------------------------------------------------------------------------------------
+
+
+class ServiceUnavailable(LoyaltyError):
+    """The service cannot answer now, through no fault of the request: try again after Retry-After."""
+
+    status_code = 503
+    error_code = "SERVICE_UNAVAILABLE"
+    message = N_("The service is busy or briefly unavailable; please try again in a moment")
+    retry_after: ClassVar[int] = 1
+
+    @property
+    def retry_after_seconds(self) -> int:
+        return self.retry_after
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """No database connection within the bounded wait (`reason` "busy": every pooled connection is in
+    use), none could be made ("unreachable"), or it was lost mid-request ("lost"). Nothing the request
+    meant to write was committed, unless the connection was lost during COMMIT itself: a client that
+    retries with the same Idempotency-Key gets the first answer in that case (API.md)."""
+
+    BUSY = "busy"
+    UNREACHABLE = "unreachable"
+    LOST = "lost"
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+    @property
+    def retry_after_seconds(self) -> int:
+        # A database that cannot be reached is restarting or failing over: seconds, not a moment.
+        return 5 if self.reason == self.UNREACHABLE else self.retry_after

@@ -34,9 +34,7 @@ def pg_settings(pg_database_url: str) -> Settings:
 
 @pytest.fixture
 async def pg_database(pg_settings: Settings) -> AsyncIterator[Database]:
-    db = Database.from_url(
-        pg_settings.database_url, pool_size=pg_settings.db_pool_size, max_overflow=pg_settings.db_max_overflow
-    )
+    db = Database.from_settings(pg_settings)
     await empty_tables(db)
     yield db
     await db.dispose()

@@ -13,7 +13,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.api.unit_of_work import request_session
+from loyalty.api.unit_of_work import begin_session
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Database
@@ -39,8 +39,7 @@ def clock_of(request: Request) -> Clock:
 
 
 async def _session(request: Request) -> AsyncSession:
-    # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a worker thread.
-    return request_session(request)
+    return await begin_session(request)
 
 
 Session = Annotated[AsyncSession, Depends(_session)]
@@ -73,7 +72,7 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def admin_context(request: Request, credentials: Credentials) -> Context:
-    session = request_session(request)
+    session = await begin_session(request)
     caller = await _caller(request, session, credentials)
     if not caller.is_admin:
         raise Forbidden()
@@ -81,7 +80,7 @@ async def admin_context(request: Request, credentials: Credentials) -> Context:
 
 
 async def vendor_context(request: Request, credentials: Credentials) -> Context:
-    session = request_session(request)
+    session = await begin_session(request)
     caller = await _caller(request, session, credentials)
     if caller.vendor_id is None:
         raise Forbidden()
@@ -96,7 +95,7 @@ async def vendor_context(request: Request, credentials: Credentials) -> Context:
 
 
 async def public_context(request: Request) -> Context:
-    return Context(request_session(request), settings_of(request), clock_of(request))
+    return Context(await begin_session(request), settings_of(request), clock_of(request))
 
 
 AdminContext = Annotated[Context, Depends(admin_context)]

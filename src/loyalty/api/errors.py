@@ -16,7 +16,8 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty.api.deps import request_locale
-from loyalty.errors import LoyaltyError, MethodNotAllowed, NotFound, ValidationFailed
+from loyalty.api.middleware import loggable_path
+from loyalty.errors import DatabaseUnavailable, LoyaltyError, MethodNotAllowed, NotFound, ValidationFailed
 from loyalty.i18n import N_, translate
 
 log = logging.getLogger("loyalty.errors")
@@ -30,20 +31,27 @@ NUL_IN_TEXT_SQLSTATE = "22021"
 NUL_IN_TEXT_ERROR = {"field": "body", "message": "Text must not contain the NUL character (\\u0000)"}
 
 
-def envelope(error: LoyaltyError, request: Request) -> JSONResponse:
-    headers = {}
-    if error.retry_after_seconds is not None:
-        headers["Retry-After"] = str(error.retry_after_seconds)
-    body = {
+def envelope_body(error: LoyaltyError, request: Request) -> dict[str, Any]:
+    """`{"error_code", "message", "details"}`, the message in the request's language."""
+    return {
         "error_code": error.error_code,
         "message": error.localised_message(request_locale(request)),
         "details": error.details,
     }
-    return JSONResponse(body, status_code=error.status_code, headers=headers)
+
+
+def envelope(error: LoyaltyError, request: Request) -> JSONResponse:
+    headers = {}
+    if error.retry_after_seconds is not None:
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    return JSONResponse(envelope_body(error, request), status_code=error.status_code, headers=headers)
 
 
 async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LoyaltyError)
+    if isinstance(exc, DatabaseUnavailable):
+        # One line, no traceback: an operator needs to know it happens and why, not where.
+        log.warning("database %s on %s %s: answered 503", exc.reason, request.method, loggable_path(request.scope))
     return envelope(exc, request)
 
 

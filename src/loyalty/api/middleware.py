@@ -46,7 +46,7 @@ class RequestLogMiddleware:
                     {
                         "event": "request",
                         "method": scope["method"],
-                        "path": _loggable_path(scope),
+                        "path": loggable_path(scope),
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                         "vendor_id": state.get("vendor_id"),
@@ -65,7 +65,7 @@ def _incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-def _loggable_path(scope: Scope) -> str:
+def loggable_path(scope: Scope) -> str:
     """The path with its parameters masked (`/cards/{card_token}`), so public tokens stay out of logs."""
     by_value = {str(value): name for name, value in (scope.get("path_params") or {}).items()}
     segments = str(scope.get("path", "")).split("/")

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.api.deps import PublicContext, client_ip, database_of
+from loyalty.api.deps import PublicContext, client_ip, clock_of, public_context, settings_of
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.public import Enrolment, PublicCardOut, PublicProgramOut
-from loyalty.api.unit_of_work import UnitOfWorkRoute
+from loyalty.api.unit_of_work import UnitOfWorkRoute, request_unit
 from loyalty.services import cards, programs, rate_limits
 from loyalty.services.context import Context
 
@@ -30,15 +31,22 @@ async def get_program(ctx: PublicContext, vendor_slug: VendorSlug) -> PublicProg
     return PublicProgramOut.from_program(program, vendor)
 
 
-async def _count_enrolment_attempt(request: Request, ctx: Context) -> None:
-    """In a unit of work of its own, committed first: attempts that then fail (409, 404) still count."""
-    async with database_of(request).unit_of_work() as session:
+async def enrolment_context(request: Request) -> Context:
+    """Counts the attempt against the client's enrolment limit (429 past it), committed apart on the
+    request's connection before the enrolment's own transaction begins: attempts that then fail (404,
+    409) still count."""
+    settings, clock = settings_of(request), clock_of(request)
+
+    async def count_attempt(session: AsyncSession) -> None:
         await rate_limits.hit(
-            Context(session, ctx.settings, ctx.clock),
+            Context(session, settings, clock),
             f"enroll:{client_ip(request) or 'unknown'}",
-            limit=ctx.settings.enroll_rate_limit,
-            window_seconds=ctx.settings.enroll_rate_window_seconds,
+            limit=settings.enroll_rate_limit,
+            window_seconds=settings.enroll_rate_window_seconds,
         )
+
+    await request_unit(request).apart(count_attempt)
+    return await public_context(request)
 
 
 @router.post(
@@ -51,12 +59,11 @@ async def _count_enrolment_attempt(request: Request, ctx: Context) -> None:
 )
 async def enroll(
     request: Request,
-    ctx: PublicContext,
+    ctx: Annotated[Context, Depends(enrolment_context)],
     vendor_slug: VendorSlug,
     body: Enrolment,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    await _count_enrolment_attempt(request, ctx)
     program, vendor = await programs.get_public_program(ctx, vendor_slug)
 
     async def produce() -> PublicCardOut:

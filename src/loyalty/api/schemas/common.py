@@ -47,5 +47,6 @@ class ErrorOut(BaseModel):
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting the error envelope for these statuses."""
-    return {status: {"model": ErrorOut} for status in statuses}
+    """OpenAPI `responses=` entries documenting the error envelope for these statuses, and 503, which
+    any route that needs the database may answer (SERVICE_UNAVAILABLE, with Retry-After)."""
+    return {status: {"model": ErrorOut} for status in (*statuses, 503)}

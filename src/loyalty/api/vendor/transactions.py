@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
@@ -9,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from loyalty.api.deps import VendorContext, database_of
+from loyalty.api.deps import VendorContext
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import PageOut, PageParams, error_responses
 from loyalty.api.schemas.transactions import TransactionOut, TransactionType
@@ -18,13 +19,14 @@ from loyalty.clock import as_utc
 from loyalty.models import StaffPin
 from loyalty.models.base import MAX_ID
 from loyalty.services import transactions, voids
-from loyalty.services.context import Context
 from loyalty.services.transactions import TransactionFilter, TransactionView
 from loyalty.services.voids import VoidRequest
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 
 CSV_MEDIA_TYPE = "text/csv"
+CSV_IN_MEMORY_BYTES = 4 * 1024 * 1024
+CSV_CHUNK_BYTES = 64 * 1024
 
 
 @router.post(
@@ -80,25 +82,33 @@ async def list_transactions(
         card_id=card_id,
     )
     if CSV_MEDIA_TYPE in request.headers.get("accept", ""):
-        return _csv_download(request, ctx, where)
+        return await _csv_download(ctx, where)
     found = await transactions.vendor_transactions(ctx, where, limit=page.limit, offset=page.offset)
     return PageOut[TransactionOut].of(found, [TransactionOut.from_view(view) for view in found.items])
 
 
-def _csv_download(request: Request, ctx: VendorContext, where: TransactionFilter) -> StreamingResponse:
-    # The request's unit of work ends before the body is sent, so the stream reads in a session of its own.
-    database = database_of(request)
+async def _csv_download(ctx: VendorContext, where: TransactionFilter) -> StreamingResponse:
+    """The export is written out inside the request's unit of work, and sent once the unit is over: a
+    slow client holds a file, never a database connection (and no second unit is opened while the
+    request's holds one, see db.NestedUnitOfWork)."""
+    # In memory up to CSV_IN_MEMORY_BYTES, then a temporary file; the response's stream closes it.
+    export = tempfile.SpooledTemporaryFile(max_size=CSV_IN_MEMORY_BYTES)  # noqa: SIM115
+    try:
+        async for text in transactions.vendor_transactions_csv(ctx, where):
+            export.write(text.encode())
+    except BaseException:
+        export.close()
+        raise
+    export.seek(0)
 
-    async def lines() -> AsyncIterator[str]:
-        async with database.unit_of_work() as session:
-            async for line in transactions.vendor_transactions_csv(
-                Context(session, ctx.settings, ctx.clock, ctx.actor), where
-            ):
-                yield line
+    async def chunks() -> AsyncIterator[bytes]:
+        with export:
+            while chunk := export.read(CSV_CHUNK_BYTES):
+                yield chunk
 
     filename = f"transactions-{ctx.vendor_id}-{ctx.clock.now():%Y%m%d-%H%M%S}.csv"
     return StreamingResponse(
-        lines(),
+        chunks(),
         media_type=f"{CSV_MEDIA_TYPE}; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

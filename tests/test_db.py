@@ -1,0 +1,151 @@
+"""The unit of work's rules (db.Database.unit), on PostgreSQL and SQLite: one unit never opens inside
+another, work apart and after-rollback work commit on their own, waits for the database are bounded."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyalty.db import Database, NestedUnitOfWork, after_rollback
+from loyalty.errors import DatabaseUnavailable
+from loyalty.models import RateLimitBucket
+from tests.conftest import START, test_settings
+
+pytestmark = pytest.mark.anyio
+
+
+class Refused(Exception):
+    """What a request fails with after its work apart or its after-rollback work was registered."""
+
+
+async def _buckets(database: Database) -> list[str]:
+    async with database.unit_of_work() as session:
+        return list(await session.scalars(select(RateLimitBucket.bucket).order_by(RateLimitBucket.bucket)))
+
+
+def _add_bucket(name: str) -> RateLimitBucket:
+    return RateLimitBucket(bucket=name, window_start=START, hits=1)
+
+
+async def test_a_unit_of_work_opened_inside_another_raises(database: Database) -> None:
+    async with database.unit_of_work():
+        with pytest.raises(NestedUnitOfWork):
+            async with database.unit_of_work():
+                pass
+    async with database.unit_of_work():  # the first one's end lets the next one open
+        pass
+
+
+async def test_work_apart_is_committed_although_the_unit_then_rolls_back(database: Database) -> None:
+    async def count_attempt(session: AsyncSession) -> None:
+        session.add(_add_bucket("attempt"))
+
+    with pytest.raises(Refused):
+        async with database.unit() as unit:
+            await unit.apart(count_attempt)
+            session = await unit.begin()
+            session.add(_add_bucket("enrolment"))
+            raise Refused()
+
+    assert await _buckets(database) == ["attempt"]
+
+
+async def test_work_apart_after_the_transaction_began_is_refused(database: Database) -> None:
+    async def nothing(_: AsyncSession) -> None:
+        return None
+
+    async with database.unit() as unit:
+        await unit.begin()
+        with pytest.raises(RuntimeError, match="before the unit's transaction begins"):
+            await unit.apart(nothing)
+
+
+async def test_after_rollback_work_is_committed_once_the_unit_rolled_back(database: Database) -> None:
+    async def record_failure(session: AsyncSession) -> None:
+        session.add(_add_bucket("failed-pin"))
+
+    with pytest.raises(Refused):
+        async with database.unit_of_work() as session:
+            session.add(_add_bucket("stamp"))
+            after_rollback(session, record_failure)
+            raise Refused()
+
+    assert await _buckets(database) == ["failed-pin"]
+
+
+@pytest.mark.postgres
+async def test_every_transaction_of_a_unit_runs_on_its_one_connection(pg_database_url: str) -> None:
+    """Apart, main and after-rollback work share the backend: a pool of one is enough for all three."""
+    database = Database.from_settings(test_settings(pg_database_url, db_pool_size=1, db_pool_timeout_seconds=1))
+    backends: list[int] = []
+
+    async def note_backend(session: AsyncSession) -> None:
+        backends.append(await session.scalar(text("SELECT pg_backend_pid()")))
+
+    try:
+        with pytest.raises(Refused):
+            async with database.unit() as unit:
+                await unit.apart(note_backend)
+                session = await unit.begin()
+                await note_backend(session)
+                after_rollback(session, note_backend)
+                raise Refused()
+    finally:
+        await database.dispose()
+
+    assert len(backends) == 3 and len(set(backends)) == 1
+
+
+@pytest.mark.postgres
+async def test_a_unit_that_waits_past_the_bounded_wait_is_unavailable(pg_database_url: str) -> None:
+    database = Database.from_settings(test_settings(pg_database_url, db_pool_size=1, db_pool_timeout_seconds=0.3))
+    try:
+        async with database.engine.connect():  # someone else holds the only connection
+            with pytest.raises(DatabaseUnavailable) as refused:
+                async with database.unit_of_work():
+                    pass
+    finally:
+        await database.dispose()
+    assert refused.value.reason == DatabaseUnavailable.BUSY
+    assert refused.value.status_code == 503 and refused.value.retry_after_seconds == 1
+
+
+async def test_a_sqlite_writer_waits_for_the_lock_no_longer_than_the_bounded_wait(_sqlite_url: str) -> None:
+    """SQLite serialises writers on its file lock (BEGIN IMMEDIATE); that wait is bounded too."""
+    holder = Database.from_settings(test_settings(_sqlite_url))
+    waiter = Database.from_settings(test_settings(_sqlite_url, db_pool_timeout_seconds=0.3))
+    locked, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_write_lock() -> None:
+        async with holder.unit_of_work() as session:
+            await session.execute(select(func.count()).select_from(RateLimitBucket))  # BEGIN IMMEDIATE
+            locked.set()
+            await release.wait()
+
+    holding = asyncio.create_task(hold_the_write_lock())  # a task of its own: a unit inside a unit raises
+    try:
+        await locked.wait()
+        with pytest.raises(DatabaseUnavailable) as refused:
+            async with waiter.unit_of_work() as session:
+                await session.execute(select(func.count()).select_from(RateLimitBucket))
+    finally:
+        release.set()
+        await holding
+        await holder.dispose()
+        await waiter.dispose()
+    assert refused.value.reason == DatabaseUnavailable.BUSY
+
+
+async def test_an_unreachable_database_is_unavailable_at_once() -> None:
+    database = Database.from_settings(test_settings("postgresql://postgres@127.0.0.1:1/nowhere"))
+    try:
+        with pytest.raises(DatabaseUnavailable) as refused:
+            async with database.unit_of_work():
+                pass
+    finally:
+        await database.dispose()
+    assert refused.value.reason == DatabaseUnavailable.UNREACHABLE
+    assert refused.value.retry_after_seconds == 5
