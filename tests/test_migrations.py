@@ -1,9 +1,12 @@
 """Migrations on fresh databases: upgrade → downgrade base (nothing left) → upgrade again, and the
-migrated schema is exactly the models' (alembic's own comparison finds nothing)."""
+migrated schema is exactly the models' (alembic's own comparison finds nothing). On PostgreSQL an
+upgrade is one transaction: a revision that fails half-way leaves nothing of the whole run behind."""
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,9 +15,12 @@ from typing import Any
 
 import asyncpg
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
 
 from loyalty import migrate
 from loyalty.db import create_engine
@@ -26,8 +32,10 @@ from tests import databases
 def fresh_postgres_database() -> Iterator[str]:
     """A throwaway PostgreSQL database (plain postgresql:// URL), dropped afterwards."""
     reason = databases.postgres_unreachable_reason()
+    if reason and os.environ.get("CI") == "true":
+        pytest.fail(f"PostgreSQL is required under CI=true: {reason}")
     if reason:
-        pytest.skip(reason)
+        pytest.skip(f"PostgreSQL tests skipped: {reason}")
     name = f"loyalty_throwaway_{uuid.uuid4().hex[:12]}"
     admin_dsn = databases.PG_ADMIN_URL
 
@@ -149,3 +157,108 @@ def test_a_sqlite_upgrade_twice_is_a_no_op(tmp_path):
     migrate.upgrade(url)
     migrate.upgrade(url)
     assert schema_differences(url) == []
+
+
+# --- atomicity (PostgreSQL) ----------------------------------------------------------------------
+
+FAILING_REVISION = """\"\"\"Fails half-way: creates a table, adds a column, then divides by zero.\"\"\"
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9999_fails"
+down_revision = {down_revision!r}
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_migrated", sa.Column("id", sa.Integer(), primary_key=True))
+    op.add_column("vendors", sa.Column("half_migrated_note", sa.Text(), nullable=True))
+    op.execute("SELECT 1/0")
+
+
+def downgrade() -> None:
+    raise NotImplementedError
+"""
+
+
+@pytest.fixture
+def failing_scripts(tmp_path: Path) -> Path:
+    """A copy of the service's migrations (its env.py, template and every revision) plus one last
+    revision that fails after some DDL."""
+    real = migrate.default_script_location()
+    scripts = tmp_path / "migrations"
+    (scripts / "versions").mkdir(parents=True)
+    shutil.copy(real / "env.py", scripts / "env.py")
+    shutil.copy(real / "script.py.mako", scripts / "script.py.mako")
+    for version in (real / "versions").glob("*.py"):
+        shutil.copy(version, scripts / "versions" / version.name)
+    real_head = ScriptDirectory(str(real)).get_current_head()
+    (scripts / "versions" / "9999_fails.py").write_text(FAILING_REVISION.format(down_revision=real_head))
+    return scripts
+
+
+def upgrade_through_failing_revision(url: str, scripts: Path) -> None:
+    with pytest.raises(DBAPIError, match="division by zero"):
+        command.upgrade(migrate.alembic_config(url, script_location=scripts), "head")
+
+
+def schema_snapshot(url: str) -> dict[str, Any]:
+    """Every table and column of the public schema (with its type and nullability), the functions the
+    migrations create, and the revisions recorded in alembic_version (if that table exists)."""
+
+    def read(connection: Any) -> dict[str, Any]:
+        columns = connection.execute(
+            text(
+                "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
+                " WHERE table_schema = 'public' ORDER BY table_name, column_name"
+            )
+        ).all()
+        functions = connection.execute(
+            text(
+                "SELECT proname FROM pg_proc JOIN pg_namespace ON pg_namespace.oid = pronamespace"
+                " WHERE nspname = 'public' ORDER BY proname"
+            )
+        ).all()
+        tables = set(inspect(connection).get_table_names())
+        versions = (
+            sorted(connection.execute(text("SELECT version_num FROM alembic_version")).scalars())
+            if "alembic_version" in tables
+            else None
+        )
+        return {
+            "tables": tables,
+            "columns": [tuple(row) for row in columns],
+            "functions": [row[0] for row in functions],
+            "alembic_version": versions,
+        }
+
+    return inspect_schema(url, read)
+
+
+@pytest.mark.postgres
+def test_a_failing_revision_leaves_a_migrated_database_as_it_was(failing_scripts):
+    with fresh_postgres_database() as url:
+        migrate.upgrade(url)
+        before = schema_snapshot(url)
+        real_head = ScriptDirectory(str(migrate.default_script_location())).get_current_head()
+        assert before["alembic_version"] == [real_head]
+        assert "vendors" in before["tables"]
+
+        upgrade_through_failing_revision(url, failing_scripts)
+
+        after = schema_snapshot(url)
+        assert "half_migrated" not in after["tables"]
+        assert ("vendors", "half_migrated_note") not in {(table, column) for table, column, *_ in after["columns"]}
+        assert after == before
+
+
+@pytest.mark.postgres
+def test_a_failing_upgrade_of_an_empty_database_leaves_no_table_at_all(failing_scripts):
+    """From an empty database through every real revision to the failing one: one transaction, so the
+    real revisions that succeeded are undone too, and not even alembic_version is left."""
+    with fresh_postgres_database() as url:
+        upgrade_through_failing_revision(url, failing_scripts)
+
+        assert schema_snapshot(url) == {"tables": set(), "columns": [], "functions": [], "alembic_version": None}

@@ -10,15 +10,17 @@ from alembic.config import Config
 from loyalty.db import async_url
 
 
-def _script_location() -> Path:
+def default_script_location() -> Path:
+    """The service's migrations: `migrations/` in a checkout, `loyalty/_migrations` in a built wheel."""
     packaged = Path(__file__).parent / "_migrations"  # inside a built wheel
     return packaged if packaged.is_dir() else Path(__file__).resolve().parents[2] / "migrations"
 
 
-def alembic_config(database_url: str) -> Config:
+def alembic_config(database_url: str, *, script_location: str | Path | None = None) -> Config:
+    """`script_location` replaces the service's migrations directory (the tests use one of their own)."""
     async_url(database_url)  # fail early, in one line, on a URL we cannot use
     config = Config()
-    config.set_main_option("script_location", str(_script_location()))
+    config.set_main_option("script_location", str(script_location or default_script_location()))
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
 
