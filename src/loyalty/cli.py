@@ -111,7 +111,15 @@ def serve(
     workers: int = typer.Option(1, min=1, help="Worker processes (one per core; see docs/operations.md)."),
     migrate_first: bool = typer.Option(False, "--migrate", help="Run `db upgrade` before serving."),
 ) -> None:
-    """Run the HTTP API with uvicorn."""
+    """Run the HTTP API with uvicorn.
+
+    SIGTERM (or Ctrl+C) stops it gracefully: no new connections are served,
+    the requests in flight finish and answer, and it exits with status 0.
+    Requests still running after LOYALTY_SHUTDOWN_GRACE_SECONDS (30) are
+    cancelled and roll back. With --workers N, every worker stops so.
+    """
+    import signal
+
     import uvicorn
 
     settings = _settings()
@@ -119,6 +127,16 @@ def serve(
         from loyalty import migrate
 
         migrate.upgrade(settings.database_url)
+
+    def exit_cleanly(_signal: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    # uvicorn drains on SIGTERM, then raises SIGTERM again against the handler it found at start-up.
+    # Under Python's default that ends the process by the signal (status 143, -15 to a parent), which
+    # a process manager may read as a failed stop: this handler makes it, and a SIGTERM that comes
+    # before uvicorn's own handler is in place, exit status 0. (With --workers N the supervisor
+    # replaces this handler with its own, passes SIGTERM on to the workers and exits 0 itself.)
+    signal.signal(signal.SIGTERM, exit_cleanly)
     uvicorn.run(
         "loyalty.app:create_app_from_environment",
         factory=True,
@@ -128,6 +146,7 @@ def serve(
         log_level=settings.log_level.lower(),
         access_log=False,  # the app logs one structured line per request itself
         proxy_headers=settings.trust_forwarded_for,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 
