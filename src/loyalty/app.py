@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from loyalty import __version__
 from loyalty.api.errors import install_error_handlers
+from loyalty.api.limits import RequestLimitsMiddleware
 from loyalty.api.middleware import RequestLogMiddleware
 from loyalty.api.routes import include_routers
 from loyalty.clock import Clock, SystemClock
@@ -47,7 +48,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.state.clock = clock or SystemClock()
     install_error_handlers(app)
     include_routers(app)
-    app.add_middleware(RequestLogMiddleware)
+    app.add_middleware(RequestLimitsMiddleware, settings=settings)
+    app.add_middleware(RequestLogMiddleware)  # the outermost: it logs what the limits refuse too
     return app
 
 

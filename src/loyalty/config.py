@@ -54,6 +54,18 @@ class Settings(BaseSettings):
         False, description="Take the client IP from X-Forwarded-For (only behind a trusted proxy)."
     )
 
+    # Request limits (docs/operations.md, "Security"): checked before a body is parsed or a connection taken.
+    max_body_bytes: int = Field(
+        65_536, ge=1_024, description="Largest request body accepted (413 PAYLOAD_TOO_LARGE past it)."
+    )
+    body_timeout_seconds: float = Field(
+        10, gt=0, le=300, description="Time a client has to send the whole body (408 REQUEST_TIMEOUT after it)."
+    )
+    max_header_bytes: int = Field(
+        16_384, ge=1_024, description="Largest total size of a request's header names and values (431 past it)."
+    )
+    max_headers: int = Field(100, ge=10, description="Most header lines a request may carry (431 past it).")
+
     wallet_providers: str = Field(
         "", description="Comma-separated wallets to keep updated (apple, google); empty: none configured."
     )

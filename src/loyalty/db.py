@@ -297,6 +297,25 @@ class Unit:
         async with self._transaction() as session:
             return await work(session)
 
+    async def read(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run a read before the unit's transaction begins, outside any transaction on PostgreSQL (each
+        statement sees what is committed when it runs: the caller's key, say), so that no transaction is
+        open while the request may still be refused. On SQLite, a transaction of its own."""
+        if self._session is not None:
+            raise RuntimeError("Unit.read must run before the unit's transaction begins")
+        if self._connection is None:
+            return await self.apart(work)
+        session = self._database.sessionmaker(bind=self._connection, info={_DRIVER: self._driver})
+        try:
+            return await work(session)
+        except BaseException as exc:
+            if reason := _unavailable_reason(exc, self._driver):
+                await self._connection.invalidate()
+                raise DatabaseUnavailable(reason) from exc
+            raise
+        finally:
+            session.sync_session.close()
+
     @asynccontextmanager
     async def lifetime(self) -> AsyncIterator[None]:
         """Ends the unit's transaction with the block: commit on success, rollback on any error."""

@@ -8,11 +8,14 @@
     ├── NotFound (404)          ProgramNotFound, CardNotFound, StaffPinNotFound, VendorNotFound,
     │                           TransactionNotFound, ApiKeyNotFound
     ├── MethodNotAllowed (405)
+    ├── RequestTimeout (408)
     ├── Conflict (409)          ProgramAlreadyExists, CardAlreadyExists, VendorAlreadyExists,
     │                           StaffPinAlreadyExists, IdempotencyKeyReused
+    ├── PayloadTooLarge (413)
     ├── ValidationFailed (422)
     ├── StaffPinLocked (423)
     ├── TooManyRequests (429)   StampCooldown, DailyStampLimit, RateLimited
+    ├── HeadersTooLarge (431)
     └── ServiceUnavailable (503) DatabaseUnavailable
 
 Services raise these; the API renders every one of them through a single handler
@@ -130,7 +133,7 @@ class TransactionNotVoidable(BadRequest):
         super().__init__({"transaction_id": transaction_id, "reason": reason})
 
 
-# --- 401 / 403 / 405 --------------------------------------------------------------------------------
+# --- 401 / 403 / 405 / 408 ------------------------------------------------------------------------
 
 
 class Unauthenticated(LoyaltyError):
@@ -162,6 +165,15 @@ class MethodNotAllowed(LoyaltyError):
     status_code = 405
     error_code = "METHOD_NOT_ALLOWED"
     message = N_("This method is not allowed here")
+
+
+class RequestTimeout(LoyaltyError):
+    status_code = 408
+    error_code = "REQUEST_TIMEOUT"
+    message = N_("The request body did not arrive in time")
+
+    def __init__(self, timeout_seconds: float) -> None:
+        super().__init__({"timeout_seconds": timeout_seconds})
 
 
 # --- 404 -------------------------------------------------------------------------------------------
@@ -243,7 +255,16 @@ class IdempotencyKeyReused(Conflict):
     message = N_("This Idempotency-Key was already used with a different request")
 
 
-# --- 422 / 423 / 429 -------------------------------------------------------------------------------
+# --- 413 / 422 / 423 / 429 / 431 -------------------------------------------------------------------
+
+
+class PayloadTooLarge(LoyaltyError):
+    status_code = 413
+    error_code = "PAYLOAD_TOO_LARGE"
+    message = N_("The request body is too large")
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__({"max_bytes": max_bytes})
 
 
 class ValidationFailed(LoyaltyError):
@@ -311,6 +332,15 @@ class RateLimited(TooManyRequests):
 
     def __init__(self, retry_after: int) -> None:
         super().__init__({}, retry_after)
+
+
+class HeadersTooLarge(LoyaltyError):
+    status_code = 431
+    error_code = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+    message = N_("The request headers are too large")
+
+    def __init__(self, max_bytes: int, max_headers: int) -> None:
+        super().__init__({"max_bytes": max_bytes, "max_headers": max_headers})
 
 
 # --- 503 -------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """Request dependencies: the caller (API key → Context), language, client IP.
 
-Each context dependency identifies the caller in the request's unit of work (`api/unit_of_work.py`,
-which wraps every route) and returns the Context: one dependency per route rather than a chain, as
-each level of FastAPI's dependency solving costs CPU on every request (measured on the stamp path).
+Each context dependency identifies the caller on the request's connection before the transaction
+begins (`api/unit_of_work.py`, which wraps every route, says the order), then begins it and returns
+the Context: one dependency per route rather than a chain, as each level of FastAPI's dependency
+solving costs CPU on every request (measured on the stamp path).
 """
 
 from __future__ import annotations
@@ -11,9 +12,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.api.unit_of_work import begin_session
+from loyalty.api.unit_of_work import begin_session, request_unit
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Database
@@ -38,13 +38,6 @@ def clock_of(request: Request) -> Clock:
     return request.app.state.clock
 
 
-async def _session(request: Request) -> AsyncSession:
-    return await begin_session(request)
-
-
-Session = Annotated[AsyncSession, Depends(_session)]
-
-
 def client_ip(request: Request) -> str | None:
     if settings_of(request).trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for")
@@ -59,10 +52,12 @@ def request_locale(request: Request) -> str:
     return negotiate(request.headers.get("accept-language"), fallback)
 
 
-async def _caller(request: Request, session: AsyncSession, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+    """The key's holder, identified on the request's connection before its transaction begins."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated()
-    caller = await api_keys.identify(session, credentials.credentials)
+    secret = credentials.credentials
+    caller = await request_unit(request).read(lambda session: api_keys.identify(session, secret))
     request.state.vendor_id = caller.vendor_id  # for the request log and the error messages' language
     request.state.vendor_locale = caller.locale
     return caller
@@ -72,18 +67,17 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
 async def admin_context(request: Request, credentials: Credentials) -> Context:
-    session = await begin_session(request)
-    caller = await _caller(request, session, credentials)
+    caller = await _caller(request, credentials)
     if not caller.is_admin:
         raise Forbidden()
-    return Context(session, settings_of(request), clock_of(request))
+    return Context(await begin_session(request), settings_of(request), clock_of(request))
 
 
 async def vendor_context(request: Request, credentials: Credentials) -> Context:
-    session = await begin_session(request)
-    caller = await _caller(request, session, credentials)
+    caller = await _caller(request, credentials)
     if caller.vendor_id is None:
         raise Forbidden()
+    session = await begin_session(request)
     actor = Actor(
         vendor_id=caller.vendor_id,
         api_key_id=caller.key_id,

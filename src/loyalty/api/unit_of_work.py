@@ -3,9 +3,15 @@
 Every API route runs inside one unit of work (`db.Database.unit`): FastAPI's handler (the
 dependencies, the endpoint and the answer's serialisation) runs inside it, so the unit commits, or
 rolls back, before the response is sent: a client never sees 201 for a write that failed to commit.
-The unit's transaction begins when the route's context dependency asks for the session
-(`begin_session`); work that must count even if the request then fails runs before that, on the same
-connection (`request_unit(request).apart(...)`).
+
+The order of a request, so that a slow or hostile client costs a socket, never a database connection:
+1. the body is read in full, within `LOYALTY_BODY_TIMEOUT_SECONDS` (408) and `LOYALTY_MAX_BODY_BYTES`
+   (413, `api/limits.py`), before any connection is taken;
+2. the unit checks a connection out (a bounded wait, 503) and the caller is identified on it, outside
+   any transaction (`api/deps.py`, `Unit.read`);
+3. the transaction begins when the route's context asks for the session (`begin_session`); work that
+   must count even if the request then fails runs before that (`Unit.apart`);
+4. the unit commits and gives the connection back; only then is the answer sent.
 
 It is a route class rather than a dependency with `yield`: measured on the stamp path, FastAPI's
 machinery for such a dependency (an exit stack, a shielded cancel scope and a context manager built
@@ -14,6 +20,7 @@ on every request) cost several times this one `async with`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -22,6 +29,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.db import Database, Unit
+from loyalty.errors import RequestTimeout
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -29,12 +37,23 @@ class UnitOfWorkRoute(APIRoute):
         handler = super().get_route_handler()
 
         async def in_unit_of_work(request: Request) -> Response:
+            await _read_body(request)
             database: Database = request.app.state.database
             async with database.unit() as unit:
                 request.state.unit = unit
                 return await handler(request)
 
         return in_unit_of_work
+
+
+async def _read_body(request: Request) -> None:
+    """The whole body, read before the unit of work starts (Starlette keeps it for the handler)."""
+    timeout = request.app.state.settings.body_timeout_seconds
+    try:
+        async with asyncio.timeout(timeout):
+            await request.body()
+    except TimeoutError:
+        raise RequestTimeout(timeout) from None
 
 
 def request_unit(request: Request) -> Unit:
