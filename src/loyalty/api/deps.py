@@ -18,7 +18,6 @@ from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.errors import Forbidden, Unauthenticated
-from loyalty.i18n import negotiate
 from loyalty.services import api_keys
 from loyalty.services.api_keys import Caller
 from loyalty.services.context import Actor, Context, VendorState
@@ -44,12 +43,6 @@ def client_ip(request: Request) -> str | None:
         if forwarded:
             return forwarded.split(",")[0].strip()[:64]
     return request.client.host if request.client else None
-
-
-def request_locale(request: Request) -> str:
-    """Accept-Language, else the vendor's default language (once known), else English."""
-    fallback = getattr(request.state, "vendor_locale", None)
-    return negotiate(request.headers.get("accept-language"), fallback)
 
 
 async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:

@@ -15,10 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from loyalty.api.deps import request_locale
 from loyalty.api.middleware import loggable_path
 from loyalty.errors import DatabaseUnavailable, LoyaltyError, MethodNotAllowed, NotFound, ValidationFailed
-from loyalty.i18n import N_, translate
+from loyalty.i18n import N_, negotiate, translate
 
 log = logging.getLogger("loyalty.errors")
 
@@ -29,6 +28,14 @@ INTERNAL_ERROR_MESSAGE = N_("Something went wrong on our side; please try again"
 # written and the unit of work rolls back, so it is the client's invalid input, not our failure.
 NUL_IN_TEXT_SQLSTATE = "22021"
 NUL_IN_TEXT_ERROR = {"field": "body", "message": "Text must not contain the NUL character (\\u0000)"}
+DATA_EXCEPTION_CLASS = "22"
+OUT_OF_RANGE_ERROR = {"field": "body", "message": "A value is out of the range this service can store"}
+
+
+def request_locale(request: Request) -> str:
+    """Accept-Language, else the vendor's default language (once the caller is known), else English."""
+    fallback = getattr(request.state, "vendor_locale", None)
+    return negotiate(request.headers.get("accept-language"), fallback)
 
 
 def envelope_body(error: LoyaltyError, request: Request) -> dict[str, Any]:
@@ -86,18 +93,41 @@ def _sqlstate(exc: BaseException) -> str | None:
     return None
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    if _sqlstate(exc) == NUL_IN_TEXT_SQLSTATE:
-        return envelope(ValidationFailed([NUL_IN_TEXT_ERROR]), request)
+def client_error(exc: Exception) -> ValidationFailed | None:
+    """The request's own fault behind a database error, or None: a value the database cannot store
+    (SQLSTATE class 22, data exception: a NUL character in text, a number or date out of range) is
+    refused before anything is written, and the unit of work rolls back. Inputs are bounded where
+    they are parsed; this is the net under those bounds, and it logs one line so a gap is seen."""
+    sqlstate = _sqlstate(exc)
+    if sqlstate == NUL_IN_TEXT_SQLSTATE:
+        return ValidationFailed([NUL_IN_TEXT_ERROR])
+    if sqlstate is not None and sqlstate.startswith(DATA_EXCEPTION_CLASS):
+        log.warning("the database refused a value (SQLSTATE %s): answered 422", sqlstate)
+        return ValidationFailed([OUT_OF_RANGE_ERROR])
+    return None
+
+
+def internal_error(request: Request, exc: Exception, *, add_request_id: bool = False) -> JSONResponse:
+    """500 INTERNAL_ERROR with `details.request_id`; the traceback is logged here, once."""
     request_id = getattr(request.state, "request_id", None)
-    log.error("unhandled error on %s %s (request %s)", request.method, request.url.path, request_id, exc_info=exc)
+    log.error(
+        "unhandled error on %s %s (request %s)", request.method, loggable_path(request.scope), request_id, exc_info=exc
+    )
     body = {
         "error_code": "INTERNAL_ERROR",
         "message": translate(INTERNAL_ERROR_MESSAGE, request_locale(request)),
         "details": {"request_id": request_id},
     }
-    # Sent by Starlette's outermost error middleware, past our request-id middleware: add it here.
-    return JSONResponse(body, status_code=500, headers={"X-Request-ID": request_id or ""})
+    headers = {"X-Request-ID": request_id or ""} if add_request_id else None
+    return JSONResponse(body, status_code=500, headers=headers)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    """Outside a route's unit of work (which answers its own failures, `api/unit_of_work.py`): sent by
+    Starlette's outermost error middleware, past our request-id middleware, which re-raises after it."""
+    if error := client_error(exc):
+        return envelope(error, request)
+    return internal_error(request, exc, add_request_id=True)
 
 
 def install_error_handlers(app: FastAPI) -> None:

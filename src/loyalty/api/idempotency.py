@@ -56,7 +56,7 @@ def _canonical(body: bytes) -> bytes:
     """The same JSON written with other spacing or key order is the same request."""
     try:
         return json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":")).encode()
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to re-encode: the bytes as sent
         return body
 
 

@@ -25,11 +25,14 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException
 
+from loyalty.api.errors import client_error, internal_error
 from loyalty.db import Database, Unit
-from loyalty.errors import RequestTimeout
+from loyalty.errors import LoyaltyError, RequestTimeout
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -39,9 +42,18 @@ class UnitOfWorkRoute(APIRoute):
         async def in_unit_of_work(request: Request) -> Response:
             await _read_body(request)
             database: Database = request.app.state.database
-            async with database.unit() as unit:
-                request.state.unit = unit
-                return await handler(request)
+            try:
+                async with database.unit() as unit:
+                    request.state.unit = unit
+                    return await handler(request)
+            except ANSWERED_BY_HANDLERS:
+                raise
+            except Exception as exc:
+                # Answered here rather than re-raised: Starlette's last-resort handler would log the
+                # traceback a second time, through the server, and drop the keep-alive connection.
+                if error := client_error(exc):
+                    raise error from None
+                return internal_error(request, exc)
 
         return in_unit_of_work
 
@@ -54,6 +66,10 @@ async def _read_body(request: Request) -> None:
             await request.body()
     except TimeoutError:
         raise RequestTimeout(timeout) from None
+
+
+# The exceptions the app's handlers answer (api/errors.py): the domain's, validation, 404 and 405.
+ANSWERED_BY_HANDLERS = (LoyaltyError, RequestValidationError, HTTPException)
 
 
 def request_unit(request: Request) -> Unit:

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import BaseModel, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, PlainSerializer, WithJsonSchema
 
+from loyalty.clock import as_utc
 from loyalty.models.base import MAX_ID
 from loyalty.services.pages import DEFAULT_LIMIT, MAX_LIMIT, Page
 
@@ -21,6 +22,18 @@ Instant = Annotated[
     PlainSerializer(lambda moment: moment.isoformat(), return_type=str, when_used="json"),
     WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
 ]
+
+
+def _utc_instant(moment: datetime) -> datetime:
+    try:
+        return as_utc(moment)
+    except OverflowError:  # 0001-01-01T00:00:00+14:00 lies before the first instant Python can hold in UTC
+        raise ValueError("the instant is out of range") from None
+
+
+# An instant a client sends (a query's `since`, say): any ISO 8601 form, held in UTC; one that UTC
+# cannot hold is a 422, not an overflow further down.
+InstantIn = Annotated[datetime, AfterValidator(_utc_instant)]
 
 
 class PageOut(BaseModel, Generic[T]):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from loyalty.api.deps import VendorContext, request_locale
+from loyalty.api.deps import VendorContext
+from loyalty.api.errors import request_locale
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.operations import PointsResult

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from loyalty.api.deps import VendorContext
 from loyalty.api.idempotency import IdempotencyKey, respond
-from loyalty.api.schemas.common import PageOut, PageParams, error_responses
+from loyalty.api.schemas.common import InstantIn, PageOut, PageParams, error_responses
 from loyalty.api.schemas.transactions import TransactionOut, TransactionType
 from loyalty.api.unit_of_work import UnitOfWorkRoute
-from loyalty.clock import as_utc
 from loyalty.models import StaffPin
 from loyalty.models.base import MAX_ID
 from loyalty.services import transactions, voids
@@ -37,7 +35,7 @@ CSV_CHUNK_BYTES = 64 * 1024
     summary="Void a ledger entry with a compensating entry",
 )
 async def void_transaction(
-    transaction_id: int,
+    transaction_id: Annotated[int, Path(ge=1, le=MAX_ID, description="The ledger entry's id.")],
     body: VoidRequest,
     request: Request,
     ctx: VendorContext,
@@ -68,16 +66,16 @@ async def list_transactions(
     request: Request,
     ctx: VendorContext,
     page: Annotated[PageParams, Query()],
-    since: Annotated[datetime | None, Query(description="Entries at or after this instant")] = None,
-    until: Annotated[datetime | None, Query(description="Entries before this instant")] = None,
+    since: Annotated[InstantIn | None, Query(description="Entries at or after this instant")] = None,
+    until: Annotated[InstantIn | None, Query(description="Entries before this instant")] = None,
     transaction_type: TransactionType | None = None,
     card_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> PageOut[TransactionOut] | Response:
     """With `Accept: text/csv`, the whole filtered journal is streamed as a CSV file (`limit` and
     `offset` are ignored)."""
     where = TransactionFilter(
-        since=as_utc(since) if since else None,
-        until=as_utc(until) if until else None,
+        since=since,
+        until=until,
         transaction_type=transaction_type,
         card_id=card_id,
     )
