@@ -89,10 +89,11 @@ def create_engine(
     url: str, *, pool_size: int = 8, max_overflow: int = 0, pool_timeout: float = 5, echo: bool = False
 ) -> AsyncEngine:
     """The service's engine. `pool_timeout` (seconds) bounds every wait for the database: for a free
-    pooled connection, for a new connection, and on SQLite for the write lock."""
+    pooled connection, for a new connection, and on SQLite for the write lock. Statement parameters
+    (PIN hashes, key hashes, e-mails) never reach a log or an error message: `hide_parameters`."""
     url = async_url(url)
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, pool_timeout=pool_timeout)
+        engine = create_async_engine(url, echo=echo, pool_timeout=pool_timeout, hide_parameters=True)
         _serialise_sqlite_writes(engine, busy_timeout_ms=int(pool_timeout * 1000))
     else:
         # No pool_pre_ping: it costs a round trip per request. A connection closed while it idled is
@@ -107,6 +108,7 @@ def create_engine(
             pool_timeout=pool_timeout,
             pool_recycle=3600,
             isolation_level="AUTOCOMMIT",
+            hide_parameters=True,
             connect_args={"timeout": pool_timeout},
         )
         _discard_closed_connections(engine)

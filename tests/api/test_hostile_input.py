@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from loyalty.services import programs
 from tests.api.conftest import Tenant, assert_error
+from tests.conftest import SECRET_PATTERNS
 
 pytestmark = pytest.mark.anyio
 
@@ -86,3 +87,41 @@ async def test_a_failure_of_ours_is_one_500_with_one_traceback(
     details = assert_error(response, 500, "INTERNAL_ERROR")
     assert details["request_id"] == response.headers["X-Request-ID"]
     assert len(_tracebacks(caplog)) == 1
+
+
+# --- secrets stay out of the log (every test's log is scanned too: tests/conftest.py) ---------------
+
+
+async def test_a_refused_pin_leaves_no_hash_or_fingerprint_in_the_log(
+    strict_client, tenant: Tenant, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.INFO)
+    response = await strict_client.post(f"{V}/pins", json={"name": "a\u0000", "pin": "9998"}, headers=tenant.headers)
+
+    assert response.status_code in (201, 422)  # PostgreSQL refuses the NUL; SQLite stores it
+    log = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert "$2b$" not in log and "9998" not in log
+    assert not any(word in log for word in ("pin_hash", "pin_lookup", "parameters"))
+
+
+async def test_a_card_token_in_a_path_no_route_serves_is_redacted(strict_client, tenant: Tenant, caplog):
+    caplog.set_level(logging.INFO)
+    response = await strict_client.get(f"/api/v1/loyalty/cards/{tenant.card_token}/pass")
+
+    assert_error(response, 404, "NOT_FOUND")
+    service_log = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert tenant.card_token not in service_log
+    assert '"path": "/api/v1/loyalty/cards/{redacted}/pass"' in service_log
+
+
+def test_the_log_scan_finds_each_kind_of_secret() -> None:
+    """The scan that runs around every test would see each of these (it is not a scan that cannot fail)."""
+    samples = {
+        "API key": "lyk_live_" + "A1b2C3d4E5f6G7h8I9j0K1l2",
+        "bcrypt hash": "$2b$12$abcdefghijklmnopqrstuu",
+        "SHA-256 (key hash, PIN fingerprint)": "ab" * 32,
+        "e-mail address": "marie@example.com",
+        "card token or QR code": "zrWSdR3QH_rUGt7aRHWHHcnVSiQ9PWqN",
+    }
+    assert {kind for kind, text in samples.items() if SECRET_PATTERNS[kind].search(f"x {text} y")} == set(samples)
+    assert not SECRET_PATTERNS["card token or QR code"].search("request 65bb6af2e51e4bb99693d78e0755730c")

@@ -8,11 +8,14 @@ shape here. Routes never build error bodies.
 from __future__ import annotations
 
 import logging
+import traceback
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from loyalty.api.middleware import loggable_path
@@ -84,6 +87,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return envelope(error, request)
 
 
+def _is_database_error(exc: BaseException) -> bool:
+    return isinstance(exc, SQLAlchemyError | asyncpg.PostgresError | asyncpg.InterfaceError)
+
+
 def _sqlstate(exc: BaseException) -> str | None:
     """The SQLSTATE of a database error, raised by asyncpg directly or wrapped by SQLAlchemy."""
     for error in (exc, getattr(exc, "orig", None)):
@@ -110,9 +117,16 @@ def client_error(exc: Exception) -> ValidationFailed | None:
 def internal_error(request: Request, exc: Exception, *, add_request_id: bool = False) -> JSONResponse:
     """500 INTERNAL_ERROR with `details.request_id`; the traceback is logged here, once."""
     request_id = getattr(request.state, "request_id", None)
-    log.error(
-        "unhandled error on %s %s (request %s)", request.method, loggable_path(request.scope), request_id, exc_info=exc
-    )
+    where = f"{request.method} {loggable_path(request.scope)} (request {request_id})"
+    if _is_database_error(exc):
+        # A database error's message may quote the values it refused (`Key (key_hash)=(…) already
+        # exists`): its kind, its SQLSTATE and where it was raised, never its text.
+        stack = "".join(traceback.format_tb(exc.__traceback__))
+        log.error(
+            "unhandled database error %s (SQLSTATE %s) on %s\n%s", type(exc).__name__, _sqlstate(exc), where, stack
+        )
+    else:
+        log.error("unhandled error on %s", where, exc_info=exc)
     body = {
         "error_code": "INTERNAL_ERROR",
         "message": translate(INTERNAL_ERROR_MESSAGE, request_locale(request)),

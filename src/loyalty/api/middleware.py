@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from typing import Any
@@ -66,7 +67,17 @@ def _incoming_request_id(scope: Scope) -> str | None:
 
 
 def loggable_path(scope: Scope) -> str:
-    """The path with its parameters masked (`/cards/{card_token}`), so public tokens stay out of logs."""
+    """The path with its parameters masked (`/cards/{card_token}`), so public tokens stay out of logs.
+    On a path no route matched, every segment that looks like a token or a card number is masked."""
     by_value = {str(value): name for name, value in (scope.get("path_params") or {}).items()}
     segments = str(scope.get("path", "")).split("/")
-    return "/".join(f"{{{by_value[s]}}}" if s in by_value else s for s in segments)
+    return "/".join(f"{{{by_value[s]}}}" if s in by_value else _masked(s) for s in segments)
+
+
+# A segment of 12 or more URL-safe characters with a digit in it: card tokens, QR payloads, keys and
+# card numbers (`docs/operations.md`, "Security"), but not words such as `transactions`.
+_TOKEN_LIKE = re.compile(r"(?=.*\d)[A-Za-z0-9_\-]{12,}")
+
+
+def _masked(segment: str) -> str:
+    return "{redacted}" if _TOKEN_LIKE.fullmatch(segment) else segment
