@@ -98,6 +98,36 @@ def test_upgrade_downgrade_upgrade(fresh_url):
     assert schema_differences(fresh_url) == []
 
 
+def test_keys_made_before_scopes_keep_every_right_they_had(fresh_url):
+    """0002 gives admin keys the `admin` scope and vendor keys `owner`, the scope of the whole vendor API."""
+    migrate.upgrade(fresh_url, "0001")
+
+    def seed(connection: Any) -> None:
+        connection.execute(
+            text(
+                "INSERT INTO vendors (id, name, slug, timezone, default_locale, created_at)"
+                " VALUES (1, 'Old shop', 'old-shop', 'Europe/Luxembourg', 'en', CURRENT_TIMESTAMP)"
+            )
+        )
+        for key_id, vendor_id in ((1, None), (2, 1)):
+            connection.execute(
+                text(
+                    "INSERT INTO api_keys (id, vendor_id, name, key_prefix, key_hash, created_at)"
+                    " VALUES (:id, :vendor_id, 'old', 'lyk_', :hash, CURRENT_TIMESTAMP)"
+                ),
+                {"id": key_id, "vendor_id": vendor_id, "hash": f"{key_id:064x}"},
+            )
+        connection.commit()
+
+    inspect_schema(fresh_url, seed)
+    migrate.upgrade(fresh_url)
+
+    scopes = inspect_schema(
+        fresh_url, lambda connection: connection.execute(text("SELECT id, scope FROM api_keys ORDER BY id")).all()
+    )
+    assert [tuple(row) for row in scopes] == [(1, "admin"), (2, "owner")]
+
+
 def test_the_migrated_schema_matches_the_models(fresh_url):
     migrate.upgrade(fresh_url)
     assert schema_differences(fresh_url) == []

@@ -10,7 +10,7 @@
     ├── MethodNotAllowed (405)
     ├── RequestTimeout (408)
     ├── Conflict (409)          ProgramAlreadyExists, CardAlreadyExists, VendorAlreadyExists,
-    │                           StaffPinAlreadyExists, IdempotencyKeyReused
+    │                           StaffPinAlreadyExists, IdempotencyKeyReused, LastAdminKey
     ├── PayloadTooLarge (413)
     ├── ValidationFailed (422)
     ├── StaffPinLocked (423)
@@ -253,6 +253,11 @@ class StaffPinAlreadyExists(Conflict):
 class IdempotencyKeyReused(Conflict):
     error_code = "IDEMPOTENCY_KEY_REUSED"
     message = N_("This Idempotency-Key was already used with a different request")
+
+
+class LastAdminKey(Conflict):
+    error_code = "LAST_ADMIN_KEY"
+    message = N_("The last active admin key cannot be revoked; create another one first")
 
 
 # --- 413 / 422 / 423 / 429 / 431 -------------------------------------------------------------------

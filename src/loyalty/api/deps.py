@@ -67,7 +67,20 @@ async def admin_context(request: Request, credentials: Credentials) -> Context:
 
 
 async def vendor_context(request: Request, credentials: Credentials) -> Context:
+    """A vendor key of either scope: the counter's operations."""
+    return await _vendor_context(request, await _caller(request, credentials))
+
+
+async def owner_context(request: Request, credentials: Credentials) -> Context:
+    """A vendor key of the `owner` scope: managing PINs, the programme, cards' state and customers'
+    data. A `counter` key is FORBIDDEN here, so a terminal cannot lift its own PIN lockout."""
     caller = await _caller(request, credentials)
+    if not caller.is_owner:
+        raise Forbidden()
+    return await _vendor_context(request, caller)
+
+
+async def _vendor_context(request: Request, caller: Caller) -> Context:
     if caller.vendor_id is None:
         raise Forbidden()
     session = await begin_session(request)
@@ -87,4 +100,5 @@ async def public_context(request: Request) -> Context:
 
 AdminContext = Annotated[Context, Depends(admin_context)]
 VendorContext = Annotated[Context, Depends(vendor_context)]
+OwnerContext = Annotated[Context, Depends(owner_context)]
 PublicContext = Annotated[Context, Depends(public_context)]

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.errors import ApiKeyNotFound, Unauthenticated
+from loyalty.errors import ApiKeyNotFound, LastAdminKey, Unauthenticated
 from loyalty.models import ApiKey, LoyaltyProgram, Vendor
+from loyalty.models.api_key import ADMIN_SCOPE, OWNER_SCOPE
 from loyalty.services.context import Context
 from loyalty.services.sql import Query, loaded
 from loyalty.services.vendors import get_vendor
@@ -26,6 +27,7 @@ class Caller:
 
     key_id: int
     vendor_id: int | None
+    scope: str
     locale: str | None
     timezone: str | None
     program: LoyaltyProgram | None
@@ -33,6 +35,10 @@ class Caller:
     @property
     def is_admin(self) -> bool:
         return self.vendor_id is None
+
+    @property
+    def is_owner(self) -> bool:
+        return self.scope == OWNER_SCOPE
 
 
 @dataclass(frozen=True)
@@ -45,10 +51,11 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-async def _issue(ctx: Context, name: str, vendor_id: int | None) -> IssuedKey:
+async def _issue(ctx: Context, name: str, vendor_id: int | None, scope: str) -> IssuedKey:
     secret = (ADMIN_PREFIX if vendor_id is None else VENDOR_PREFIX) + secrets.token_urlsafe(32)
     record = ApiKey(
         vendor_id=vendor_id,
+        scope=scope,
         name=name,
         key_prefix=secret[:14],
         key_hash=hash_key(secret),
@@ -60,12 +67,13 @@ async def _issue(ctx: Context, name: str, vendor_id: int | None) -> IssuedKey:
 
 
 async def create_admin_key(ctx: Context, name: str) -> IssuedKey:
-    return await _issue(ctx, name, None)
+    return await _issue(ctx, name, None, ADMIN_SCOPE)
 
 
-async def create_vendor_key(ctx: Context, vendor_id: int, name: str) -> IssuedKey:
+async def create_vendor_key(ctx: Context, vendor_id: int, name: str, scope: str = OWNER_SCOPE) -> IssuedKey:
+    """`scope`: `owner` (the vendor's whole API) or `counter` (a terminal's operations only)."""
     await get_vendor(ctx, vendor_id)
-    return await _issue(ctx, name, vendor_id)
+    return await _issue(ctx, name, vendor_id, scope)
 
 
 async def authenticate(ctx: Context, secret: str | None) -> ApiKey:
@@ -85,6 +93,7 @@ _IDENTIFY = Query(
     select(
         ApiKey.id.label("key_id"),
         ApiKey.vendor_id,
+        ApiKey.scope,
         Vendor.default_locale,
         Vendor.timezone,
         *[column.label(label) for label, column in zip(_PROGRAM_COLUMNS, LoyaltyProgram.__table__.c, strict=True)],
@@ -105,12 +114,22 @@ async def identify(session: AsyncSession, secret: str | None) -> Caller:
     program = None
     if row["program_id"] is not None:
         program = loaded(LoyaltyProgram, {key: row[label] for label, key in _PROGRAM_COLUMNS.items()})
-    return Caller(row["key_id"], row["vendor_id"], row["default_locale"], row["timezone"], program)
+    return Caller(row["key_id"], row["vendor_id"], row["scope"], row["default_locale"], row["timezone"], program)
 
 
 async def revoke_key(ctx: Context, key_id: int) -> None:
+    """Revokes the key at once; the last active admin key cannot be revoked (LastAdminKey, 409), as
+    nothing but shell access could then administer the platform again."""
     key = await ctx.session.get(ApiKey, key_id)
     if key is None:
         raise ApiKeyNotFound(key_id)
-    if key.revoked_at is None:
-        key.revoked_at = ctx.clock.now()
+    if key.revoked_at is not None:
+        return
+    if key.is_admin:
+        # Locked, so that two admins revoking the last two keys at once cannot both succeed.
+        active_admin_keys = await ctx.session.scalars(
+            select(ApiKey.id).where(ApiKey.vendor_id.is_(None), ApiKey.revoked_at.is_(None)).with_for_update()
+        )
+        if len(active_admin_keys.all()) <= 1:
+            raise LastAdminKey()
+    key.revoked_at = ctx.clock.now()

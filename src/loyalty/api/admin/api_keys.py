@@ -26,7 +26,7 @@ router = APIRouter(route_class=UnitOfWorkRoute)
 async def create_vendor_key(
     vendor_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ApiKeyCreate, ctx: AdminContext
 ) -> ApiKeyCreated:
-    issued = await api_keys.create_vendor_key(ctx, vendor_id, body.name)
+    issued = await api_keys.create_vendor_key(ctx, vendor_id, body.name, body.scope)
     record = issued.record
     return ApiKeyCreated(
         id=record.id,
@@ -34,6 +34,7 @@ async def create_vendor_key(
         key=issued.secret,
         key_prefix=record.key_prefix,
         vendor_id=vendor_id,
+        scope=body.scope,
         created_at=record.created_at,
     )
 
@@ -43,7 +44,8 @@ async def create_vendor_key(
     status_code=204,
     response_class=Response,
     summary="Revoke an API key; it stops working at once",
-    responses=error_responses(401, 403, 404, 422),
+    description="The last active admin key cannot be revoked (409 `LAST_ADMIN_KEY`): create another first.",
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def revoke_key(key_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: AdminContext) -> Response:
     await api_keys.revoke_key(ctx, key_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.api.schemas.common import Instant
@@ -23,8 +25,17 @@ class VendorOut(BaseModel):
     created_at: Instant
 
 
+KeyScope = Literal["owner", "counter"]
+
+
 class ApiKeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="What the key is for, e.g. the counter terminal.")
+    scope: KeyScope = Field(
+        "owner",
+        description="`owner`: the vendor's whole API. `counter`: a terminal's operations only (look up, enrol, "
+        "stamp, redeem, earn, void); it cannot manage PINs, unlock them, change the programme or read "
+        "customers' data.",
+    )
 
 
 class ApiKeyCreated(BaseModel):
@@ -35,4 +46,5 @@ class ApiKeyCreated(BaseModel):
     key: str
     key_prefix: str
     vendor_id: int
+    scope: KeyScope
     created_at: Instant

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
-from loyalty.api.deps import VendorContext
+from loyalty.api.deps import OwnerContext, VendorContext
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.cards import CardOut, Enrolment
 from loyalty.api.schemas.common import PageOut, PageParams, error_responses
@@ -117,7 +117,7 @@ async def _set_active(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def deactivate(
-    request: Request, ctx: VendorContext, card_id: CardId, idempotency_key: IdempotencyKey = None
+    request: Request, ctx: OwnerContext, card_id: CardId, idempotency_key: IdempotencyKey = None
 ) -> Response:
     return await _set_active(request, ctx, card_id, False, idempotency_key)
 
@@ -129,6 +129,6 @@ async def deactivate(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def reactivate(
-    request: Request, ctx: VendorContext, card_id: CardId, idempotency_key: IdempotencyKey = None
+    request: Request, ctx: OwnerContext, card_id: CardId, idempotency_key: IdempotencyKey = None
 ) -> Response:
     return await _set_active(request, ctx, card_id, True, idempotency_key)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from loyalty.api.deps import VendorContext
+from loyalty.api.deps import OwnerContext
 from loyalty.api.schemas.cards import CustomerExportOut
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.unit_of_work import UnitOfWorkRoute
@@ -24,7 +24,7 @@ CustomerId = Annotated[int, Path(ge=1, le=MAX_ID, description="The customer's id
     summary="Export everything held about a customer: the record, their cards and their ledger entries",
     responses=error_responses(401, 403, 404, 422),
 )
-async def export_customer(ctx: VendorContext, customer_id: CustomerId) -> CustomerExportOut:
+async def export_customer(ctx: OwnerContext, customer_id: CustomerId) -> CustomerExportOut:
     return CustomerExportOut(**await customers.export_customer(ctx, customer_id))
 
 
@@ -34,6 +34,6 @@ async def export_customer(ctx: VendorContext, customer_id: CustomerId) -> Custom
     summary="Erase a customer's personal data: pseudonymised, cards deactivated, the ledger kept",
     responses=error_responses(401, 403, 404, 422),
 )
-async def erase_customer(ctx: VendorContext, customer_id: CustomerId) -> Response:
+async def erase_customer(ctx: OwnerContext, customer_id: CustomerId) -> Response:
     await customers.erase_customer(ctx, customer_id)
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from loyalty.api.deps import VendorContext, clock_of
+from loyalty.api.deps import OwnerContext, VendorContext, clock_of
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import PageOut, PageParams, error_responses
 from loyalty.api.schemas.pins import NewPin, PinChanges, StaffPinOut
@@ -42,7 +42,7 @@ async def list_pins(
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def create_pin(
-    request: Request, ctx: VendorContext, body: NewPin, idempotency_key: IdempotencyKey = None
+    request: Request, ctx: OwnerContext, body: NewPin, idempotency_key: IdempotencyKey = None
 ) -> Response:
     async def produce() -> StaffPinOut:
         program = await programs.get_program(ctx)
@@ -58,7 +58,7 @@ async def create_pin(
     summary="Rename, re-key, enable or disable a staff PIN",
     responses=error_responses(401, 403, 404, 409, 422),
 )
-async def update_pin(request: Request, ctx: VendorContext, pin_id: PinId, body: PinChanges) -> StaffPinOut:
+async def update_pin(request: Request, ctx: OwnerContext, pin_id: PinId, body: PinChanges) -> StaffPinOut:
     program = await programs.get_program(ctx)
     pin = await pins.update_pin(ctx, program, pin_id, body)
     return StaffPinOut.from_pin(pin, clock_of(request).now())
@@ -70,7 +70,7 @@ async def update_pin(request: Request, ctx: VendorContext, pin_id: PinId, body: 
     summary="Delete a staff PIN (the ledger keeps pointing at it; its digits are freed)",
     responses=error_responses(401, 403, 404, 422),
 )
-async def delete_pin(ctx: VendorContext, pin_id: PinId) -> Response:
+async def delete_pin(ctx: OwnerContext, pin_id: PinId) -> Response:
     program = await programs.get_program(ctx)
     await pins.delete_pin(ctx, program, pin_id)
     return Response(status_code=204)
@@ -83,7 +83,7 @@ async def delete_pin(ctx: VendorContext, pin_id: PinId) -> Response:
     responses=error_responses(401, 403, 404, 409, 422),
 )
 async def unlock_pin(
-    request: Request, ctx: VendorContext, pin_id: PinId, idempotency_key: IdempotencyKey = None
+    request: Request, ctx: OwnerContext, pin_id: PinId, idempotency_key: IdempotencyKey = None
 ) -> Response:
     async def produce() -> StaffPinOut:
         program = await programs.get_program(ctx)

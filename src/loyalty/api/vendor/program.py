@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from loyalty.api.deps import VendorContext
+from loyalty.api.deps import OwnerContext, VendorContext
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.programs import ProgramCreate, ProgramOut, ProgramUpdate
@@ -26,7 +26,7 @@ router = APIRouter(route_class=UnitOfWorkRoute)
     responses=error_responses(401, 403, 409, 422),
 )
 async def create_program(
-    body: ProgramCreate, request: Request, ctx: VendorContext, idempotency_key: IdempotencyKey = None
+    body: ProgramCreate, request: Request, ctx: OwnerContext, idempotency_key: IdempotencyKey = None
 ) -> Response:
     async def produce() -> ProgramOut:
         return ProgramOut.model_validate(await programs.create_program(ctx, body))
@@ -50,7 +50,7 @@ async def get_program(ctx: VendorContext) -> ProgramOut:
     summary="Change some of the programme's settings",
     responses=error_responses(401, 403, 404, 422),
 )
-async def update_program(body: ProgramUpdate, ctx: VendorContext) -> ProgramOut:
+async def update_program(body: ProgramUpdate, ctx: OwnerContext) -> ProgramOut:
     return ProgramOut.model_validate(await programs.update_program(ctx, body))
 
 
@@ -60,7 +60,7 @@ async def update_program(body: ProgramUpdate, ctx: VendorContext) -> ProgramOut:
     summary="Activate the programme",
     responses=error_responses(401, 403, 404, 409, 422),
 )
-async def activate_program(request: Request, ctx: VendorContext, idempotency_key: IdempotencyKey = None) -> Response:
+async def activate_program(request: Request, ctx: OwnerContext, idempotency_key: IdempotencyKey = None) -> Response:
     return await _set_active(request, ctx, idempotency_key, True)
 
 
@@ -70,7 +70,7 @@ async def activate_program(request: Request, ctx: VendorContext, idempotency_key
     summary="Deactivate the programme (cards can no longer collect or redeem)",
     responses=error_responses(401, 403, 404, 409, 422),
 )
-async def deactivate_program(request: Request, ctx: VendorContext, idempotency_key: IdempotencyKey = None) -> Response:
+async def deactivate_program(request: Request, ctx: OwnerContext, idempotency_key: IdempotencyKey = None) -> Response:
     return await _set_active(request, ctx, idempotency_key, False)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from loyalty.api.deps import VendorContext
+from loyalty.api.deps import OwnerContext
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.stats import ProgramStatsOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
@@ -19,7 +19,7 @@ router = APIRouter(route_class=UnitOfWorkRoute)
     summary="The programme's statistics (days are the vendor's local days)",
     responses=error_responses(401, 403, 404),
 )
-async def program_stats(ctx: VendorContext) -> ProgramStatsOut:
+async def program_stats(ctx: OwnerContext) -> ProgramStatsOut:
     # Not get_program_with_timezone: that refuses an inactive programme, whose history still counts.
     program = await programs.get_program(ctx)
     vendor = await vendors.get_vendor(ctx, ctx.vendor_id)

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from loyalty.api.deps import VendorContext
+from loyalty.api.deps import OwnerContext, VendorContext
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import InstantIn, PageOut, PageParams, error_responses
 from loyalty.api.schemas.transactions import TransactionOut, TransactionType
@@ -64,7 +64,7 @@ async def void_transaction(
 )
 async def list_transactions(
     request: Request,
-    ctx: VendorContext,
+    ctx: OwnerContext,
     page: Annotated[PageParams, Query()],
     since: Annotated[InstantIn | None, Query(description="Entries at or after this instant")] = None,
     until: Annotated[InstantIn | None, Query(description="Entries before this instant")] = None,
@@ -85,7 +85,7 @@ async def list_transactions(
     return PageOut[TransactionOut].of(found, [TransactionOut.from_view(view) for view in found.items])
 
 
-async def _csv_download(ctx: VendorContext, where: TransactionFilter) -> StreamingResponse:
+async def _csv_download(ctx: OwnerContext, where: TransactionFilter) -> StreamingResponse:
     """The export is written out inside the request's unit of work, and sent once the unit is over: a
     slow client holds a file, never a database connection (and no second unit is opened while the
     request's holds one, see db.NestedUnitOfWork)."""
