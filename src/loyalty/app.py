@@ -8,8 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from loyalty import __version__
+from loyalty.api.auth_failures import RefusedAddresses
 from loyalty.api.errors import install_error_handlers
 from loyalty.api.limits import RequestLimitsMiddleware
 from loyalty.api.middleware import RequestLogMiddleware
@@ -46,9 +48,14 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.state.settings = settings
     app.state.database = database
     app.state.clock = clock or SystemClock()
+    app.state.refused_addresses = RefusedAddresses()
     install_error_handlers(app)
     include_routers(app)
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
+    if settings.trust_forwarded_for:
+        # uvicorn's middleware: the client is the right-most X-Forwarded-For address that is not one of
+        # our proxies, never the left end, which the client writes itself (docs/operations.md).
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(RequestLogMiddleware)  # the outermost: it logs what the limits refuse too
     return app
 

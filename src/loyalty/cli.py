@@ -145,7 +145,7 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,  # the app logs one structured line per request itself
-        proxy_headers=settings.trust_forwarded_for,
+        proxy_headers=False,  # the app reads X-Forwarded-For itself, from LOYALTY_TRUSTED_PROXIES only
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 

@@ -50,8 +50,17 @@ class Settings(BaseSettings):
     idempotency_ttl_hours: int = Field(48, ge=24, description="How long Idempotency-Key answers are kept.")
     enroll_rate_limit: int = Field(10, ge=1, description="Public enrolments per client IP per window.")
     enroll_rate_window_seconds: int = Field(60, ge=1, description="Window of the enrolment rate limit.")
+    auth_failure_limit: int = Field(
+        20, ge=1, description="Wrong API keys a client address may send per window before it is refused (429)."
+    )
+    auth_failure_window_seconds: int = Field(300, ge=1, description="Window of the wrong-key limit.")
     trust_forwarded_for: bool = Field(
-        False, description="Take the client IP from X-Forwarded-For (only behind a trusted proxy)."
+        False, description="Take the client IP from X-Forwarded-For, as appended by LOYALTY_TRUSTED_PROXIES."
+    )
+    trusted_proxies: str = Field(
+        "127.0.0.1,::1",
+        description="Comma-separated addresses or networks (CIDR) of the reverse proxies in front of the service: "
+        "the client is the right-most X-Forwarded-For address that is not one of them.",
     )
 
     # Request limits (docs/operations.md, "Security"): checked before a body is parsed or a connection taken.

@@ -16,6 +16,7 @@ from loyalty.clock import SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.models import ApiKey, Customer, LoyaltyCard, Vendor
+from loyalty.models.api_key import ADMIN_SCOPE, OWNER_SCOPE
 from loyalty.services import cards, pins, programs, stamps, vendors
 from loyalty.services.api_keys import hash_key
 from loyalty.services.context import Actor, Context
@@ -68,6 +69,7 @@ async def _seed(ctx: Context) -> None:
         ctx.session.add(
             ApiKey(
                 vendor_id=vendor_id,
+                scope=ADMIN_SCOPE if vendor_id is None else OWNER_SCOPE,
                 name=name,
                 key_prefix=secret[:14],
                 key_hash=hash_key(secret),

@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from loyalty.api.auth_failures import RefusedAddresses, count_failure
 from loyalty.api.unit_of_work import begin_session, request_unit
 from loyalty.clock import Clock
 from loyalty.config import Settings
@@ -38,19 +39,25 @@ def clock_of(request: Request) -> Clock:
 
 
 def client_ip(request: Request) -> str | None:
-    if settings_of(request).trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for")
-        if forwarded:
-            return forwarded.split(",")[0].strip()[:64]
+    """The client's address; behind trusted proxies, the one they saw (`app.py`, ProxyHeadersMiddleware)."""
     return request.client.host if request.client else None
 
 
 async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
-    """The key's holder, identified on the request's connection before its transaction begins."""
+    """The key's holder, identified on the request's connection before its transaction begins. A
+    wrong key is counted against the client's address (`api/auth_failures.py`)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated()
-    secret = credentials.credentials
-    caller = await request_unit(request).read(lambda session: api_keys.identify(session, secret))
+    settings, clock = settings_of(request), clock_of(request)
+    address = client_ip(request) or "unknown"
+    refused: RefusedAddresses = request.app.state.refused_addresses
+    refused.check(address, clock.now())
+    unit, secret = request_unit(request), credentials.credentials
+    try:
+        caller = await unit.read(lambda session: api_keys.identify(session, secret))
+    except Unauthenticated:
+        await count_failure(unit, refused, address, settings, clock)
+        raise
     request.state.vendor_id = caller.vendor_id  # for the request log and the error messages' language
     request.state.vendor_locale = caller.locale
     return caller

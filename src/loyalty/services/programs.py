@@ -110,6 +110,7 @@ async def create_program(ctx: Context, fields: ProgramFields) -> LoyaltyProgram:
     program = LoyaltyProgram(
         vendor_id=vendor_id, is_active=True, created_at=now, updated_at=now, **_values(fields, only_set=False)
     )
+    await ctx.session.flush()  # what was pending before fails as itself, not as the programme below
     ctx.session.add(program)
     try:
         async with ctx.session.begin_nested():

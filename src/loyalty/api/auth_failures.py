@@ -1,0 +1,71 @@
+"""Failed authentications, counted per client address: past `LOYALTY_AUTH_FAILURE_LIMIT` wrong keys in
+`LOYALTY_AUTH_FAILURE_WINDOW_SECONDS`, the address is refused (429 RATE_LIMITED with Retry-After)
+until the window ends, whatever key it sends.
+
+Keys are 256-bit, so guessing one is hopeless anyway; the limit keeps a guesser from costing the
+service a database round trip per guess, and each failure is logged as one line with the address.
+The count is shared by every worker (a rate-limit bucket in the database, `services/rate_limits.py`);
+each worker also remembers the addresses it refused, so a refused client costs it no round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyalty.clock import Clock
+from loyalty.config import Settings
+from loyalty.db import Unit
+from loyalty.errors import RateLimited
+from loyalty.services import rate_limits
+from loyalty.services.context import Context
+
+log = logging.getLogger("loyalty.security")
+
+# Addresses remembered at most; past it the oldest refusal is forgotten (the database still counts).
+MAX_REFUSED_ADDRESSES = 10_000
+
+
+class RefusedAddresses:
+    """This worker's refused addresses and until when: a cache of the database's count."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, datetime] = {}
+
+    def check(self, address: str, now: datetime) -> None:
+        """Raises RateLimited while `address` is refused."""
+        until = self._until.get(address)
+        if until is None:
+            return
+        if until <= now:
+            del self._until[address]
+            return
+        raise RateLimited(retry_after=max(1, math.ceil((until - now).total_seconds())))
+
+    def refuse(self, address: str, until: datetime) -> None:
+        if len(self._until) >= MAX_REFUSED_ADDRESSES:
+            del self._until[next(iter(self._until))]
+        self._until[address] = until
+
+
+async def count_failure(unit: Unit, refused: RefusedAddresses, address: str, settings: Settings, clock: Clock) -> None:
+    """Logs and counts one failed authentication from `address`, apart from the request's transaction;
+    raises RateLimited (and remembers the refusal) once the address is past the limit."""
+    log.warning("authentication failed from %s", address)
+
+    async def count(session: AsyncSession) -> None:
+        await rate_limits.hit(
+            Context(session, settings, clock),
+            f"auth-failure:{address}",
+            limit=settings.auth_failure_limit,
+            window_seconds=settings.auth_failure_window_seconds,
+        )
+
+    try:
+        await unit.apart(count)
+    except RateLimited as limited:
+        refused.refuse(address, clock.now() + timedelta(seconds=limited.retry_after_seconds))
+        raise
