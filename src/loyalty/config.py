@@ -48,6 +48,9 @@ class Settings(BaseSettings):
 
     default_timezone: str = Field(DEFAULT_TIMEZONE, description="Timezone of new vendors without one.")
     idempotency_ttl_hours: int = Field(48, ge=24, description="How long Idempotency-Key answers are kept.")
+    idempotency_max_answer_bytes: int = Field(
+        16_384, ge=1_024, description="Largest stored Idempotency-Key answer (compressed); a larger one is not kept."
+    )
     enroll_rate_limit: int = Field(10, ge=1, description="Public enrolments per client IP per window.")
     enroll_rate_window_seconds: int = Field(60, ge=1, description="Window of the enrolment rate limit.")
     auth_failure_limit: int = Field(

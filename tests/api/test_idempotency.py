@@ -13,7 +13,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from loyalty.models import IdempotencyRecord, LoyaltyCard, LoyaltyTransaction
 from tests.api.conftest import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
@@ -243,3 +243,42 @@ async def test_concurrent_replays_make_one_entry(client, shop, database):
     async with database.unit_of_work() as session:
         card = await session.get(LoyaltyCard, shop.card_id)
     assert card is not None and card.stamp_count == 1
+
+
+# --- what a record keeps -------------------------------------------------------------------------
+
+LARGE_CATALOGUE = [{"name": f"Reward number {i} of the long catalogue", "points_required": 10 + i} for i in range(200)]
+
+
+async def _stored_sizes(database: Any) -> list[int]:
+    async with database.unit_of_work() as session:
+        return list(await session.scalars(select(func.length(IdempotencyRecord.response_body))))
+
+
+async def test_a_large_answer_is_kept_compressed_and_replayed_byte_for_byte(client, tenant, database):
+    """The issue: each key on a large programme stored the whole programme (75 KB a record)."""
+    patched = await client.patch(f"{V}/program", json={"points_rewards": LARGE_CATALOGUE}, headers=tenant.headers)
+    assert patched.status_code == 200
+
+    first = await client.post(f"{V}/program/activate", headers=keyed(tenant, "activate-1"))
+    again = await client.post(f"{V}/program/activate", headers=keyed(tenant, "activate-1"))
+
+    assert first.status_code == again.status_code == 200
+    assert again.content == first.content and again.headers["Idempotent-Replayed"] == "true"
+    [stored] = await _stored_sizes(database)
+    assert len(first.content) > 10_000 and stored < len(first.content) / 4
+
+
+async def test_an_answer_too_large_to_keep_releases_its_key(client, tenant, database, settings):
+    settings.idempotency_max_answer_bytes = 1_024  # the app reads this very Settings object
+    rewards = [{"name": f"{i:x}" * 50, "points_required": 10 + i} for i in range(50)]  # little to compress
+    assert (
+        await client.patch(f"{V}/program", json={"points_rewards": rewards}, headers=tenant.headers)
+    ).status_code == 200
+
+    first = await client.post(f"{V}/program/activate", headers=keyed(tenant, "activate-2"))
+    again = await client.post(f"{V}/program/activate", headers=keyed(tenant, "activate-2"))
+
+    assert first.status_code == again.status_code == 200
+    assert "Idempotent-Replayed" not in again.headers  # run again: activating twice is harmless
+    assert await _stored_sizes(database) == []

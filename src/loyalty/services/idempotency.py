@@ -5,11 +5,19 @@ INSERT waits on the unique index until the first transaction ends: if it committ
 the stored answer and replays it; if it rolled back (the write failed), the repeat runs afresh.
 On SQLite, writers are serialised anyway. Failed writes store nothing: they changed nothing, so
 running them again is safe and gives the answer that holds now.
+
+A record holds what a replay needs and no more: the status and the answer's bytes, compressed past
+`COMPRESS_FROM_BYTES` (a programme's answer, with its catalogue, shrinks about tenfold). An answer
+still larger than `LOYALTY_IDEMPOTENCY_MAX_ANSWER_BYTES` once compressed is not kept, and its key is
+released: only a programme's own writes can answer that much, and repeating those is harmless
+(activating twice leaves it active; a second create is a 409 that says it exists).
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -55,16 +63,39 @@ async def claim(ctx: Context, scope: str, key: str, request_fingerprint: str) ->
     )
     if record is None or record.request_fingerprint != request_fingerprint or record.status_code is None:
         raise IdempotencyKeyReused()
-    return StoredAnswer(status_code=record.status_code, body=record.response_body or "")
+    return StoredAnswer(status_code=record.status_code, body=_replayed_body(record.response_body or ""))
 
 
 async def remember(ctx: Context, scope: str, key: str, answer: StoredAnswer) -> None:
     record = await ctx.session.scalar(
         select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
     )
-    if record is not None:
-        record.status_code, record.response_body = answer.status_code, answer.body
-        await ctx.session.flush()
+    if record is None:
+        return
+    stored = _stored_body(answer.body)
+    if len(stored) > ctx.settings.idempotency_max_answer_bytes:
+        await ctx.session.delete(record)
+    else:
+        record.status_code, record.response_body = answer.status_code, stored
+    await ctx.session.flush()
+
+
+# A stored body starting with this is zlib-compressed and base64-encoded; an answer's JSON never starts
+# so (it starts with `{`), and records written before compression existed are read as they are.
+COMPRESSED_MARK = "zlib:"
+COMPRESS_FROM_BYTES = 1024
+
+
+def _stored_body(body: str) -> str:
+    if len(body) < COMPRESS_FROM_BYTES:
+        return body
+    return COMPRESSED_MARK + base64.b64encode(zlib.compress(body.encode())).decode()
+
+
+def _replayed_body(stored: str) -> str:
+    if stored.startswith(COMPRESSED_MARK):
+        return zlib.decompress(base64.b64decode(stored[len(COMPRESSED_MARK) :])).decode()
+    return stored
 
 
 async def _forget_expired(ctx: Context, scope: str, key: str, cutoff: object) -> None:
