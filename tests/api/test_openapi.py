@@ -18,7 +18,10 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from loyalty.app import create_app
 from loyalty.clock import SystemClock
 from loyalty.db import Database
-from tests.api.conftest import Tenant, make_tenant
+from loyalty.models.api_key import COUNTER_SCOPE
+from loyalty.services import api_keys
+from loyalty.services.context import Context
+from tests.api.conftest import make_tenant
 from tests.api.live_server import serve
 from tests.conftest import empty_tables, test_settings
 
@@ -27,30 +30,29 @@ API_MD = Path(__file__).resolve().parents[3] / "shared" / "API.md"
 
 
 @pytest.fixture(scope="module")
-def live(_postgres_url: str) -> Iterator[tuple[str, dict[str, str]]]:
-    """A live server on PostgreSQL, with an admin key and a vendor with a programme, PIN and card."""
+def live(_postgres_url: str) -> Iterator[tuple[str, dict[str, str | None]]]:
+    """A live server on PostgreSQL, with a vendor's programme, PIN and card, and a key of every kind."""
     app_settings = test_settings(_postgres_url, enroll_rate_limit=1000)
 
-    async def seed() -> tuple[str, Tenant]:
-        database = Database.from_url(_postgres_url)
+    async def seed() -> dict[str, str | None]:
+        database = Database.from_settings(app_settings)
         try:
             await empty_tables(database)
-            from loyalty.services import api_keys
-            from loyalty.services.context import Context
-
-            async with database.unit_of_work() as session:
-                admin = await api_keys.create_admin_key(Context(session, app_settings, SystemClock()), "fuzz")
             tenant = await make_tenant(database, app_settings, SystemClock(), slug="fuzz-cafe")  # type: ignore[arg-type]
-            return admin.secret, tenant
+            async with database.unit_of_work() as session:
+                ctx = Context(session, app_settings, SystemClock())
+                admin = await api_keys.create_admin_key(ctx, "fuzz")
+                counter = await api_keys.create_vendor_key(ctx, tenant.vendor_id, "fuzz till", COUNTER_SCOPE)
+            return {"admin": admin.secret, "owner": tenant.key, "counter": counter.secret, "none": None}
         finally:
             await database.dispose()
 
-    admin_key, tenant = asyncio.run(seed())
+    keys = asyncio.run(seed())
     with serve(create_app(app_settings)) as base_url:
-        yield base_url, {"admin": admin_key, "vendor": tenant.key}
+        yield base_url, keys
 
 
-def fuzz(operation: Any, key: str) -> None:
+def fuzz(operation: Any, key: str | None) -> None:
     """Sends schemathesis' generated cases for one operation; raises on the first failed check."""
 
     @given(case=operation.as_strategy())
@@ -63,22 +65,24 @@ def fuzz(operation: Any, key: str) -> None:
     )
     def exercise(case: schemathesis.Case) -> None:
         case.call_and_validate(
-            headers={"Authorization": f"Bearer {key}"},
+            headers={"Authorization": f"Bearer {key}"} if key else {},
             checks=[not_a_server_error, response_schema_conformance],
         )
 
     exercise()
 
 
-def test_no_server_errors_and_answers_match_their_schema(live) -> None:
-    """Every operation, fuzzed with schemathesis' generated cases (bounded: a few per operation)."""
+@pytest.mark.parametrize("kind", ["admin", "owner", "counter", "none"])
+def test_no_server_errors_and_answers_match_their_schema(live, kind: str) -> None:
+    """Every operation with every kind of key (an admin's, a vendor owner's, a counter's, none), fuzzed
+    with schemathesis' generated cases (bounded: a few per operation and kind)."""
     base_url, keys = live
     api = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     failures: list[str] = []
     for result in api.get_all_operations():
         operation = result.ok()
         try:
-            fuzz(operation, keys["admin"] if operation.path.startswith("/api/v1/admin") else keys["vendor"])
+            fuzz(operation, keys[kind])
         except Exception as exc:  # collect every operation's failure, then report them together
             failures.append(f"{operation.label}: {str(exc)[:2000]}")
     assert failures == [], "\n\n".join(failures)
