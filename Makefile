@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck bench clean
+.PHONY: demo test install lint typecheck bench faults clean
 
 # The virtual environment is rebuilt whenever the lock file or the package metadata changes.
 $(STAMP): requirements.lock pyproject.toml
@@ -34,6 +34,10 @@ typecheck: install
 # The benchmark harness (docs/performance.md): `make bench`, or `make bench ARGS=--quick`.
 bench: install
 	bench/run $(ARGS)
+
+# Fault injection (bench/faults/README.md): `make faults`, or `make faults ARGS=--quick`.
+faults: install
+	bench/faults/run $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache loyalty.db

@@ -1,0 +1,1 @@
+"""Fault injection: crashes, lost database connections, a full pool and bad input (see README.md)."""
