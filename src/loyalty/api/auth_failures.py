@@ -14,14 +14,11 @@ import logging
 import math
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Unit
 from loyalty.errors import RateLimited
 from loyalty.services import rate_limits
-from loyalty.services.context import Context
 
 log = logging.getLogger("loyalty.security")
 
@@ -56,16 +53,15 @@ async def count_failure(unit: Unit, refused: RefusedAddresses, address: str, set
     raises RateLimited (and remembers the refusal) once the address is past the limit."""
     log.warning("authentication failed from %s", address)
 
-    async def count(session: AsyncSession) -> None:
-        await rate_limits.hit(
-            Context(session, settings, clock),
+    try:
+        await rate_limits.hit_apart(
+            unit,
+            settings,
+            clock,
             f"auth-failure:{address}",
             limit=settings.auth_failure_limit,
             window_seconds=settings.auth_failure_window_seconds,
         )
-
-    try:
-        await unit.apart(count)
     except RateLimited as limited:
         refused.refuse(address, clock.now() + timedelta(seconds=limited.retry_after_seconds))
         raise

@@ -1,7 +1,7 @@
 """Fixed-window rate limits counted in the database, shared by every worker on every machine.
 
-Call it in a unit of work of its own, committed before the guarded request runs, so a request that
-then fails (a 409 on enrolment, say) still uses up its allowance.
+Count in a transaction of its own, committed before the guarded request's (`hit_apart`), so a request
+that then fails (a 409 on enrolment, say) still uses up its allowance.
 """
 
 from __future__ import annotations
@@ -10,7 +10,11 @@ import math
 from datetime import UTC, datetime
 
 from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyalty.clock import Clock
+from loyalty.config import Settings
+from loyalty.db import Unit
 from loyalty.errors import RateLimited
 from loyalty.models import RateLimitBucket
 from loyalty.services.context import Context
@@ -34,3 +38,14 @@ async def hit(ctx: Context, bucket: str, *, limit: int, window_seconds: int) -> 
     )
     if hits is not None and hits > limit:
         raise RateLimited(retry_after=max(1, math.ceil(window + window_seconds - now.timestamp())))
+
+
+async def hit_apart(
+    unit: Unit, settings: Settings, clock: Clock, bucket: str, *, limit: int, window_seconds: int
+) -> None:
+    """`hit`, committed on the unit's connection before the unit's transaction begins (`Unit.apart`)."""
+
+    async def count(session: AsyncSession) -> None:
+        await hit(Context(session, settings, clock), bucket, limit=limit, window_seconds=window_seconds)
+
+    await unit.apart(count)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.api.deps import PublicContext, client_ip, clock_of, public_context, settings_of
 from loyalty.api.idempotency import IdempotencyKey, respond
@@ -35,17 +34,15 @@ async def enrolment_context(request: Request) -> Context:
     """Counts the attempt against the client's enrolment limit (429 past it), committed apart on the
     request's connection before the enrolment's own transaction begins: attempts that then fail (404,
     409) still count."""
-    settings, clock = settings_of(request), clock_of(request)
-
-    async def count_attempt(session: AsyncSession) -> None:
-        await rate_limits.hit(
-            Context(session, settings, clock),
-            f"enroll:{client_ip(request) or 'unknown'}",
-            limit=settings.enroll_rate_limit,
-            window_seconds=settings.enroll_rate_window_seconds,
-        )
-
-    await request_unit(request).apart(count_attempt)
+    settings = settings_of(request)
+    await rate_limits.hit_apart(
+        request_unit(request),
+        settings,
+        clock_of(request),
+        f"enroll:{client_ip(request) or 'unknown'}",
+        limit=settings.enroll_rate_limit,
+        window_seconds=settings.enroll_rate_window_seconds,
+    )
     return await public_context(request)
 
 
