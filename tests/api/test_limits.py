@@ -146,3 +146,17 @@ async def _backends_in_transaction(database_url: str) -> int:
         )
     finally:
         await connection.close()
+
+
+async def test_a_rewards_list_past_its_bound_is_refused(client, tenant: Tenant):
+    """The issue's 700,000-entry catalogue is refused unread (413); one entry past the schema's 200 is a 422."""
+    huge = b'{"points_rewards": [' + b",".join([b'{"name":"r","points_required":1}'] * 700_000) + b"]}"
+    one_too_many = [{"name": f"r{i}", "points_required": 1} for i in range(201)]
+
+    unread = await client.patch(
+        f"{V}/program", content=huge, headers={**tenant.headers, "Content-Type": "application/json"}
+    )
+    refused = await client.patch(f"{V}/program", json={"points_rewards": one_too_many}, headers=tenant.headers)
+
+    assert_error(unread, 413, "PAYLOAD_TOO_LARGE")
+    assert assert_error(refused, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "points_rewards"
