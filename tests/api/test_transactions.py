@@ -11,9 +11,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from loyalty.app import create_app
 from loyalty.models import LoyaltyTransaction
+from loyalty.services import transactions
 from tests.api.conftest import Tenant, make_tenant
-from tests.conftest import START
+from tests.api.live_server import serve
+from tests.conftest import START, test_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -231,6 +234,34 @@ async def test_json_is_the_default(client, tenant, history):
 
     assert response.headers["content-type"].startswith("application/json")
     assert response.json()["total"] == 5
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_csv_export_streams_in_chunks_on_one_connection_and_is_consistent(
+    tenant, database_url, clock, monkeypatch
+):
+    """Through a real server with a pool of one: the export reads 3 entries a chunk, each in a unit of
+    its own, so an earn goes through while it streams; the export holds every entry that existed
+    when it began, once each, and not the one written meanwhile (the ledger is append-only)."""
+    monkeypatch.setattr(transactions, "CSV_BATCH", 3)
+    settings = test_settings(database_url, db_pool_size=1, db_pool_timeout_seconds=2)
+    earn = {"card_id": tenant.card_id, "staff_pin": tenant.pin, "purchase_amount_cents": 100}
+    with serve(create_app(settings, clock=clock)) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, headers=tenant.headers, timeout=10) as http:
+            before = []
+            for _ in range(10):
+                answer = await http.post(f"{V}/points/earn", json=earn)
+                before.append(answer.json()["transaction_id"])
+                clock.advance(timedelta(minutes=1))
+            async with http.stream("GET", f"{V}/transactions", headers={"Accept": "text/csv"}) as export:
+                lines = export.aiter_lines()
+                first = [await anext(lines) for _ in range(3)]  # the header and the first rows
+                meanwhile = await http.post(f"{V}/points/earn", json=earn)
+                rest = [line async for line in lines]
+
+    assert meanwhile.status_code == 201
+    rows = list(csv.DictReader(io.StringIO("\n".join(first + rest))))
+    assert [int(row["id"]) for row in rows] == sorted(before, reverse=True)
 
 
 # --- what the ledger records ------------------------------------------------------------------------

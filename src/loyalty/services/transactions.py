@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, tuple_
 
 from loyalty.models import LoyaltyTransaction, StaffPin
 from loyalty.services.cards import CardRef, find_card
@@ -99,21 +99,41 @@ async def vendor_transactions(
     return Page(_views(page.items), page.total, limit, offset)
 
 
-async def vendor_transactions_csv(ctx: Context, where: TransactionFilter) -> AsyncIterator[str]:
-    """The whole filtered journal as CSV, in chunks of CSV_BATCH rows: a year of data needs little
-    memory, and each chunk is one write to the client rather than one per row."""
-    query = _filtered_columns(ctx.vendor_id, where).order_by(*NEWEST_FIRST)
-    result = await ctx.session.stream(query.execution_options(yield_per=CSV_BATCH))
+# Where an export has got to: the (transaction_at, id) of the last entry it wrote (newest first).
+ExportCursor = tuple[datetime, int]
+
+
+def csv_header() -> str:
+    return _csv_text([CSV_COLUMNS])
+
+
+async def vendor_transactions_csv_chunk(
+    ctx: Context, where: TransactionFilter, after: ExportCursor | None
+) -> tuple[str, ExportCursor | None]:
+    """Up to CSV_BATCH entries of the filtered journal, newest first, older than `after` (from the newest
+    when None), as CSV rows; and the cursor for the next chunk (None once the journal is done).
+
+    An export reads chunk by chunk, each in a unit of work of its own, so that it holds a connection
+    for one chunk at a time, never for the whole file nor while the client reads. The ledger is
+    append-only, so the chunks add up to one consistent export: entries written meanwhile are newer
+    than the first chunk and no entry below the cursor ever changes."""
+    query = _filtered_columns(ctx.vendor_id, where)
+    if after is not None:
+        query = query.where(tuple_(LoyaltyTransaction.transaction_at, LoyaltyTransaction.id) < after)
+    rows = (await ctx.session.execute(query.order_by(*NEWEST_FIRST).limit(CSV_BATCH))).all()
+    if len(rows) < CSV_BATCH:
+        return _csv_text(rows), None
+    last = rows[-1]
+    return _csv_text(rows), (last[AT_COLUMN], last[ID_COLUMN])
+
+
+def _csv_text(rows: Sequence[Sequence[object]]) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
-    async for rows in result.partitions(CSV_BATCH):
-        writer.writerows([_csv_value(value) for value in row] for row in rows)
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    if buffer.tell():
-        yield buffer.getvalue()
+    csv.writer(buffer).writerows([_csv_value(value) for value in row] for row in rows)
+    return buffer.getvalue()
+
+
+AT_COLUMN, ID_COLUMN = CSV_COLUMNS.index("transaction_at"), CSV_COLUMNS.index("id")
 
 
 def _filtered_columns(vendor_id: int, where: TransactionFilter) -> Select:

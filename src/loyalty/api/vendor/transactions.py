@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from loyalty.api.deps import OwnerContext, VendorContext
+from loyalty.api.deps import OwnerContext, VendorContext, database_of
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import InstantIn, PageOut, PageParams, error_responses
 from loyalty.api.schemas.transactions import TransactionOut, TransactionType
@@ -17,14 +16,13 @@ from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.models import StaffPin
 from loyalty.models.base import MAX_ID
 from loyalty.services import transactions, voids
-from loyalty.services.transactions import TransactionFilter, TransactionView
+from loyalty.services.context import Context
+from loyalty.services.transactions import ExportCursor, TransactionFilter, TransactionView
 from loyalty.services.voids import VoidRequest
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 
 CSV_MEDIA_TYPE = "text/csv"
-CSV_IN_MEMORY_BYTES = 4 * 1024 * 1024
-CSV_CHUNK_BYTES = 64 * 1024
 
 
 @router.post(
@@ -80,29 +78,28 @@ async def list_transactions(
         card_id=card_id,
     )
     if CSV_MEDIA_TYPE in request.headers.get("accept", ""):
-        return await _csv_download(ctx, where)
+        return _csv_download(request, ctx, where)
     found = await transactions.vendor_transactions(ctx, where, limit=page.limit, offset=page.offset)
     return PageOut[TransactionOut].of(found, [TransactionOut.from_view(view) for view in found.items])
 
 
-async def _csv_download(ctx: OwnerContext, where: TransactionFilter) -> StreamingResponse:
-    """The export is written out inside the request's unit of work, and sent once the unit is over: a
-    slow client holds a file, never a database connection (and no second unit is opened while the
-    request's holds one, see db.NestedUnitOfWork)."""
-    # In memory up to CSV_IN_MEMORY_BYTES, then a temporary file; the response's stream closes it.
-    export = tempfile.SpooledTemporaryFile(max_size=CSV_IN_MEMORY_BYTES)  # noqa: SIM115
-    try:
-        async for text in transactions.vendor_transactions_csv(ctx, where):
-            export.write(text.encode())
-    except BaseException:
-        export.close()
-        raise
-    export.seek(0)
+def _csv_download(request: Request, ctx: OwnerContext, where: TransactionFilter) -> StreamingResponse:
+    """The export streams once the request's unit of work is over, reading chunk by chunk, each chunk
+    in a unit of its own (`transactions.vendor_transactions_csv_chunk`): it holds a connection for a
+    chunk at a time, so exports beside the counter leave it connections, and a slow client holds none."""
+    database = database_of(request)
 
     async def chunks() -> AsyncIterator[bytes]:
-        with export:
-            while chunk := export.read(CSV_CHUNK_BYTES):
-                yield chunk
+        yield transactions.csv_header().encode()
+        cursor: ExportCursor | None = None
+        while True:
+            async with database.unit_of_work() as session:
+                text, cursor = await transactions.vendor_transactions_csv_chunk(
+                    Context(session, ctx.settings, ctx.clock, ctx.actor), where, cursor
+                )
+            yield text.encode()
+            if cursor is None:
+                return
 
     filename = f"transactions-{ctx.vendor_id}-{ctx.clock.now():%Y%m%d-%H%M%S}.csv"
     return StreamingResponse(
