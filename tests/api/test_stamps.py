@@ -329,6 +329,39 @@ async def test_wrong_pin_without_pin_id_locks_the_terminal(client, tenant, datab
     assert await ledger(database, tenant.card_id) == []
 
 
+async def test_guessing_between_successes_of_a_known_pin_still_locks(client, tenant, database, settings, clock):
+    """A peer system's fault: a terminal's count of wrong PINs was cleared by any PIN's success. Anna
+    (4321) knows hers and guesses Boss's: four wrong, one right, again; the fifth wrong one locks."""
+    async with database.unit_of_work() as session:
+        ctx = vendor_ctx(session, settings, clock, tenant)
+        await pins_create(ctx, "Anna", "4321")
+        await pins_create(ctx, "Boss", "8765")
+
+    async def earn(staff_pin: str) -> httpx.Response:  # earning has no cooldown between attempts
+        body = {"card_id": tenant.card_id, "purchase_amount_cents": 100, "staff_pin": staff_pin}
+        return await client.post(f"{V}/points/earn", json=body, headers=tenant.headers)
+
+    first_round = [await earn(guess) for guess in ("1111", "2222", "3333", "4444")]
+    anna = await earn("4321")
+    fifth_wrong = await earn("5555")
+    locked = await earn("4321")
+
+    assert [r.json()["details"]["remaining_attempts"] for r in first_round] == [4, 3, 2, 1]
+    assert anna.status_code == 201
+    assert assert_error(fifth_wrong, 403, "INVALID_STAFF_PIN")["remaining_attempts"] == 0
+    assert_error(locked, 423, "STAFF_PIN_LOCKED")
+
+
+async def test_a_terminal_count_lapses_after_the_lockout_window(client, tenant, clock):
+    for _ in range(4):
+        await stamp(client, tenant, staff_pin="0000")
+    clock.advance(timedelta(minutes=31))  # LOYALTY_PIN_LOCKOUT_MINUTES is 30
+
+    response = await stamp(client, tenant, staff_pin="0000")
+
+    assert assert_error(response, 403, "INVALID_STAFF_PIN")["remaining_attempts"] == 4  # a new window
+
+
 async def test_naming_another_pin_does_not_dodge_the_lock(client, tenant, database, settings, clock):
     async with database.unit_of_work() as session:
         ctx = vendor_ctx(session, settings, clock, tenant)
@@ -365,7 +398,7 @@ async def test_lock_expires_after_the_lockout(client, tenant, clock):
     assert (await stamp(client, tenant)).status_code == 201
 
 
-async def test_a_good_pin_resets_the_count(client, tenant, clock):
+async def test_a_good_pin_does_not_reset_the_terminals_count(client, tenant, clock):
     await stamp(client, tenant, staff_pin="0000")
     await stamp(client, tenant, staff_pin="0000")
     assert (await stamp(client, tenant)).status_code == 201
@@ -373,7 +406,7 @@ async def test_a_good_pin_resets_the_count(client, tenant, clock):
 
     response = await stamp(client, tenant, staff_pin="0000")
 
-    assert assert_error(response, 403, "INVALID_STAFF_PIN")["remaining_attempts"] == 4
+    assert assert_error(response, 403, "INVALID_STAFF_PIN")["remaining_attempts"] == 2  # the third in the window
 
 
 async def test_unknown_staff_pin_id_is_an_invalid_pin(client, tenant):

@@ -23,5 +23,7 @@ class PinGuard(Base):
     terminal: Mapped[str] = mapped_column(String(100))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The first failure of the current counting window (LOYALTY_PIN_LOCKOUT_MINUTES long).
+    failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("program_id", "terminal"),)

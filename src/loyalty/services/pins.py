@@ -5,6 +5,10 @@ the keyed fingerprint (`pin_lookup`, an HMAC under the server secret) names the 
 Every failure counts against the calling terminal (`PinGuard`) and, when a PIN was named, against
 that PIN too, so naming another `staff_pin_id` does not dodge a lockout. Failures are recorded in a
 transaction of their own (`after_rollback`), because the failing request itself rolls back.
+
+Counts run within a window of LOYALTY_PIN_LOCKOUT_MINUTES from the window's first failure. A PIN's
+success clears that PIN's own count (whoever typed it knows it), never the terminal's: otherwise a
+terminal could guess other digits between successes of a PIN it knows and never lock.
 """
 
 from __future__ import annotations
@@ -119,8 +123,7 @@ async def delete_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> None
 async def unlock_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> StaffPin:
     """The vendor vouches for its counter: the PIN and the programme's terminal lockouts are cleared."""
     staff_pin = await get_pin(ctx, program, pin_id)
-    staff_pin.failed_attempts = 0
-    staff_pin.locked_until = None
+    staff_pin.failed_attempts, staff_pin.locked_until, staff_pin.failures_since = 0, None, None
     await ctx.session.execute(delete(PinGuard).where(PinGuard.program_id == program.id))
     await ctx.session.flush()
     return staff_pin
@@ -155,7 +158,7 @@ async def verify_staff_pin(
     if candidate is not None and is_locked(candidate.locked_until, now):
         raise StaffPinLocked(candidate.locked_until)  # type: ignore[arg-type]
     if candidate is not None and candidate.is_active and await _matches(pin, candidate.pin_hash):
-        _record_success(candidate, guard, now)
+        _record_success(candidate, now)
         return candidate
     _record_failure_after_rollback(ctx, program, pin_id=candidate.id if pin_id is not None and candidate else None)
     raise InvalidStaffPin(_remaining_attempts(ctx.settings, guard, candidate if pin_id is not None else None, now))
@@ -179,25 +182,27 @@ def _terminal(ctx: Context) -> str:
     return ctx.actor.terminal if ctx.actor else "unknown"
 
 
-def _record_success(staff_pin: StaffPin, guard: PinGuard | None, now: datetime) -> None:
+def _record_success(staff_pin: StaffPin, now: datetime) -> None:
+    """Clears the PIN's own count; the terminal's stays (see the module's docstring)."""
     staff_pin.last_used_at = now
     if staff_pin.failed_attempts:
-        staff_pin.failed_attempts = 0
-    if guard is not None and guard.failed_attempts:
-        guard.failed_attempts = 0
-        guard.locked_until = None
+        staff_pin.failed_attempts, staff_pin.failures_since = 0, None
 
 
 def _remaining_attempts(settings: Settings, guard: PinGuard | None, staff_pin: StaffPin | None, now: datetime) -> int:
     used = [0]
     for counter in (guard, staff_pin):
-        if counter is not None and not _lock_expired(counter.locked_until, now):
+        if counter is not None and not _count_is_over(counter, settings, now):
             used.append(counter.failed_attempts)
     return max(0, settings.pin_max_attempts - max(used) - 1)
 
 
-def _lock_expired(locked_until: datetime | None, now: datetime) -> bool:
-    return locked_until is not None and locked_until <= now
+def _count_is_over(counter: PinGuard | StaffPin, settings: Settings, now: datetime) -> bool:
+    """Whether the counter's failures no longer count: its lock has expired, or its window has passed."""
+    if counter.locked_until is not None:
+        return counter.locked_until <= now
+    window_start = now - timedelta(minutes=settings.pin_lockout_minutes)
+    return counter.failures_since is None or counter.failures_since <= window_start
 
 
 def _record_failure_after_rollback(ctx: Context, program: LoyaltyProgram, pin_id: int | None) -> None:
@@ -242,9 +247,10 @@ async def _count_failure_for_pin(session: AsyncSession, settings: Settings, pin_
 
 
 def _count_failure(counter: PinGuard | StaffPin, settings: Settings, now: datetime) -> None:
-    """One more failure; the lock starts at the configured count. An expired lock starts afresh."""
-    if _lock_expired(counter.locked_until, now):
-        counter.failed_attempts, counter.locked_until = 0, None
+    """One more failure; the lock starts at the configured count within one window. An expired lock
+    or a passed window starts a new count."""
+    if _count_is_over(counter, settings, now):
+        counter.failed_attempts, counter.locked_until, counter.failures_since = 0, None, now
     counter.failed_attempts += 1
     if counter.failed_attempts >= settings.pin_max_attempts:
         counter.locked_until = now + timedelta(minutes=settings.pin_lockout_minutes)
