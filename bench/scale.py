@@ -32,8 +32,9 @@ def generate(vendors: int, cards_per_vendor: int) -> tuple[int, int]:
 def vendor_key(vendor_id: int) -> str:
     """A key for one scale vendor, made the way the service stores keys (sha256 of the secret)."""
     secret = f"lyk_live_bench_scale_{vendor_id}_{cards.SALT}"
+    key_hash = f"encode(sha256('{secret}'::bytea), 'hex')"
     psql(f"""INSERT INTO api_keys (vendor_id, scope, name, key_prefix, key_hash, created_at)
-             VALUES ({vendor_id}, 'owner', 'bench reads', '{secret[:14]}', encode(sha256('{secret}'::bytea), 'hex'), now())""")
+             VALUES ({vendor_id}, 'owner', 'bench reads', '{secret[:14]}', {key_hash}, now())""")
     return secret
 
 
