@@ -128,6 +128,34 @@ def test_keys_made_before_scopes_keep_every_right_they_had(fresh_url):
     assert [tuple(row) for row in scopes] == [(1, "admin"), (2, "owner")]
 
 
+def test_a_catalogue_made_before_0004_never_gives_its_ids_again(fresh_url):
+    migrate.upgrade(fresh_url, "0003")
+
+    def seed(connection: Any) -> None:
+        connection.execute(
+            text(
+                "INSERT INTO vendors (id, name, slug, timezone, default_locale, created_at)"
+                " VALUES (1, 'Old shop', 'old-shop', 'Europe/Luxembourg', 'en', CURRENT_TIMESTAMP)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO loyalty_programs (vendor_id, program_type, name, stamps_target, points_per_euro,"
+                " points_rewards, cooldown_minutes, max_daily_stamps, require_staff_pin, is_active, created_at,"
+                " updated_at) VALUES (1, 'points', 'Old', 10, 1, :rewards, 15, 5, true, true,"
+                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            ),
+            {"rewards": '[{"id": 1, "name": "Tea"}, {"id": 5, "name": "Cake"}]'},
+        )
+        connection.commit()
+
+    inspect_schema(fresh_url, seed)
+    migrate.upgrade(fresh_url)
+
+    last = inspect_schema(fresh_url, lambda c: c.execute(text("SELECT last_reward_id FROM loyalty_programs")).scalar())
+    assert last == 5
+
+
 def test_the_migrated_schema_matches_the_models(fresh_url):
     migrate.upgrade(fresh_url)
     assert schema_differences(fresh_url) == []

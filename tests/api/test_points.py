@@ -248,3 +248,34 @@ async def test_points_messages_are_localised(client, shop, language):
 
     refused = await spend(client, shop, 99, headers={"Accept-Language": language})
     assert refused.json()["error_code"] == "INVALID_REWARD"
+
+
+# --- reward ids are never reused -------------------------------------------------------------------
+
+
+async def test_a_new_reward_never_takes_a_removed_rewards_id(client, database, settings, clock):
+    """A peer system's fault: the new first reward took id 1, and a terminal that cached `reward_id` 1
+    spent 400 points on a birthday cake instead of 50 on a croissant."""
+    bakery = await make_tenant(
+        database, settings, clock, slug="id-bakery", program_type="points",
+        points_rewards=[{"name": "Croissant", "points_required": 50}],
+    )  # fmt: skip
+    assert (await earn(client, bakery, cents=50_000)).status_code == 201
+    assert (await spend(client, bakery, reward_id=1)).status_code == 201
+
+    patched = await client.patch(
+        f"{V}/program",
+        json={"points_rewards": [{"name": "Birthday cake", "points_required": 400}]},
+        headers=bakery.headers,
+    )
+    cached = await spend(client, bakery, reward_id=1)
+    reused = await client.patch(
+        f"{V}/program",
+        json={"points_rewards": [{"id": 1, "name": "Birthday cake", "points_required": 400}]},
+        headers=bakery.headers,
+    )
+
+    assert [(r["id"], r["name"]) for r in patched.json()["points_rewards"]] == [(2, "Birthday cake")]
+    assert assert_error(cached, 400, "INVALID_REWARD")["reward_id"] == 1
+    assert assert_error(reused, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "points_rewards"
+    assert (await spend(client, bakery, reward_id=2)).status_code == 201  # the cake, by its own id

@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigId, UTCDateTime
@@ -26,6 +26,8 @@ class LoyaltyProgram(Base):
     points_per_euro: Mapped[Decimal] = mapped_column(Numeric(12, 4), default=Decimal(1))
     # The rewards catalogue: [{"id": int, "name": str, "points_required": int, "is_active": bool}].
     points_rewards: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The highest reward id ever given in this programme: ids are never reused (services/programs.py).
+    last_reward_id: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     cooldown_minutes: Mapped[int] = mapped_column(Integer, default=15)
     max_daily_stamps: Mapped[int] = mapped_column(Integer, default=5)
     require_staff_pin: Mapped[bool] = mapped_column(Boolean, default=True)

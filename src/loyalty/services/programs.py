@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from loyalty.errors import ProgramAlreadyExists, ProgramInactive, ProgramNotFound
+from loyalty.errors import ProgramAlreadyExists, ProgramInactive, ProgramNotFound, ValidationFailed
 from loyalty.models import LoyaltyProgram, Vendor
 from loyalty.models.base import MAX_ID
 from loyalty.services.context import Context
@@ -84,22 +84,36 @@ class ProgramFields(ProgramChanges):
     require_staff_pin: bool = True
 
 
-def _catalogue(rewards: list[Reward]) -> list[dict[str, Any]]:
-    next_id = max((r.id or 0 for r in rewards), default=0) + 1
+def _catalogue(rewards: list[Reward], current: list[dict[str, Any]], last_id: int) -> tuple[list[dict[str, Any]], int]:
+    """The catalogue with its ids, and the new highest id ever given. Ids are never reused within a
+    programme: a reward without an id gets the next id never given, and an explicit id must name a
+    reward of the current catalogue or be one never given, so a terminal that cached `reward_id` 1
+    cannot spend points on whatever took the place of reward 1. Raises ValidationFailed (422)."""
+    current_ids = {entry["id"] for entry in current}
+    reused = [r.id for r in rewards if r.id is not None and r.id <= last_id and r.id not in current_ids]
+    if reused:
+        message = f"reward ids {reused} belonged to removed rewards; ids are never reused (omit the id for a new one)"
+        raise ValidationFailed([{"field": "points_rewards", "message": message}])
+    next_id = max([last_id, *(r.id or 0 for r in rewards)]) + 1
     catalogue = []
     for reward in rewards:
         entry = reward.model_dump()
         if entry["id"] is None:
             entry["id"], next_id = next_id, next_id + 1
         catalogue.append(entry)
-    return catalogue
+    return catalogue, next_id - 1
 
 
 def _values(changes: ProgramChanges, *, only_set: bool) -> dict[str, Any]:
-    values = changes.model_dump(exclude_unset=only_set, exclude={"points_rewards"})
-    if changes.points_rewards is not None:
-        values["points_rewards"] = _catalogue(changes.points_rewards)
-    return values
+    """The plain fields to set; the catalogue is set apart (`_set_catalogue`), as its ids depend on the
+    programme's history."""
+    return changes.model_dump(exclude_unset=only_set, exclude={"points_rewards"})
+
+
+def _set_catalogue(program: LoyaltyProgram, rewards: list[Reward]) -> None:
+    program.points_rewards, program.last_reward_id = _catalogue(
+        rewards, program.points_rewards or [], program.last_reward_id or 0
+    )
 
 
 async def create_program(ctx: Context, fields: ProgramFields) -> LoyaltyProgram:
@@ -110,6 +124,8 @@ async def create_program(ctx: Context, fields: ProgramFields) -> LoyaltyProgram:
     program = LoyaltyProgram(
         vendor_id=vendor_id, is_active=True, created_at=now, updated_at=now, **_values(fields, only_set=False)
     )
+    program.points_rewards, program.last_reward_id = [], 0
+    _set_catalogue(program, fields.points_rewards)
     await ctx.session.flush()  # what was pending before fails as itself, not as the programme below
     ctx.session.add(program)
     try:
@@ -176,6 +192,8 @@ async def update_program(ctx: Context, changes: ProgramChanges) -> LoyaltyProgra
     program = await _in_session(ctx, await get_program(ctx))
     for name, value in _values(changes, only_set=True).items():
         setattr(program, name, value)
+    if changes.points_rewards is not None:
+        _set_catalogue(program, changes.points_rewards)
     program.updated_at = ctx.clock.now()
     await ctx.session.flush()
     return program
