@@ -7,7 +7,7 @@ import re
 import pytest
 
 from loyalty.services.vendors import SLUG_PATTERN
-from tests.api.conftest import bearer
+from tests.api.conftest import assert_error, bearer
 from tests.conftest import START
 
 pytestmark = pytest.mark.anyio
@@ -267,5 +267,27 @@ async def test_search_treats_like_wildcards_as_plain_characters(client, admin_ke
 async def test_a_slug_made_from_a_long_name_is_a_valid_slug(client, admin_key):
     vendor = await create_vendor(client, admin_key, name="a" * 99 + " b c")
 
-    assert vendor["slug"] == "a" * 99
+    assert vendor["slug"] == "a" * 90  # room left for a `-N` suffix within 100 characters
     assert re.fullmatch(SLUG_PATTERN, vendor["slug"])
+
+
+async def test_a_vendor_without_a_slug_always_gets_a_free_readable_one(client, admin_key):
+    """A peer system's fault: names with no Latin letters all became `vendor`, and the second one a 409."""
+    names = ["東京カフェ", "北京茶馆", "Кофейня Маша", "Ελληνικό Καφέ", "Bäckerei Schmit", "Bäckerei Schmit", "☕"]
+    slugs = []
+    for name in names:
+        response = await client.post(VENDORS, json={"name": name}, headers=bearer(admin_key))
+        assert response.status_code == 201, response.text
+        slugs.append(response.json()["slug"])
+
+    assert slugs == [
+        "dong-jing-kahue",
+        "bei-jing-cha-guan",
+        "kofeinia-masha",
+        "elleniko-kaphe",
+        "backerei-schmit",
+        "backerei-schmit-2",
+        "vendor",
+    ]
+    taken = await client.post(VENDORS, json={"name": "Another", "slug": "backerei-schmit"}, headers=bearer(admin_key))
+    assert_error(taken, 409, "VENDOR_ALREADY_EXISTS")

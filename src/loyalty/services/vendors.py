@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from pydantic import BaseModel, Field, field_validator
+from slugify import slugify as python_slugify
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -41,13 +39,44 @@ class VendorFields(BaseModel):
 
 
 def slugify(name: str) -> str:
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    # Cut, then trim again: a cut may end on a hyphen, which SLUG_PATTERN forbids.
-    return re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")[:100].rstrip("-") or "vendor"
+    """A readable slug for `name`, transliterated by python-slugify (東京カフェ → dong-jing-kahue,
+    Кофейня Маша → kofeinia-masha), or `vendor` for a name with no letters or digits at all."""
+    return python_slugify(name, max_length=SLUG_BASE_LENGTH) or "vendor"
+
+
+# Room for a `-N` suffix within the column's 100 characters.
+SLUG_BASE_LENGTH = 90
+# A generated slug taken by a concurrent create is tried again with the next free suffix, this often.
+SLUG_ATTEMPTS = 5
 
 
 async def create_vendor(ctx: Context, fields: VendorFields) -> Vendor:
-    slug = fields.slug or slugify(fields.name)
+    """A slug the admin asked for must be free (VendorAlreadyExists, 409); without one, the vendor gets
+    a readable slug made from its name, with a suffix (`-2`, `-3` …) when that one is taken."""
+    if fields.slug is not None:
+        return await _insert_vendor(ctx, fields, fields.slug)
+    base = slugify(fields.name)
+    for _ in range(SLUG_ATTEMPTS):
+        try:
+            return await _insert_vendor(ctx, fields, await _free_slug(ctx, base))
+        except VendorAlreadyExists:
+            continue  # a concurrent create took it between the look-up and the insert
+    raise VendorAlreadyExists()
+
+
+async def _free_slug(ctx: Context, base: str) -> str:
+    """`base`, or `base-N` with the smallest N ≥ 2 no vendor has."""
+    taken = set(
+        await ctx.session.scalars(
+            select(Vendor.slug).where(or_(Vendor.slug == base, Vendor.slug.like(f"{base}-%", escape="\\")))
+        )
+    )
+    if base not in taken:
+        return base
+    return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
+
+
+async def _insert_vendor(ctx: Context, fields: VendorFields, slug: str) -> Vendor:
     if await ctx.session.scalar(select(Vendor.id).where(Vendor.slug == slug)) is not None:
         raise VendorAlreadyExists()
     vendor = Vendor(
@@ -64,6 +93,7 @@ async def create_vendor(ctx: Context, fields: VendorFields) -> Vendor:
             ctx.session.add_all([VendorTotals(vendor_id=vendor.id, slot=slot) for slot in range(SLOTS)])
             await ctx.session.flush()
     except IntegrityError as exc:  # a concurrent request took the slug between our check and insert
+        ctx.session.expunge(vendor)
         raise VendorAlreadyExists() from exc
     return vendor
 
