@@ -15,6 +15,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel.messages.catalog import Catalog
@@ -25,6 +26,7 @@ from babel.messages.pofile import read_po
 from babel.support import Translations
 
 from loyalty import errors, i18n
+from loyalty.api.schemas import operations
 from loyalty.i18n import negotiate, translate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,15 +38,24 @@ MAKE_MESSAGES = "run `make messages` and translate the new entries (docs/i18n.md
 # --- catalogues ------------------------------------------------------------------------------------
 
 
+# A msgid is a str, or (singular, plural) for a plural entry; a translation likewise a str or a tuple.
+MessageId = str | tuple[str, ...]
+
+# Placeholders that never hold a count. Any other placeholder is a count, and its message must be a
+# plural entry (NP_), so that every language can say "1 minute" and "2 minutes" its own way.
+NOT_COUNTS = {"reward"}
+
+
 @cache
-def source_msgids() -> frozenset[str]:
+def source_msgids() -> frozenset[MessageId]:
     with (ROOT / "babel.cfg").open() as config:
         method_map, options_map = parse_mapping_cfg(config, "babel.cfg")
-    found = set()
+    found: set[MessageId] = set()
     for _filename, _lineno, message, _comments, _context in extract_from_dir(str(ROOT), method_map, options_map):
-        for msgid in message if isinstance(message, tuple) else (message,):
-            if msgid:
-                found.add(msgid)
+        if isinstance(message, tuple):
+            found.add(tuple(part for part in message if part))
+        elif message:
+            found.add(message)
     return frozenset(found)
 
 
@@ -58,8 +69,17 @@ def po_catalogue(locale: str) -> Catalog:
         return read_po(file, locale=locale, domain=i18n.DOMAIN)
 
 
-def entries(catalogue: Catalog) -> dict[str, str]:
-    return {message.id: message.string for message in catalogue if message.id and isinstance(message.id, str)}
+def entries(catalogue: Catalog) -> dict[MessageId, Any]:
+    return {
+        tuple(message.id) if isinstance(message.id, list | tuple) else message.id: message.string
+        for message in catalogue
+        if message.id
+    }
+
+
+def forms(text: Any) -> tuple[str, ...]:
+    """The forms of a translation: one for a plain entry, one per plural form for a plural entry."""
+    return tuple(text) if isinstance(text, tuple | list) else (text,)
 
 
 def placeholders(text: str) -> Counter[str]:
@@ -71,39 +91,65 @@ def placeholders(text: str) -> Counter[str]:
     )
 
 
+def names(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
 def test_extraction_finds_the_messages():
     msgids = source_msgids()
     assert errors.LoyaltyError.message in msgids  # N_ on a class attribute
-    assert errors.StampCooldown.message in msgids
+    cooldown = errors.StampCooldown.message
+    assert isinstance(cooldown, i18n.Plural) and (cooldown.singular, cooldown.plural) in msgids  # NP_
     assert len(msgids) >= 30
 
 
 def test_template_is_up_to_date():
     with (Path(i18n.LOCALES_DIR).parent / "messages.pot").open("rb") as file:
         template = entries(read_po(file))
-    assert sorted(source_msgids() - template.keys()) == [], MAKE_MESSAGES
-    assert sorted(template.keys() - source_msgids()) == [], MAKE_MESSAGES
+    assert sorted(map(str, source_msgids() - template.keys())) == [], MAKE_MESSAGES
+    assert sorted(map(str, template.keys() - source_msgids())) == [], MAKE_MESSAGES
+
+
+def test_every_count_is_in_a_plural_entry():
+    """A message whose placeholder holds a number is a plural entry, never a plain one."""
+    plain_counts = {msgid: names(msgid) - NOT_COUNTS for msgid in source_msgids() if isinstance(msgid, str)}
+    assert {msgid: found for msgid, found in plain_counts.items() if found} == {}, (
+        "mark messages with a count NP_(singular, plural, count=...) (docs/i18n.md)"
+    )
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_every_message_is_translated(locale):
     translated = entries(po_catalogue(locale))
-    missing = sorted(msgid for msgid in source_msgids() if not translated.get(msgid, "").strip())
+    missing = sorted(
+        str(msgid) for msgid in source_msgids() if not all(form.strip() for form in forms(translated.get(msgid, "")))
+    )
     assert missing == [], f"{len(missing)} message(s) without a {locale} translation: {MAKE_MESSAGES}"
 
 
 @pytest.mark.parametrize("locale", LOCALES)
+def test_every_plural_entry_has_each_form_of_the_language(locale):
+    catalogue = po_catalogue(locale)
+    plural_entries = {msgid: text for msgid, text in entries(catalogue).items() if isinstance(msgid, tuple)}
+    assert plural_entries, "no plural entries at all"
+    for msgid, text in plural_entries.items():
+        assert len(forms(text)) == catalogue.num_plurals, (locale, msgid)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
 def test_no_stale_messages(locale):
-    stale = sorted(entries(po_catalogue(locale)).keys() - source_msgids())
+    stale = sorted(map(str, entries(po_catalogue(locale)).keys() - source_msgids()))
     assert stale == [], f"{locale} catalogue has messages the code no longer uses: {MAKE_MESSAGES}"
 
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_placeholders_match_the_msgid(locale):
     wrong = {
-        msgid: text
+        str(msgid): text
         for msgid, text in entries(po_catalogue(locale)).items()
-        if text and placeholders(text) != placeholders(msgid)
+        for source in forms(msgid)
+        for form in forms(text)
+        if form and placeholders(form) != placeholders(source)
     }
     assert wrong == {}, f"{locale}: translations must keep the msgid's {{placeholders}} exactly"
 
@@ -111,7 +157,7 @@ def test_placeholders_match_the_msgid(locale):
 @pytest.mark.parametrize("locale", LOCALES)
 def test_no_fuzzy_entries(locale):
     catalogue = po_catalogue(locale)
-    fuzzy = sorted(message.id for message in catalogue if message.id and message.fuzzy)
+    fuzzy = sorted(str(message.id) for message in catalogue if message.id and message.fuzzy)
     assert not catalogue.fuzzy, f"{locale}: the catalogue header is marked fuzzy"
     assert fuzzy == [], f"{locale}: review the fuzzy (guessed) translations and remove their `#, fuzzy` flag"
 
@@ -126,8 +172,8 @@ def test_header_names_the_language(locale):
 @pytest.mark.parametrize("locale", LOCALES)
 def test_compiled_catalogue_matches_the_po(locale):
     with po_path(locale).with_suffix(".mo").open("rb") as file:
-        compiled = entries(read_mo(file))
-    written = {msgid: text for msgid, text in entries(po_catalogue(locale)).items() if text}
+        compiled = {msgid: forms(text) for msgid, text in entries(read_mo(file)).items()}
+    written = {msgid: forms(text) for msgid, text in entries(po_catalogue(locale)).items() if any(forms(text))}
     assert compiled == written, f"{locale}: messages.mo is out of date: run `make messages` (pybabel compile)"
 
 
@@ -140,11 +186,44 @@ def test_app_loads_the_compiled_catalogue(locale):
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_every_message_formats_in_every_language(locale):
-    for msgid in sorted(source_msgids()):
-        params = {name: f"<{name}>" for _, name, _, _ in string.Formatter().parse(msgid) if name}
-        rendered = translate(msgid, locale, **params)
-        assert rendered.strip(), msgid
-        assert all(value in rendered for value in params.values()), (msgid, rendered)
+    for msgid in sorted(source_msgids(), key=str):
+        for params, text in _renderings(msgid, locale):
+            assert text.strip() and "{" not in text, (msgid, text)
+            assert all(str(value) in text for value in params.values()), (msgid, text)
+
+
+def _renderings(msgid: MessageId, locale: str) -> list[tuple[dict[str, object], str]]:
+    """The message rendered with sample values: a plural entry (all of whose placeholders are numbers)
+    with counts that reach every form of every language's rule."""
+    if isinstance(msgid, str):
+        params: dict[str, object] = {name: f"<{name}>" for name in names(msgid)}
+        return [(params, translate(msgid, locale, **params))]
+    message = i18n.Plural(msgid[0], msgid[1], count=sorted(names(msgid[0]))[0])
+    samples = [{name: n for name in names(msgid[0])} for n in (0, 1, 2, 5, 21)]
+    return [(sample, translate(message, locale, **sample)) for sample in samples]
+
+
+@pytest.mark.parametrize(
+    ("locale", "one", "two"),
+    [
+        ("en", "Please wait 1 minute between stamps", "Please wait 2 minutes between stamps"),
+        ("fr", "Veuillez patienter 1 minute entre deux tampons", "Veuillez patienter 2 minutes entre deux tampons"),
+        ("de", "Bitte warten Sie 1 Minute zwischen zwei Stempeln", "Bitte warten Sie 2 Minuten zwischen zwei Stempeln"),
+        ("lb", "Waart w.e.g. 1 Minutt tëscht zwee Stempelen", "Waart w.e.g. 2 Minutten tëscht zwee Stempelen"),
+    ],
+)
+def test_one_minute_is_singular_in_every_language(locale, one, two):
+    """A peer system's fault: "Please wait 1 minutes between stamps", and likewise in fr, de and lb."""
+    assert errors.StampCooldown(NOW + timedelta(minutes=1), 1, NOW).localised_message(locale) == one
+    assert errors.StampCooldown(NOW + timedelta(minutes=2), 2, NOW).localised_message(locale) == two
+
+
+def test_each_language_applies_its_own_plural_rule():
+    """French counts 0 as singular, English and German do not."""
+    assert translate(operations.POINTS_ADDED, "fr", points=0) == "0 point ajouté"
+    assert translate(operations.POINTS_ADDED, "en", points=0) == "0 points added"
+    assert translate(operations.POINTS_ADDED, "de", points=0) == "0 Punkte gutgeschrieben"
+    assert translate(operations.POINTS_ADDED, "de", points=1) == "1 Punkt gutgeschrieben"
 
 
 # --- negotiation -----------------------------------------------------------------------------------
@@ -184,8 +263,9 @@ def test_luxembourgish_alias_translates():
 
 
 def test_english_is_the_msgid():
-    assert translate(errors.InsufficientStamps.message, "en", current=3, required=10) == "Not enough stamps: 3 of 10"
-    assert translate(errors.InsufficientStamps.message, "es", current=3, required=10) == "Not enough stamps: 3 of 10"
+    expected = "Not enough stamps: 3 of 10 stamps"
+    assert translate(errors.InsufficientStamps.message, "en", current=3, required=10) == expected
+    assert translate(errors.InsufficientStamps.message, "es", current=3, required=10) == expected
 
 
 def test_stamp_cooldown_in_luxembourgish():

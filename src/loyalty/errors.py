@@ -29,13 +29,13 @@ import math
 from datetime import datetime
 from typing import Any, ClassVar
 
-from loyalty.i18n import N_, translate
+from loyalty.i18n import N_, NP_, Message, translate
 
 
 class LoyaltyError(Exception):
     status_code: ClassVar[int] = 400
     error_code: ClassVar[str] = "BAD_REQUEST"
-    message: ClassVar[str] = N_("The request cannot be processed")
+    message: ClassVar[Message] = N_("The request cannot be processed")
 
     def __init__(self, details: dict[str, Any] | None = None, **message_params: Any) -> None:
         self.details: dict[str, Any] = details or {}
@@ -99,7 +99,11 @@ class PointsNotEnabled(BadRequest):
 
 class InsufficientStamps(BadRequest):
     error_code = "INSUFFICIENT_STAMPS"
-    message = N_("Not enough stamps: {current} of {required}")
+    message = NP_(
+        "Not enough stamps: {current} of {required} stamp",
+        "Not enough stamps: {current} of {required} stamps",
+        count="required",
+    )
 
     def __init__(self, current: int, required: int) -> None:
         super().__init__({"current_stamps": current, "required_stamps": required}, current=current, required=required)
@@ -107,7 +111,11 @@ class InsufficientStamps(BadRequest):
 
 class InsufficientPoints(BadRequest):
     error_code = "INSUFFICIENT_POINTS"
-    message = N_("Not enough points: {current} of {required}")
+    message = NP_(
+        "Not enough points: {current} of {required} point",
+        "Not enough points: {current} of {required} points",
+        count="required",
+    )
 
     def __init__(self, current: int, required: int) -> None:
         super().__init__({"current_points": current, "required_points": required}, current=current, required=required)
@@ -305,7 +313,11 @@ class TooManyRequests(LoyaltyError):
 
 class StampCooldown(TooManyRequests):
     error_code = "STAMP_COOLDOWN"
-    message = N_("Please wait {minutes} minutes between stamps")
+    message = NP_(
+        "Please wait {minutes} minute between stamps",
+        "Please wait {minutes} minutes between stamps",
+        count="minutes",
+    )
 
     def __init__(self, cooldown_ends: datetime, cooldown_minutes: int, now: datetime) -> None:
         super().__init__(
@@ -317,7 +329,11 @@ class StampCooldown(TooManyRequests):
 
 class DailyStampLimit(TooManyRequests):
     error_code = "DAILY_STAMP_LIMIT"
-    message = N_("Daily stamp limit reached ({limit} per day)")
+    message = NP_(
+        "Daily stamp limit reached: {limit} stamp per day",
+        "Daily stamp limit reached: {limit} stamps per day",
+        count="limit",
+    )
 
     def __init__(self, max_daily_stamps: int, stamps_today: int, resets_at: datetime, now: datetime) -> None:
         super().__init__(

@@ -65,7 +65,7 @@ async def test_earn_floors_cents_times_rate(client, shop, database):
     assert body["card_number"] == shop.card_number
     assert body["reward_id"] is None
     assert body["reward_description"] is None
-    assert body["message"] == "Points added: 29"
+    assert body["message"] == "29 points added"
     [entry] = await ledger(database, shop.card_id)
     assert entry.id == body["transaction_id"]
     assert (entry.transaction_type, entry.points_delta, entry.points_balance_after) == ("points_earned", 29, 29)

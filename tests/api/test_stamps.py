@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from loyalty import i18n
+from loyalty import errors, i18n
 from loyalty.api.schemas import operations
 from loyalty.app import create_app
 from loyalty.db import Database
@@ -70,7 +70,7 @@ async def test_stamp_answers_the_new_state(client, tenant):
     assert datetime.fromisoformat(body["next_stamp_available_at"]) == START + COOLDOWN
     assert body["stamps_today"] == 1
     assert body["stamps_remaining_today"] == 4
-    assert body["message"] == "Stamp added: 1 of 3"
+    assert body["message"] == "Stamp added: 1 of 3 stamps"
     assert isinstance(body["transaction_id"], int)
 
 
@@ -554,6 +554,9 @@ class FakeFrench:
     def gettext(self, message: str) -> str:
         return f"FR[{message}]"
 
+    def ngettext(self, singular: str, plural: str, count: int) -> str:
+        return f"FR[{singular if count == 1 else plural}]"
+
 
 @pytest.fixture
 def fake_french(monkeypatch):
@@ -565,7 +568,7 @@ async def test_accept_language_changes_the_message(client, tenant, fake_french):
     response = await stamp(client, tenant, headers={"Accept-Language": "fr-LU, en;q=0.5"})
 
     assert response.status_code == 201
-    assert response.json()["message"] == "FR[Stamp added: 1 of 3]"
+    assert response.json()["message"] == "FR[Stamp added: 1 of 3 stamps]"
 
 
 async def test_accept_language_never_changes_the_error_code(client, tenant, fake_french):
@@ -587,6 +590,4 @@ async def test_messages_use_the_real_catalogue(client, tenant, clock, language):
     clock.advance(timedelta(minutes=1))
     error = await stamp(client, tenant, headers={"Accept-Language": language})
     assert error.json()["error_code"] == "STAMP_COOLDOWN"
-    assert error.json()["message"] == i18n.translate(
-        "Please wait {minutes} minutes between stamps", language, minutes=15
-    )
+    assert error.json()["message"] == i18n.translate(errors.StampCooldown.message, language, minutes=15)

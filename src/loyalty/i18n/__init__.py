@@ -1,12 +1,16 @@
 """Message catalogues (gettext, compiled with Babel) and Accept-Language negotiation.
 
 Messages are written in English in the code, marked with `N_` so `pybabel extract` finds them, and
-translated when an answer is rendered. `lu` is accepted as an alias of `lb` (Luxembourgish).
+translated when an answer is rendered. A message with a count is a plural entry, marked with `NP_`
+(singular, plural, and the name of the placeholder that holds the count): each catalogue picks the
+form by its own plural rule ("1 minute", "2 minutes"; French treats 0 as singular). `lu` is accepted
+as an alias of `lb` (Luxembourgish).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,6 +27,23 @@ ALIASES = {"lu": "lb"}
 def N_(message: str) -> str:
     """Marks a message for extraction; it is translated later, when rendered."""
     return message
+
+
+@dataclass(frozen=True)
+class Plural:
+    """A message with a count: its English singular and plural, and the placeholder holding the count."""
+
+    singular: str
+    plural: str
+    count: str
+
+
+def NP_(singular: str, plural: str, *, count: str) -> Plural:
+    """Marks a plural message for extraction (babel.cfg: `NP_:1,2`); translated when rendered."""
+    return Plural(singular, plural, count)
+
+
+Message = str | Plural
 
 
 def normalise_locale(tag: str | None) -> str | None:
@@ -72,18 +93,25 @@ def catalogue(locale: str) -> NullTranslations:
     return Translations.load(str(LOCALES_DIR), [locale], DOMAIN)
 
 
-def translate(message: str, locale: str | None = None, **params: Any) -> str:
-    """The message in `locale`, with `{placeholders}` filled from `params`.
+def translate(message: Message, locale: str | None = None, **params: Any) -> str:
+    """The message in `locale`, with `{placeholders}` filled from `params`; a Plural in the form the
+    locale's plural rule gives for `params[message.count]`.
 
     A missing translation falls back to the English msgid; so does a translation whose placeholders
     do not fit `params` (tests/test_i18n.py forbids that, but an error answer must never fail).
     """
-    text = catalogue(normalise_locale(locale) or DEFAULT_LOCALE).gettext(message)
+    translations = catalogue(normalise_locale(locale) or DEFAULT_LOCALE)
+    if isinstance(message, Plural):
+        count = int(params[message.count])
+        text = translations.ngettext(message.singular, message.plural, count)
+        english = message.singular if count == 1 else message.plural
+    else:
+        text, english = translations.gettext(message), message
     if not params:
         return text
     try:
         return text.format(**params)
     except (KeyError, IndexError, ValueError):
-        if text == message:
+        if text == english:
             raise
-        return message.format(**params)
+        return english.format(**params)

@@ -9,16 +9,16 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from loyalty.api.schemas.common import Instant
-from loyalty.i18n import N_, translate
+from loyalty.i18n import N_, NP_, translate
 from loyalty.services.points import PointsOutcome
 from loyalty.services.stamps import RedeemOutcome, StampOutcome
 
-STAMP_ADDED = N_("Stamp added: {count} of {target}")
+STAMP_ADDED = NP_("Stamp added: {count} of {target} stamp", "Stamp added: {count} of {target} stamps", count="target")
 REWARD_EARNED = N_("Reward earned: {reward}!")
 REWARD_EARNED_PLAIN = N_("Reward earned!")
 REWARD_REDEEMED = N_("Reward redeemed")
 REWARD_REDEEMED_NAMED = N_("Reward redeemed: {reward}")
-POINTS_ADDED = N_("Points added: {points}")
+POINTS_ADDED = NP_("{points} point added", "{points} points added", count="points")
 
 
 class StampResult(BaseModel):
