@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from loyalty.db import Database, NestedUnitOfWork, after_rollback
 from loyalty.errors import DatabaseUnavailable
 from loyalty.models import RateLimitBucket
-from tests.conftest import START, test_settings
+from tests.conftest import START, empty_tables, test_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -149,3 +150,39 @@ async def test_an_unreachable_database_is_unavailable_at_once() -> None:
         await database.dispose()
     assert refused.value.reason == DatabaseUnavailable.UNREACHABLE
     assert refused.value.retry_after_seconds == 5
+
+
+@pytest.mark.postgres
+async def test_a_unit_cancelled_during_begin_leaves_no_open_transaction_behind(
+    pg_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found in review: a cancellation (a client dropping a CSV export, a server's stop) landing while
+    BEGIN was in flight gave the connection back inside a transaction; the next unit on it answered
+    as committed what only a savepoint held. The connection must be replaced instead."""
+    database = Database.from_settings(test_settings(pg_database_url, db_pool_size=1, db_pool_timeout_seconds=2))
+    reader = Database.from_settings(test_settings(pg_database_url))
+    await empty_tables(reader)
+    real_execute = asyncpg.Connection.execute
+
+    async def cancelled_during_begin(self: asyncpg.Connection, query: str, *args: object, **kwargs: object) -> str:
+        if query.startswith("BEGIN"):
+            asyncio.get_running_loop().call_soon(asyncio.current_task().cancel)  # type: ignore[union-attr]
+        return await real_execute(self, query, *args, **kwargs)  # type: ignore[arg-type]
+
+    async def cancelled_request() -> None:
+        async with database.unit() as unit:
+            monkeypatch.setattr(asyncpg.Connection, "execute", cancelled_during_begin)
+            try:
+                await unit.begin()
+            finally:
+                monkeypatch.setattr(asyncpg.Connection, "execute", real_execute)
+
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.create_task(cancelled_request())
+        async with database.unit_of_work() as session:  # the pool's only connection, next in line
+            session.add(_add_bucket("committed"))
+        assert await _buckets(reader) == ["committed"]  # seen from another connection: really committed
+    finally:
+        await database.dispose()
+        await reader.dispose()

@@ -243,12 +243,12 @@ class Database:
         try:
             if is_postgres(self.engine):
                 connection = await _check_out(self.engine)
+                unit = Unit(self, connection)
                 try:
-                    unit = Unit(self, connection)
                     async with unit.lifetime():
                         yield unit
                 finally:
-                    await _give_back(connection)
+                    unit.give_back()
             else:
                 unit = Unit(self, None)
                 async with unit.lifetime():
@@ -281,6 +281,7 @@ class Unit:
         self._driver: Any = connection.sync_connection.connection.driver_connection if connection else None  # type: ignore[union-attr]
         self._main: AbstractAsyncContextManager[AsyncSession] | None = None
         self._session: AsyncSession | None = None
+        self._in_transaction = False  # a transaction has begun on the connection and not yet ended
 
     async def begin(self) -> AsyncSession:
         """Begin the unit's transaction (once; later calls return the same session)."""
@@ -299,6 +300,19 @@ class Unit:
         async with self._transaction() as session:
             return await work(session)
 
+    def give_back(self) -> None:
+        """The connection back to the pool, with no I/O, so that no cancellation can stop it half-way.
+        A connection whose transaction did not end cleanly is terminated first (the pool replaces a
+        closed connection at its next checkout, `_discard_closed_connections`)."""
+        assert self._connection is not None
+        if self._in_transaction and not self._driver.is_closed():
+            self._driver.terminate()
+        sync_connection = self._connection.sync_connection
+        if sync_connection is not None:
+            # Checking a connection in does no I/O here: the engine is in AUTOCOMMIT, so the pool's
+            # reset has no transaction to roll back, and an invalidated one has nothing to reset.
+            sync_connection.close()
+
     async def read(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run a read before the unit's transaction begins, outside any transaction on PostgreSQL (each
         statement sees what is committed when it runs: the caller's key, say), so that no transaction is
@@ -312,7 +326,7 @@ class Unit:
             return await work(session)
         except BaseException as exc:
             if reason := _unavailable_reason(exc, self._driver):
-                await self._connection.invalidate()
+                self._driver.terminate()
                 raise DatabaseUnavailable(reason) from exc
             raise
         finally:
@@ -339,6 +353,7 @@ class Unit:
         try:
             yield session
             await commit()
+            self._in_transaction = False
         except BaseException as exc:
             pending: list[AfterRollback] = session.info.pop(_AFTER_ROLLBACK, [])
             reason = _unavailable_reason(exc, self._driver)  # before the rollback, which may close it
@@ -361,11 +376,15 @@ class Unit:
             return self._open_sqlite_transaction()
         connection, driver = self._connection, self._driver
         transaction = driver.transaction()
+        # Until COMMIT or ROLLBACK has completed, the connection's state is not known: `give_back`
+        # terminates a connection whose transaction did not end (a cancellation during BEGIN, say),
+        # since the pool would otherwise hand out a connection inside an open transaction.
+        self._in_transaction = True
         try:
             await transaction.start()
         except BaseException as exc:
+            driver.terminate()
             if reason := _unavailable_reason(exc, driver):
-                await connection.invalidate()
                 raise DatabaseUnavailable(reason) from exc
             raise
         session = self._database.sessionmaker(bind=connection, info={_DRIVER: driver})
@@ -379,8 +398,9 @@ class Unit:
             try:
                 await transaction.rollback()
             except Exception:
-                await connection.invalidate()  # a connection that cannot roll back must not serve again
+                driver.terminate()  # a connection that cannot roll back must not serve again
                 return False
+            self._in_transaction = False
             return True
 
         return session, commit, roll_back
@@ -416,8 +436,11 @@ _LOST_SQLSTATES = ("57P01", "57P02", "57P03", "53300")
 
 def _unavailable_reason(exc: BaseException, driver: Any) -> str | None:
     """Why `exc` means the database is unavailable rather than a fault of the request or of our code
-    (a `DatabaseUnavailable` reason), or None. On SQLite the session takes its connection at its first
-    statement, so the pool's bounded wait and the write lock's both end up here."""
+    (a `DatabaseUnavailable` reason), or None. A cancellation is never one: it goes on as itself. On
+    SQLite the session takes its connection at its first statement, so the pool's bounded wait and
+    the write lock's both end up here."""
+    if not isinstance(exc, Exception):
+        return None
     if isinstance(exc, PoolTimeout):
         return DatabaseUnavailable.BUSY
     if isinstance(exc, OperationalError) and "database is locked" in str(exc.orig):  # SQLite's busy_timeout
@@ -451,16 +474,6 @@ def _discard_closed_connections(engine: AsyncEngine) -> None:
     def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
         if dbapi_connection.driver_connection.is_closed():
             raise DisconnectionError("the pooled connection was closed by the server")
-
-
-async def _give_back(connection: AsyncConnection) -> None:
-    sync_connection = connection.sync_connection
-    if sync_connection is None or sync_connection.invalidated:
-        await connection.close()
-    else:
-        # The transaction is over, so checking the connection back in does no I/O: the synchronous
-        # close spares a greenlet crossing, which costs more under a request's deep stack.
-        sync_connection.close()
 
 
 def _has_orm_work(session: AsyncSession) -> bool:
