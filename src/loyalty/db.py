@@ -425,7 +425,15 @@ async def _check_out(engine: AsyncEngine) -> AsyncConnection:
     except PoolTimeout as exc:
         raise DatabaseUnavailable(DatabaseUnavailable.BUSY) from exc
     except (OSError, TimeoutError, DBAPIError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise DatabaseUnavailable(DatabaseUnavailable.UNREACHABLE) from exc
+        raise DatabaseUnavailable(DatabaseUnavailable.UNREACHABLE, _cause(exc)) from exc
+
+
+def _cause(exc: BaseException) -> str:
+    """`InvalidPasswordError SQLSTATE 28P01`: what went wrong, without the message's text."""
+    error = getattr(exc, "orig", None) or exc
+    error = getattr(error, "__cause__", None) or error  # SQLAlchemy's adapter wraps asyncpg's error
+    sqlstate = getattr(error, "sqlstate", None)
+    return f"{type(error).__name__} SQLSTATE {sqlstate}" if sqlstate else type(error).__name__
 
 
 # PostgreSQL's SQLSTATEs of a connection that is gone or going: class 08 (connection exception),

@@ -1,7 +1,7 @@
 """Domain errors: each carries its `error_code`, HTTP status, details and a translatable message.
 
     LoyaltyError
-    ├── BadRequest (400)        ProgramInactive, CardInactive, StampsNotEnabled, PointsNotEnabled,
+    ├── BadRequest (400)        ClientGone, ProgramInactive, CardInactive, StampsNotEnabled, PointsNotEnabled,
     │                           InsufficientStamps, InsufficientPoints, InvalidReward, TransactionNotVoidable
     ├── Unauthenticated (401)
     ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin
@@ -36,6 +36,8 @@ class LoyaltyError(Exception):
     status_code: ClassVar[int] = 400
     error_code: ClassVar[str] = "BAD_REQUEST"
     message: ClassVar[Message] = N_("The request cannot be processed")
+    # Whether the answer closes the connection: after a request whose body was not read to its end.
+    closes_connection: ClassVar[bool] = False
 
     def __init__(self, details: dict[str, Any] | None = None, **message_params: Any) -> None:
         self.details: dict[str, Any] = details or {}
@@ -63,6 +65,13 @@ def _seconds_until(moment: datetime, now: datetime) -> int:
 
 class BadRequest(LoyaltyError):
     status_code = 400
+
+
+class ClientGone(BadRequest):
+    """The client went away while sending its body: no one reads this answer, which only the
+    request log records."""
+
+    closes_connection = True
 
 
 class ProgramInactive(BadRequest):
@@ -179,6 +188,7 @@ class RequestTimeout(LoyaltyError):
     status_code = 408
     error_code = "REQUEST_TIMEOUT"
     message = N_("The request body did not arrive in time")
+    closes_connection = True
 
     def __init__(self, timeout_seconds: float) -> None:
         super().__init__({"timeout_seconds": timeout_seconds})
@@ -275,6 +285,7 @@ class PayloadTooLarge(LoyaltyError):
     status_code = 413
     error_code = "PAYLOAD_TOO_LARGE"
     message = N_("The request body is too large")
+    closes_connection = True
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__({"max_bytes": max_bytes})
@@ -359,6 +370,7 @@ class HeadersTooLarge(LoyaltyError):
     status_code = 431
     error_code = "REQUEST_HEADER_FIELDS_TOO_LARGE"
     message = N_("The request headers are too large")
+    closes_connection = True
 
     def __init__(self, max_bytes: int, max_headers: int) -> None:
         super().__init__({"max_bytes": max_bytes, "max_headers": max_headers})
@@ -390,9 +402,10 @@ class DatabaseUnavailable(ServiceUnavailable):
     UNREACHABLE = "unreachable"
     LOST = "lost"
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, cause: str | None = None) -> None:
         super().__init__()
         self.reason = reason
+        self.cause = cause  # for the log: the driver's error class and SQLSTATE, never its text
 
     @property
     def retry_after_seconds(self) -> int:

@@ -88,3 +88,18 @@ async def test_wrong_keys_are_counted_per_address_and_refused_past_the_limit(
     assert after_the_window.status_code == 200
     failures = [r.getMessage() for r in caplog.records if r.name == "loyalty.security"]
     assert failures == [f"authentication failed from {CUSTOMER}"] * 4  # one line each, none for the refused
+
+
+async def test_a_guesser_behind_a_shared_address_does_not_lock_out_the_terminals_beside_it(
+    database_url, database, clock, tenant: Tenant
+):
+    """A shop's NAT, or a proxy hop missing from LOYALTY_TRUSTED_PROXIES: one address for everyone.
+    Found in review: one client's wrong keys used to refuse every key from that address."""
+    async with client_at((CUSTOMER, 40000), database, clock, database_url=database_url, auth_failure_limit=3) as shared:
+        before = await shared.get(f"{V}/program", headers=tenant.headers)  # the counter at work
+        guesses = [await shared.get(f"{V}/program", headers=bearer(f"lyk_live_guess{i:040d}")) for i in range(5)]
+        after = await shared.get(f"{V}/program", headers=tenant.headers)
+
+    assert before.status_code == 200
+    assert [g.status_code for g in guesses] == [401, 401, 401, 429, 429]
+    assert after.status_code == 200  # a key this worker has seen valid is not refused with the guesses

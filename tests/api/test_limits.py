@@ -5,9 +5,11 @@ slow or oversized clients cost sockets, not connections."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -42,6 +44,7 @@ async def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(client, tenan
 
     response = await client.post(ENROLL, content=chunks(), headers={"Content-Type": "application/json"})
     assert_error(response, 413, "PAYLOAD_TOO_LARGE")
+    assert response.headers["Connection"] == "close"  # the rest is never read, so no keep-alive
 
 
 async def test_too_many_or_too_large_headers_are_refused(client, tenant: Tenant):
@@ -82,6 +85,7 @@ async def test_a_body_that_does_not_arrive_in_time_is_a_408_and_holds_no_connect
 
     assert served.status_code == 200
     assert assert_error(timed_out, 408, "REQUEST_TIMEOUT") == {"timeout_seconds": 0.5}
+    assert timed_out.headers["Connection"] == "close"
 
 
 # --- the issue's attack, through a real server ------------------------------------------------------
@@ -160,3 +164,28 @@ async def test_a_rewards_list_past_its_bound_is_refused(client, tenant: Tenant):
 
     assert_error(unread, 413, "PAYLOAD_TOO_LARGE")
     assert assert_error(refused, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "points_rewards"
+
+
+async def test_a_client_gone_while_sending_its_body_is_one_log_line(app, tenant: Tenant, caplog):
+    """Found in review: the disconnect escaped as a 500 with two tracebacks, which any client could
+    repeat to flood the log."""
+    caplog.set_level(logging.INFO)
+    sent: list[dict[str, Any]] = []
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": ENROLL, "raw_path": ENROLL.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
+        "client": ("198.51.100.7", 50000), "server": ("test", 80), "state": {},
+    }  # fmt: skip
+    messages = iter([{"type": "http.request", "body": b'{"email": ', "more_body": True}, {"type": "http.disconnect"}])
+
+    async def receive() -> dict[str, Any]:
+        return next(messages)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+
+    assert sent[0]["status"] == 400
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []

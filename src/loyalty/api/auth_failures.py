@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from datetime import datetime, timedelta
+from typing import Any
 
 from loyalty.clock import Clock
 from loyalty.config import Settings
@@ -22,20 +23,24 @@ from loyalty.services import rate_limits
 
 log = logging.getLogger("loyalty.security")
 
-# Addresses remembered at most; past it the oldest refusal is forgotten (the database still counts).
-MAX_REFUSED_ADDRESSES = 10_000
+# Refused addresses, and keys seen valid, remembered at most each.
+MAX_REMEMBERED = 10_000
 
 
 class RefusedAddresses:
-    """This worker's refused addresses and until when: a cache of the database's count."""
+    """This worker's refused addresses and until when (a cache of the database's count), and the keys
+    it has seen valid: many terminals may share one address (a shop's NAT, a proxy hop not listed in
+    LOYALTY_TRUSTED_PROXIES), and a guesser there must not lock the others out. A guess never matches
+    a key seen valid, so it is still refused without a look-up."""
 
     def __init__(self) -> None:
         self._until: dict[str, datetime] = {}
+        self._valid_keys: dict[str, None] = {}  # key hashes, oldest first
 
-    def check(self, address: str, now: datetime) -> None:
-        """Raises RateLimited while `address` is refused."""
+    def check(self, address: str, key_hash: str, now: datetime) -> None:
+        """Raises RateLimited while `address` is refused, unless the key was seen valid."""
         until = self._until.get(address)
-        if until is None:
+        if until is None or key_hash in self._valid_keys:
             return
         if until <= now:
             del self._until[address]
@@ -43,9 +48,18 @@ class RefusedAddresses:
         raise RateLimited(retry_after=max(1, math.ceil((until - now).total_seconds())))
 
     def refuse(self, address: str, until: datetime) -> None:
-        if len(self._until) >= MAX_REFUSED_ADDRESSES:
-            del self._until[next(iter(self._until))]
-        self._until[address] = until
+        _remember(self._until, address, until)
+
+    def seen_valid(self, key_hash: str) -> None:
+        _remember(self._valid_keys, key_hash, None)
+
+
+def _remember(entries: dict[str, Any], key: str, value: Any) -> None:
+    """Adds `key`; past MAX_REMEMBERED entries the oldest is forgotten (the database still counts)."""
+    entries.pop(key, None)
+    if len(entries) >= MAX_REMEMBERED:
+        del entries[next(iter(entries))]
+    entries[key] = value
 
 
 async def count_failure(unit: Unit, refused: RefusedAddresses, address: str, settings: Settings, clock: Clock) -> None:

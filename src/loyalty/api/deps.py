@@ -51,13 +51,15 @@ async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | 
     settings, clock = settings_of(request), clock_of(request)
     address = client_ip(request) or "unknown"
     refused: RefusedAddresses = request.app.state.refused_addresses
-    refused.check(address, clock.now())
     unit, secret = request_unit(request), credentials.credentials
+    key_hash = api_keys.hash_key(secret)
+    refused.check(address, key_hash, clock.now())
     try:
         caller = await unit.read(lambda session: api_keys.identify(session, secret))
     except Unauthenticated:
         await count_failure(unit, refused, address, settings, clock)
         raise
+    refused.seen_valid(key_hash)
     request.state.vendor_id = caller.vendor_id  # for the request log and the error messages' language
     request.state.vendor_locale = caller.locale
     return caller

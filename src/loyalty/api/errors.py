@@ -54,6 +54,8 @@ def envelope(error: LoyaltyError, request: Request) -> JSONResponse:
     headers = {}
     if error.retry_after_seconds is not None:
         headers["Retry-After"] = str(error.retry_after_seconds)
+    if error.closes_connection:
+        headers["Connection"] = "close"  # what is left of the request is never read
     return JSONResponse(envelope_body(error, request), status_code=error.status_code, headers=headers)
 
 

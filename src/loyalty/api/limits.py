@@ -62,6 +62,4 @@ def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
 
 
 async def _refuse(error: LoyaltyError, scope: Scope, receive: Receive, send: Send) -> None:
-    response = envelope(error, Request(scope, receive))
-    response.headers["Connection"] = "close"  # the rest of the request is never read
-    await response(scope, receive, send)
+    await envelope(error, Request(scope, receive))(scope, receive, send)

@@ -29,10 +29,11 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from loyalty.api.errors import client_error, internal_error
 from loyalty.db import Database, Unit
-from loyalty.errors import LoyaltyError, RequestTimeout
+from loyalty.errors import ClientGone, LoyaltyError, RequestTimeout
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -66,6 +67,8 @@ async def _read_body(request: Request) -> None:
             await request.body()
     except TimeoutError:
         raise RequestTimeout(timeout) from None
+    except ClientDisconnect:
+        raise ClientGone() from None  # nobody reads the answer; the request log keeps one line
 
 
 # The exceptions the app's handlers answer (api/errors.py): the domain's, validation, 404 and 405.

@@ -120,7 +120,8 @@ async def identify(session: AsyncSession, secret: str | None) -> Caller:
 async def revoke_key(ctx: Context, key_id: int) -> None:
     """Revokes the key at once; the last active admin key cannot be revoked (LastAdminKey, 409), as
     nothing but shell access could then administer the platform again."""
-    key = await ctx.session.get(ApiKey, key_id)
+    # Locked: a second revoke of the same key waits, then finds it revoked and does nothing (204).
+    key = await ctx.session.scalar(select(ApiKey).where(ApiKey.id == key_id).with_for_update())
     if key is None:
         raise ApiKeyNotFound(key_id)
     if key.revoked_at is not None:

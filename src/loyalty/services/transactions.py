@@ -115,8 +115,10 @@ async def vendor_transactions_csv_chunk(
 
     An export reads chunk by chunk, each in a unit of work of its own, so that it holds a connection
     for one chunk at a time, never for the whole file nor while the client reads. The ledger is
-    append-only, so the chunks add up to one consistent export: entries written meanwhile are newer
-    than the first chunk and no entry below the cursor ever changes."""
+    append-only and the cursor moves only towards older entries, so no entry that existed when the
+    export began is skipped or written twice. An entry committed meanwhile is left out when it is
+    newer than the cursor (nearly always: it was stamped after the export began); one whose commit
+    was slower than a whole chunk may appear."""
     query = _filtered_columns(ctx.vendor_id, where)
     if after is not None:
         query = query.where(tuple_(LoyaltyTransaction.transaction_at, LoyaltyTransaction.id) < after)
