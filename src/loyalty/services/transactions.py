@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import Select, select, tuple_
 
 from loyalty.models import LoyaltyTransaction, StaffPin
+from loyalty.services import spreadsheet
 from loyalty.services.cards import CardRef, find_card
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
@@ -104,7 +103,7 @@ ExportCursor = tuple[datetime, int]
 
 
 def csv_header() -> str:
-    return _csv_text([CSV_COLUMNS])
+    return spreadsheet.csv_header(CSV_COLUMNS)
 
 
 async def vendor_transactions_csv_chunk(
@@ -124,15 +123,9 @@ async def vendor_transactions_csv_chunk(
         query = query.where(tuple_(LoyaltyTransaction.transaction_at, LoyaltyTransaction.id) < after)
     rows = (await ctx.session.execute(query.order_by(*NEWEST_FIRST).limit(CSV_BATCH))).all()
     if len(rows) < CSV_BATCH:
-        return _csv_text(rows), None
+        return spreadsheet.csv_rows(rows), None
     last = rows[-1]
-    return _csv_text(rows), (last[AT_COLUMN], last[ID_COLUMN])
-
-
-def _csv_text(rows: Sequence[Sequence[object]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows([_csv_value(value) for value in row] for row in rows)
-    return buffer.getvalue()
+    return spreadsheet.csv_rows(rows), (last[AT_COLUMN], last[ID_COLUMN])
 
 
 AT_COLUMN, ID_COLUMN = CSV_COLUMNS.index("transaction_at"), CSV_COLUMNS.index("id")
@@ -142,9 +135,3 @@ def _filtered_columns(vendor_id: int, where: TransactionFilter) -> Select:
     """The filtered journal as plain columns in CSV order: no ORM objects for an export."""
     columns = [StaffPin.name if name == "staff_name" else getattr(LoyaltyTransaction, name) for name in CSV_COLUMNS]
     return _filtered(vendor_id, where).with_only_columns(*columns)
-
-
-def _csv_value(value: object) -> object:
-    if value is None:
-        return ""
-    return value.isoformat() if isinstance(value, datetime) else value
