@@ -193,3 +193,15 @@ def test_rebuild_totals_repairs_totals_written_behind_the_services_back(sqlite_u
             "SELECT (SELECT count(*) FROM loyalty_cards), (SELECT count(*) FROM loyalty_transactions)"
         ).fetchone()
     assert kept == counted == (4, 3)
+
+
+def test_db_purge_deletes_the_expired_answers_and_says_how_many(sqlite_url, tmp_path):
+    assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
+    with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
+        db.execute(
+            "INSERT INTO idempotency_records (scope, key, request_fingerprint, status_code, response_body,"
+            " created_at) VALUES ('program:1', 'old', 'f', 201, '{}', '2020-01-01 00:00:00.000000')"
+        )
+    result = loyalty("db", "purge", url=sqlite_url, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "purged 1 idempotency records and 0 rate-limit buckets" in result.stderr

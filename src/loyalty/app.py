@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -19,6 +21,7 @@ from loyalty.api.routes import include_routers
 from loyalty.clock import Clock, SystemClock
 from loyalty.config import DEV_SECRET_KEY, Settings
 from loyalty.db import Database
+from loyalty.housekeeping import run_forever as run_housekeeping
 
 OPENAPI_TAGS = [
     {"name": "admin", "description": "Platform administration (admin API keys)."},
@@ -35,7 +38,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        housekeeping = asyncio.create_task(run_housekeeping(database, settings, app.state.clock))
         yield
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
         await database.dispose()
 
     app = FastAPI(

@@ -87,6 +87,26 @@ def db_rebuild_totals() -> None:
     typer.echo(f"totals rebuilt for {_run(rebuild)} vendors", err=True)
 
 
+@db_app.command("purge")
+def db_purge() -> None:
+    """Delete what is kept only for a while and is now due: expired Idempotency-Key answers and past
+    rate-limit windows (`loyalty serve` also does this every LOYALTY_HOUSEKEEPING_INTERVAL_SECONDS)."""
+    from loyalty.housekeeping import purge_once
+
+    settings = _settings()
+
+    async def purge() -> str:
+        database = Database.from_settings(settings)
+        try:
+            purged = await purge_once(database, settings, SystemClock())
+        finally:
+            await database.dispose()
+        records, buckets = purged.idempotency_records, purged.rate_limit_buckets
+        return f"purged {records} idempotency records and {buckets} rate-limit buckets"
+
+    typer.echo(_run(purge), err=True)
+
+
 @keys_app.command("create-admin")
 def create_admin(name: str = typer.Option(..., "--name", help="Who or what will use the key.")) -> None:
     """Create an admin API key and print it alone on stdout (it is shown only this once)."""

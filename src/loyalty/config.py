@@ -48,6 +48,11 @@ class Settings(BaseSettings):
 
     default_timezone: str = Field(DEFAULT_TIMEZONE, description="Timezone of new vendors without one.")
     idempotency_ttl_hours: int = Field(48, ge=24, description="How long Idempotency-Key answers are kept.")
+    housekeeping_interval_seconds: int = Field(
+        600,
+        ge=10,
+        description="How often each server process purges expired Idempotency-Key answers and rate-limit buckets.",
+    )
     idempotency_max_answer_bytes: int = Field(
         16_384, ge=1_024, description="Largest stored Idempotency-Key answer (compressed); a larger one is not kept."
     )

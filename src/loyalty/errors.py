@@ -1,7 +1,8 @@
 """Domain errors: each carries its `error_code`, HTTP status, details and a translatable message.
 
     LoyaltyError
-    ├── BadRequest (400)        ClientGone, ProgramInactive, CardInactive, StampsNotEnabled, PointsNotEnabled,
+    ├── BadRequest (400)        ClientGone, ProgramInactive, CardInactive, CustomerErased, StampsNotEnabled,
+    │                           PointsNotEnabled,
     │                           InsufficientStamps, InsufficientPoints, InvalidReward, TransactionNotVoidable
     ├── Unauthenticated (401)
     ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin
@@ -85,6 +86,14 @@ class ProgramInactive(BadRequest):
 class CardInactive(BadRequest):
     error_code = "LOYALTY_CARD_INACTIVE"
     message = N_("This loyalty card is deactivated")
+
+    def __init__(self, card_id: int) -> None:
+        super().__init__({"card_id": card_id})
+
+
+class CustomerErased(BadRequest):
+    error_code = "CUSTOMER_ERASED"
+    message = N_("This card's customer has been erased; the card cannot be used again")
 
     def __init__(self, card_id: int) -> None:
         super().__init__({"card_id": card_id})

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+from typing import Any
 
-from tests.api.conftest import bearer
+import pytest
+from sqlalchemy import JSON, String, Text, cast, func, select
+
+from loyalty.models import Base, IdempotencyRecord
+from loyalty.services import idempotency
+from tests.api.conftest import assert_error, bearer
 from tests.api.test_vendor_cards import seed_points
 
 pytestmark = pytest.mark.anyio
@@ -106,3 +111,88 @@ async def test_customer_routes_need_a_vendor_key(client, admin_key, tenant):
         assert forbidden.status_code == 403
         assert forbidden.json()["error_code"] == "FORBIDDEN"
     assert (await client.get(f"{VENDOR}/customers/0/export", headers=tenant.headers)).status_code == 422
+
+
+# --- erasure leaves nothing behind ---------------------------------------------------------------
+
+JEANNE = {"email": "jeanne.muller@example.org", "name": "Jeanne Muller", "phone": "+352 621 000 111"}
+NOTE = "Paul's birthday, call +352 621 222 333"
+REFERENCE = "paul@example.org"
+TRACES = (JEANNE["email"], JEANNE["name"], JEANNE["phone"], "621 222 333", REFERENCE, "Muller")
+
+
+def keyed(tenant, key: str) -> dict[str, str]:
+    return {**tenant.headers, "Idempotency-Key": key}
+
+
+async def _touch_every_route_that_stores_data(client, tenant) -> dict[str, Any]:
+    """Jeanne enrols at the counter (and tries again on the public page), then collects a stamp and
+    points with notes and references a member of staff typed about her, and one entry is voided."""
+    card = (await client.post(f"{VENDOR}/cards", json=JEANNE, headers=keyed(tenant, "enrol-0001"))).json()
+    ref = {"card_id": card["id"], "staff_pin": tenant.pin}
+    stamp = await client.post(f"{VENDOR}/stamp", json={**ref, "notes": NOTE}, headers=keyed(tenant, "s-1"))
+    earn = await client.post(
+        f"{VENDOR}/points/earn",
+        json={**ref, "purchase_amount_cents": 2500, "order_reference": REFERENCE},
+        headers=keyed(tenant, "e-1"),
+    )
+    void = await client.post(
+        f"{VENDOR}/transactions/{earn.json()['transaction_id']}/void",
+        json={"reason": f"wrong card, {JEANNE['name']} complained", "staff_pin": tenant.pin},
+        headers=keyed(tenant, "v-1"),
+    )
+    public = await client.post(
+        f"/api/v1/loyalty/programs/{tenant.slug}/enroll",
+        json={"email": "JEANNE.MULLER@example.org", "name": "Jeanne"},
+        headers={"Idempotency-Key": "web-1"},
+    )
+    assert [stamp.status_code, earn.status_code, void.status_code, public.status_code] == [201, 201, 201, 409]
+    return card
+
+
+async def test_erasure_forgets_the_stored_answers_and_the_free_text(client, tenant):
+    """A peer system's fault: after erasure, replaying the enrolment's Idempotency-Key answered 201 with
+    the old e-mail and name, notes and order references still showed, and the card could be reactivated."""
+    card = await _touch_every_route_that_stores_data(client, tenant)
+
+    erased = await client.post(f"{VENDOR}/customers/{card['customer']['id']}/erase", headers=tenant.headers)
+    replay = await client.post(f"{VENDOR}/cards", json=JEANNE, headers=keyed(tenant, "enrol-0001"))
+    journal = await client.get(f"{VENDOR}/cards/{card['id']}/transactions", headers=tenant.headers)
+    reactivated = await client.post(f"{VENDOR}/cards/{card['id']}/reactivate", headers=tenant.headers)
+
+    assert erased.status_code == 204
+    assert "Idempotent-Replayed" not in replay.headers  # no stored answer left to replay
+    assert replay.status_code == 201 and replay.json()["id"] != card["id"]  # what was sent now enrols anew
+    entries = journal.json()["items"]
+    assert len(entries) == 3 and all(e["notes"] is None and e["order_reference"] is None for e in entries)
+    assert [e["points_delta"] for e in entries] == [-25, 25, 0]  # amounts, types and times stay
+    assert_error(reactivated, 400, "CUSTOMER_ERASED")
+
+
+async def test_after_erasure_no_table_holds_the_persons_data(client, tenant, database):
+    """Every text column of every table, and every stored answer (decompressed), is searched."""
+    card = await _touch_every_route_that_stores_data(client, tenant)
+    assert (
+        await client.post(f"{VENDOR}/customers/{card['customer']['id']}/erase", headers=tenant.headers)
+    ).status_code == 204
+
+    found = await _text_containing(database, TRACES)
+
+    assert found == []
+
+
+async def _text_containing(database, needles: tuple[str, ...]) -> list[str]:
+    found = []
+    async with database.unit_of_work() as session:
+        for table in Base.metadata.sorted_tables:
+            for column in table.columns:
+                if not isinstance(column.type, String | Text | JSON):
+                    continue
+                for needle in needles:
+                    hit = func.lower(cast(column, Text)).contains(needle.lower(), autoescape=True)
+                    if await session.scalar(select(func.count()).select_from(table).where(hit)):
+                        found.append(f"{table.name}.{column.name} holds {needle!r}")
+        for body in await session.scalars(select(IdempotencyRecord.response_body)):
+            answer = idempotency._replayed_body(body or "")
+            found += [f"a stored answer holds {n!r}" for n in needles if n.lower() in answer.lower()]
+    return found

@@ -47,3 +47,46 @@ async def test_the_orm_cannot_edit_an_entry_either(database, entry_id):
             entry.points_delta = 100
             await session.flush()
     await helpers.assert_ledger_consistent(database)
+
+
+ERASING = "SELECT set_config('loyalty.erasure', 'on', true)"
+BLANK_NOTES = "UPDATE loyalty_transactions SET notes = NULL WHERE id = :id"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE loyalty_transactions SET notes = NULL, order_reference = NULL WHERE id = :id",  # not erasing
+        f"{ERASING}; UPDATE loyalty_transactions SET notes = NULL, stamps_delta = 5 WHERE id = :id",
+        f"{ERASING}; UPDATE loyalty_transactions SET notes = 'rewritten' WHERE id = :id",
+        f"{ERASING}; DELETE FROM loyalty_transactions WHERE id = :id",
+    ],
+)
+async def test_erasure_may_blank_free_text_and_nothing_else(database, noted_entry_id, statement):
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with database.unit_of_work() as session:
+            for part in statement.split("; "):
+                await session.execute(text(part), {"id": noted_entry_id})
+    [entry] = await helpers.ledger(database)
+    assert (entry.stamps_delta, entry.notes) == (1, "call +352 621 222 333")
+
+
+async def test_erasure_blanks_the_free_text_in_its_own_transaction_only(database, noted_entry_id):
+    async with database.unit_of_work() as session:
+        await session.execute(text(ERASING))
+        await session.execute(
+            text("UPDATE loyalty_transactions SET notes = NULL WHERE id = :id"), {"id": noted_entry_id}
+        )
+    [entry] = await helpers.ledger(database)
+    assert (entry.stamps_delta, entry.notes) == (1, None)
+    with pytest.raises(DBAPIError, match="append-only"):  # the setting ended with its transaction
+        async with database.unit_of_work() as session:
+            await session.execute(
+                text("UPDATE loyalty_transactions SET notes = NULL WHERE id = :id"), {"id": noted_entry_id}
+            )
+
+
+@pytest.fixture
+async def noted_entry_id(caller, tenant):
+    request = StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin, notes="call +352 621 222 333")
+    return (await caller(add_stamp, request)).entry.id

@@ -118,19 +118,27 @@ async def identify(session: AsyncSession, secret: str | None) -> Caller:
 
 
 async def revoke_key(ctx: Context, key_id: int) -> None:
-    """Revokes the key at once; the last active admin key cannot be revoked (LastAdminKey, 409), as
-    nothing but shell access could then administer the platform again."""
-    # Locked: a second revoke of the same key waits, then finds it revoked and does nothing (204).
-    key = await ctx.session.scalar(select(ApiKey).where(ApiKey.id == key_id).with_for_update())
+    """Revokes the key at once (a second revoke is a no-op); the last active admin key cannot be
+    revoked (LastAdminKey, 409), as nothing but shell access could then administer the platform again.
+
+    Concurrent revokes are serialised by row locks taken in one order (every active admin key, by id),
+    so two admins revoking the last two keys cannot both succeed, nor deadlock each other."""
+    key = await ctx.session.get(ApiKey, key_id)
     if key is None:
         raise ApiKeyNotFound(key_id)
-    if key.revoked_at is not None:
-        return
+    locked = select(ApiKey).with_for_update().execution_options(populate_existing=True)
     if key.is_admin:
-        # Locked, so that two admins revoking the last two keys at once cannot both succeed.
-        active_admin_keys = await ctx.session.scalars(
-            select(ApiKey.id).where(ApiKey.vendor_id.is_(None), ApiKey.revoked_at.is_(None)).with_for_update()
+        active = list(
+            await ctx.session.scalars(
+                locked.where(ApiKey.vendor_id.is_(None), ApiKey.revoked_at.is_(None)).order_by(ApiKey.id)
+            )
         )
-        if len(active_admin_keys.all()) <= 1:
+        if key not in active:
+            return  # revoked meanwhile
+        if len(active) <= 1:
             raise LastAdminKey()
+    else:
+        await ctx.session.scalar(locked.where(ApiKey.id == key_id))
+        if key.revoked_at is not None:
+            return
     key.revoked_at = ctx.clock.now()

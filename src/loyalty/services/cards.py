@@ -10,7 +10,7 @@ from pydantic import BaseModel, EmailStr, Field, field_validator, model_validato
 from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
-from loyalty.errors import CardAlreadyExists, CardInactive, CardNotFound
+from loyalty.errors import CardAlreadyExists, CardInactive, CardNotFound, CustomerErased
 from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
 from loyalty.models import Customer, LoyaltyCard, LoyaltyProgram
 from loyalty.models.base import MAX_ID
@@ -220,7 +220,10 @@ async def _unused_card_number(ctx: Context) -> str:
 
 
 async def set_card_active(ctx: Context, card_id: int, active: bool) -> CardView:
+    """Deactivates or reactivates the card; an erased customer's card stays inactive (CustomerErased)."""
     view = await find_card(ctx, CardRef(card_id=card_id))
+    if active and view.customer.erased_at is not None:
+        raise CustomerErased(card_id)
     if view.card.is_active != active:
         view.card.is_active = active
         bump_pass_version(view.card, ctx.clock.now())

@@ -1,17 +1,25 @@
 """Customers' personal data on request (GDPR): export everything, or erase it.
 
-Erasure pseudonymises the customer (e-mail replaced, name and phone cleared) and deactivates their
-cards; the ledger keeps its rows, which hold no personal data beyond the card they belong to.
+Erasure leaves no copy of the person's data anywhere the service keeps one (docs/rules.md):
+- the customer is pseudonymised (e-mail replaced, name and phone cleared, consent withdrawn);
+- their cards are deactivated for good (`CustomerErased` refuses to reactivate them);
+- their ledger entries keep amounts, types and times, but lose the free text staff typed (`notes`,
+  `order_reference`), through the one path the append-only trigger lets through (migration 0005);
+- stored Idempotency-Key answers about their cards are forgotten (an enrolment's answer holds the
+  e-mail and name).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, text, update
 
+from loyalty.db import is_postgres
 from loyalty.errors import NotFound
 from loyalty.models import Customer, LoyaltyCard, LoyaltyTransaction
+from loyalty.services import idempotency
+from loyalty.services.cards import bump_pass_version
 from loyalty.services.context import Context
 
 
@@ -44,14 +52,45 @@ async def export_customer(ctx: Context, customer_id: int) -> dict[str, Any]:
 async def erase_customer(ctx: Context, customer_id: int) -> None:
     customer = await _customer(ctx, customer_id)
     now = ctx.clock.now()
+    cards = list(await ctx.session.scalars(select(LoyaltyCard).where(LoyaltyCard.customer_id == customer.id)))
+    await idempotency.forget_answers_about(ctx, [card.program_id for card in cards], _identifiers(customer, cards))
     customer.email = customer.email_normalised = f"erased-{customer.id}@invalid"
     customer.name = customer.phone = None
     customer.marketing_consent = False
     customer.erased_at = now
-    await ctx.session.execute(
-        update(LoyaltyCard).where(LoyaltyCard.customer_id == customer.id).values(is_active=False, updated_at=now)
-    )
+    for card in cards:
+        if card.is_active:
+            card.is_active = False
+            bump_pass_version(card, now)
+    await _blank_free_text(ctx, [card.id for card in cards])
     await ctx.session.flush()
+
+
+def _identifiers(customer: Customer, cards: list[LoyaltyCard]) -> list[str]:
+    """What a stored answer about this person contains, exactly as the JSON of an answer writes it."""
+    return [
+        customer.email_normalised,
+        *(card.card_number for card in cards),
+        *(f'"card_id":{card.id},' for card in cards),
+        *(f'"card_id":{card.id}}}' for card in cards),
+    ]
+
+
+async def _blank_free_text(ctx: Context, card_ids: list[int]) -> None:
+    """Blanks the free text of the cards' ledger entries, the only change the append-only trigger
+    lets through, and only inside a transaction that says it is erasing (migration 0005)."""
+    if is_postgres(ctx.session):
+        await ctx.session.execute(text("SELECT set_config('loyalty.erasure', 'on', true)"))  # this transaction only
+    await ctx.session.execute(
+        update(LoyaltyTransaction)
+        .where(
+            LoyaltyTransaction.card_id.in_(card_ids),
+            or_(LoyaltyTransaction.notes.is_not(None), LoyaltyTransaction.order_reference.is_not(None)),
+        )
+        .values(notes=None, order_reference=None)
+    )
+    if is_postgres(ctx.session):
+        await ctx.session.execute(text("SELECT set_config('loyalty.erasure', 'off', true)"))
 
 
 def _columns(row: Any, exclude: set[str] | None = None) -> dict[str, Any]:

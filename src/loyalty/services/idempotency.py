@@ -98,6 +98,30 @@ def _replayed_body(stored: str) -> str:
     return stored
 
 
+async def forget_answers_about(ctx: Context, program_ids: list[int], identifiers: list[str]) -> int:
+    """Deletes the stored answers of the calling vendor's and its programmes' scopes that contain any of
+    `identifiers` (a person's e-mail, card numbers: specific strings, so that no other request's answer
+    is forgotten, since a forgotten answer lets a retried write run again). Returns how many."""
+    scopes = [f"vendor:{ctx.vendor_id}", *(f"program:{program_id}" for program_id in program_ids)]
+    stored = await ctx.session.execute(
+        select(IdempotencyRecord.id, IdempotencyRecord.response_body).where(
+            IdempotencyRecord.scope.in_(scopes), IdempotencyRecord.response_body.is_not(None)
+        )
+    )
+    about = [
+        record_id
+        for record_id, body in stored
+        if any(identifier in _replayed_body(body or "") for identifier in identifiers)
+    ]
+    if about:
+        await ctx.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(about)))
+    return len(about)
+
+
+def _mentions(answer: str, identifiers: list[str]) -> bool:
+    return any(identifier in answer for identifier in identifiers)
+
+
 async def _forget_expired(ctx: Context, scope: str, key: str, cutoff: object) -> None:
     await ctx.session.execute(
         delete(IdempotencyRecord).where(

@@ -7,7 +7,7 @@ that then fails (a 409 on enrolment, say) still uses up its allowance.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,3 +49,11 @@ async def hit_apart(
         await hit(Context(session, settings, clock), bucket, limit=limit, window_seconds=window_seconds)
 
     await unit.apart(count)
+
+
+async def purge_past_windows(ctx: Context, older_than_seconds: int) -> int:
+    """Deletes every bucket whose window began more than `older_than_seconds` ago (the longest window
+    in use), including those of addresses never seen again. Returns how many."""
+    cutoff = ctx.clock.now() - timedelta(seconds=older_than_seconds)
+    result = await ctx.session.execute(delete(RateLimitBucket).where(RateLimitBucket.window_start < cutoff))
+    return int(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,60 @@
+"""Housekeeping on a schedule: what the service keeps only for a while is deleted once it is due.
+
+- Idempotency-Key answers older than LOYALTY_IDEMPOTENCY_TTL_HOURS (they may hold personal data, and
+  otherwise grow without end);
+- rate-limit buckets of windows that are over (a bucket per client address, enrolment and wrong keys).
+
+Every `loyalty serve` process runs it every LOYALTY_HOUSEKEEPING_INTERVAL_SECONDS; processes that run
+it at once only delete the same rows twice. `loyalty db purge` runs it once (for cron, or by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from loyalty.clock import Clock
+from loyalty.config import Settings
+from loyalty.db import Database
+from loyalty.services import idempotency, rate_limits
+from loyalty.services.context import Context
+
+log = logging.getLogger("loyalty.housekeeping")
+
+
+@dataclass(frozen=True)
+class Purged:
+    idempotency_records: int
+    rate_limit_buckets: int
+
+
+async def purge_once(database: Database, settings: Settings, clock: Clock) -> Purged:
+    async with database.unit_of_work() as session:
+        ctx = Context(session, settings, clock)
+        longest_window = max(settings.enroll_rate_window_seconds, settings.auth_failure_window_seconds)
+        return Purged(
+            idempotency_records=await idempotency.purge_expired(ctx),
+            rate_limit_buckets=await rate_limits.purge_past_windows(ctx, longest_window),
+        )
+
+
+async def run_forever(database: Database, settings: Settings, clock: Clock) -> None:
+    """Purges every interval until cancelled; a failed round is logged in one line and retried next time."""
+    while True:
+        await asyncio.sleep(settings.housekeeping_interval_seconds)
+        try:
+            purged = await purge_once(database, settings, clock)
+        except Exception as exc:  # the database may be down: the next round tries again
+            log.warning(
+                "housekeeping failed (%s); next round in %s s",
+                type(exc).__name__,
+                settings.housekeeping_interval_seconds,
+            )
+        else:
+            if purged.idempotency_records or purged.rate_limit_buckets:
+                log.info(
+                    "purged %d idempotency records and %d rate-limit buckets",
+                    purged.idempotency_records,
+                    purged.rate_limit_buckets,
+                )

@@ -1,0 +1,63 @@
+"""What the service keeps only for a while is deleted on schedule: expired Idempotency-Key answers
+(which may hold personal data) and rate-limit buckets of windows that are over."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from loyalty import housekeeping
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
+from loyalty.models import IdempotencyRecord, RateLimitBucket
+from loyalty.services import idempotency, rate_limits
+from loyalty.services.context import Context
+
+pytestmark = pytest.mark.anyio
+
+
+async def _counts(database: Database) -> tuple[int, int]:
+    async with database.unit_of_work() as session:
+        records = await session.scalar(select(func.count()).select_from(IdempotencyRecord))
+        buckets = await session.scalar(select(func.count()).select_from(RateLimitBucket))
+    return int(records or 0), int(buckets or 0)
+
+
+async def _keep_an_answer_and_a_bucket(database: Database, settings: Settings, clock: FixedClock) -> None:
+    async with database.unit_of_work() as session:
+        ctx = Context(session, settings, clock)
+        await idempotency.claim(ctx, "program:1", "key-1", "fingerprint")
+        await idempotency.remember(ctx, "program:1", "key-1", idempotency.StoredAnswer(201, '{"email":"a@b.c"}'))
+        await rate_limits.hit(ctx, "enroll:203.0.113.7", limit=10, window_seconds=60)
+
+
+async def test_a_purge_deletes_only_what_is_due(database, settings, clock):
+    await _keep_an_answer_and_a_bucket(database, settings, clock)
+    assert await housekeeping.purge_once(database, settings, clock) == housekeeping.Purged(0, 0)
+
+    clock.advance(timedelta(hours=settings.idempotency_ttl_hours, seconds=1))
+    purged = await housekeeping.purge_once(database, settings, clock)
+
+    assert purged == housekeeping.Purged(idempotency_records=1, rate_limit_buckets=1)
+    assert await _counts(database) == (0, 0)
+
+
+async def test_every_server_process_purges_on_its_schedule(database, settings, clock):
+    """The loop `loyalty serve` runs beside the app (app.py's lifespan), here with a short interval."""
+    await _keep_an_answer_and_a_bucket(database, settings, clock)
+    clock.advance(timedelta(hours=settings.idempotency_ttl_hours, seconds=1))
+    every_moment = settings.model_copy(update={"housekeeping_interval_seconds": 0.05})
+
+    loop = asyncio.create_task(housekeeping.run_forever(database, every_moment, clock))
+    try:
+        for _ in range(100):
+            if await _counts(database) == (0, 0):
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        loop.cancel()
+    assert await _counts(database) == (0, 0)
