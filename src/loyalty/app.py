@@ -8,8 +8,13 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-from fastapi import FastAPI
+import fastapi_offline
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from loyalty import __version__
@@ -22,6 +27,11 @@ from loyalty.clock import Clock, SystemClock
 from loyalty.config import DEV_SECRET_KEY, Settings
 from loyalty.db import Database
 from loyalty.housekeeping import run_forever as run_housekeeping
+
+# Swagger UI's and ReDoc's files, served by the service itself (FastAPI's defaults load them from a CDN,
+# so /docs was blank on a laptop without internet or inside a shop's network). fastapi-offline ships them.
+DOCS_ASSETS_URL = "/docs-assets"
+DOCS_ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 
 OPENAPI_TAGS = [
     {"name": "admin", "description": "Platform administration (admin API keys)."},
@@ -51,6 +61,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
         description="Stamp cards and points programmes for small vendors, with anti-fraud built in.",
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served by `_serve_docs_offline`, from our own files
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.database = database
@@ -58,6 +70,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.state.refused_addresses = RefusedAddresses()
     install_error_handlers(app)
     include_routers(app)
+    _serve_docs_offline(app)
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
     if settings.trust_forwarded_for:
         # uvicorn's middleware: the client is the right-most X-Forwarded-For address that is not one of
@@ -65,6 +78,36 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(RequestLogMiddleware)  # the outermost: it logs what the limits refuse too
     return app
+
+
+def _serve_docs_offline(app: FastAPI) -> None:
+    """`/docs` (Swagger UI) and `/redoc`, FastAPI's documented way ("Custom Docs UI Static Assets"):
+    every script, style sheet and icon they load is under `DOCS_ASSETS_URL`, none from the internet
+    (ReDoc's Google fonts are left out: the browser's own fonts serve)."""
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=DOCS_ASSETS_DIR), name="docs-assets")
+    favicon = f"{DOCS_ASSETS_URL}/favicon.png"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{favicon}",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{favicon}",
+            with_google_fonts=False,
+        )
 
 
 def create_app_from_environment() -> FastAPI:
