@@ -261,10 +261,14 @@ class ProgramAlreadyExists(Conflict):
 
 
 class CardAlreadyExists(Conflict):
-    """Deliberately without details: enrolment must not reveal anything about the existing card."""
+    """Without details to the public: enrolment must not reveal anything about the existing card. The
+    vendor, enrolling at its own counter, is told which card it is (`card_id`, `card_number`)."""
 
     error_code = "LOYALTY_CARD_ALREADY_EXISTS"
     message = N_("This e-mail address already has a card in this programme")
+
+    def __init__(self, card_id: int | None = None, card_number: str | None = None) -> None:
+        super().__init__({"card_id": card_id, "card_number": card_number} if card_id is not None else {})
 
 
 class VendorAlreadyExists(Conflict):

@@ -109,7 +109,7 @@ async def test_enrol_at_the_counter(client, tenant):
     assert card["enrolled_at"].startswith("2026-11-21T09:00:00")
     assert card["card_number"].isdigit() and len(card["card_number"]) == 16
     assert card["card_number_display"] == format_card_number(card["card_number"])
-    assert "card_token" not in card
+    assert len(card["card_token"]) >= 22  # the customer's own link, for the café to hand over
     fetched = await client.get(f"{CARDS}/{card['id']}", headers=tenant.headers)
     assert fetched.json() == card
 
@@ -120,8 +120,8 @@ async def test_enrolment_normalises_the_email(client, tenant, again):
     assert response.status_code == 409
     body = response.json()
     assert body["error_code"] == "LOYALTY_CARD_ALREADY_EXISTS"
-    assert body["details"] == {}
-    assert tenant.card_number not in response.text and tenant.qr_code not in response.text
+    assert body["details"] == {"card_id": tenant.card_id, "card_number": tenant.card_number}  # to the vendor
+    assert tenant.qr_code not in response.text
 
 
 async def test_same_email_may_join_another_vendor(client, tenant, other_tenant):
@@ -363,3 +363,24 @@ async def test_text_with_a_nul_character_is_refused_not_a_server_error(client, t
     assert (await client.get(CARDS, headers=tenant.headers)).json()["total"] == before
     nul_in_query = await client.get(f"{CARDS}/lookup", params={"qr_code": "abc\u0000"}, headers=tenant.headers)
     assert_error(nul_in_query, 422, "VALIDATION_ERROR")
+
+
+async def test_a_card_enrolled_at_the_counter_comes_with_the_customers_own_link(client, tenant):
+    """A peer system's gap: the vendor API never returned `card_token`, so the café could not hand the
+    customer the card page."""
+    card = (await client.post(CARDS, json={"email": "new@example.com"}, headers=tenant.headers)).json()
+
+    page = await client.get(f"/api/v1/loyalty/cards/{card['card_token']}")
+
+    assert page.status_code == 200 and page.json()["card_number"] == card["card_number"]
+
+
+async def test_a_second_enrolment_at_the_counter_names_the_existing_card_to_the_vendor_only(client, tenant):
+    at_the_counter = await client.post(CARDS, json={"email": "CUSTOMER@example.com"}, headers=tenant.headers)
+    on_the_web = await client.post(
+        f"/api/v1/loyalty/programs/{tenant.slug}/enroll", json={"email": "customer@example.com"}
+    )
+
+    details = assert_error(at_the_counter, 409, "LOYALTY_CARD_ALREADY_EXISTS")
+    assert details == {"card_id": tenant.card_id, "card_number": tenant.card_number}
+    assert assert_error(on_the_web, 409, "LOYALTY_CARD_ALREADY_EXISTS") == {}  # nothing for the public

@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, EmailStr, Field, field_validator, model_validator
+from pydantic import EmailStr, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -15,18 +16,35 @@ from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
 from loyalty.models import Customer, LoyaltyCard, LoyaltyProgram
 from loyalty.models.base import MAX_ID
 from loyalty.services import totals
-from loyalty.services.card_numbers import new_card_number, new_token, normalise_card_number
+from loyalty.services.bodies import RequestBody
+from loyalty.services.card_numbers import (
+    CARD_NUMBER_DIGITS,
+    CHECK_DIGIT_ERROR,
+    is_valid_card_number,
+    new_card_number,
+    new_token,
+    normalise_card_number,
+)
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 from loyalty.services.sql import Query, loaded
 
 
-class CardRef(BaseModel):
+class CardRef(RequestBody):
     """Exactly one way to name a card: its id, the scanned QR payload, or the typed number."""
 
     card_id: int | None = Field(None, ge=1, le=MAX_ID)
     qr_code: str | None = Field(None, min_length=1, max_length=64)
     card_number: str | None = Field(None, min_length=1, max_length=40)
+
+    @field_validator("card_number")
+    @classmethod
+    def _check_digit(cls, value: str | None) -> str | None:
+        """A typed number of the right length whose Luhn digit fails is a typo, not an unknown card."""
+        digits = normalise_card_number(value or "")
+        if len(digits) == CARD_NUMBER_DIGITS and not is_valid_card_number(digits):
+            raise PydanticCustomError(CHECK_DIGIT_ERROR, "The check digit does not match: a typo?")
+        return value
 
     @model_validator(mode="after")
     def _exactly_one(self) -> CardRef:
@@ -40,7 +58,7 @@ class CardRef(BaseModel):
         return self.card_id or self.qr_code or self.card_number
 
 
-class Enrolment(BaseModel):
+class Enrolment(RequestBody):
     email: EmailStr = Field(max_length=320)
     name: str | None = Field(None, max_length=200)
     phone: str | None = Field(None, max_length=40)
@@ -178,11 +196,7 @@ async def enrol(ctx: Context, program: LoyaltyProgram, enrolment: Enrolment) -> 
         )
         ctx.session.add(customer)
     else:
-        existing = await ctx.session.scalar(
-            select(LoyaltyCard.id).where(LoyaltyCard.program_id == program.id, LoyaltyCard.customer_id == customer.id)
-        )
-        if existing is not None:
-            raise CardAlreadyExists()
+        await _refuse_a_second_card(ctx, program, customer.id)
     card = LoyaltyCard(
         vendor_id=program.vendor_id,
         program_id=program.id,
@@ -207,9 +221,29 @@ async def enrol(ctx: Context, program: LoyaltyProgram, enrolment: Enrolment) -> 
             ctx.session.add(card)
             await ctx.session.flush()
     except IntegrityError as exc:  # the same e-mail enrolled concurrently
+        await _refuse_a_second_card(ctx, program, customer.id)
         raise CardAlreadyExists() from exc
     await totals.count_new_card(ctx.session, program.vendor_id, card.id)
     return CardView(card=card, customer=customer)
+
+
+async def _refuse_a_second_card(ctx: Context, program: LoyaltyProgram, customer_id: int | None) -> None:
+    """CardAlreadyExists when the customer has a card in the programme: naming it to the vendor (a
+    caller with an actor, at its counter), never to the public."""
+    if customer_id is None:
+        return
+    existing = (
+        await ctx.session.execute(
+            select(LoyaltyCard.id, LoyaltyCard.card_number).where(
+                LoyaltyCard.program_id == program.id, LoyaltyCard.customer_id == customer_id
+            )
+        )
+    ).first()
+    if existing is None:
+        return
+    if ctx.actor is None:
+        raise CardAlreadyExists()
+    raise CardAlreadyExists(card_id=existing.id, card_number=existing.card_number)
 
 
 async def _unused_card_number(ctx: Context) -> str:

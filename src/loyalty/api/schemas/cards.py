@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from loyalty.api.schemas.common import Instant
 from loyalty.models import LoyaltyProgram
@@ -25,6 +25,10 @@ class CardOut(BaseModel):
     card_number: str
     card_number_display: str
     qr_code: str
+    card_token: str = Field(
+        description="The customer's own link: the public card page and, later, the wallet pass "
+        "(`/api/v1/loyalty/cards/{card_token}`). Hand it to the customer only."
+    )
     program_id: int
     customer: CustomerOut
     stamp_count: int
@@ -46,6 +50,7 @@ class CardOut(BaseModel):
             card_number=card.card_number,
             card_number_display=format_card_number(card.card_number),
             qr_code=card.qr_code,
+            card_token=card.card_token,
             program_id=card.program_id,
             customer=CustomerOut(id=customer.id, email=customer.email, name=customer.name),
             stamp_count=card.stamp_count,
