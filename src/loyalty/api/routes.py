@@ -12,7 +12,7 @@ from loyalty.api.public import cards as public_cards
 from loyalty.api.public import health
 from loyalty.api.public import programs as public_programs
 from loyalty.api.schemas.common import error_responses
-from loyalty.api.vendor import cards, customers, pins, points, program, stamps, stats, transactions
+from loyalty.api.vendor import api_keys, cards, customers, pins, points, program, stamps, stats, transactions
 
 ADMIN_PREFIX = "/api/v1/admin/loyalty"
 VENDOR_PREFIX = "/api/v1/vendor/loyalty"
@@ -21,7 +21,7 @@ PUBLIC_PREFIX = "/api/v1/loyalty"
 ADMIN_ROUTERS = (admin_vendors, admin_api_keys, admin_programs, admin_stats)
 # The counter's routes come first: FastAPI tries the routers in order, and a stamp should not pay for
 # matching every admin route before its own (no two routers share a path, so order decides nothing else).
-VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, transactions, customers)
+VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, transactions, customers, api_keys)
 PUBLIC_ROUTERS = (health, public_programs, public_cards)
 
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.errors import ApiKeyNotFound, LastAdminKey, Unauthenticated
+from loyalty.errors import ApiKeyNotFound, Forbidden, LastAdminKey, Unauthenticated
 from loyalty.models import ApiKey, LoyaltyProgram, Vendor
 from loyalty.models.api_key import ADMIN_SCOPE, OWNER_SCOPE
 from loyalty.services.context import Context
+from loyalty.services.pages import Page, paginate
 from loyalty.services.sql import Query, loaded
 from loyalty.services.vendors import get_vendor
 
@@ -96,6 +97,7 @@ _IDENTIFY = Query(
         ApiKey.scope,
         Vendor.default_locale,
         Vendor.timezone,
+        Vendor.is_active.label("vendor_is_active"),
         *[column.label(label) for label, column in zip(_PROGRAM_COLUMNS, LoyaltyProgram.__table__.c, strict=True)],
     )
     .select_from(ApiKey)
@@ -105,12 +107,25 @@ _IDENTIFY = Query(
 )
 
 
+# Why a switched-off vendor's key is refused, in the 403's details.
+VENDOR_INACTIVE = "vendor_inactive"
+
+
 async def identify(session: AsyncSession, secret: str | None) -> Caller:
+    """The key's holder; Unauthenticated (401) for a missing, unknown or revoked key, Forbidden (403,
+    `reason` `vendor_inactive`) for a key of a vendor the admin switched off.
+
+    The latter is a 403, not a 401: the key is genuine, so it is not counted as a wrong key against the
+    client's address (a shop's other terminals, or other shops behind the same proxy, would soon be
+    refused with 429), and the answer tells the terminal that a new key would not help: the vendor's
+    account is off, which only the platform's admin can change."""
     if not secret:
         raise Unauthenticated()
     row = await _IDENTIFY.first(session, {"key_hash": hash_key(secret)})
     if row is None:
         raise Unauthenticated()
+    if row["vendor_id"] is not None and not row["vendor_is_active"]:
+        raise Forbidden({"reason": VENDOR_INACTIVE})
     program = None
     if row["program_id"] is not None:
         program = loaded(LoyaltyProgram, {key: row[label] for label, key in _PROGRAM_COLUMNS.items()})
@@ -142,3 +157,35 @@ async def revoke_key(ctx: Context, key_id: int) -> None:
         if key.revoked_at is not None:
             return
     key.revoked_at = ctx.clock.now()
+
+
+async def list_vendor_keys(ctx: Context, vendor_id: int, *, limit: int, offset: int) -> Page[ApiKey]:
+    """A vendor's keys, revoked ones included (with `revoked_at`), oldest first: what an operator needs
+    to find the id of a key to revoke (VendorNotFound, 404, for an unknown vendor). Never the hash."""
+    await get_vendor(ctx, vendor_id)
+    query = select(ApiKey).where(ApiKey.vendor_id == vendor_id)
+    return await paginate(ctx.session, query, order_by=(ApiKey.created_at, ApiKey.id), limit=limit, offset=offset)
+
+
+async def rotate_key(ctx: Context) -> IssuedKey:
+    """Replaces the calling key: a new key of the same vendor, name and scope (its secret is in the
+    answer, and only there), and the calling key revoked in the same transaction, so from the commit on
+    the new key works and the old one is a 401.
+
+    The calling key's row is locked first: two rotations sent at once with the same key are serialised,
+    and the second, finding the key revoked by the first, is Unauthenticated (401) rather than a second
+    new key. Rotation takes no Idempotency-Key: a replay would have to keep the new secret in the
+    database, and the retry, sent with the old key, is refused before any replay could happen."""
+    key_id = ctx.actor.api_key_id if ctx.actor is not None else None
+    if key_id is None:
+        raise Unauthenticated()
+    key = await ctx.session.scalar(
+        select(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.vendor_id == ctx.vendor_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if key is None or key.revoked_at is not None:
+        raise Unauthenticated()  # revoked since the request was identified (a concurrent rotation)
+    key.revoked_at = ctx.clock.now()
+    return await _issue(ctx, key.name, key.vendor_id, key.scope)

@@ -1,8 +1,8 @@
-"""Vendors (tenants): created by a platform admin."""
+"""Vendors (tenants): created, changed, switched off and on by a platform admin."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from slugify import slugify as python_slugify
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -32,10 +32,43 @@ class VendorFields(BaseModel):
     @field_validator("default_locale")
     @classmethod
     def _spoken_locale(cls, value: str) -> str:
-        locale = normalise_locale(value)
-        if locale is None:
-            raise ValueError(f"must be one of {', '.join(SUPPORTED_LOCALES)}")
-        return locale
+        return spoken_locale(value)
+
+
+def spoken_locale(value: str) -> str:
+    """`value` as one of the locales the service speaks (`lu` → `lb`), or a ValueError naming them."""
+    locale = normalise_locale(value)
+    if locale is None:
+        raise ValueError(f"must be one of {', '.join(SUPPORTED_LOCALES)}")
+    return locale
+
+
+class VendorChanges(BaseModel):
+    """The fields of a PATCH: any subset of name, slug, timezone and default_locale. A field left out is
+    unchanged; none may be set to null (a vendor always has each of them). The slug, the vendor's public
+    address, changes only when given, and only to one no other vendor has."""
+
+    name: str | None = Field(None, min_length=1, max_length=200)
+    slug: str | None = Field(None, min_length=1, max_length=100, pattern=SLUG_PATTERN)
+    timezone: str | None = Field(None, description="IANA timezone")
+    default_locale: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _iana_zone(cls, value: str | None) -> str | None:
+        return None if value is None else require_iana_zone(value)
+
+    @field_validator("default_locale")
+    @classmethod
+    def _spoken_locale(cls, value: str | None) -> str | None:
+        return None if value is None else spoken_locale(value)
+
+    @model_validator(mode="after")
+    def _nothing_cleared(self) -> VendorChanges:
+        cleared = [name for name in self.model_fields_set if getattr(self, name) is None]
+        if cleared:
+            raise ValueError(f"{', '.join(sorted(cleared))} cannot be null")
+        return self
 
 
 def slugify(name: str) -> str:
@@ -105,8 +138,46 @@ async def get_vendor(ctx: Context, vendor_id: int) -> Vendor:
     return vendor
 
 
-async def list_vendors(ctx: Context, *, search: str | None, limit: int, offset: int) -> Page[Vendor]:
+async def update_vendor(ctx: Context, vendor_id: int, changes: VendorChanges) -> Vendor:
+    """Applies the fields given (VendorNotFound, 404, for an unknown vendor). A new slug taken by another
+    vendor is VendorAlreadyExists (409), checked first and, against a concurrent change, by the unique
+    index; the vendor's own slug given again changes nothing."""
+    vendor = await get_vendor(ctx, vendor_id)
+    values = changes.model_dump(include=changes.model_fields_set)
+    slug = values.get("slug")
+    if slug is not None and slug != vendor.slug:
+        taken = await ctx.session.scalar(select(Vendor.id).where(Vendor.slug == slug, Vendor.id != vendor.id))
+        if taken is not None:
+            raise VendorAlreadyExists()
+    for name, value in values.items():
+        setattr(vendor, name, value)
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()
+    except IntegrityError as exc:  # a concurrent request took the slug between our check and the update
+        raise VendorAlreadyExists() from exc
+    return vendor
+
+
+async def set_vendor_active(ctx: Context, vendor_id: int, active: bool) -> Vendor:
+    """Switches a vendor off or on (VendorNotFound, 404, for an unknown one); doing it twice is a no-op.
+    Switched off, its keys are refused from the next request on (`api_keys.identify`) and its public
+    programme is not found; its data, keys and programme are left as they are, so switching it on
+    again restores everything."""
+    vendor = await get_vendor(ctx, vendor_id)
+    if vendor.is_active != active:
+        vendor.is_active = active
+        await ctx.session.flush()
+    return vendor
+
+
+async def list_vendors(
+    ctx: Context, *, search: str | None, limit: int, offset: int, is_active: bool | None = None
+) -> Page[Vendor]:
+    """Every vendor, active or not, unless `is_active` asks for one kind."""
     query = select(Vendor)
+    if is_active is not None:
+        query = query.where(Vendor.is_active.is_(is_active))
     if search:
         term = search.lower()  # autoescape: a "%" or "_" typed by the admin is a character, not a wildcard
         query = query.where(

@@ -1,14 +1,14 @@
-"""Admin: issue a vendor's API keys (shown once) and revoke any key."""
+"""Admin: issue a vendor's API keys (shown once), list them, and revoke any key."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from loyalty.api.deps import AdminContext
-from loyalty.api.schemas.common import error_responses
-from loyalty.api.schemas.vendors import ApiKeyCreate, ApiKeyCreated
+from loyalty.api.schemas.common import PageOut, PageParams, error_responses
+from loyalty.api.schemas.vendors import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.models.base import MAX_ID  # a larger id cannot exist, and must not reach the database
 from loyalty.services import api_keys
@@ -37,6 +37,19 @@ async def create_vendor_key(
         scope=body.scope,
         created_at=record.created_at,
     )
+
+
+@router.get(
+    "/vendors/{vendor_id}/api-keys",
+    response_model=PageOut[ApiKeyOut],
+    summary="List a vendor's API keys, revoked ones included, oldest first (never the key itself)",
+    responses=error_responses(401, 403, 404, 422),
+)
+async def list_vendor_keys(
+    vendor_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: AdminContext, page: Annotated[PageParams, Query()]
+) -> PageOut[ApiKeyOut]:
+    found = await api_keys.list_vendor_keys(ctx, vendor_id, limit=page.limit, offset=page.offset)
+    return PageOut[ApiKeyOut].of(found, [ApiKeyOut.model_validate(key) for key in found.items])
 
 
 @router.delete(
