@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -11,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from loyalty import demo
+from loyalty import __version__ as loyalty_version
+from loyalty import demo, migrate
 from loyalty.clock import SystemClock
 from loyalty.db import Database
 from loyalty.errors import Unauthenticated
@@ -58,9 +61,13 @@ def authenticates(url: str, key: str) -> bool:
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode != 0
+    """Exit status 1 and one `loyalty: error:` line (after the line naming the database, when the
+    settings were valid enough to name it); nothing on stdout, no traceback."""
+    assert result.returncode == 1, result.stderr
     assert result.stdout == ""
     lines = result.stderr.splitlines()
+    if lines and lines[0].startswith("loyalty: database "):
+        lines = lines[1:]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("loyalty: error: ")
     assert "Traceback" not in result.stderr
@@ -119,6 +126,14 @@ ERROR_CASES = {
     "missing-directory": ("sqlite:////nonexistent-dir/loyalty.db", None, ("keys", "create-admin", "--name", "X")),
     "no-schema": ("sqlite:///empty.db", None, ("keys", "create-admin", "--name", "X")),
     "invalid-setting": ("sqlite:///cli.db", "LOYALTY_DEFAULT_TIMEZONE=Mars/Olympus_Mons\n", ("db", "upgrade")),
+    # Two slashes: a host named loyalty.db and no file (it was 80 lines of traceback from each command).
+    "sqlite-host-upgrade": ("sqlite://loyalty.db", None, ("db", "upgrade")),
+    "sqlite-host-serve": ("sqlite://loyalty.db", None, ("serve", "--port", "1")),
+    "sqlite-host-keys": ("sqlite://loyalty.db", None, ("keys", "create-admin", "--name", "X")),
+    # `db upgrade` accepted it, then `serve` died with KeyError.
+    "log-level-upgrade": ("sqlite:///cli.db", "LOYALTY_LOG_LEVEL=verbose\n", ("db", "upgrade")),
+    "log-level-serve": ("sqlite:///cli.db", "LOYALTY_LOG_LEVEL=verbose\n", ("serve",)),
+    "never-migrated-serve": ("sqlite:///never-migrated.db", None, ("serve", "--port", "0")),
 }
 
 
@@ -166,6 +181,114 @@ def test_an_invalid_setting_is_one_line_on_stderr(error_runs):
     assert "LOYALTY_DEFAULT_TIMEZONE" in line
 
 
+@pytest.mark.parametrize("case", [name for name in ERROR_CASES if name.startswith("sqlite-host")])
+def test_a_sqlite_url_without_a_file_is_one_line_from_every_command(error_runs, case):
+    line = assert_one_line_error(error_runs[case])
+    assert "LOYALTY_DATABASE_URL must name a SQLite file" in line and "sqlite:///" in line
+
+
+@pytest.mark.parametrize("case", ["log-level-upgrade", "log-level-serve"])
+def test_an_unknown_log_level_is_refused_up_front_by_every_command(error_runs, case):
+    line = assert_one_line_error(error_runs[case])
+    assert "LOYALTY_LOG_LEVEL" in line and "'verbose'" in line and "INFO" in line
+
+
+def test_serve_on_a_database_never_migrated_says_to_upgrade(error_runs):
+    line = assert_one_line_error(error_runs["never-migrated-serve"])
+    assert "run `loyalty db upgrade`" in line and "no schema" in line
+
+
+def test_serve_on_a_database_behind_the_code_says_to_upgrade(sqlite_url, tmp_path):
+    assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
+    assert loyalty("db", "downgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
+    line = assert_one_line_error(loyalty("serve", "--port", "0", url=sqlite_url, cwd=tmp_path))
+    assert "behind" in line and "run `loyalty db upgrade`" in line
+
+
+def test_a_port_in_use_is_one_line(sqlite_url, tmp_path):
+    assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        for command in (("serve", "--port", port), ("demo", "--port", port)):
+            line = assert_one_line_error(loyalty(*command, url=sqlite_url, cwd=tmp_path))
+            assert f"cannot listen on 127.0.0.1:{port}" in line and "in use" in line
+
+
+def test_a_database_url_with_a_trailing_space_uses_the_file_without_it(tmp_path):
+    result = loyalty("db", "upgrade", url="sqlite:///./spaced.db ", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith("spaced")) == ["spaced.db"]
+
+
+def test_version_and_plain_flags_in_help(tmp_path):
+    version = loyalty("--version", url="sqlite:///unused.db", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout == f"loyalty {loyalty_version}\n"
+    for command in (("serve",), ("demo",), ("db", "upgrade"), ("keys", "create-admin"), ()):
+        shown = loyalty(*command, "--help", url="sqlite:///unused.db", cwd=tmp_path)
+        assert shown.returncode == 0, shown.stderr
+        assert "<bool>" not in shown.stdout and "--help" in shown.stdout, shown.stdout
+    serve_help = loyalty("serve", "--help", url="sqlite:///unused.db", cwd=tmp_path).stdout
+    assert re.search(r"^\s+--migrate\s+Run", serve_help, re.MULTILINE), serve_help
+    assert not (tmp_path / "unused.db").exists()
+
+
+def test_commands_name_their_database_and_upgrade_names_the_revision_reached(sqlite_url, tmp_path):
+    upgraded = loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path)
+    head = migrate.code_head()
+    assert upgraded.stderr.splitlines() == [
+        f"loyalty: database SQLite file {tmp_path / 'cli.db'}",
+        f"database at revision {head} (head)",
+    ]
+    assert head != "head" and re.fullmatch(r"[0-9a-f]{4,}", head)
+    downgraded = loyalty("db", "downgrade", url=sqlite_url, cwd=tmp_path)
+    assert downgraded.stderr.splitlines()[-1] == f"database at revision {int(head) - 1:04d} (head is {head})"
+    assert loyalty("db", "downgrade", "base", url=sqlite_url, cwd=tmp_path).stderr.splitlines()[-1] == (
+        "database at revision base (no schema)"
+    )
+
+
+def test_the_database_line_hides_the_password(tmp_path):
+    with fresh_postgres_database() as url:
+        with_password = url.replace("postgresql://postgres@", "postgresql://postgres:s3cret-pw@")
+        assert with_password != url  # trust authentication: any password is accepted
+        upgraded = loyalty("db", "upgrade", url=with_password, cwd=tmp_path)
+        assert upgraded.returncode == 0, upgraded.stderr
+        first = upgraded.stderr.splitlines()[0]
+        assert first.startswith("loyalty: database PostgreSQL postgresql://postgres:***@")
+        assert "s3cret-pw" not in upgraded.stderr
+
+
+def test_demo_refuses_a_database_that_is_not_its_own(sqlite_url, tmp_path):
+    """The demo plants keys the README publishes: on a database with vendors or keys of its own it
+    refuses, in one line, before it migrates or writes anything."""
+    assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
+    created = loyalty("keys", "create-admin", "--name", "ops", url=sqlite_url, cwd=tmp_path)
+    [real_key] = created.stdout.splitlines()
+
+    refused = loyalty("demo", "--seed-only", url=sqlite_url, cwd=tmp_path)
+    line = assert_one_line_error(refused)
+    assert "refusing to load the demo" in line and "--i-know-this-is-not-a-demo-database" in line
+    assert "1 API keys" in line
+    assert not authenticates(sqlite_url, demo.DEMO_ADMIN_KEY)
+    assert assert_one_line_error(loyalty("demo", url=sqlite_url, cwd=tmp_path))  # serving too
+
+    told = loyalty("demo", "--seed-only", "--i-know-this-is-not-a-demo-database", url=sqlite_url, cwd=tmp_path)
+    assert told.returncode == 0, told.stderr
+    assert authenticates(sqlite_url, demo.DEMO_ADMIN_KEY) and authenticates(sqlite_url, real_key)
+
+
+def test_demo_on_an_empty_postgresql_database_names_it_and_runs_again(tmp_path):
+    with fresh_postgres_database() as url:
+        first = loyalty("demo", "--seed-only", url=url, cwd=tmp_path)
+        assert first.returncode == 0, first.stderr
+        assert "Loyalty demo ready on PostgreSQL postgresql://postgres@" in first.stdout
+        assert "SQLite" not in first.stdout
+        again = loyalty("demo", "--seed-only", url=url, cwd=tmp_path)  # its own database now
+        assert again.returncode == 0, again.stderr
+
+
 def test_demo_seed_only_seeds_and_prints_the_demo_keys(sqlite_url, tmp_path):
     result = loyalty("demo", "--seed-only", url=sqlite_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -173,6 +296,7 @@ def test_demo_seed_only_seeds_and_prints_the_demo_keys(sqlite_url, tmp_path):
         assert key in result.stdout
         assert authenticates(sqlite_url, key)
     assert "cafe-demo" in result.stdout and "bakery-demo" in result.stdout
+    assert f"Loyalty demo ready on SQLite file {tmp_path / 'cli.db'}." in result.stdout
 
     again = loyalty("demo", "--seed-only", url=sqlite_url, cwd=tmp_path)  # a second run only reports
     assert again.returncode == 0, again.stderr

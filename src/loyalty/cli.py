@@ -1,34 +1,43 @@
 """The `loyalty` command: serve, demo, db upgrade/downgrade, keys.
 
-Errors a user can cause (a bad database URL, an unreachable database) print one line to stderr and
-exit non-zero; tracebacks are for bugs.
+Errors a user can cause (a bad setting or database URL, an unreachable database, a schema behind the
+code, a port in use) print one `loyalty: error:` line to stderr and exit 1; tracebacks are for bugs.
+The settings are read and checked once, before a command does anything, and every command that uses
+the database first says which one on stderr (password hidden), so stdout keeps only what a script reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 import threading
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from loyalty import __version__
 from loyalty.clock import SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database, DatabaseUrlError
 from loyalty.services import api_keys, totals
 from loyalty.services.context import Context
 
+# rich_markup_mode=None: Click's plain help, where a flag reads `--migrate`, not `--migrate <bool>`
+# (Typer's rich panel gives every option, flags and --help included, a type column).
 app = typer.Typer(
     help="Loyalty platform: stamp cards and points for small vendors.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
-db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True, rich_markup_mode=None)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 
@@ -39,12 +48,66 @@ class CliError(Exception):
     """A problem the user can fix, reported in one line."""
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"loyalty {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
+    ),
+) -> None:
+    """Loyalty platform: stamp cards and points for small vendors."""
+
+
+_checked: list[Settings] = []
+
+
 def _settings() -> Settings:
+    """The settings, read and checked once per command (every `LOYALTY_*` variable and `.env`), and
+    the database they name, said in one line on stderr."""
+    if _checked:
+        return _checked[0]
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise CliError(f"invalid setting LOYALTY_{str(first['loc'][0]).upper()}: {first['msg']}") from exc
+        name = f"LOYALTY_{str(first['loc'][0]).upper()}"
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise CliError(message if message.startswith(name) else f"invalid setting {name}: {message}") from exc
+    _checked.append(settings)
+    typer.echo(f"loyalty: database {describe_database(settings.database_url)}", err=True)
+    return settings
+
+
+def describe_database(url: str) -> str:
+    """The database a URL names, for people: the URL with its password hidden, and for SQLite the
+    absolute path of the file (a relative path is relative to the working directory)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite file {Path(parsed.database or '').resolve()}"
+    return f"PostgreSQL {parsed.render_as_string(hide_password=True)}"
+
+
+def _reached(settings: Settings) -> str:
+    """`database at revision ID` after an upgrade or downgrade: the revision id the database holds now."""
+    from loyalty import migrate
+
+    async def read() -> migrate.SchemaState:
+        database = Database.from_url(settings.database_url)
+        try:
+            async with database.engine.connect() as connection:
+                return await migrate.schema_state(connection)
+        finally:
+            await database.dispose()
+
+    state = _run(read)
+    if state.revision is None:
+        return "database at revision base (no schema)"
+    return f"database at revision {state.revision}" + (" (head)" if state.ok else f" (head is {state.head})")
 
 
 def _run(coroutine_factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -56,8 +119,9 @@ def db_upgrade(revision: str = typer.Argument("head", help="Target revision.")) 
     """Create or migrate the schema to the latest (or given) revision."""
     from loyalty import migrate
 
-    migrate.upgrade(_settings().database_url, revision)
-    typer.echo(f"database at revision {revision}", err=True)
+    settings = _settings()
+    migrate.upgrade(settings.database_url, revision)
+    typer.echo(_reached(settings), err=True)
 
 
 @db_app.command("downgrade")
@@ -67,8 +131,9 @@ def db_downgrade(
     """Step the schema back (by default one revision)."""
     from loyalty import migrate
 
-    migrate.downgrade(_settings().database_url, revision)
-    typer.echo(f"database at revision {revision}", err=True)
+    settings = _settings()
+    migrate.downgrade(settings.database_url, revision)
+    typer.echo(_reached(settings), err=True)
 
 
 @db_app.command("rebuild-totals")
@@ -142,11 +207,13 @@ def serve(
 
     import uvicorn
 
-    settings = _settings()
-    if migrate_first:
-        from loyalty import migrate
+    from loyalty import migrate
 
+    settings = _settings()
+    _require_free_port(host, port)
+    if migrate_first:
         migrate.upgrade(settings.database_url)
+    _require_current_schema(settings)
 
     def exit_cleanly(_signal: int, _frame: object) -> None:
         raise SystemExit(0)
@@ -170,17 +237,82 @@ def serve(
     )
 
 
+def _require_free_port(host: str, port: int) -> None:
+    """Bind the address once, as uvicorn will (SO_REUSEADDR), so a port in use is one line, not
+    uvicorn's log and exit."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise CliError(
+            f"cannot listen on {host}:{port}: {reason} (another server there? choose another --port)"
+        ) from exc
+
+
+def _require_current_schema(settings: Settings) -> None:
+    """Refuse to serve a database whose schema is not the code's migration head: every request
+    would fail. One look at `alembic_version` at start-up; /health keeps looking after that."""
+    from loyalty import migrate
+
+    async def read() -> migrate.SchemaState:
+        database = Database.from_url(settings.database_url)
+        try:
+            async with database.engine.connect() as connection:
+                return await migrate.schema_state(connection)
+        finally:
+            await database.dispose()
+
+    state = _run(read)
+    if not state.ok:
+        raise CliError(state.advice())
+
+
+NOT_A_DEMO_FLAG = "--i-know-this-is-not-a-demo-database"
+
+
 @app.command()
 def demo(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     seed_only: bool = typer.Option(False, "--seed-only", help="Create the demo data and exit."),
+    not_a_demo_database: bool = typer.Option(
+        False,
+        NOT_A_DEMO_FLAG,
+        help="Load the demo (and its published keys) into a database that already holds other vendors or "
+        "keys; without it the demo refuses any database but an empty one or its own.",
+    ),
 ) -> None:
-    """Migrate, load demo data and serve: everything a first look needs."""
+    """Migrate, load demo data and serve: everything a first look needs.
+
+    The demo's API keys are published in the README: anyone who can reach the server can use them.
+    So it runs only on its own database: an empty one (the default ./loyalty.db on a first run) or
+    one it seeded before."""
     from loyalty import demo as demo_data
     from loyalty import migrate
 
     settings = _settings()
+    if not seed_only:
+        _require_free_port(host, port)
+
+    async def verdict() -> demo_data.DemoVerdict:
+        database = Database.from_url(settings.database_url)
+        try:
+            return await demo_data.demo_database_verdict(database)
+        finally:
+            await database.dispose()
+
+    found = _run(verdict)
+    if not found.is_demo_database and not not_a_demo_database:
+        raise CliError(
+            f"refusing to load the demo into {describe_database(settings.database_url)}: it holds "
+            f"{found.vendors} vendors and {found.api_keys} API keys of its own, and the demo adds API keys "
+            f"published in the README that anyone could use; point LOYALTY_DATABASE_URL at an empty "
+            f"database, or pass {NOT_A_DEMO_FLAG} if that is really what you want"
+        )
     migrate.upgrade(settings.database_url)
 
     async def seed() -> demo_data.DemoSummary:
@@ -191,12 +323,12 @@ def demo(
             await database.dispose()
 
     summary = _run(seed)
-    _print_demo(summary, f"http://{host}:{port}")
+    _print_demo(summary, f"http://{host}:{port}", settings.database_url)
     if not seed_only:
         serve(host=host, port=port, workers=1, migrate_first=False)
 
 
-def _print_demo(summary: Any, base: str) -> None:
+def _print_demo(summary: Any, base: str, database_url: str) -> None:
     from loyalty import demo as d
 
     cards = "\n".join(
@@ -207,7 +339,7 @@ def _print_demo(summary: Any, base: str) -> None:
     first = summary.cards[0]
     typer.echo(
         f"""
-Loyalty demo ready (SQLite database; set LOYALTY_DATABASE_URL for PostgreSQL).
+Loyalty demo ready on {describe_database(database_url)}.
   API docs        {base}/docs
   Health          {base}/api/v1/loyalty/health
   Public pages    {base}/api/v1/loyalty/programs/{summary.cafe_slug}

@@ -5,15 +5,34 @@ Every setting is listed, with its default and meaning, in the README's configura
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from loyalty.clock import require_iana_zone
+from loyalty.db import DatabaseUrlError, async_url
 
 DEFAULT_TIMEZONE = "Europe/Luxembourg"
 DEV_SECRET_KEY = "dev-insecure-secret-change-me"
+# The levels both Python's logging and uvicorn's --log-level know.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def usable_database_url(url: str) -> str:
+    """`url` itself, once it is known to be usable: postgresql://… or sqlite:///path (`loyalty.db.async_url`
+    refuses any other), and a SQLite URL names a file. `sqlite://loyalty.db` (two slashes) names a host
+    and no file, and `sqlite://` or `sqlite:///:memory:` a database that vanishes with its connection."""
+    async_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and (parsed.host or parsed.database in (None, "", ":memory:")):
+        raise DatabaseUrlError(
+            f"LOYALTY_DATABASE_URL must name a SQLite file: sqlite:///relative/path or sqlite:////absolute/path;"
+            f" got {url!r}"
+        )
+    return url
 
 
 class Settings(BaseSettings):
@@ -93,7 +112,7 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long requests in flight may take to finish before the worker exits.",
     )
 
-    log_level: str = Field("INFO", description="Python logging level.")
+    log_level: str = Field("INFO", description=f"Python logging level: one of {', '.join(LOG_LEVELS)}.")
 
     @property
     def wallet_provider_list(self) -> list[str]:
@@ -103,6 +122,25 @@ class Settings(BaseSettings):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         return require_iana_zone(value)
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _usable_database_url(cls, value: object) -> object:
+        """Checked when the settings are read, so every command and the server refuse a URL they
+        cannot use in one line, before anything runs. Whitespace around it (a `.env` line's trailing
+        space) is dropped: it once named a SQLite file `loyalty.db `."""
+        return usable_database_url(value.strip()) if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _known_log_level(cls, value: object) -> object:
+        """Upper-cased; refused unless logging and uvicorn both know it (`verbose` is not a level)."""
+        if not isinstance(value, str):
+            return value
+        level = value.strip().upper()
+        if level not in LOG_LEVELS or not isinstance(logging.getLevelName(level), int):
+            raise ValueError(f"{value!r} is not a log level; use one of {', '.join(LOG_LEVELS)}")
+        return level
 
 
 @lru_cache

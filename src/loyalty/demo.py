@@ -1,7 +1,10 @@
 """Demo data for `loyalty demo`: two shops, their programmes, staff PINs, a few cards and stamps.
 
-The demo keys are fixed strings, so the README's curl examples work as printed. They exist only in
-the demo database; a real deployment creates its keys with `loyalty keys create-admin` and the API.
+The demo keys are fixed strings, so the README's curl examples work as printed. They are published,
+so they must exist only in a demo database: `demo_database_verdict` tells whether a database is one
+(empty, or holding nothing but the demo's vendors and keys) before anything is written, and
+`loyalty demo` refuses any other unless told explicitly. A real deployment creates its keys with
+`loyalty keys create-admin` and the API.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.clock import SystemClock
@@ -26,6 +30,40 @@ DEMO_ADMIN_KEY = "lyk_admin_demo_0000000000000000000000000000"
 CAFE_KEY = "lyk_live_demo_cafe_00000000000000000000000000"
 BAKERY_KEY = "lyk_live_demo_bakery_0000000000000000000000000"
 CAFE_PIN, CAFE_PIN_2, BAKERY_PIN = "1234", "5678", "2468"
+
+
+DEMO_SLUGS = ("cafe-demo", "bakery-demo")
+
+
+@dataclass(frozen=True)
+class DemoVerdict:
+    """Whether a database is the demo's own. It is when it is empty (no tables, or no vendor and no
+    API key), or when the demo seeded it (its café and its admin key are there: what was added since
+    came through the published demo keys, the README's walkthrough say). Otherwise `vendors` and
+    `api_keys` count what it holds, for the refusal's one line."""
+
+    is_demo_database: bool
+    vendors: int = 0
+    api_keys: int = 0
+
+
+async def demo_database_verdict(database: Database) -> DemoVerdict:
+    """Looks without writing, and before any migration, so a real database is not even migrated by
+    the demo. Reads only `vendors.slug` and `api_keys.key_hash`, which every revision has."""
+    async with database.engine.connect() as connection:
+        return await connection.run_sync(_verdict)
+
+
+def _verdict(connection: Connection) -> DemoVerdict:
+    tables = set(inspect(connection).get_table_names())
+    if not {"vendors", "api_keys"} <= tables:
+        return DemoVerdict(is_demo_database=True)
+    slugs = set(connection.execute(text("SELECT slug FROM vendors")).scalars())
+    hashes = set(connection.execute(text("SELECT key_hash FROM api_keys")).scalars())
+    seeded_by_demo = DEMO_SLUGS[0] in slugs and hash_key(DEMO_ADMIN_KEY) in hashes
+    if seeded_by_demo or (not slugs and not hashes):
+        return DemoVerdict(is_demo_database=True)
+    return DemoVerdict(is_demo_database=False, vendors=len(slugs), api_keys=len(hashes))
 
 
 @dataclass(frozen=True)
@@ -121,7 +159,7 @@ async def _summary(session: AsyncSession) -> DemoSummary:
         select(LoyaltyCard, Vendor.name, Customer.name)
         .join(Vendor, Vendor.id == LoyaltyCard.vendor_id)
         .join(Customer, Customer.id == LoyaltyCard.customer_id)
-        .where(Vendor.slug.in_(("cafe-demo", "bakery-demo")))
+        .where(Vendor.slug.in_(DEMO_SLUGS))
         .order_by(LoyaltyCard.id)
     )
     demo_cards = [
