@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -224,7 +224,7 @@ async def test_csv_of_an_empty_journal_has_the_header(client, tenant):
 
     assert response.status_code == 200
     header = next(csv.reader(io.StringIO(csv_text(response))))
-    assert header[:4] == ["id", "transaction_at", "card_id", "transaction_type"]
+    assert header[:6] == ["id", "transaction_at", "transaction_at_local", "card_id", "card_number", "transaction_type"]
     assert len(csv_text(response).splitlines()) == 1
 
 
@@ -233,6 +233,60 @@ async def test_csv_is_only_the_vendors(client, tenant, other_tenant, history):
 
     assert len(rows) == 1
     assert int(rows[0]["card_id"]) == other_tenant.card_id
+
+
+async def test_csv_has_the_card_number_and_the_vendors_local_time(client, tenant, admin_key, database, settings, clock):
+    """Issue 11, 15: the card number (as printed on the card, so a spreadsheet keeps it as text) and the
+    vendor's local time with its offset, beside the UTC instant: winter and summer in Luxembourg, then
+    New York once the admin moves the vendor there."""
+    other = await make_tenant(database, settings, clock, slug="second-shop", email="second@example.com")
+    winter = await post(client, tenant, "/stamp")  # START: 09:00 UTC, 10:00 in Luxembourg (CET)
+    elsewhere = await post(client, other, "/stamp")  # another vendor's card: never in this file
+    clock.current = datetime(2027, 7, 1, 21, 30, 15, tzinfo=UTC)
+    summer = await post(client, tenant, "/stamp")  # 23:30:15 in Luxembourg (CEST)
+
+    rows = {int(row["id"]): row for row in csv.DictReader(io.StringIO(csv_text(await csv_download(client, tenant))))}
+    moved = await client.patch(
+        f"/api/v1/admin/loyalty/vendors/{tenant.vendor_id}", json={"timezone": "America/New_York"},
+        headers={"Authorization": f"Bearer {admin_key}"},
+    )  # fmt: skip
+    in_new_york = list(csv.DictReader(io.StringIO(csv_text(await csv_download(client, tenant)))))
+
+    assert set(rows) == {winter, summer} and elsewhere not in rows
+    printed = " ".join(tenant.card_number[i : i + 4] for i in range(0, 16, 4))
+    assert {row["card_number"] for row in rows.values()} == {printed}
+    assert (rows[winter]["transaction_at"], rows[winter]["transaction_at_local"]) == (
+        "2026-11-21T09:00:00+00:00", "2026-11-21T10:00:00+01:00"
+    )  # fmt: skip
+    assert (rows[summer]["transaction_at"], rows[summer]["transaction_at_local"]) == (
+        "2027-07-01T21:30:15+00:00", "2027-07-01T23:30:15+02:00"
+    )  # fmt: skip
+    assert moved.status_code == 200
+    assert [row["transaction_at_local"] for row in in_new_york] == [
+        "2027-07-01T17:30:15-04:00",
+        "2026-11-21T04:00:00-05:00",
+    ]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_chunked_csv_export_has_the_local_time_and_card_number_in_every_chunk(
+    tenant, database_url, clock, monkeypatch
+):
+    """Through a real server, 2 entries a chunk: each chunk runs in a unit of its own, whose Context
+    carries no VendorState, and every one still writes the vendor's local time and the card number."""
+    monkeypatch.setattr(transactions, "CSV_BATCH", 2)
+    settings = test_settings(database_url)
+    earn = {"card_id": tenant.card_id, "staff_pin": tenant.pin, "purchase_amount_cents": 100}
+    with serve(create_app(settings, clock=clock)) as base_url:
+        async with httpx.AsyncClient(base_url=base_url, headers=tenant.headers, timeout=10) as http:
+            for _ in range(5):
+                assert (await http.post(f"{V}/points/earn", json=earn)).status_code == 201
+                clock.advance(timedelta(minutes=1))
+            export = await http.get(f"{V}/transactions", headers={"Accept": "text/csv"})
+
+    rows = list(csv.DictReader(io.StringIO(csv_text(export))))
+    assert [row["transaction_at_local"] for row in rows] == [f"2026-11-21T10:0{n}:00+01:00" for n in range(4, -1, -1)]
+    assert {row["card_number"].replace(" ", "") for row in rows} == {tenant.card_number}
 
 
 async def test_json_is_the_default(client, tenant, history):

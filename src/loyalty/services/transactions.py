@@ -5,19 +5,31 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Label, Select, select, tuple_
+from sqlalchemy.orm import QueryableAttribute
 
-from loyalty.models import LoyaltyTransaction, StaffPin
+from loyalty.clock import as_utc
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, Vendor
 from loyalty.services import spreadsheet
+from loyalty.services.card_numbers import format_card_number
 from loyalty.services.cards import CardRef, find_card
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 
+# `transaction_at` is the UTC instant; `transaction_at_local` the same instant in the vendor's timezone,
+# with its offset (what the shop's clock showed), so a spreadsheet needs no time-zone arithmetic.
+# `card_number` is written as printed on the card, in groups of four (`4000 1234 5678 9010`): a
+# spreadsheet reads 16 bare digits as a number and keeps 15 of them, which breaks the check digit; the
+# counter's look-up takes the number typed with its spaces.
 CSV_COLUMNS = (
     "id",
     "transaction_at",
+    "transaction_at_local",
     "card_id",
+    "card_number",
     "transaction_type",
     "stamps_delta",
     "points_delta",
@@ -122,16 +134,56 @@ async def vendor_transactions_csv_chunk(
     if after is not None:
         query = query.where(tuple_(LoyaltyTransaction.transaction_at, LoyaltyTransaction.id) < after)
     rows = (await ctx.session.execute(query.order_by(*NEWEST_FIRST).limit(CSV_BATCH))).all()
+    zone = ZoneInfo(await _vendor_timezone(ctx))
+    text = spreadsheet.csv_rows(_export_row(row, zone) for row in rows)
     if len(rows) < CSV_BATCH:
-        return spreadsheet.csv_rows(rows), None
+        return text, None
     last = rows[-1]
-    return spreadsheet.csv_rows(rows), (last[AT_COLUMN], last[ID_COLUMN])
+    return text, (last[AT_COLUMN], last[ID_COLUMN])
 
 
 AT_COLUMN, ID_COLUMN = CSV_COLUMNS.index("transaction_at"), CSV_COLUMNS.index("id")
+LOCAL_AT_COLUMN, CARD_NUMBER_COLUMN = CSV_COLUMNS.index("transaction_at_local"), CSV_COLUMNS.index("card_number")
+
+
+async def _vendor_timezone(ctx: Context) -> str:
+    """The calling vendor's IANA zone: from the caller's look-up when the Context carries it, else one
+    read by primary key (an export's chunks run in units of their own, one such read per chunk)."""
+    if ctx.vendor_state is not None:
+        return ctx.vendor_state.timezone
+    zone = await ctx.session.scalar(select(Vendor.timezone).where(Vendor.id == ctx.vendor_id))
+    return zone or ctx.settings.default_timezone
+
+
+def _export_row(row: Sequence[object], zone: ZoneInfo) -> list[object]:
+    """The row as written: `transaction_at_local` (read as the UTC instant) moved into the vendor's zone,
+    ISO 8601 with that zone's offset at that instant (+01:00 in winter, +02:00 in summer in
+    Luxembourg), and the card number in groups of four."""
+    cells = list(row)
+    moment, number = cells[LOCAL_AT_COLUMN], cells[CARD_NUMBER_COLUMN]
+    if isinstance(moment, datetime):  # always: the column is NOT NULL
+        cells[LOCAL_AT_COLUMN] = as_utc(moment).astimezone(zone)
+    if isinstance(number, str):
+        cells[CARD_NUMBER_COLUMN] = format_card_number(number)
+    return cells
+
+
+def _export_column(name: str) -> QueryableAttribute[Any] | Label[Any]:
+    if name == "staff_name":
+        return StaffPin.name
+    if name == "card_number":
+        return LoyaltyCard.card_number
+    if name == "transaction_at_local":  # the UTC instant, moved into the vendor's zone by _export_row
+        return LoyaltyTransaction.transaction_at.label(name)
+    column: QueryableAttribute[Any] = getattr(LoyaltyTransaction, name)
+    return column
 
 
 def _filtered_columns(vendor_id: int, where: TransactionFilter) -> Select:
-    """The filtered journal as plain columns in CSV order: no ORM objects for an export."""
-    columns = [StaffPin.name if name == "staff_name" else getattr(LoyaltyTransaction, name) for name in CSV_COLUMNS]
-    return _filtered(vendor_id, where).with_only_columns(*columns)
+    """The filtered journal as plain columns in CSV order: no ORM objects for an export. The card's
+    number comes from its card (by primary key, the same vendor's: the ledger row names both)."""
+    return (
+        _filtered(vendor_id, where)
+        .join(LoyaltyCard, LoyaltyCard.id == LoyaltyTransaction.card_id)
+        .with_only_columns(*[_export_column(name) for name in CSV_COLUMNS])
+    )
