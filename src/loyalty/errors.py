@@ -318,9 +318,17 @@ class StaffPinLocked(LoyaltyError):
     error_code = "STAFF_PIN_LOCKED"
     message = N_("Too many wrong PINs: please try again later")
 
-    def __init__(self, locked_until: datetime) -> None:
+    TERMINAL = "terminal"
+    STAFF_PIN = "staff_pin"
+
+    def __init__(self, locked_until: datetime, lock: str, staff_pin_id: int | None = None) -> None:
+        """`lock`: what is locked, this terminal (its API key, after wrong PINs sent without
+        `staff_pin_id`) or one staff PIN; the vendor lifts either with `POST /pins/{id}/unlock`."""
         # The exact end is in details (UTC); the message stays free of a timezone staff would misread.
-        super().__init__({"locked_until": _iso(locked_until)})
+        details: dict[str, Any] = {"locked_until": _iso(locked_until), "lock": lock}
+        if staff_pin_id is not None:
+            details["staff_pin_id"] = staff_pin_id
+        super().__init__(details)
 
 
 class TooManyRequests(LoyaltyError):

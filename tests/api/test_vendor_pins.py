@@ -10,12 +10,13 @@ from sqlalchemy import update
 from loyalty.models import StaffPin
 from loyalty.services import api_keys, vendors
 from loyalty.services.context import Context
-from tests.api.conftest import bearer, make_tenant
+from tests.api.conftest import assert_error, bearer, make_tenant
 from tests.conftest import START
 
 pytestmark = pytest.mark.anyio
 
 PINS = "/api/v1/vendor/loyalty/pins"
+STAMP = "/api/v1/vendor/loyalty/stamp"
 
 
 def assert_no_secret(text: str, *digits: str) -> None:
@@ -244,3 +245,27 @@ async def test_other_vendor_keeps_its_own_pins(client, database, settings, clock
     third = await make_tenant(database, settings, clock, slug="third-shop", pin="4321", email="t@example.com")
     response = await client.get(PINS, headers=third.headers)
     assert [p["id"] for p in response.json()["items"]] == [third.pin_id]
+
+
+async def test_a_locked_terminal_is_visible_and_says_what_is_locked(client, tenant, clock):
+    """A peer system's gap: after five wrong PINs sent without `staff_pin_id`, every PIN of the terminal
+    answered 423 while `GET /pins` showed every PIN unlocked with no failures."""
+    for _ in range(5):
+        await client.post(STAMP, json={"card_id": tenant.card_id, "staff_pin": "0000"}, headers=tenant.headers)
+    right_pin = {"card_id": tenant.card_id, "staff_pin": tenant.pin}
+    refused = await client.post(STAMP, json=right_pin, headers=tenant.headers)
+    locks = await client.get(f"{PINS}/locks", headers=tenant.headers)
+
+    assert assert_error(refused, 423, "STAFF_PIN_LOCKED")["lock"] == "terminal"
+    [lock] = locks.json()
+    assert (lock["api_key_name"], lock["failed_attempts"], lock["is_locked"]) == ("counter", 5, True)
+    assert (await client.post(f"{PINS}/{tenant.pin_id}/unlock", headers=tenant.headers)).status_code == 200
+    assert (await client.get(f"{PINS}/locks", headers=tenant.headers)).json() == []
+
+
+@pytest.mark.parametrize("shape", ["12", "12345678901", "12a4", " 1234"])
+async def test_a_pin_of_the_wrong_shape_is_a_422_not_a_guess(client, tenant, shape):
+    response = await client.post(STAMP, json={"card_id": tenant.card_id, "staff_pin": shape}, headers=tenant.headers)
+
+    assert assert_error(response, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "staff_pin"
+    assert (await client.get(f"{PINS}/locks", headers=tenant.headers)).json() == []  # nothing counted

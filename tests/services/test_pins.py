@@ -199,7 +199,8 @@ async def test_a_pin_locks_after_the_configured_failures_until_the_lockout_ends(
 
     with pytest.raises(StaffPinLocked) as locked:  # even the right PIN
         await check(caller, tenant.pin, tenant.pin_id)
-    assert locked.value.details == {"locked_until": locked_until.isoformat()}
+    # the terminal locks too (every failure counts against it), and it is checked first
+    assert locked.value.details == {"locked_until": locked_until.isoformat(), "lock": "terminal"}
     assert locked.value.status_code == 423
 
     other_terminal = caller.as_terminal(api_key_id=None, client_ip="198.51.100.9")
@@ -301,4 +302,7 @@ async def test_the_pin_lockout_settings_are_honoured(database, settings, clock, 
             await check(caller, "0000", tenant.pin_id)
     with pytest.raises(StaffPinLocked) as locked:
         await check(caller, tenant.pin, tenant.pin_id)
-    assert locked.value.details == {"locked_until": (clock.now() + timedelta(minutes=5)).isoformat()}
+    assert locked.value.details == {
+        "locked_until": (clock.now() + timedelta(minutes=5)).isoformat(),
+        "lock": "terminal",
+    }

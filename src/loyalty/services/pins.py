@@ -19,7 +19,7 @@ import hmac
 from datetime import datetime, timedelta
 
 import bcrypt
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,6 +34,7 @@ from loyalty.errors import (
     StaffPinRequired,
 )
 from loyalty.models import LoyaltyProgram, PinGuard, StaffPin
+from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 from loyalty.services.sql import insert_ignoring_conflict
@@ -41,12 +42,12 @@ from loyalty.services.sql import insert_ignoring_conflict
 PIN_PATTERN = r"^[0-9]{4,8}$"
 
 
-class NewPin(BaseModel):
+class NewPin(RequestBody):
     name: str = Field(min_length=1, max_length=200)
     pin: str = Field(pattern=PIN_PATTERN, description="4 to 8 digits")
 
 
-class PinChanges(BaseModel):
+class PinChanges(RequestBody):
     name: str | None = Field(None, min_length=1, max_length=200)
     pin: str | None = Field(None, pattern=PIN_PATTERN, description="4 to 8 digits")
     is_active: bool | None = None

@@ -9,20 +9,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from loyalty.clock import local_day, local_day_bounds
 from loyalty.errors import DailyStampLimit, InsufficientStamps, StampCooldown, StampsNotEnabled
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
 from loyalty.models.base import MAX_ID
 from loyalty.services import ledger
+from loyalty.services.bodies import RequestBody
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
 from loyalty.services.pins import verify_staff_pin
 from loyalty.services.programs import get_program_with_timezone
 
 
-class StaffApproval(BaseModel):
+class StaffApproval(RequestBody):
     staff_pin: str | None = Field(None, min_length=1, max_length=8)
     staff_pin_id: int | None = Field(None, ge=1, le=MAX_ID)
 

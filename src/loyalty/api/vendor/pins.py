@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from loyalty.api.deps import OwnerContext, VendorContext, clock_of
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import PageOut, PageParams, error_responses
-from loyalty.api.schemas.pins import NewPin, PinChanges, StaffPinOut
+from loyalty.api.schemas.pins import NewPin, PinChanges, StaffPinOut, TerminalLockOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.models.base import MAX_ID
 from loyalty.services import pins, programs
@@ -32,6 +32,21 @@ async def list_pins(
     found = await pins.list_pins(ctx, program, limit=page.limit, offset=page.offset)
     now = clock_of(request).now()
     return PageOut.of(found, [StaffPinOut.from_pin(pin, now) for pin in found.items])
+
+
+@router.get(
+    "/pins/locks",
+    response_model=list[TerminalLockOut],
+    summary="Terminals with wrong PINs counted against them, and their locks",
+    description="A terminal that sent wrong PINs without `staff_pin_id` is locked as a whole (423 with "
+    '`lock: "terminal"`) while every PIN shows unlocked in `GET /pins`: this lists those terminals. '
+    "`POST /pins/{pin_id}/unlock` clears them.",
+    responses=error_responses(401, 403, 404),
+)
+async def list_terminal_locks(request: Request, ctx: OwnerContext) -> list[TerminalLockOut]:
+    program = await programs.get_program(ctx)
+    now = clock_of(request).now()
+    return [TerminalLockOut.from_count(count, now) for count in await pins.terminal_counts(ctx, program)]
 
 
 @router.post(
