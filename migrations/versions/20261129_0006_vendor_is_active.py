@@ -4,7 +4,7 @@ A deactivated vendor's API keys stop working at once (the caller's identificatio
 vendor and refuses an inactive one), its public programme answers 404, and the admin still sees it;
 reactivating it restores all of that, since nothing else is touched.
 
-The column is added with a server default of true, so every existing row is backfilled in the same
+The column is added with a server default of true, so every existing row is backfilled by the same
 statement and an INSERT that does not name the column (a script, an older process during a rolling
 deploy) still creates an active vendor.
 
@@ -25,10 +25,11 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("vendors") as batch:
-        batch.add_column(sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()))
+    # A plain ADD COLUMN on both databases: SQLite adds a NOT NULL column with a constant default in
+    # place, where a batch operation would copy `vendors` and drop it, which every table's foreign key
+    # forbids once there is data.
+    op.add_column("vendors", sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("vendors") as batch:
-        batch.drop_column("is_active")
+    op.drop_column("vendors", "is_active")
