@@ -42,8 +42,10 @@ MAKE_MESSAGES = "run `make messages` and translate the new entries (docs/i18n.md
 MessageId = str | tuple[str, ...]
 
 # Placeholders that never hold a count. Any other placeholder is a count, and its message must be a
-# plural entry (NP_), so that every language can say "1 minute" and "2 minutes" its own way.
-NOT_COUNTS = {"reward"}
+# plural entry (NP_), so that every language can say "1 minute" and "2 minutes" its own way. These hold
+# a name, a list of words, a bound compared with ("{minimum} or more") or a position ("line {line}"):
+# numbers beside no noun, which no language inflects.
+NOT_COUNTS = {"reward", "expected", "fields", "minimum", "maximum", "line", "column"}
 
 
 @cache
@@ -297,7 +299,7 @@ ERROR_ARGUMENTS: dict[str, dict[str, object]] = {
     "InvalidStaffPin": {"remaining_attempts": 2},
     "TransactionNotVoidable": {"transaction_id": 42, "reason": errors.TransactionNotVoidable.ALREADY_VOIDED},
     "ValidationFailed": {"errors": [{"field": "email", "message": "invalid"}]},
-    "StaffPinLocked": {"locked_until": NOW + timedelta(minutes=15)},
+    "StaffPinLocked": {"locked_until": NOW + timedelta(minutes=15), "lock": "terminal"},
     "StampCooldown": {"cooldown_ends": NOW + timedelta(minutes=20), "cooldown_minutes": 30, "now": NOW},
     "DailyStampLimit": {"max_daily_stamps": 3, "stamps_today": 3, "resets_at": NOW + timedelta(hours=14), "now": NOW},
     "RateLimited": {"retry_after": 30},

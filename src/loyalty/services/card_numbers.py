@@ -10,6 +10,8 @@ from __future__ import annotations
 import secrets
 
 CARD_NUMBER_DIGITS = 16
+# The pydantic error type of a typed number whose check digit fails (api/errors.py translates it).
+CHECK_DIGIT_ERROR = "card_number_check_digit"
 
 
 def luhn_check_digit(digits: str) -> str:

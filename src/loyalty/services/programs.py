@@ -5,13 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.errors import ProgramAlreadyExists, ProgramInactive, ProgramNotFound, ValidationFailed
 from loyalty.models import LoyaltyProgram, Vendor
 from loyalty.models.base import MAX_ID
+from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 
@@ -30,7 +31,7 @@ REQUIRED_SETTINGS = (
 )
 
 
-class Reward(BaseModel):
+class Reward(RequestBody):
     """One entry of the points catalogue. Without an `id`, the next free one is given."""
 
     id: int | None = Field(None, ge=1, le=MAX_REWARD_ID)
@@ -39,7 +40,7 @@ class Reward(BaseModel):
     is_active: bool = True
 
 
-class ProgramChanges(BaseModel):
+class ProgramChanges(RequestBody):
     """The fields of a PATCH: any subset of ProgramFields."""
 
     program_type: ProgramType | None = None

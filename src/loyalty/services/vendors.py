@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from slugify import slugify as python_slugify
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -12,13 +12,14 @@ from loyalty.errors import VendorAlreadyExists, VendorNotFound
 from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
 from loyalty.models import Vendor, VendorTotals
 from loyalty.models.vendor_totals import SLOTS
+from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
-class VendorFields(BaseModel):
+class VendorFields(RequestBody):
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = Field(None, min_length=1, max_length=100, pattern=SLUG_PATTERN)
     timezone: str | None = Field(None, description="IANA timezone; default LOYALTY_DEFAULT_TIMEZONE")
@@ -43,7 +44,7 @@ def spoken_locale(value: str) -> str:
     return locale
 
 
-class VendorChanges(BaseModel):
+class VendorChanges(RequestBody):
     """The fields of a PATCH: any subset of name, slug, timezone and default_locale. A field left out is
     unchanged; none may be set to null (a vendor always has each of them). The slug, the vendor's public
     address, changes only when given, and only to one no other vendor has."""

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
+from sqlalchemy import select
 
 from loyalty.api.deps import PublicContext, client_ip, clock_of, public_context, settings_of
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.public import Enrolment, PublicCardOut, PublicProgramOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute, request_unit
+from loyalty.models import Vendor
 from loyalty.services import cards, programs, rate_limits
 from loyalty.services.context import Context
 
@@ -43,7 +45,16 @@ async def enrolment_context(request: Request) -> Context:
         limit=settings.enroll_rate_limit,
         window_seconds=settings.enroll_rate_window_seconds,
     )
+    await _speak_the_vendors_language(request)
     return await public_context(request)
+
+
+async def _speak_the_vendors_language(request: Request) -> None:
+    """Errors (the body's validation included) fall back to the vendor's language when the request has no
+    Accept-Language (`api/errors.py`, request_locale): read before the body's errors are answered."""
+    slug = request.path_params.get("vendor_slug")
+    query = select(Vendor.default_locale).where(Vendor.slug == slug)
+    request.state.vendor_locale = await request_unit(request).read(lambda session: session.scalar(query))
 
 
 @router.post(

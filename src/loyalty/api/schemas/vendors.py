@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.api.schemas.common import Instant
+from loyalty.services.bodies import RequestBody
 from loyalty.services.vendors import VendorChanges, VendorFields
 
 
@@ -37,7 +38,7 @@ class VendorOut(BaseModel):
 KeyScope = Literal["owner", "counter"]
 
 
-class ApiKeyCreate(BaseModel):
+class ApiKeyCreate(RequestBody):
     name: str = Field(min_length=1, max_length=200, description="What the key is for, e.g. the counter terminal.")
     scope: KeyScope = Field(
         "owner",
