@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import bcrypt
@@ -33,7 +34,7 @@ from loyalty.errors import (
     StaffPinNotFound,
     StaffPinRequired,
 )
-from loyalty.models import LoyaltyProgram, PinGuard, StaffPin
+from loyalty.models import ApiKey, LoyaltyProgram, PinGuard, StaffPin
 from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
@@ -130,6 +131,42 @@ async def unlock_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> Staf
     return staff_pin
 
 
+@dataclass(frozen=True)
+class TerminalCount:
+    """A terminal's count of wrong PINs sent without `staff_pin_id`, and its lock."""
+
+    guard: PinGuard
+    api_key_id: int | None
+    api_key_name: str | None
+
+
+async def terminal_counts(ctx: Context, program: LoyaltyProgram) -> list[TerminalCount]:
+    """The programme's terminals with wrong PINs counted against them, oldest first: what
+    `GET /pins` cannot show, since such a lock belongs to the terminal (its API key), not to a PIN."""
+    guards = list(
+        await ctx.session.scalars(
+            select(PinGuard)
+            .where(PinGuard.program_id == program.id, PinGuard.failed_attempts > 0)
+            .order_by(PinGuard.id)
+        )
+    )
+    key_ids = [_key_id(guard.terminal) for guard in guards]
+    wanted = {key_id for key_id in key_ids if key_id is not None}
+    names: dict[int, str] = {}
+    if wanted:
+        rows = await ctx.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(wanted)))
+        names = {key_id: name for key_id, name in rows.tuples()}
+    return [
+        TerminalCount(guard, key_id, names.get(key_id) if key_id is not None else None)
+        for guard, key_id in zip(guards, key_ids, strict=True)
+    ]
+
+
+def _key_id(terminal: str) -> int | None:
+    kind, _, value = terminal.partition(":")
+    return int(value) if kind == "key" and value.isdigit() else None
+
+
 async def _flush_unique(ctx: Context) -> None:
     try:
         async with ctx.session.begin_nested():
@@ -154,10 +191,10 @@ async def verify_staff_pin(
         select(PinGuard).where(PinGuard.program_id == program.id, PinGuard.terminal == _terminal(ctx))
     )
     if guard is not None and is_locked(guard.locked_until, now):
-        raise StaffPinLocked(guard.locked_until)  # type: ignore[arg-type]
+        raise StaffPinLocked(guard.locked_until, StaffPinLocked.TERMINAL)  # type: ignore[arg-type]
     candidate = await _candidate(ctx, program, pin, pin_id)
     if candidate is not None and is_locked(candidate.locked_until, now):
-        raise StaffPinLocked(candidate.locked_until)  # type: ignore[arg-type]
+        raise StaffPinLocked(candidate.locked_until, StaffPinLocked.STAFF_PIN, candidate.id)  # type: ignore[arg-type]
     if candidate is not None and candidate.is_active and await _matches(pin, candidate.pin_hash):
         _record_success(candidate, now)
         return candidate

@@ -19,12 +19,13 @@ from loyalty.services import ledger
 from loyalty.services.bodies import RequestBody
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
-from loyalty.services.pins import verify_staff_pin
+from loyalty.services.pins import PIN_PATTERN, verify_staff_pin
 from loyalty.services.programs import get_program_with_timezone
 
 
 class StaffApproval(RequestBody):
-    staff_pin: str | None = Field(None, min_length=1, max_length=8)
+    # A PIN of the wrong shape is a typo, answered 422; it is never counted as a wrong guess.
+    staff_pin: str | None = Field(None, pattern=PIN_PATTERN, description="The staff PIN: 4 to 8 digits.")
     staff_pin_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
