@@ -15,6 +15,7 @@ PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql://postgres@127.
 # Tables emptied between tests; TRUNCATE bypasses the ledger's row-level append-only trigger.
 TABLES = (
     "wallet_outbox",
+    "order_references",
     "apple_device_registrations",
     "loyalty_transactions",
     "pin_guards",

@@ -11,7 +11,8 @@
     ├── MethodNotAllowed (405)
     ├── RequestTimeout (408)
     ├── Conflict (409)          ProgramAlreadyExists, CardAlreadyExists, VendorAlreadyExists,
-    │                           StaffPinAlreadyExists, IdempotencyKeyReused, LastAdminKey
+    │                           StaffPinAlreadyExists, IdempotencyKeyReused, LastAdminKey,
+    │                           OrderAlreadyEarned
     ├── PayloadTooLarge (413)
     ├── ValidationFailed (422)
     ├── StaffPinLocked (423)
@@ -284,6 +285,17 @@ class StaffPinAlreadyExists(Conflict):
 class IdempotencyKeyReused(Conflict):
     error_code = "IDEMPOTENCY_KEY_REUSED"
     message = N_("This Idempotency-Key was already used with a different request")
+
+
+class OrderAlreadyEarned(Conflict):
+    """A till receipt earns points once per vendor: `transaction_id` is the entry that did (void it to
+    free the receipt)."""
+
+    error_code = "ORDER_ALREADY_EARNED"
+    message = N_("This receipt has already earned points")
+
+    def __init__(self, order_reference: str, transaction_id: int) -> None:
+        super().__init__({"order_reference": order_reference, "transaction_id": transaction_id})
 
 
 class LastAdminKey(Conflict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -279,3 +280,39 @@ async def test_a_new_reward_never_takes_a_removed_rewards_id(client, database, s
     assert assert_error(cached, 400, "INVALID_REWARD")["reward_id"] == 1
     assert assert_error(reused, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "points_rewards"
     assert (await spend(client, bakery, reward_id=2)).status_code == 201  # the cake, by its own id
+
+
+# --- a receipt earns once ------------------------------------------------------------------------
+
+
+async def test_a_receipt_earns_once_per_vendor_until_its_entry_is_voided(
+    client, shop, other_tenant, database, settings, clock
+):
+    """A peer system's fault: the same till receipt sent twice (no Idempotency-Key) credited twice."""
+    second_card = (await client.post(f"{V}/cards", json={"email": "b@example.com"}, headers=shop.headers)).json()
+
+    first = await earn(client, shop, cents=1000, order_reference="POS-0001")
+    again = await earn(client, shop, cents=1000, order_reference="POS-0001")
+    on_another_card = await earn(client, shop, cents=1000, order_reference="POS-0001", card_id=second_card["id"])
+    at_another_vendor = await earn(client, other_tenant, cents=1000, order_reference="POS-0001")
+
+    assert first.status_code == 201 and at_another_vendor.status_code == 201
+    for refused in (again, on_another_card):
+        details = assert_error(refused, 409, "ORDER_ALREADY_EARNED")
+        assert details == {"order_reference": "POS-0001", "transaction_id": first.json()["transaction_id"]}
+    assert (await card_row(database, shop.card_id)).points_balance == 15  # credited once (1.5 points per euro)
+
+    void = await client.post(
+        f"{V}/transactions/{first.json()['transaction_id']}/void",
+        json={"reason": "earned on the wrong card", "staff_pin": shop.pin},
+        headers=shop.headers,
+    )
+    moved = await earn(client, shop, cents=1000, order_reference="POS-0001", card_id=second_card["id"])
+    assert void.status_code == 201 and moved.status_code == 201  # the void freed the receipt
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the unique index decides the race
+async def test_the_same_receipt_sent_twice_at_once_earns_once(client, shop):
+    answers = await asyncio.gather(*(earn(client, shop, cents=1000, order_reference="POS-RACE") for _ in range(2)))
+
+    assert sorted(a.status_code for a in answers) == [201, 409]

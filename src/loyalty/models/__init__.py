@@ -6,6 +6,7 @@ from loyalty.models.base import Base
 from loyalty.models.card import LoyaltyCard
 from loyalty.models.customer import Customer
 from loyalty.models.idempotency_record import IdempotencyRecord
+from loyalty.models.order_reference import OrderReference
 from loyalty.models.pin_guard import PinGuard
 from loyalty.models.program import PROGRAM_TYPES, LoyaltyProgram
 from loyalty.models.rate_limit_bucket import RateLimitBucket
@@ -26,6 +27,7 @@ __all__ = [
     "LoyaltyCard",
     "LoyaltyProgram",
     "LoyaltyTransaction",
+    "OrderReference",
     "PinGuard",
     "RateLimitBucket",
     "StaffPin",

@@ -4,7 +4,8 @@ Erasure leaves no copy of the person's data anywhere the service keeps one (docs
 - the customer is pseudonymised (e-mail replaced, name and phone cleared, consent withdrawn);
 - their cards are deactivated for good (`CustomerErased` refuses to reactivate them);
 - their ledger entries keep amounts, types and times, but lose the free text staff typed (`notes`,
-  `order_reference`), through the one path the append-only trigger lets through (migration 0005);
+  `order_reference`), through the one path the append-only trigger lets through (migration 0005),
+  and their receipts leave `order_references`;
 - stored Idempotency-Key answers about their cards are forgotten (an enrolment's answer holds the
   e-mail and name).
 """
@@ -13,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import delete, or_, select, text, update
 
 from loyalty.db import is_postgres
 from loyalty.errors import NotFound
-from loyalty.models import Customer, LoyaltyCard, LoyaltyTransaction
+from loyalty.models import Customer, LoyaltyCard, LoyaltyTransaction, OrderReference
 from loyalty.services import idempotency
 from loyalty.services.cards import bump_pass_version
 from loyalty.services.context import Context
@@ -81,6 +82,8 @@ async def _blank_free_text(ctx: Context, card_ids: list[int]) -> None:
     lets through, and only inside a transaction that says it is erasing (migration 0005)."""
     if is_postgres(ctx.session):
         await ctx.session.execute(text("SELECT set_config('loyalty.erasure', 'on', true)"))  # this transaction only
+    entries = select(LoyaltyTransaction.id).where(LoyaltyTransaction.card_id.in_(card_ids))
+    await ctx.session.execute(delete(OrderReference).where(OrderReference.transaction_id.in_(entries)))
     await ctx.session.execute(
         update(LoyaltyTransaction)
         .where(

@@ -6,14 +6,16 @@ from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
 from pydantic import Field
+from sqlalchemy import select
 
-from loyalty.errors import InsufficientPoints, InvalidReward, PointsNotEnabled
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
+from loyalty.errors import InsufficientPoints, InvalidReward, OrderAlreadyEarned, PointsNotEnabled
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, OrderReference
 from loyalty.services import ledger
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
 from loyalty.services.pins import verify_staff_pin
 from loyalty.services.programs import MAX_REWARD_ID, get_active_program
+from loyalty.services.sql import insert_ignoring_conflict
 from loyalty.services.stamps import StaffApproval
 
 MAX_PURCHASE_CENTS = 100_000_000  # one million euros: anything above is a typo, not a purchase
@@ -21,7 +23,9 @@ MAX_PURCHASE_CENTS = 100_000_000  # one million euros: anything above is a typo,
 
 class EarnRequest(CardRef, StaffApproval):
     purchase_amount_cents: int = Field(gt=0, le=MAX_PURCHASE_CENTS)
-    order_reference: str | None = Field(None, max_length=200)
+    order_reference: str | None = Field(
+        None, min_length=1, max_length=200, description="The till's receipt: it earns once per vendor (409 after)."
+    )
     notes: str | None = Field(None, max_length=1000)
 
 
@@ -66,7 +70,29 @@ async def earn_points(ctx: Context, request: EarnRequest) -> PointsOutcome:
         order_reference=request.order_reference,
         notes=request.notes,
     )
+    if request.order_reference is not None:
+        await _claim_receipt(ctx, request.order_reference, entry.id)
     return PointsOutcome(entry=entry, card=card, program=program)
+
+
+async def _claim_receipt(ctx: Context, order_reference: str, transaction_id: int) -> None:
+    """Records that the receipt has earned; OrderAlreadyEarned (409) when it had already, on any card.
+    A concurrent earn of the same receipt waits on the unique index until this one's transaction ends."""
+    claimed = await ctx.session.execute(
+        insert_ignoring_conflict(
+            ctx.session,
+            OrderReference.__table__,  # type: ignore[arg-type]
+            {"vendor_id": ctx.vendor_id, "order_reference": order_reference, "transaction_id": transaction_id},
+        )
+    )
+    if claimed.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    first = await ctx.session.scalar(
+        select(OrderReference.transaction_id).where(
+            OrderReference.vendor_id == ctx.vendor_id, OrderReference.order_reference == order_reference
+        )
+    )
+    raise OrderAlreadyEarned(order_reference, int(first or 0))
 
 
 async def redeem_points(ctx: Context, request: PointsRedeemRequest) -> PointsOutcome:

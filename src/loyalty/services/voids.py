@@ -7,10 +7,10 @@ takes a balance below zero: a voided stamp that was already spent on a reward ca
 from __future__ import annotations
 
 from pydantic import Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from loyalty.errors import TransactionNotFound, TransactionNotVoidable
-from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, OrderReference
 from loyalty.services import ledger
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
@@ -42,6 +42,8 @@ async def void_transaction(ctx: Context, transaction_id: int, request: VoidReque
     if card.stamp_count < original.stamps_delta or card.points_balance < original.points_delta:
         raise TransactionNotVoidable(transaction_id, TransactionNotVoidable.NEGATIVE_BALANCE)
     _reverse_totals(card, original)
+    if original.order_reference is not None:  # the receipt may earn again, on the right card say
+        await ctx.session.execute(delete(OrderReference).where(OrderReference.transaction_id == original.id))
     return await ledger.append(
         ctx,
         card,
