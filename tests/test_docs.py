@@ -1,5 +1,6 @@
-"""The documentation a newcomer reads: the README names every setting, and the interactive docs
-(/docs, /redoc) work without internet."""
+"""The documentation a newcomer reads: the README names every setting; the interactive docs (/docs,
+/redoc) work without internet; docs/api.md and /openapi.json name the same routes, docs/api.md every
+error code; nothing points outside the repository."""
 
 import re
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ import pytest
 from loyalty import migrate
 from loyalty.app import create_app
 from loyalty.config import Settings
+from loyalty.errors import LoyaltyError
 from tests import databases
 from tests.api.live_server import serve
 from tests.conftest import test_settings
@@ -58,3 +60,58 @@ def test_the_interactive_docs_load_nothing_from_the_internet(served: str, page: 
     assert "text/javascript" in kinds or "application/javascript" in kinds
     if page == "/docs":
         assert "text/css" in kinds
+
+
+API_MD = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+METHODS = {"GET", "POST", "PATCH", "PUT", "DELETE"}
+
+
+def documented_routes() -> set[tuple[str, str]]:
+    """Each `| METHOD | `/path` |` row of docs/api.md, under the prefix its `## … — `/prefix`` heading names."""
+    routes, prefix = set(), ""
+    for line in API_MD.read_text().splitlines():
+        if line.startswith("## "):
+            prefix = line.split("`")[1] if "`/api/v1/" in line else ""
+        cells = [cell.strip() for cell in line.split("|")]
+        if len(cells) > 3 and cells[1] in METHODS:
+            assert prefix, f"a route outside an audience's section: {line}"
+            routes.add((cells[1], prefix + cells[2].strip("`")))
+    return routes
+
+
+def test_docs_api_md_and_openapi_json_name_the_same_routes(served: str) -> None:
+    spec = httpx.get(f"{served}/openapi.json").json()
+    served_routes = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
+    documented = documented_routes()
+    assert sorted(served_routes - documented) == [], "served but not in docs/api.md"
+    assert sorted(documented - served_routes) == [], "in docs/api.md but not served"
+
+
+def test_docs_api_md_lists_every_error_code() -> None:
+    codes = {error.error_code for error in _subclasses(LoyaltyError)} - {LoyaltyError.error_code}
+    text = API_MD.read_text()
+    assert sorted(code for code in codes if f"`{code}`" not in text) == []
+
+
+def _subclasses(cls: type[LoyaltyError]) -> list[type[LoyaltyError]]:
+    found = []
+    for sub in cls.__subclasses__():
+        found += [sub, *_subclasses(sub)]
+    return found
+
+
+# docs/rules.md still names ../shared/API.md (its owner is to point it at docs/api.md, then it joins here).
+SELF_CONTAINED = (README, API_MD)
+
+
+def test_no_document_points_outside_the_repository() -> None:
+    """A clone has only the repository: links and paths in README.md and docs/api.md stay inside it."""
+    root = README.parent
+    outside = []
+    for document in SELF_CONTAINED:
+        text = document.read_text()
+        outside += [f"{document.name}: {hit}" for hit in re.findall(r"\.\./[\w./-]*", text)]
+        for target in re.findall(r"\]\(([^)#]+)\)", text):  # markdown links to files
+            if "://" not in target and not (document.parent / target).resolve().is_relative_to(root):
+                outside.append(f"{document.name}: {target}")
+    assert outside == []
