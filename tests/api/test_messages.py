@@ -208,9 +208,7 @@ async def test_a_wrong_check_digit_is_a_typo_not_an_unknown_card(client, tenant)
     assert field_errors(response) == {"card_number": "Die Prüfziffer der Kartennummer stimmt nicht: ein Tippfehler?"}
     response = await client.get(f"{VENDOR}/cards/lookup", params={"card_number": typo}, headers=tenant.headers)
     assert field_errors(response) == {"card_number": "The card number's check digit does not match: a typo?"}
-
-
-async def test_a_valid_number_of_no_card_is_still_not_found(client, tenant):
+    # A number whose check digit matches and that names no card is still an unknown card.
     body = "4" * 15
     unknown = body + luhn_check_digit(body)
     assert unknown != tenant.card_number
