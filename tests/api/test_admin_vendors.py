@@ -445,10 +445,6 @@ async def test_a_deactivated_vendors_keys_do_not_count_as_wrong_keys(client, adm
     assert {answer.status_code for answer in answers} == {403}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs `Vendor.is_active.is_(True)` in services/programs.py get_public_program (another engineer's file)",
-)
 async def test_a_deactivated_vendors_public_programme_is_not_found(client, admin_key, tenant):
     await client.post(f"{VENDORS}/{tenant.vendor_id}/deactivate", headers=bearer(admin_key))
 

@@ -192,7 +192,7 @@ async def test_reward_ids_must_be_unique(client, newcomer):
     response = await client.post(PROGRAM, json={**MINIMAL, "points_rewards": rewards}, headers=headers)
 
     assert response.status_code == 422
-    assert "unique" in response.json()["details"]["errors"][0]["message"]
+    assert "only once" in response.json()["details"]["errors"][0]["message"]  # said in words, translated
 
 
 # --- idempotency -----------------------------------------------------------------------------------

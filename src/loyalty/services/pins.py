@@ -155,7 +155,7 @@ async def terminal_counts(ctx: Context, program: LoyaltyProgram) -> list[Termina
     names: dict[int, str] = {}
     if wanted:
         rows = await ctx.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(wanted)))
-        names = {key_id: name for key_id, name in rows.tuples()}
+        names = {key_id: name for key_id, name in rows}
     return [
         TerminalCount(guard, key_id, names.get(key_id) if key_id is not None else None)
         for guard, key_id in zip(guards, key_ids, strict=True)

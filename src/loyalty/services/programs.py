@@ -250,12 +250,13 @@ async def list_programs(
 
 
 async def get_public_program(ctx: Context, vendor_slug: str) -> tuple[LoyaltyProgram, Vendor]:
-    """A vendor's programme as the public sees it: an inactive one does not exist."""
+    """A vendor's programme as the public sees it: an inactive one, or one of a deactivated vendor,
+    does not exist."""
     row = (
         await ctx.session.execute(
             select(LoyaltyProgram, Vendor)
             .join(Vendor, Vendor.id == LoyaltyProgram.vendor_id)
-            .where(Vendor.slug == vendor_slug, LoyaltyProgram.is_active.is_(True))
+            .where(Vendor.slug == vendor_slug, LoyaltyProgram.is_active.is_(True), Vendor.is_active.is_(True))
         )
     ).first()
     if row is None:
