@@ -96,7 +96,7 @@ def _csv_download(request: Request, ctx: OwnerContext, where: TransactionFilter)
         while True:
             async with database.unit_of_work() as session:
                 text, cursor = await transactions.vendor_transactions_csv_chunk(
-                    Context(session, ctx.settings, ctx.clock, ctx.actor), where, cursor
+                    Context(session, ctx.settings, ctx.clock, ctx.actor, ctx.vendor_state), where, cursor
                 )
             if cursor is None:
                 yield text.encode()
