@@ -12,22 +12,17 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from tests.test_graceful_stop import free_port
+from tests.commands import healthy, loyalty_server
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-LOYALTY = Path(sys.executable).parent / "loyalty"
 DEFAULT_BASE = "BASE=http://127.0.0.1:8000"
 # Each curl also writes its answer's status on stderr, one line each, in the order they ran.
 STATUS_WRAPPER = "curl() { command curl -w '%{stderr}HTTP %{http_code}\\n' \"$@\"; }\n"
@@ -65,35 +60,8 @@ def environment(url: str) -> dict[str, str]:
     return env
 
 
-@contextmanager
-def demo_server(url: str, cwd: Path) -> Iterator[str]:
-    port = free_port()
-    log = (cwd / f"demo-{port}.log").open("wb")
-    process = subprocess.Popen(
-        [str(LOYALTY), "demo", "--port", str(port)],
-        env=environment(url),
-        cwd=cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, Path(log.name).read_text()
-            try:
-                if httpx.get(f"{base}/api/v1/loyalty/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the demo did not answer"
-            time.sleep(0.05)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
+def demo_server(url: str, cwd: Path) -> AbstractContextManager[str]:
+    return loyalty_server("demo", environment(url), cwd, ready=healthy)
 
 
 def walk(base: str, url: str, cwd: Path) -> None:

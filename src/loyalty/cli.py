@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 from pydantic import ValidationError
@@ -30,6 +30,9 @@ from loyalty.services.context import Context
 
 # rich_markup_mode=None: Click's plain help, where a flag reads `--migrate`, not `--migrate <bool>`
 # (Typer's rich panel gives every option, flags and --help included, a type column).
+if TYPE_CHECKING:
+    from loyalty.migrate import SchemaState  # imported when a command needs it: start-up stays quick
+
 app = typer.Typer(
     help="Loyalty platform: stamp cards and points for small vendors.",
     no_args_is_help=True,
@@ -94,17 +97,7 @@ def describe_database(url: str) -> str:
 
 def _reached(settings: Settings) -> str:
     """`database at revision ID` after an upgrade or downgrade: the revision id the database holds now."""
-    from loyalty import migrate
-
-    async def read() -> migrate.SchemaState:
-        database = Database.from_url(settings.database_url)
-        try:
-            async with database.engine.connect() as connection:
-                return await migrate.schema_state(connection)
-        finally:
-            await database.dispose()
-
-    state = _run(read)
+    state = _schema_state(settings)
     if state.revision is None:
         return "database at revision base (no schema)"
     return f"database at revision {state.revision}" + (" (head)" if state.ok else f" (head is {state.head})")
@@ -256,6 +249,13 @@ def _require_free_port(host: str, port: int) -> None:
 def _require_current_schema(settings: Settings) -> None:
     """Refuse to serve a database whose schema is not the code's migration head: every request
     would fail. One look at `alembic_version` at start-up; /health keeps looking after that."""
+    state = _schema_state(settings)
+    if not state.ok:
+        raise CliError(state.advice())
+
+
+def _schema_state(settings: Settings) -> SchemaState:
+    """The database's migration revision against the code's head (`migrate.SchemaState`)."""
     from loyalty import migrate
 
     async def read() -> migrate.SchemaState:
@@ -266,9 +266,7 @@ def _require_current_schema(settings: Settings) -> None:
         finally:
             await database.dispose()
 
-    state = _run(read)
-    if not state.ok:
-        raise CliError(state.advice())
+    return _run(read)
 
 
 NOT_A_DEMO_FLAG = "--i-know-this-is-not-a-demo-database"

@@ -5,24 +5,18 @@ while the server runs, and health follows at its next call, with no restart."""
 from __future__ import annotations
 
 import os
-import signal
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from loyalty import migrate
-from tests.test_graceful_stop import free_port
+from tests.commands import HEALTH, LOYALTY, loyalty_server
 from tests.test_migrations import fresh_postgres_database
-
-LOYALTY = Path(sys.executable).parent / "loyalty"
-HEALTH = "/api/v1/loyalty/health"
 
 
 def environment(url: str) -> dict[str, str]:
@@ -36,34 +30,8 @@ def loyalty(url: str, cwd: Path, *args: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-@contextmanager
-def serving(url: str, cwd: Path) -> Iterator[str]:
-    port = free_port()
-    log = (cwd / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [str(LOYALTY), "serve", "--port", str(port)],
-        env=environment(url),
-        cwd=cwd,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            assert process.poll() is None, (cwd / "serve.log").read_text()
-            try:
-                httpx.get(base + HEALTH, timeout=2)
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "the server did not answer"
-                time.sleep(0.05)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-        log.close()
+def serving(url: str, cwd: Path) -> AbstractContextManager[str]:
+    return loyalty_server("serve", environment(url), cwd)
 
 
 @contextmanager
