@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+import inspect
 import re
 from pathlib import Path
+
+from loyalty import errors
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "loyalty"
 SPREADSHEET = SRC / "services" / "spreadsheet.py"
@@ -20,3 +24,101 @@ def test_every_csv_goes_through_the_one_writer():
         if re.search(r"\bcsv\.(writer|DictWriter)\b|^\s*import csv\b|^\s*from csv import", line)
     ]
     assert writers == []
+
+
+# --- layers point one way: api → services → models --------------------------------------------------
+
+FRAMEWORKS = ("fastapi", "starlette", "loyalty.api")
+
+
+def _imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text())
+    names: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def _layer_breaches(root: Path, forbidden: tuple[str, ...]) -> list[str]:
+    return [
+        f"{path.relative_to(root)} imports {name}"
+        for path in sorted(root.rglob("*.py"))
+        for name in _imports(path)
+        if any(name == prefix or name.startswith(prefix + ".") for prefix in forbidden)
+    ]
+
+
+def _commits(root: Path) -> list[str]:
+    return [
+        f"{path.relative_to(root)}:{node.lineno}"
+        for path in sorted(root.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute) and node.attr in {"commit", "rollback"}
+    ]
+
+
+def test_services_know_nothing_of_http():
+    """Services are called by the API, the CLI, the worker and the tests alike (DESIGN: api → services)."""
+    assert _layer_breaches(SRC / "services", FRAMEWORKS) == []
+
+
+def test_models_know_nothing_above_them():
+    assert _layer_breaches(SRC / "models", (*FRAMEWORKS, "loyalty.services")) == []
+
+
+def test_services_never_commit():
+    """The request's unit of work commits once, on success (db.py); a service that committed would
+    split a request's writes and survive its rollback."""
+    assert _commits(SRC / "services") == []
+
+
+def test_the_layer_checks_catch_a_breach(tmp_path):
+    """The checks above are not vacuous: a service that imports FastAPI and commits is caught."""
+    (tmp_path / "bad.py").write_text("from fastapi import Request\n\n\nasync def f(s):\n    await s.commit()\n")
+    assert _layer_breaches(tmp_path, FRAMEWORKS) == ["bad.py imports fastapi"]
+    assert _commits(tmp_path) == ["bad.py:5"]
+
+
+# --- the error tree drawn in errors.py is the real one ----------------------------------------------
+
+
+def _drawn_tree() -> dict[str, tuple[int, set[str]]]:
+    """errors.py's docstring drawing: each class under LoyaltyError → (its status, the classes under it)."""
+    drawn: dict[str, tuple[int, set[str]]] = {}
+    parent = None
+    for line in (errors.__doc__ or "").splitlines():
+        if branch := re.match(r"\s*[├└]── (\w+) \((\d+)\)\s*(.*)", line):
+            parent = branch[1]
+            drawn[parent] = (int(branch[2]), set(re.findall(r"\w+", branch[3])))
+        elif parent and (more := re.match(r"\s*│\s+(\S.*)", line)):
+            drawn[parent][1].update(re.findall(r"\w+", more[1]))
+    return drawn
+
+
+def _error_classes() -> list[type[errors.LoyaltyError]]:
+    return [
+        cls
+        for cls in vars(errors).values()
+        if inspect.isclass(cls) and issubclass(cls, errors.LoyaltyError) and cls is not errors.LoyaltyError
+    ]
+
+
+def test_the_error_tree_in_errors_docstring_is_the_real_one():
+    drawn = _drawn_tree()
+    real: dict[str, tuple[int, set[str]]] = {}
+    for cls in _error_classes():
+        base = cls.__mro__[1]
+        if base is errors.LoyaltyError:
+            real.setdefault(cls.__name__, (cls.status_code, set()))
+        else:
+            real.setdefault(base.__name__, (base.status_code, set()))[1].add(cls.__name__)
+    assert drawn == real
+
+
+def test_no_two_errors_define_the_same_code():
+    """A code names one error: a client must not confuse an unknown API key with an unknown route."""
+    defined = [cls.error_code for cls in _error_classes() if "error_code" in vars(cls)]
+    assert sorted(code for code in set(defined) if defined.count(code) > 1) == []

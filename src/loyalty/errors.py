@@ -242,7 +242,7 @@ class TransactionNotFound(NotFound):
 
 
 class ApiKeyNotFound(NotFound):
-    error_code = "NOT_FOUND"
+    error_code = "API_KEY_NOT_FOUND"
     message = N_("API key not found")
 
 

@@ -258,7 +258,7 @@ async def test_revoke_unknown_key_is_404(client, admin_key):
     response = await client.delete(f"{API_KEYS}/31337", headers=bearer(admin_key))
 
     assert response.status_code == 404
-    assert response.json()["error_code"] == "NOT_FOUND"
+    assert response.json()["error_code"] == "API_KEY_NOT_FOUND"  # its own code, not an unknown route's
     assert response.json()["details"] == {"identifier": 31337}
 
 

@@ -77,17 +77,6 @@ async def create_vendor_key(ctx: Context, vendor_id: int, name: str, scope: str 
     return await _issue(ctx, name, vendor_id, scope)
 
 
-async def authenticate(ctx: Context, secret: str | None) -> ApiKey:
-    if not secret:
-        raise Unauthenticated()
-    key = await ctx.session.scalar(
-        select(ApiKey).where(ApiKey.key_hash == hash_key(secret), ApiKey.revoked_at.is_(None))
-    )
-    if key is None:
-        raise Unauthenticated()
-    return key
-
-
 _PROGRAM_COLUMNS = {f"program_{column.key}": column.key for column in LoyaltyProgram.__table__.c}
 # Every authenticated request runs this: compiled once (see sql.Query).
 _IDENTIFY = Query(
