@@ -107,6 +107,15 @@ async def test_wallet_updates_are_queued_in_the_same_transaction(database, setti
         ("google", tenant.card_id, outcome.card.updated_at, "pending"),
     ]
 
+    # ... and they go with the change when its transaction rolls back
+    with pytest.raises(Boom):
+        async with database.unit_of_work() as session:
+            clock.advance(timedelta(minutes=30))
+            await add_stamp(caller.context(session), StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
+            raise Boom()
+    async with database.unit_of_work() as session:
+        assert len(list(await session.scalars(select(WalletOutbox)))) == 2
+
 
 async def _flush_then_fail(ctx, card):
     await ctx.session.flush()
