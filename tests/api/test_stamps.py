@@ -299,8 +299,8 @@ async def test_wrong_pin_counts_down_then_locks_the_named_pin(client, tenant, cl
 
 
 async def test_a_failed_pin_is_counted_even_when_one_connection_serves_everything(tenant, settings, clock):
-    """The failure is recorded in a unit of work of its own once the request's rolls back: that unit
-    must start only after the request's connection is back in the pool, or a busy pool deadlocks."""
+    """The failure is recorded in a transaction of its own once the request's rolls back, on the
+    request's own connection: waiting for a second connection would deadlock a busy pool."""
     one_connection = Database.from_url(settings.database_url, pool_size=1, max_overflow=0)
     app = create_app(settings, clock=clock, database=one_connection)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
