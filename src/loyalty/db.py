@@ -24,22 +24,16 @@ only when a service used the ORM.
 SQLite has no row locks, so every SQLite transaction starts with `BEGIN IMMEDIATE`: writers are
 serialised, which is the closest safe equivalent of PostgreSQL's `SELECT ... FOR UPDATE`.
 
-`LOYALTY_STATEMENT_LOG=/path` (read here, not a Setting: it is a measuring aid, off by default)
-appends every statement the engine executes, with its parameters, as one JSON line; the benchmark
-(`bench/`, docs/performance.md) turns the lines of one stamp into the pgbench script of its SQL ceiling.
+`LOYALTY_STATEMENT_LOG=/path` records every statement, for the benchmark (`statement_log.py`).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from contextvars import ContextVar
-from datetime import date, datetime, time
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
-from weakref import WeakKeyDictionary
 
 import asyncpg
 from sqlalchemy import event
@@ -49,6 +43,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from loyalty.errors import DatabaseUnavailable
+from loyalty.statement_log import STATEMENT_LOG_ENV, record_statements
 
 if TYPE_CHECKING:
     from loyalty.config import Settings
@@ -60,7 +55,6 @@ _AFTER_ROLLBACK = "loyalty.after_rollback"
 # session.info key of the asyncpg connection under a PostgreSQL unit of work (see `driver_connection`).
 _DRIVER = "loyalty.driver_connection"
 
-STATEMENT_LOG_ENV = "LOYALTY_STATEMENT_LOG"
 
 _ASYNC_DRIVERS = {
     "postgresql": "postgresql+asyncpg",
@@ -115,51 +109,6 @@ def create_engine(
     if log_path := os.environ.get(STATEMENT_LOG_ENV):
         record_statements(engine, log_path)
     return engine
-
-
-_STATEMENT_LOGS: WeakKeyDictionary[Any, str] = WeakKeyDictionary()
-
-
-def record_statements(engine: AsyncEngine, path: str) -> None:
-    """Append each statement `engine` executes, and its parameters, to `path` as one JSON line:
-    {"pid", "statement", "parameters", "executemany"}. One write per line, so worker processes
-    sharing the file do not interleave lines."""
-
-    _STATEMENT_LOGS[engine.sync_engine] = path
-
-    @event.listens_for(engine.sync_engine, "before_cursor_execute")
-    def _record(_conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, executemany: bool) -> None:
-        _append_statement(path, statement, parameters, executemany)
-
-
-def log_driver_statement(bind: Any, statement: str, parameters: Any) -> None:
-    """Statements sent straight to the driver (services.sql.Query) bypass SQLAlchemy's events:
-    they are logged here, so the statement log still holds everything the service sends."""
-    engine = getattr(bind, "sync_engine", bind)
-    path = _STATEMENT_LOGS.get(engine)
-    if path is not None:
-        _append_statement(path, statement, parameters, False)
-
-
-def _append_statement(path: str, statement: str, parameters: Any, executemany: bool) -> None:
-    line = json.dumps(
-        {"pid": os.getpid(), "statement": statement, "parameters": parameters, "executemany": executemany},
-        default=_json_value,
-    )
-    with open(path, "a", encoding="utf-8") as log:
-        log.write(line + "\n")
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value).hex()
-    if isinstance(value, tuple | set | frozenset):
-        return list(value)
-    return str(value)
 
 
 def _serialise_sqlite_writes(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:

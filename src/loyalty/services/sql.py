@@ -10,7 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import instance_state
 
-from loyalty.db import driver_connection, log_driver_statement
+from loyalty.db import driver_connection
+from loyalty.statement_log import log_driver_statement
 
 
 def insert_ignoring_conflict(session: AsyncSession, table: Table, values: dict[str, Any]) -> Any:
