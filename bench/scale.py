@@ -9,6 +9,7 @@ import statistics
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -58,7 +59,7 @@ def time_reads(base: str, vendor_id: int, admin_key: str, repetitions: int) -> d
     )
     csv_rows = psql(f"""SELECT count(*) FROM loyalty_transactions WHERE vendor_id = {vendor_id}
                         AND transaction_at >= '{month_end - timedelta(days=30)}' AND transaction_at < '{month_end}'""")
-    reads = {
+    reads: dict[str, Callable[[Any], float]] = {
         "vendor stats": lambda _: _get(base, f"{VENDOR}/stats", key),
         "admin platform stats": lambda _: _get(base, "/api/v1/admin/loyalty/stats", admin_key),
         "card lookup by number": lambda c: _get(base, f"{VENDOR}/cards/lookup?card_number={c[1]}", key),

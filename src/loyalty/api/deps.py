@@ -27,15 +27,18 @@ bearer = HTTPBearer(auto_error=False, description="An admin or vendor API key.")
 
 
 def settings_of(request: Request) -> Settings:
-    return request.app.state.settings
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def database_of(request: Request) -> Database:
-    return request.app.state.database
+    database: Database = request.app.state.database
+    return database
 
 
 def clock_of(request: Request) -> Clock:
-    return request.app.state.clock
+    clock: Clock = request.app.state.clock
+    return clock
 
 
 def client_ip(request: Request) -> str | None:

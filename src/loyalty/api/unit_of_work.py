@@ -77,7 +77,7 @@ ANSWERED_BY_HANDLERS = (LoyaltyError, RequestValidationError, HTTPException)
 
 def request_unit(request: Request) -> Unit:
     """The request's unit of work."""
-    unit = getattr(request.state, "unit", None)
+    unit: Unit | None = getattr(request.state, "unit", None)
     if unit is None:
         raise RuntimeError(f"{request.url.path}: its router must use route_class=UnitOfWorkRoute")
     return unit

@@ -93,7 +93,7 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def _where_ref(query: Select, ref: CardRef) -> Select:
+def _where_ref(query: Select[*tuple[Any, ...]], ref: CardRef) -> Select[*tuple[Any, ...]]:
     if ref.card_id is not None:
         return query.where(LoyaltyCard.id == ref.card_id)
     if ref.qr_code is not None:

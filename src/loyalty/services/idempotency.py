@@ -135,4 +135,4 @@ async def _forget_expired(ctx: Context, scope: str, key: str, cutoff: object) ->
 async def purge_expired(ctx: Context) -> int:
     cutoff = ctx.clock.now() - timedelta(hours=ctx.settings.idempotency_ttl_hours)
     result = await ctx.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
-    return result.rowcount  # type: ignore[attr-defined]
+    return int(result.rowcount)  # type: ignore[attr-defined]

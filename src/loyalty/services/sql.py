@@ -50,7 +50,8 @@ class Query:
         sql, names, constants = self._postgres_sql(session)
         arguments = [params[name] if name in params else constants[name] for name in names]
         log_driver_statement(session.bind, sql, arguments)
-        return await driver.fetchrow(sql, *arguments)
+        row: Mapping[Any, Any] | None = await driver.fetchrow(sql, *arguments)
+        return row
 
     async def scalar(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
         row = await self.first(session, params)
@@ -77,6 +78,6 @@ def loaded(model: type[M], row: Mapping[str, Any]) -> M:
     its state directly: for a new state, a value present in it is a committed value, exactly what
     `set_committed_value` would record key by key, at a fraction of the cost (the counter path builds
     three such instances per stamp)."""
-    instance = inspect(model).class_manager.new_instance()
+    instance: M = inspect(model).class_manager.new_instance()
     instance_state(instance).dict.update(row)
     return instance

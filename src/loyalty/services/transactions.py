@@ -61,7 +61,7 @@ class TransactionView:
     staff_name: str | None
 
 
-def _with_staff_name(vendor_id: int) -> Select:
+def _with_staff_name(vendor_id: int) -> Select[*tuple[Any, ...]]:
     return (
         select(LoyaltyTransaction, StaffPin.name)
         .outerjoin(StaffPin, StaffPin.id == LoyaltyTransaction.staff_pin_id)
@@ -69,7 +69,7 @@ def _with_staff_name(vendor_id: int) -> Select:
     )
 
 
-def _filtered(vendor_id: int, where: TransactionFilter) -> Select:
+def _filtered(vendor_id: int, where: TransactionFilter) -> Select[*tuple[Any, ...]]:
     query = _with_staff_name(vendor_id)
     if where.since is not None:
         query = query.where(LoyaltyTransaction.transaction_at >= where.since)
@@ -179,7 +179,7 @@ def _export_column(name: str) -> QueryableAttribute[Any] | Label[Any]:
     return column
 
 
-def _filtered_columns(vendor_id: int, where: TransactionFilter) -> Select:
+def _filtered_columns(vendor_id: int, where: TransactionFilter) -> Select[*tuple[Any, ...]]:
     """The filtered journal as plain columns in CSV order: no ORM objects for an export. The card's
     number comes from its card (by primary key, the same vendor's: the ledger row names both)."""
     return (
