@@ -19,21 +19,25 @@ from loyalty.services.pages import Page, paginate
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 
 
-class VendorFields(RequestBody):
-    name: str = Field(min_length=1, max_length=200)
-    slug: str | None = Field(None, min_length=1, max_length=100, pattern=SLUG_PATTERN)
-    timezone: str | None = Field(None, description="IANA timezone; default LOYALTY_DEFAULT_TIMEZONE")
-    default_locale: str = "en"
+class _VendorBody(RequestBody):
+    """What a vendor's timezone and language must be, whether it is created or changed."""
 
-    @field_validator("timezone")
+    @field_validator("timezone", check_fields=False)
     @classmethod
     def _iana_zone(cls, value: str | None) -> str | None:
         return None if value is None else require_iana_zone(value)
 
-    @field_validator("default_locale")
+    @field_validator("default_locale", check_fields=False)
     @classmethod
-    def _spoken_locale(cls, value: str) -> str:
-        return spoken_locale(value)
+    def _spoken_locale(cls, value: str | None) -> str | None:
+        return None if value is None else spoken_locale(value)
+
+
+class VendorFields(_VendorBody):
+    name: str = Field(min_length=1, max_length=200)
+    slug: str | None = Field(None, min_length=1, max_length=100, pattern=SLUG_PATTERN)
+    timezone: str | None = Field(None, description="IANA timezone; default LOYALTY_DEFAULT_TIMEZONE")
+    default_locale: str = "en"
 
 
 def spoken_locale(value: str) -> str:
@@ -44,7 +48,7 @@ def spoken_locale(value: str) -> str:
     return locale
 
 
-class VendorChanges(RequestBody):
+class VendorChanges(_VendorBody):
     """The fields of a PATCH: any subset of name, slug, timezone and default_locale. A field left out is
     unchanged; none may be set to null (a vendor always has each of them). The slug, the vendor's public
     address, changes only when given, and only to one no other vendor has."""
@@ -53,16 +57,6 @@ class VendorChanges(RequestBody):
     slug: str | None = Field(None, min_length=1, max_length=100, pattern=SLUG_PATTERN)
     timezone: str | None = Field(None, description="IANA timezone")
     default_locale: str | None = None
-
-    @field_validator("timezone")
-    @classmethod
-    def _iana_zone(cls, value: str | None) -> str | None:
-        return None if value is None else require_iana_zone(value)
-
-    @field_validator("default_locale")
-    @classmethod
-    def _spoken_locale(cls, value: str | None) -> str | None:
-        return None if value is None else spoken_locale(value)
 
     @model_validator(mode="after")
     def _nothing_cleared(self) -> VendorChanges:
