@@ -58,7 +58,7 @@ async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | 
     key_hash = api_keys.hash_key(secret)
     refused.check(address, key_hash, clock.now())
     try:
-        caller = await unit.read(lambda session: api_keys.identify(session, secret))
+        caller = await unit.read(lambda session: api_keys.identify_by_hash(session, key_hash))
     except Unauthenticated:
         await count_failure(unit, refused, address, settings, clock)
         raise

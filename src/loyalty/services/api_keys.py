@@ -110,7 +110,13 @@ async def identify(session: AsyncSession, secret: str | None) -> Caller:
     account is off, which only the platform's admin can change."""
     if not secret:
         raise Unauthenticated()
-    row = await _IDENTIFY.first(session, {"key_hash": hash_key(secret)})
+    return await identify_by_hash(session, hash_key(secret))
+
+
+async def identify_by_hash(session: AsyncSession, key_hash: str) -> Caller:
+    """`identify` for a caller that has hashed the key already (the request path, which also needs
+    the hash for the wrong-key throttle): the one query every authenticated request makes."""
+    row = await _IDENTIFY.first(session, {"key_hash": key_hash})
     if row is None:
         raise Unauthenticated()
     if row["vendor_id"] is not None and not row["vendor_is_active"]:
