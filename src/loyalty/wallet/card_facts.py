@@ -1,0 +1,78 @@
+"""What a wallet pass shows of one card, gathered in one read (`services/wallet_passes.py`) and
+drawn by each wallet's own module. Nothing here knows Apple or Google."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class ShopLocation:
+    """A shop of the vendor: the pass becomes relevant near it (Apple shows `relevant_text` on the lock screen)."""
+
+    latitude: float
+    longitude: float
+    relevant_text: str | None = None
+
+
+@dataclass(frozen=True)
+class Reward:
+    """A catalogue reward a points card can be redeemed for."""
+
+    name: str
+    points_required: int
+
+
+@dataclass(frozen=True)
+class LastTransaction:
+    """The card's latest ledger entry: its `transaction_type` and when (UTC)."""
+
+    transaction_type: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CardFacts:
+    """One card as its wallet pass shows it.
+
+    `first_name`, `card_number`, `qr_code` and `last_transaction` are None for an erased customer:
+    a voided pass keeps no personal data. Balances are whole stamps and whole points.
+    """
+
+    serial_number: str
+    authentication_token: str
+    modified_at: datetime
+    vendor_name: str
+    vendor_slug: str
+    program_type: str
+    program_name: str
+    stamps_target: int
+    stamps_reward: str | None
+    points_per_euro: float
+    rewards: tuple[Reward, ...]
+    max_daily_stamps: int
+    terms: str | None
+    card_color: str | None
+    stamp_count: int
+    points_balance: int
+    is_active: bool
+    is_erased: bool
+    first_name: str | None
+    card_number: str | None
+    qr_code: str | None
+    last_transaction: LastTransaction | None
+    locations: tuple[ShopLocation, ...] = field(default=())
+
+    @property
+    def collects_stamps(self) -> bool:
+        return self.program_type in ("stamps", "hybrid")
+
+    @property
+    def collects_points(self) -> bool:
+        return self.program_type in ("points", "hybrid")
+
+    @property
+    def is_voided(self) -> bool:
+        """Deactivated or erased: the wallet greys the pass out and it can no longer be used."""
+        return not self.is_active or self.is_erased
