@@ -12,24 +12,6 @@ import asyncpg
 
 PG_ADMIN_URL = os.environ.get("LOYALTY_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
-# Tables emptied between tests; TRUNCATE bypasses the ledger's row-level append-only trigger.
-TABLES = (
-    "wallet_outbox",
-    "order_references",
-    "apple_device_registrations",
-    "loyalty_transactions",
-    "pin_guards",
-    "staff_pins",
-    "loyalty_cards",
-    "customers",
-    "loyalty_programs",
-    "api_keys",
-    "idempotency_records",
-    "rate_limit_buckets",
-    "vendor_totals",
-    "vendors",
-)
-
 
 def asyncpg_dsn(url: str) -> str:
     """The URL as asyncpg's own connect() takes it."""

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from loyalty.db import Database, NestedUnitOfWork, after_rollback
 from loyalty.errors import DatabaseUnavailable
 from loyalty.models import RateLimitBucket
-from tests.conftest import START, empty_tables, test_settings
+from tests.fixtures import START, empty_tables, test_settings
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from loyalty.config import Settings
 from loyalty.errors import LoyaltyError
 from tests import databases
 from tests.api.live_server import serve
-from tests.conftest import test_settings
+from tests.fixtures import test_settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

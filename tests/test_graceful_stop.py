@@ -30,9 +30,10 @@ import pytest
 
 from loyalty.clock import SystemClock
 from loyalty.db import Database
-from tests.api.conftest import Tenant, bearer, make_tenant
-from tests.conftest import test_settings
+from tests.api.helpers import bearer
 from tests.databases import asyncpg_dsn
+from tests.fixtures import test_settings
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 

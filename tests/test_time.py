@@ -12,9 +12,9 @@ from loyalty.clock import as_utc, local_day, local_day_bounds, local_midnight
 from loyalty.errors import DailyStampLimit
 from loyalty.models import Vendor
 from loyalty.services.stamps import StampRequest, add_stamp
-from tests.api.conftest import make_tenant
 from tests.services import helpers
 from tests.services.helpers import caller_for
+from tests.tenants import make_tenant
 
 LUX = "Europe/Luxembourg"
 NYC = "America/New_York"

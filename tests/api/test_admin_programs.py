@@ -8,7 +8,8 @@ import pytest
 
 from loyalty.services import points, stamps
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import Tenant, bearer, make_tenant
+from tests.api.helpers import bearer
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 

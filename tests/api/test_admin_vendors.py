@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 
 from loyalty.services.vendors import SLUG_PATTERN
-from tests.api.conftest import assert_error, bearer
-from tests.conftest import START
+from tests.api.helpers import assert_error, bearer
+from tests.fixtures import START
 
 pytestmark = pytest.mark.anyio
 

@@ -15,8 +15,9 @@ import pytest
 from loyalty.app import create_app
 from loyalty.clock import FixedClock
 from loyalty.db import Database
-from tests.api.conftest import Tenant, assert_error, bearer
-from tests.conftest import test_settings
+from tests.api.helpers import assert_error, bearer
+from tests.fixtures import test_settings
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 

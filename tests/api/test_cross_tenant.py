@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from loyalty.db import Database
 from loyalty.models import Customer, LoyaltyCard, LoyaltyTransaction, StaffPin
-from tests.api.conftest import Tenant, make_tenant
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ from sqlalchemy import JSON, String, Text, cast, func, select
 
 from loyalty.models import Base, IdempotencyRecord
 from loyalty.services import idempotency
-from tests.api.conftest import assert_error, bearer
+from tests.api.helpers import assert_error, bearer
 from tests.api.test_vendor_cards import seed_points
 
 pytestmark = pytest.mark.anyio

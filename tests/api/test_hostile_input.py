@@ -11,8 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from loyalty.services import programs
-from tests.api.conftest import Tenant, assert_error
-from tests.conftest import SECRET_PATTERNS
+from tests.api.helpers import assert_error
+from tests.fixtures import SECRET_PATTERNS
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -89,7 +90,7 @@ async def test_a_failure_of_ours_is_one_500_with_one_traceback(
     assert len(_tracebacks(caplog)) == 1
 
 
-# --- secrets stay out of the log (every test's log is scanned too: tests/conftest.py) ---------------
+# --- secrets stay out of the log (every test's log is scanned too: tests/fixtures.py) -------------
 
 
 async def test_a_refused_pin_leaves_no_hash_or_fingerprint_in_the_log(

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from loyalty.models import IdempotencyRecord, LoyaltyCard, LoyaltyTransaction
-from tests.api.conftest import Tenant, make_tenant
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 

@@ -14,7 +14,8 @@ from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.services import api_keys
 from loyalty.services.context import Context
-from tests.api.conftest import Tenant, assert_error, bearer
+from tests.api.helpers import assert_error, bearer
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 

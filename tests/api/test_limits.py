@@ -17,10 +17,11 @@ import pytest
 
 from loyalty.app import create_app
 from loyalty.db import Database
-from tests.api.conftest import Tenant, assert_error, make_tenant
+from tests.api.helpers import assert_error
 from tests.api.live_server import serve
-from tests.conftest import empty_tables, test_settings
 from tests.databases import asyncpg_dsn
+from tests.fixtures import empty_tables, test_settings
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 

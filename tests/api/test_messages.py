@@ -17,7 +17,8 @@ from sqlalchemy import update
 from loyalty.api.errors import field_message
 from loyalty.models import Vendor
 from loyalty.services.card_numbers import luhn_check_digit
-from tests.api.conftest import Tenant, assert_error
+from tests.api.helpers import assert_error
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 

@@ -21,9 +21,9 @@ from loyalty.db import Database
 from loyalty.models.api_key import COUNTER_SCOPE
 from loyalty.services import api_keys
 from loyalty.services.context import Context
-from tests.api.conftest import make_tenant
 from tests.api.live_server import serve
-from tests.conftest import empty_tables, test_settings
+from tests.fixtures import empty_tables, test_settings
+from tests.tenants import make_tenant
 
 EXAMPLES_PER_OPERATION = 30
 API_MD = Path(__file__).resolve().parents[3] / "shared" / "API.md"

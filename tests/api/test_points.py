@@ -12,9 +12,10 @@ from loyalty import i18n
 from loyalty.api.schemas import operations
 from loyalty.services import cards, programs
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import Tenant, assert_error, make_tenant
+from tests.api.helpers import assert_error
 from tests.services.helpers import card as card_row
 from tests.services.helpers import ledger
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 

@@ -10,9 +10,9 @@ import pytest
 from loyalty.app import create_app
 from loyalty.services import programs
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import make_tenant
 from tests.api.test_vendor_cards import seed_points
-from tests.conftest import test_settings
+from tests.fixtures import test_settings
+from tests.tenants import make_tenant
 
 pytestmark = pytest.mark.anyio
 

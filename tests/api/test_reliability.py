@@ -20,9 +20,10 @@ from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
-from tests.api.conftest import Tenant, assert_error, make_tenant
-from tests.conftest import empty_tables, test_settings
+from tests.api.helpers import assert_error
 from tests.databases import asyncpg_dsn
+from tests.fixtures import empty_tables, test_settings
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 

@@ -16,10 +16,11 @@ from loyalty.app import create_app
 from loyalty.db import Database
 from loyalty.services import api_keys, cards, programs
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import Tenant, assert_error, bearer, make_tenant
-from tests.conftest import START
+from tests.api.helpers import assert_error, bearer
+from tests.fixtures import START
 from tests.services.helpers import card as card_row
 from tests.services.helpers import ledger
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 

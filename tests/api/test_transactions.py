@@ -14,9 +14,9 @@ from sqlalchemy import select
 from loyalty.app import create_app
 from loyalty.models import LoyaltyTransaction
 from loyalty.services import transactions
-from tests.api.conftest import Tenant, make_tenant
 from tests.api.live_server import serve
-from tests.conftest import START, test_settings
+from tests.fixtures import START, test_settings
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 

@@ -8,8 +8,9 @@ import asyncio
 import httpx
 import pytest
 
-from tests.api.conftest import Tenant, assert_error, bearer
-from tests.conftest import START
+from tests.api.helpers import assert_error, bearer
+from tests.fixtures import START
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ import pytest
 from loyalty.services import points, programs
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import assert_error, bearer
+from tests.api.helpers import assert_error, bearer
 
 pytestmark = pytest.mark.anyio
 

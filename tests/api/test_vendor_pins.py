@@ -10,8 +10,9 @@ from sqlalchemy import update
 from loyalty.models import StaffPin
 from loyalty.services import api_keys, vendors
 from loyalty.services.context import Context
-from tests.api.conftest import assert_error, bearer, make_tenant
-from tests.conftest import START
+from tests.api.helpers import assert_error, bearer
+from tests.fixtures import START
+from tests.tenants import make_tenant
 
 pytestmark = pytest.mark.anyio
 

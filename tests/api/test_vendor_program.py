@@ -8,7 +8,7 @@ import pytest
 
 from loyalty.services import api_keys, vendors
 from loyalty.services.context import Context
-from tests.api.conftest import bearer
+from tests.api.helpers import bearer
 from tests.api.test_admin_programs import seed_activity
 
 pytestmark = pytest.mark.anyio

@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
 from loyalty.services import programs
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import Tenant, assert_error, make_tenant
+from tests.api.helpers import assert_error
 from tests.services.helpers import card as card_row
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 

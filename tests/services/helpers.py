@@ -15,7 +15,7 @@ from loyalty.db import Database
 from loyalty.models import ApiKey, LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, PinGuard, StaffPin
 from loyalty.services import programs
 from loyalty.services.context import Actor, Context
-from tests.api.conftest import Tenant
+from tests.tenants import Tenant
 
 T = TypeVar("T")
 

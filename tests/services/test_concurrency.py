@@ -24,9 +24,9 @@ from loyalty.services import programs
 from loyalty.services.points import EarnRequest, PointsRedeemRequest, earn_points, redeem_points
 from loyalty.services.stamps import StampRequest, add_stamp, redeem_stamps
 from loyalty.services.voids import VoidRequest, void_transaction
-from tests.api.conftest import make_tenant
 from tests.services import helpers
 from tests.services.helpers import caller_for
+from tests.tenants import make_tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -161,7 +161,7 @@ async def test_concurrent_voids_of_one_entry_void_it_once(database, shop_caller,
 
 
 async def test_every_concurrent_wrong_pin_is_counted(database, settings, clock, tenant):
-    from tests.conftest import test_settings
+    from tests.fixtures import test_settings
 
     lenient = test_settings(settings.database_url, pin_max_attempts=100)
     caller = await caller_for(database, lenient, clock, tenant)

@@ -94,7 +94,7 @@ async def test_wallet_updates_are_queued_in_the_same_transaction(database, setti
     from sqlalchemy import select
 
     from loyalty.models import WalletOutbox
-    from tests.conftest import test_settings
+    from tests.fixtures import test_settings
     from tests.services.helpers import caller_for
 
     with_wallets = test_settings(settings.database_url, wallet_providers="apple,google")

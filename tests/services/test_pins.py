@@ -292,7 +292,7 @@ async def test_a_success_resets_the_pins_count_but_not_the_terminals(database, c
 
 
 async def test_the_pin_lockout_settings_are_honoured(database, settings, clock, tenant):
-    from tests.conftest import test_settings
+    from tests.fixtures import test_settings
     from tests.services.helpers import caller_for
 
     strict = test_settings(settings.database_url, pin_max_attempts=2, pin_lockout_minutes=5)

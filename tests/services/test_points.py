@@ -21,9 +21,9 @@ from loyalty.services.points import (
     points_for,
     redeem_points,
 )
-from tests.api.conftest import make_tenant
 from tests.services import helpers
 from tests.services.helpers import CLIENT_IP, USER_AGENT, caller_for
+from tests.tenants import make_tenant
 
 pytestmark = pytest.mark.anyio
 

@@ -19,9 +19,9 @@ from loyalty.errors import (
 from loyalty.services import cards, programs
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.stamps import StampRequest, add_stamp, redeem_stamps
-from tests.api.conftest import make_tenant
 from tests.services import helpers
 from tests.services.helpers import CLIENT_IP, USER_AGENT, caller_for
+from tests.tenants import make_tenant
 
 pytestmark = pytest.mark.anyio
 

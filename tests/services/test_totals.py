@@ -8,8 +8,8 @@ from sqlalchemy import text
 
 from loyalty.services import cards, points, stamps, stats, totals, voids
 from loyalty.services.context import Context
-from tests.api.conftest import make_tenant
 from tests.services.helpers import assert_vendor_totals_consistent, caller_for
+from tests.tenants import make_tenant
 
 pytestmark = pytest.mark.anyio
 

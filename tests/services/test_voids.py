@@ -85,8 +85,8 @@ async def test_voiding_a_redemption_gives_the_stamps_back(database, caller, tena
 
 
 async def test_voiding_points_earned_and_redeemed(database, settings, clock):
-    from tests.api.conftest import make_tenant
     from tests.services.helpers import caller_for
+    from tests.tenants import make_tenant
 
     rewards = [programs.Reward(name="Croissant", points_required=5)]
     shop = await make_tenant(database, settings, clock, slug="bakery", points_rewards=rewards)
