@@ -15,7 +15,7 @@ Retry-After), and the next unit connects afresh, so the service recovers by itse
 On PostgreSQL the unit of work owns its transaction: it checks a connection out of the pool, issues
 BEGIN on the asyncpg connection itself and commits there, and the ORM session is bound to that
 connection. SQLAlchemy's engine runs in AUTOCOMMIT mode, so it neither begins nor commits anything
-itself: every statement, from the ORM or straight from the driver (`services.sql.Query`), lands in
+itself: every statement, from the ORM or straight from the driver (`CompiledQuery`), lands in
 the one transaction. Measured on the stamp path, the session's own transaction handling (its
 SessionTransaction, checkout and commit, each behind a greenlet crossing) cost about 110 µs a
 request, more than the three statements of a stamp together; the session now only flushes, and
@@ -43,6 +43,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from loyalty.errors import DatabaseUnavailable
+from loyalty.sqlalchemy_internals import asyncpg_connection, pooled_asyncpg_connection, return_to_pool
 from loyalty.statement_log import STATEMENT_LOG_ENV, record_statements
 
 if TYPE_CHECKING:
@@ -227,7 +228,7 @@ class Unit:
         self._database = database
         self._connection = connection
         # The asyncpg connection under it: asked once, as SQLAlchemy's wrapper refuses once invalidated.
-        self._driver: Any = connection.sync_connection.connection.driver_connection if connection else None  # type: ignore[union-attr]
+        self._driver: Any = asyncpg_connection(connection) if connection else None
         self._main: AbstractAsyncContextManager[AsyncSession] | None = None
         self._session: AsyncSession | None = None
         self._in_transaction = False  # a transaction has begun on the connection and not yet ended
@@ -256,11 +257,9 @@ class Unit:
         assert self._connection is not None
         if self._in_transaction and not self._driver.is_closed():
             self._driver.terminate()
-        sync_connection = self._connection.sync_connection
-        if sync_connection is not None:
-            # Checking a connection in does no I/O here: the engine is in AUTOCOMMIT, so the pool's
-            # reset has no transaction to roll back, and an invalidated one has nothing to reset.
-            sync_connection.close()
+        # No I/O: the engine is in AUTOCOMMIT, so the pool's reset has no transaction to roll back, and
+        # an invalidated connection has nothing to reset (sqlalchemy_internals.return_to_pool).
+        return_to_pool(self._connection)
 
     async def read(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run a read before the unit's transaction begins, outside any transaction on PostgreSQL (each
@@ -429,12 +428,12 @@ def _discard_closed_connections(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        if dbapi_connection.driver_connection.is_closed():
+        if pooled_asyncpg_connection(dbapi_connection).is_closed():
             raise DisconnectionError("the pooled connection was closed by the server")
 
 
 def _has_orm_work(session: AsyncSession) -> bool:
     """Whether the ORM holds changes to flush (a unit of work that only read, or wrote through
-    `services.sql.Query`, has none, and skips the flush's greenlet crossing)."""
+    `services.compiled_queries.CompiledQuery`, has none, and skips the flush's greenlet crossing)."""
     sync = session.sync_session
     return bool(sync.new or sync.deleted or sync.dirty)

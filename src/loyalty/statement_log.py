@@ -34,7 +34,7 @@ def record_statements(engine: AsyncEngine, path: str) -> None:
 
 
 def log_driver_statement(bind: Any, statement: str, parameters: Any) -> None:
-    """Statements sent straight to the driver (services.sql.Query) bypass SQLAlchemy's events:
+    """Statements sent straight to the driver (services.compiled_queries.CompiledQuery) bypass SQLAlchemy's events:
     they are logged here, so the statement log still holds everything the service sends."""
     engine = getattr(bind, "sync_engine", bind)
     path = _STATEMENT_LOGS.get(engine)

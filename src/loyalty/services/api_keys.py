@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from loyalty.errors import ApiKeyNotFound, Forbidden, LastAdminKey, Unauthenticated
 from loyalty.models import ApiKey, LoyaltyProgram, Vendor
 from loyalty.models.api_key import ADMIN_SCOPE, OWNER_SCOPE
+from loyalty.services.compiled_queries import CompiledQuery
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
-from loyalty.services.sql import Query, loaded
 from loyalty.services.vendors import get_vendor
+from loyalty.sqlalchemy_internals import loaded
 
 ADMIN_PREFIX = "lyk_admin_"
 VENDOR_PREFIX = "lyk_live_"
@@ -78,8 +79,8 @@ async def create_vendor_key(ctx: Context, vendor_id: int, name: str, scope: str 
 
 
 _PROGRAM_COLUMNS = {f"program_{column.key}": column.key for column in LoyaltyProgram.__table__.c}
-# Every authenticated request runs this: compiled once (see sql.Query).
-_IDENTIFY = Query(
+# Every authenticated request runs this: compiled once (see compiled_queries.CompiledQuery).
+_IDENTIFY = CompiledQuery(
     select(
         ApiKey.id.label("key_id"),
         ApiKey.vendor_id,

@@ -25,9 +25,10 @@ from loyalty.services.card_numbers import (
     new_token,
     normalise_card_number,
 )
+from loyalty.services.compiled_queries import CompiledQuery
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
-from loyalty.services.sql import Query, loaded
+from loyalty.sqlalchemy_internals import loaded
 
 
 class CardRef(RequestBody):
@@ -101,14 +102,14 @@ def _where_ref(query: Select[*tuple[Any, ...]], ref: CardRef) -> Select[*tuple[A
     return query.where(LoyaltyCard.card_number == normalise_card_number(ref.card_number or ""))
 
 
-def _lock_by(column: Any) -> Query:
+def _lock_by(column: Any) -> CompiledQuery:
     cards = LoyaltyCard.__table__
-    return Query(
+    return CompiledQuery(
         select(cards).where(column == bindparam("ref"), cards.c.vendor_id == bindparam("vendor_id")).with_for_update()
     )
 
 
-# Every counter operation starts here: the statements are compiled once (see sql.Query).
+# Every counter operation starts here: the statements are compiled once (see compiled_queries.CompiledQuery).
 _LOCK_BY_ID = _lock_by(LoyaltyCard.__table__.c.id)
 _LOCK_BY_QR = _lock_by(LoyaltyCard.__table__.c.qr_code)
 _LOCK_BY_NUMBER = _lock_by(LoyaltyCard.__table__.c.card_number)

@@ -26,7 +26,7 @@ from sqlalchemy import delete, select
 from loyalty.errors import IdempotencyKeyReused
 from loyalty.models import IdempotencyRecord
 from loyalty.services.context import Context
-from loyalty.services.sql import insert_ignoring_conflict
+from loyalty.services.upserts import insert_ignoring_conflict
 
 
 @dataclass(frozen=True)

@@ -17,15 +17,15 @@ from typing import Any, cast
 from sqlalchemy import BigInteger, Insert, Table, Update, bindparam, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.base import NO_VALUE
 
 from loyalty.db import is_postgres
 from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, VendorTotals
 from loyalty.models.vendor_totals import SLOTS
 from loyalty.services.cards import bump_pass_version
+from loyalty.services.compiled_queries import CompiledQuery
 from loyalty.services.context import Context
 from loyalty.services.outbox import queue_wallet_updates
-from loyalty.services.sql import Query, loaded
+from loyalty.sqlalchemy_internals import loaded
 
 _CARDS = cast(Table, LoyaltyCard.__table__)
 _LEDGER = cast(Table, LoyaltyTransaction.__table__)
@@ -86,27 +86,37 @@ async def _write(session: AsyncSession, card: LoyaltyCard, entry: dict[str, Any]
     else:
         await session.execute(_card_update(columns), params)
         await session.execute(_totals_update(), params)
-        entry_id = await Query(_entry_insert(tuple(entry))).scalar(session, params)
+        entry_id = await CompiledQuery(_entry_insert(tuple(entry))).scalar(session, params)
     for key, value in changes.items():  # written: the ORM must not flush them a second time
         set_committed_value(card, key, value)
     return int(entry_id)
 
 
+_CARD_COLUMNS = tuple(inspect(LoyaltyCard).column_attrs.keys())
+
+
 def _pending_changes(card: LoyaltyCard) -> dict[str, Any]:
-    """The card's changed attributes and their new values: the ORM keeps each changed attribute's
-    committed value in `committed_state`, so its keys are exactly what changed."""
+    """The card's changed attributes and their new values: every column the ORM does not count as
+    unmodified (an attribute set since it was loaded, even to the same value)."""
     state = inspect(card)
-    return {key: state.dict[key] for key in state.committed_state}
+    unmodified, current = state.unmodified, state.dict
+    return {key: current[key] for key in _CARD_COLUMNS if key not in unmodified}
 
 
 def _totals_deltas(card: LoyaltyCard) -> dict[str, int]:
-    """How much each card total the vendor's totals follow moved: new value minus committed value."""
+    """How much each card total the vendor's totals follow moved: new value minus committed value
+    (minus 0 for a card never written, which has no committed value)."""
     state = inspect(card)
-    current, committed = state.dict, state.committed_state
+    unmodified, attributes = state.unmodified, state.attrs
     deltas = {}
     for card_total, vendor_total in VendorTotals.FOLLOWS.items():
-        before = committed.get(card_total, current[card_total])
-        deltas[vendor_total] = current[card_total] - (0 if before is NO_VALUE else before)  # NO_VALUE: a new card
+        if card_total in unmodified:
+            deltas[vendor_total] = 0
+            continue
+        # `added`: the new value, empty when it was set to its committed value; `deleted`: the committed
+        # value, empty for a card never written.
+        added, _, deleted = attributes[card_total].history
+        deltas[vendor_total] = added[0] - (deleted[0] if deleted else 0) if added else 0
     return deltas
 
 
@@ -142,9 +152,9 @@ def _totals_update() -> Update:
 
 
 @cache
-def _write_all(columns: tuple[str, ...], fields: tuple[str, ...]) -> Query:
+def _write_all(columns: tuple[str, ...], fields: tuple[str, ...]) -> CompiledQuery:
     """PostgreSQL: the card, the vendor's totals and the entry in one statement (two data-modifying CTEs)."""
-    return Query(
+    return CompiledQuery(
         _entry_insert(fields)
         .add_cte(_card_update(columns).cte("card_update"))
         .add_cte(_totals_update().cte("totals_update"))

@@ -38,7 +38,7 @@ from loyalty.models import ApiKey, LoyaltyProgram, PinGuard, StaffPin
 from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
-from loyalty.services.sql import insert_ignoring_conflict
+from loyalty.services.upserts import insert_ignoring_conflict
 
 PIN_PATTERN = r"^[0-9]{4,8}$"
 

@@ -18,7 +18,7 @@ from loyalty.db import Unit
 from loyalty.errors import RateLimited
 from loyalty.models import RateLimitBucket
 from loyalty.services.context import Context
-from loyalty.services.sql import upsert_increment
+from loyalty.services.upserts import upsert_increment
 
 
 async def hit(ctx: Context, bucket: str, *, limit: int, window_seconds: int) -> None:

@@ -1,0 +1,51 @@
+"""The compiled fast path: the hot statements (card lock, key look-up, ledger write) compiled once and,
+on PostgreSQL, run on the unit of work's asyncpg connection itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Insert, Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyalty.db import driver_connection
+from loyalty.sqlalchemy_internals import DriverStatement, driver_statement
+from loyalty.statement_log import log_driver_statement
+
+
+class CompiledQuery:
+    """A Core statement, compiled once, run in the unit of work's transaction.
+
+    On PostgreSQL it runs straight on the unit of work's asyncpg connection (`db.driver_connection`):
+    measured on the stamp path, SQLAlchemy's per-statement machinery costs about three times the
+    driver's CPU (138 µs against 44 µs for one card look-up), more than PostgreSQL spends executing
+    the statement. On SQLite it runs through SQLAlchemy. Rows come back as mappings of column name to
+    value in both cases; `sqlalchemy_internals.loaded` turns one into an ORM instance.
+    """
+
+    def __init__(self, statement: Select[*tuple[Any, ...]] | Insert) -> None:
+        self.statement = statement
+        self._compiled: DriverStatement | None = None
+
+    async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
+        """The first row for `params` (bind parameter name → value), or None."""
+        driver = driver_connection(session)
+        if driver is None:
+            return (await session.execute(self.statement, dict(params))).mappings().first()
+        compiled = self._driver_statement(session)
+        arguments = compiled.arguments(params)
+        log_driver_statement(session.bind, compiled.sql, arguments)
+        row: Mapping[Any, Any] | None = await driver.fetchrow(compiled.sql, *arguments)
+        return row
+
+    async def scalar(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
+        """The first column of the first row for `params`, or None."""
+        row = await self.first(session, params)
+        return None if row is None else next(iter(row.values()))
+
+    def _driver_statement(self, session: AsyncSession) -> DriverStatement:
+        if self._compiled is None:
+            assert session.bind is not None
+            self._compiled = driver_statement(self.statement, session.bind.dialect)
+        return self._compiled

@@ -1,0 +1,29 @@
+"""Where PostgreSQL and SQLite differ: upserts, built with each dialect's own INSERT … ON CONFLICT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from loyalty.db import is_postgres
+
+
+def insert_ignoring_conflict(session: AsyncSession, table: Table, values: dict[str, Any]) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING of `values` (column name → value) into `table`, for the
+    session's dialect: the first writer wins, a concurrent second one waits on the unique index and
+    skips. The statement's result has `rowcount` 1 when this insert won, 0 when a row was there."""
+    dialect = postgresql if is_postgres(session) else sqlite
+    return dialect.insert(table).values(**values).on_conflict_do_nothing()
+
+
+def upsert_increment(session: AsyncSession, table: Table, key: dict[str, Any], column: str) -> Any:
+    """INSERT the row `key` (its unique columns → values) with `column` = 1, or add 1 to `column` of
+    the existing row; the statement returns the new value of `column` (RETURNING)."""
+    dialect = postgresql if is_postgres(session) else sqlite
+    statement = dialect.insert(table).values(**key, **{column: 1})
+    return statement.on_conflict_do_update(index_elements=list(key), set_={column: table.c[column] + 1}).returning(
+        table.c[column]
+    )
