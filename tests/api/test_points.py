@@ -120,9 +120,16 @@ async def test_none_or_several_card_references_are_422(client, shop, reference):
     assert_error(await spend(client, shop, **reference), 422, "VALIDATION_ERROR")
 
 
-async def test_earn_by_qr_code_and_card_number(client, shop):
-    assert (await earn(client, shop, card_id=None, qr_code=shop.qr_code)).status_code == 201
-    assert (await earn(client, shop, card_id=None, card_number=shop.card_number)).status_code == 201
+async def test_earn_by_qr_code_and_card_number(client, shop, database):
+    by_qr = await earn(client, shop, card_id=None, qr_code=shop.qr_code)
+    by_number = await earn(client, shop, card_id=None, card_number=shop.card_number)
+
+    assert (by_qr.status_code, by_number.status_code) == (201, 201), by_qr.text + by_number.text
+    assert [(a.json()["card_id"], a.json()["points_balance"]) for a in (by_qr, by_number)] == [
+        (shop.card_id, 15),  # floor(1000 × 1.5 / 100)
+        (shop.card_id, 30),
+    ]
+    assert (await card_row(database, shop.card_id)).points_balance == 30
 
 
 async def test_stamps_programme_does_not_collect_points(client, database, settings, clock):
@@ -133,8 +140,13 @@ async def test_stamps_programme_does_not_collect_points(client, database, settin
     assert_error(await spend(client, tenant), 400, "POINTS_NOT_ENABLED")
 
 
-async def test_hybrid_programme_collects_points(client, tenant):
-    assert (await earn(client, tenant)).status_code == 201
+async def test_hybrid_programme_collects_points(client, tenant, database):
+    response = await earn(client, tenant)  # 10 € at the tenant's 1 point per euro
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["points_delta"], response.json()["points_balance"]) == (10, 10)
+    card = await card_row(database, tenant.card_id)
+    assert (card.points_balance, card.stamp_count) == (10, 0)  # points only: no stamp comes with them
 
 
 async def test_points_check_the_pin(client, shop):
@@ -313,7 +325,10 @@ async def test_a_receipt_earns_once_per_vendor_until_its_entry_is_voided(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the unique index decides the race
-async def test_the_same_receipt_sent_twice_at_once_earns_once(client, shop):
+async def test_the_same_receipt_sent_twice_at_once_earns_once(client, shop, database):
     answers = await asyncio.gather(*(earn(client, shop, cents=1000, order_reference="POS-RACE") for _ in range(2)))
 
     assert sorted(a.status_code for a in answers) == [201, 409]
+    [refused] = [a for a in answers if a.status_code == 409]
+    assert_error(refused, 409, "ORDER_ALREADY_EARNED")
+    assert [entry.points_delta for entry in await ledger(database, shop.card_id)] == [15]

@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from loyalty.app import create_app
+from loyalty.models import Customer, LoyaltyCard
 from loyalty.services import programs
 from loyalty.services.context import Actor, Context
 from tests.api.test_vendor_cards import seed_points
@@ -119,9 +121,22 @@ async def test_enrolling_twice_is_409_and_reveals_nothing(client, shop, again):
         assert secret not in response.text
 
 
-async def test_same_email_enrolls_with_another_vendor(client, shop, tenant):
-    assert (await _enroll(client, "corner-shop", "both@example.com")).status_code == 201
-    assert (await _enroll(client, tenant.slug, "both@example.com")).status_code == 201
+async def test_same_email_enrolls_with_another_vendor(client, shop, tenant, database):
+    here = await _enroll(client, "corner-shop", "both@example.com")
+    there = await _enroll(client, tenant.slug, "both@example.com")
+
+    assert (here.status_code, there.status_code) == (201, 201), here.text + there.text
+    assert (here.json()["vendor_name"], there.json()["vendor_name"]) == ("Corner-Shop", "Cafe-One")
+    async with database.unit_of_work() as session:  # each vendor has a customer of its own, with its card
+        owners = (
+            await session.execute(
+                select(Customer.vendor_id, LoyaltyCard.vendor_id)
+                .join(LoyaltyCard, LoyaltyCard.customer_id == Customer.id)
+                .where(Customer.email_normalised == "both@example.com")
+                .order_by(Customer.vendor_id)
+            )
+        ).all()
+    assert sorted(tuple(row) for row in owners) == sorted([(tenant.vendor_id,) * 2, (shop.vendor_id,) * 2])
 
 
 @pytest.mark.parametrize(

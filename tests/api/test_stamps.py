@@ -92,6 +92,7 @@ async def test_typed_card_number_with_spaces_is_accepted(client, tenant):
     response = await stamp(client, tenant, card_id=None, card_number=spaced)
 
     assert response.status_code == 201, response.text
+    assert (response.json()["card_id"], response.json()["stamp_count"]) == (tenant.card_id, 1)
 
 
 async def test_reaching_the_target_earns_the_reward(client, database, settings, clock):

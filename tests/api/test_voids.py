@@ -201,7 +201,11 @@ async def test_void_works_while_the_programme_is_paused(client, tenant, clock, d
         ctx = Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
         await programs.set_program_active(ctx, await programs.get_program(ctx), False)
 
-    assert (await void(client, tenant, first)).status_code == 201
+    response = await void(client, tenant, first)
+
+    assert response.status_code == 201, response.text
+    assert (response.json()["transaction_type"], response.json()["stamps_delta"]) == ("void", -1)
+    assert (await card_row(database, tenant.card_id)).stamp_count == 0
 
 
 async def test_a_voided_stamp_still_counts_toward_the_daily_limit(client, database, settings, clock):

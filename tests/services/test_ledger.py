@@ -5,11 +5,19 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
+from loyalty.models import WalletOutbox
 from loyalty.services import ledger as ledger_service
 from loyalty.services.points import EarnRequest, earn_points
 from loyalty.services.stamps import StampRequest, add_stamp
+from tests.fixtures import test_settings
 from tests.services import helpers
+from tests.services.helpers import caller_for
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -90,31 +98,32 @@ async def test_every_change_moves_the_pass_version_forward(database, settings, c
     assert versions == sorted(set(versions))
 
 
-async def test_wallet_updates_are_queued_in_the_same_transaction(database, settings, clock, tenant):
-    from sqlalchemy import select
-
-    from loyalty.models import WalletOutbox
-    from tests.fixtures import test_settings
-    from tests.services.helpers import caller_for
-
+async def test_wallet_updates_are_queued_in_the_same_transaction(
+    database: Database, settings: Settings, clock: FixedClock, tenant: Tenant
+) -> None:
     with_wallets = test_settings(settings.database_url, wallet_providers="apple,google")
     caller = await caller_for(database, with_wallets, clock, tenant)
+
+    # A change that rolls back: its transaction held the two rows, and they go with it.
+    with pytest.raises(Boom):
+        async with database.unit_of_work() as session:
+            await add_stamp(caller.context(session), StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
+            await session.flush()
+            assert len(list(await session.scalars(select(WalletOutbox)))) == 2
+            raise Boom()
+    assert await outbox(database) == []
+
+    # A change that commits leaves them, pending, for the worker.
     outcome = await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
-    async with database.unit_of_work() as session:
-        rows = list(await session.scalars(select(WalletOutbox).order_by(WalletOutbox.provider)))
-    assert [(r.provider, r.card_id, r.pass_version, r.status) for r in rows] == [
+    assert [(r.provider, r.card_id, r.pass_version, r.status) for r in await outbox(database)] == [
         ("apple", tenant.card_id, outcome.card.updated_at, "pending"),
         ("google", tenant.card_id, outcome.card.updated_at, "pending"),
     ]
 
-    # ... and they go with the change when its transaction rolls back
-    with pytest.raises(Boom):
-        async with database.unit_of_work() as session:
-            clock.advance(timedelta(minutes=30))
-            await add_stamp(caller.context(session), StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
-            raise Boom()
+
+async def outbox(database: Database) -> list[WalletOutbox]:
     async with database.unit_of_work() as session:
-        assert len(list(await session.scalars(select(WalletOutbox)))) == 2
+        return list(await session.scalars(select(WalletOutbox).order_by(WalletOutbox.provider)))
 
 
 async def _flush_then_fail(ctx, card):
