@@ -27,12 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import Insert, Select, Update, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.compiler import SQLCompiler
 
 M = TypeVar("M")
 
@@ -129,7 +128,7 @@ def driver_statement(statement: Select[Any] | Insert | Update, dialect: Dialect)
     timestamptz to aware datetimes), since rows fetched on the driver skip SQLAlchemy's result
     processors. Guarded by `test_a_driver_statement_is_asyncpg_sql_with_its_parameters_in_order` and
     `test_asyncpg_decodes_json_as_sqlalchemy_registered_it`."""
-    compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+    compiled = statement.compile(dialect=dialect)
     unbound = {name: None for name, value in compiled.params.items() if value is None}
     expanded = compiled.construct_expanded_state(unbound)
     processors = {}
