@@ -16,6 +16,7 @@ from bench.common import BENCH_URL, DB_NAME, PG_ADMIN_URL, SECRET_KEY, VENV_BIN,
 from loyalty.clock import SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database
+from loyalty.models import ProgramType
 from loyalty.services import api_keys, pins, programs, vendors
 from loyalty.services.context import Actor, Context
 
@@ -85,7 +86,7 @@ async def _seed_services(settings: Settings, stamp_vendors: int, pin_vendors: in
             ctx = Context(session, settings, clock)
             admin = (await api_keys.create_admin_key(ctx, "bench admin")).secret
             no_pin = programs.ProgramFields(
-                program_type="stamps",
+                program_type=ProgramType.STAMPS,
                 name="Bench card",
                 cooldown_minutes=0,
                 max_daily_stamps=1000,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from loyalty.clock import SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import ApiKey, Customer, LoyaltyCard, Vendor
+from loyalty.models import ApiKey, Customer, LoyaltyCard, ProgramType, Vendor
 from loyalty.models.api_key import ADMIN_SCOPE, OWNER_SCOPE
 from loyalty.services import cards, pins, programs, stamps, vendors
 from loyalty.services.api_keys import hash_key
@@ -118,7 +118,7 @@ async def _seed(ctx: Context) -> None:
     cafe_program = await programs.create_program(
         cafe_ctx,
         programs.ProgramFields(
-            program_type="stamps",
+            program_type=ProgramType.STAMPS,
             name="Coffee card",
             stamps_target=10,
             stamps_reward_description="A free coffee of your choice",
@@ -132,7 +132,7 @@ async def _seed(ctx: Context) -> None:
     bakery_program = await programs.create_program(
         bakery_ctx,
         programs.ProgramFields(
-            program_type="points",
+            program_type=ProgramType.POINTS,
             name="Bakery points",
             points_per_euro=Decimal(10),
             points_rewards=[

@@ -8,17 +8,15 @@ from loyalty.models.customer import Customer
 from loyalty.models.idempotency_record import IdempotencyRecord
 from loyalty.models.order_reference import OrderReference
 from loyalty.models.pin_guard import PinGuard
-from loyalty.models.program import PROGRAM_TYPES, LoyaltyProgram
+from loyalty.models.program import LoyaltyProgram, ProgramType
 from loyalty.models.rate_limit_bucket import RateLimitBucket
 from loyalty.models.staff_pin import StaffPin
-from loyalty.models.transaction import TRANSACTION_TYPES, LoyaltyTransaction
+from loyalty.models.transaction import LoyaltyTransaction, TransactionType
 from loyalty.models.vendor import Vendor
 from loyalty.models.vendor_totals import VendorTotals
 from loyalty.models.wallet_outbox import WalletOutbox
 
 __all__ = [
-    "PROGRAM_TYPES",
-    "TRANSACTION_TYPES",
     "ApiKey",
     "AppleDeviceRegistration",
     "Base",
@@ -29,8 +27,10 @@ __all__ = [
     "LoyaltyTransaction",
     "OrderReference",
     "PinGuard",
+    "ProgramType",
     "RateLimitBucket",
     "StaffPin",
+    "TransactionType",
     "Vendor",
     "VendorTotals",
     "WalletOutbox",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, TypeDecorator
@@ -21,6 +22,13 @@ NAMING_CONVENTION = {
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 # The largest id (and count) a BIGINT holds: inputs beyond it are invalid, not database errors.
 MAX_ID = 2**63 - 1
+
+
+def one_of(column: str, values: type[StrEnum]) -> str:
+    """The text of a CHECK constraint keeping `column` to the enum's values, in their order:
+    `program_type IN ('stamps', 'points', 'hybrid')` (the text migration 0001 created)."""
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -2,14 +2,23 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, CheckConstraint, ForeignKey, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from loyalty.models.base import Base, BigId, UTCDateTime
+from loyalty.models.base import Base, BigId, UTCDateTime, one_of
 
-PROGRAM_TYPES = ("stamps", "points", "hybrid")
+
+# The one spelling of the programme types: the table's CHECK, the services, the request and answer
+# schemas and OpenAPI all use this enum (tests/test_enums.py).
+class ProgramType(StrEnum):
+    """What a programme collects: `stamps`, `points`, or both (`hybrid`)."""
+
+    STAMPS = "stamps"
+    POINTS = "points"
+    HYBRID = "hybrid"  # both
 
 
 class LoyaltyProgram(Base):
@@ -40,7 +49,7 @@ class LoyaltyProgram(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        CheckConstraint("program_type IN ('stamps', 'points', 'hybrid')", name="program_type"),
+        CheckConstraint(one_of("program_type", ProgramType), name="program_type"),
         CheckConstraint("stamps_target >= 1", name="stamps_target_positive"),
         CheckConstraint("points_per_euro >= 0", name="points_per_euro_not_negative"),
         CheckConstraint("cooldown_minutes >= 0", name="cooldown_not_negative"),
@@ -49,11 +58,11 @@ class LoyaltyProgram(Base):
 
     @property
     def collects_stamps(self) -> bool:
-        return self.program_type in ("stamps", "hybrid")
+        return self.program_type in (ProgramType.STAMPS, ProgramType.HYBRID)
 
     @property
     def collects_points(self) -> bool:
-        return self.program_type in ("points", "hybrid")
+        return self.program_type in (ProgramType.POINTS, ProgramType.HYBRID)
 
     def reward(self, reward_id: int) -> dict[str, Any] | None:
         return next((r for r in self.points_rewards if r.get("id") == reward_id), None)

@@ -1,13 +1,25 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigId, UTCDateTime
 
-TRANSACTION_TYPES = ("stamp_earned", "stamp_redeemed", "points_earned", "points_redeemed", "void")
+
+# The one spelling of the ledger's entry types: the services, the answer schemas, the journal's filter
+# and OpenAPI all use this enum (tests/test_enums.py).
+class TransactionType(StrEnum):
+    """What a ledger entry records: a stamp or points earned or redeemed, or a `void` (a compensating
+    entry that reverses an earlier one)."""
+
+    STAMP_EARNED = "stamp_earned"
+    STAMP_REDEEMED = "stamp_redeemed"
+    POINTS_EARNED = "points_earned"
+    POINTS_REDEEMED = "points_redeemed"
+    VOID = "void"  # a compensating entry (services/voids.py)
 
 
 class LoyaltyTransaction(Base):
@@ -24,6 +36,7 @@ class LoyaltyTransaction(Base):
     program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"))
     card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"))
     staff_pin_id: Mapped[int | None] = mapped_column(ForeignKey("staff_pins.id"))
+    # A TransactionType; unlike programmes' `program_type`, no CHECK keeps it so yet (one needs a migration).
     transaction_type: Mapped[str] = mapped_column(String(20))
     stamps_delta: Mapped[int] = mapped_column(Integer, default=0)
     points_delta: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from loyalty.db import is_postgres
-from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, VendorTotals
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, TransactionType, VendorTotals
 from loyalty.models.vendor_totals import SLOTS
 from loyalty.services.cards import bump_pass_version
 from loyalty.services.compiled_queries import CompiledQuery
@@ -35,7 +35,7 @@ _TOTALS = cast(Table, VendorTotals.__table__)
 async def append(
     ctx: Context,
     card: LoyaltyCard,
-    transaction_type: str,
+    transaction_type: TransactionType,
     *,
     stamps_delta: int = 0,
     points_delta: int = 0,

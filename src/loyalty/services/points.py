@@ -9,7 +9,7 @@ from pydantic import Field
 from sqlalchemy import select
 
 from loyalty.errors import InsufficientPoints, InvalidReward, OrderAlreadyEarned, PointsNotEnabled
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, OrderReference
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, OrderReference, TransactionType
 from loyalty.services import ledger
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
@@ -63,7 +63,7 @@ async def earn_points(ctx: Context, request: EarnRequest) -> PointsOutcome:
     entry = await ledger.append(
         ctx,
         card,
-        "points_earned",
+        TransactionType.POINTS_EARNED,
         points_delta=points,
         staff_pin=staff_pin,
         purchase_amount_cents=request.purchase_amount_cents,
@@ -109,7 +109,7 @@ async def redeem_points(ctx: Context, request: PointsRedeemRequest) -> PointsOut
     entry = await ledger.append(
         ctx,
         card,
-        "points_redeemed",
+        TransactionType.POINTS_REDEEMED,
         points_delta=-required,
         staff_pin=staff_pin,
         reward_id=request.reward_id,

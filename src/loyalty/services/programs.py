@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, model_validator
 from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.errors import ProgramAlreadyExists, ProgramInactive, ProgramNotFound, ValidationFailed
-from loyalty.models import LoyaltyProgram, Vendor
+from loyalty.models import LoyaltyProgram, ProgramType, Vendor
 from loyalty.models.base import MAX_ID
 from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 
-ProgramType = Literal["stamps", "points", "hybrid"]
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
 MAX_REWARD_ID = 2**31 - 1  # stored in an INTEGER column of the ledger
 REQUIRED_SETTINGS = (
@@ -228,7 +227,7 @@ async def list_programs(
     ctx: Context,
     *,
     is_active: bool | None,
-    program_type: str | None,
+    program_type: ProgramType | None,
     search: str | None,
     limit: int,
     offset: int,

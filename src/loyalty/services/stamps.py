@@ -13,7 +13,7 @@ from pydantic import Field
 
 from loyalty.clock import local_day, local_day_bounds
 from loyalty.errors import DailyStampLimit, InsufficientStamps, StampCooldown, StampsNotEnabled
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, TransactionType
 from loyalty.models.base import MAX_ID
 from loyalty.services import ledger
 from loyalty.services.bodies import RequestBody
@@ -82,7 +82,9 @@ async def add_stamp(ctx: Context, request: StampRequest) -> StampOutcome:
     card.total_stamps_earned += 1
     card.last_stamp_at = now
     card.stamps_today, card.stamps_today_date = stamps_today + 1, today
-    entry = await ledger.append(ctx, card, "stamp_earned", stamps_delta=1, staff_pin=staff_pin, notes=request.notes)
+    entry = await ledger.append(
+        ctx, card, TransactionType.STAMP_EARNED, stamps_delta=1, staff_pin=staff_pin, notes=request.notes
+    )
     return StampOutcome(
         entry=entry,
         card=card,
@@ -116,7 +118,7 @@ async def redeem_stamps(ctx: Context, request: StampRequest) -> RedeemOutcome:
     entry = await ledger.append(
         ctx,
         card,
-        "stamp_redeemed",
+        TransactionType.STAMP_REDEEMED,
         stamps_delta=-program.stamps_target,
         staff_pin=staff_pin,
         reward_description=program.stamps_reward_description,

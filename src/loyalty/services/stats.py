@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, case, func, select
 
 from loyalty.clock import local_day, local_midnight
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Vendor, VendorTotals
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, TransactionType, Vendor, VendorTotals
 from loyalty.services.context import Context
 
 DAYS = 30
@@ -109,9 +109,14 @@ async def _daily(
     ledger_rows = await ctx.session.execute(
         select(
             day,
-            func.sum(case((t.transaction_type == "stamp_earned", 1), else_=0)),
-            func.sum(case((t.transaction_type == "points_earned", t.points_delta), else_=0)),
-            func.sum(case((t.transaction_type.in_(("stamp_redeemed", "points_redeemed")), 1), else_=0)),
+            func.sum(case((t.transaction_type == TransactionType.STAMP_EARNED, 1), else_=0)),
+            func.sum(case((t.transaction_type == TransactionType.POINTS_EARNED, t.points_delta), else_=0)),
+            func.sum(
+                case(
+                    (t.transaction_type.in_((TransactionType.STAMP_REDEEMED, TransactionType.POINTS_REDEEMED)), 1),
+                    else_=0,
+                )
+            ),
         )
         .where(t.vendor_id == program.vendor_id, t.transaction_at >= starts[0])
         .group_by(day)

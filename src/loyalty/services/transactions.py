@@ -12,7 +12,7 @@ from sqlalchemy import Label, Select, select, tuple_
 from sqlalchemy.orm import QueryableAttribute
 
 from loyalty.clock import as_utc
-from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, Vendor
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, TransactionType, Vendor
 from loyalty.services import spreadsheet
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.cards import CardRef, find_card
@@ -51,7 +51,7 @@ CSV_BATCH = 1000
 class TransactionFilter:
     since: datetime | None = None
     until: datetime | None = None
-    transaction_type: str | None = None
+    transaction_type: TransactionType | None = None
     card_id: int | None = None
 
 

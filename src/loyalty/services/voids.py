@@ -10,7 +10,7 @@ from pydantic import Field
 from sqlalchemy import delete, select
 
 from loyalty.errors import TransactionNotFound, TransactionNotVoidable
-from loyalty.models import LoyaltyCard, LoyaltyTransaction, OrderReference
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, OrderReference, TransactionType
 from loyalty.services import ledger
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
@@ -32,7 +32,7 @@ async def void_transaction(ctx: Context, transaction_id: int, request: VoidReque
     )
     if original is None:
         raise TransactionNotFound(transaction_id)
-    if original.transaction_type == "void":
+    if original.transaction_type == TransactionType.VOID:
         raise TransactionNotVoidable(transaction_id, TransactionNotVoidable.IS_VOID)
     staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
     card = await lock_card(ctx, program, CardRef(card_id=original.card_id))
@@ -47,7 +47,7 @@ async def void_transaction(ctx: Context, transaction_id: int, request: VoidReque
     return await ledger.append(
         ctx,
         card,
-        "void",
+        TransactionType.VOID,
         stamps_delta=-original.stamps_delta,
         points_delta=-original.points_delta,
         staff_pin=staff_pin,
@@ -67,11 +67,11 @@ async def _already_voided(ctx: Context, transaction_id: int) -> bool:
 
 def _reverse_totals(card: LoyaltyCard, original: LoyaltyTransaction) -> None:
     match original.transaction_type:
-        case "stamp_earned":
+        case TransactionType.STAMP_EARNED:
             card.total_stamps_earned -= original.stamps_delta
-        case "stamp_redeemed":
+        case TransactionType.STAMP_REDEEMED:
             card.stamps_redeemed -= 1
-        case "points_earned":
+        case TransactionType.POINTS_EARNED:
             card.total_points_earned -= original.points_delta
-        case "points_redeemed":
+        case TransactionType.POINTS_REDEEMED:
             card.total_points_redeemed += original.points_delta  # the delta was negative

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from loyalty.models.program import ProgramType
+
 
 @dataclass(frozen=True)
 class ShopLocation:
@@ -66,11 +68,11 @@ class CardFacts:
 
     @property
     def collects_stamps(self) -> bool:
-        return self.program_type in ("stamps", "hybrid")
+        return self.program_type in (ProgramType.STAMPS, ProgramType.HYBRID)
 
     @property
     def collects_points(self) -> bool:
-        return self.program_type in ("points", "hybrid")
+        return self.program_type in (ProgramType.POINTS, ProgramType.HYBRID)
 
     @property
     def is_voided(self) -> bool:

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from loyalty.api.schemas.common import Instant
 from loyalty.i18n import N_, NP_, translate
+from loyalty.models import TransactionType
 from loyalty.services.points import PointsOutcome
 from loyalty.services.stamps import RedeemOutcome, StampOutcome
 
@@ -98,7 +99,7 @@ class PointsResult(BaseModel):
     @classmethod
     def from_outcome(cls, outcome: PointsOutcome, locale: str) -> PointsResult:
         entry, card = outcome.entry, outcome.card
-        if entry.transaction_type == "points_earned":
+        if entry.transaction_type == TransactionType.POINTS_EARNED:
             message = translate(POINTS_ADDED, locale, points=entry.points_delta)
         else:
             message = _redeemed(entry.reward_description, locale)

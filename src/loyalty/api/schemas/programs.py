@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from loyalty.api.schemas.common import Instant
-from loyalty.models import LoyaltyProgram
-from loyalty.services.programs import ProgramChanges, ProgramFields, ProgramType
+from loyalty.models import LoyaltyProgram, ProgramType
+from loyalty.services.programs import ProgramChanges, ProgramFields
 
 
 class ProgramCreate(ProgramFields):

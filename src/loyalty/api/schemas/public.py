@@ -10,8 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from loyalty.api.schemas.common import Instant
-from loyalty.api.schemas.transactions import TransactionType
-from loyalty.models import LoyaltyCard, LoyaltyProgram, Vendor
+from loyalty.models import LoyaltyCard, LoyaltyProgram, ProgramType, TransactionType, Vendor
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.cards import Enrolment
 from loyalty.services.transactions import TransactionView
@@ -37,7 +36,7 @@ def _active_rewards(program: LoyaltyProgram) -> list[PublicRewardOut]:
 class PublicProgramOut(BaseModel):
     vendor_name: str
     vendor_slug: str
-    program_type: str
+    program_type: ProgramType
     name: str
     card_name: str | None
     card_color: str | None
@@ -92,7 +91,7 @@ class PublicCardOut(BaseModel):
     card_name: str | None
     card_color: str | None
     logo_url: str | None
-    program_type: str
+    program_type: ProgramType
     vendor_name: str
     is_active: bool
     stamp_count: int

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import BaseModel
 
 from loyalty.api.schemas.common import Instant
+from loyalty.models import TransactionType
 from loyalty.services.transactions import TransactionView
-
-TransactionType = Literal["stamp_earned", "stamp_redeemed", "points_earned", "points_redeemed", "void"]
 
 
 class TransactionOut(BaseModel):

@@ -12,9 +12,9 @@ from fastapi.responses import StreamingResponse
 from loyalty.api.deps import OwnerContext, VendorContext, database_of
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import InstantIn, PageOut, PageParams, error_responses
-from loyalty.api.schemas.transactions import TransactionOut, TransactionType
+from loyalty.api.schemas.transactions import TransactionOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
-from loyalty.models import StaffPin
+from loyalty.models import StaffPin, TransactionType
 from loyalty.models.base import MAX_ID
 from loyalty.services import transactions, voids
 from loyalty.services.context import Context

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loyalty.i18n import N_, NP_, SUPPORTED_LOCALES, Message, translate
+from loyalty.models.transaction import TransactionType
 from loyalty.wallet import images
 from loyalty.wallet.card_facts import CardFacts
 from loyalty.wallet.colors import css_rgb, parse_hex, readable_text
@@ -50,11 +51,11 @@ STAMPS_RULE_NO_REWARD_NAME = NP_(
 TERMS_LABEL = N_("Terms")
 CARD_VOIDED = N_("This card is no longer active.")
 TRANSACTION_TYPES: dict[str, str] = {
-    "stamp_earned": N_("Stamp earned"),
-    "stamp_redeemed": N_("Stamp reward redeemed"),
-    "points_earned": N_("Points earned"),
-    "points_redeemed": N_("Points redeemed"),
-    "void": N_("Correction"),
+    TransactionType.STAMP_EARNED: N_("Stamp earned"),
+    TransactionType.STAMP_REDEEMED: N_("Stamp reward redeemed"),
+    TransactionType.POINTS_EARNED: N_("Points earned"),
+    TransactionType.POINTS_REDEEMED: N_("Points redeemed"),
+    TransactionType.VOID: N_("Correction"),
 }
 
 
