@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ast
+import gc
 import inspect
 import re
+from enum import StrEnum
 from pathlib import Path
+
+import pytest
 
 from loyalty import errors
 
@@ -122,3 +126,68 @@ def test_no_two_errors_define_the_same_code():
     """A code names one error: a client must not confuse an unknown API key with an unknown route."""
     defined = [cls.error_code for cls in _error_classes() if "error_code" in vars(cls)]
     assert sorted(code for code in set(defined) if defined.count(code) > 1) == []
+
+
+# --- the error codes are a closed set: the ErrorCode enum ------------------------------------------
+
+# Classes that keep their parent's code on purpose: the same answer, refined for the log or the renderer.
+SAME_ANSWER_AS_THEIR_PARENT = {
+    "DatabaseUnavailable": "a SERVICE_UNAVAILABLE whose reason (busy, unreachable, lost) is logged",
+    "FieldErrors": "a VALIDATION_ERROR built from pydantic's errors (api/errors.py)",
+}
+
+
+def _all_error_classes(root: type[errors.LoyaltyError] = errors.LoyaltyError) -> list[type[errors.LoyaltyError]]:
+    """Every subclass, wherever it is defined (api/errors.py has FieldErrors)."""
+    found = []
+    for sub in root.__subclasses__():
+        found += [sub, *_all_error_classes(sub)]
+    return found
+
+
+def _codes_in_use() -> dict[errors.ErrorCode, list[str]]:
+    used: dict[errors.ErrorCode, list[str]] = {}
+    for cls in _all_error_classes():
+        if "error_code" in vars(cls):
+            used.setdefault(cls.error_code, []).append(cls.__name__)
+    return used
+
+
+def test_every_error_code_is_a_member_of_the_enum_and_every_member_is_used():
+    import loyalty.api.errors  # noqa: F401  (FieldErrors)
+
+    bad = sorted(
+        f"{cls.__name__}: {vars(cls)['error_code']!r}"
+        for cls in _all_error_classes()
+        if "error_code" in vars(cls) and not isinstance(vars(cls)["error_code"], errors.ErrorCode)
+    )
+    assert bad == [], "a code outside ErrorCode"
+    assert sorted(set(errors.ErrorCode) - set(_codes_in_use())) == [], "ErrorCode members no class uses"
+
+
+def test_a_class_without_a_code_of_its_own_is_a_base_or_a_deliberate_refinement():
+    """A new 404 that forgot its code must not answer its parent's: NotFound has none to give."""
+    import loyalty.api.errors  # noqa: F401  (FieldErrors)
+
+    bases_with_subclasses = {cls for cls in _all_error_classes() if cls.__subclasses__()}
+    inheriting = sorted(
+        cls.__name__
+        for cls in _all_error_classes()
+        if "error_code" not in vars(cls) and hasattr(cls, "error_code") and cls not in bases_with_subclasses
+    )
+    assert inheriting == sorted(SAME_ANSWER_AS_THEIR_PARENT)
+    codeless = sorted(cls.__name__ for cls in _all_error_classes() if not hasattr(cls, "error_code"))
+    assert codeless == ["BadRequest", "Conflict", "NotFound", "TooManyRequests"]
+
+
+def test_the_enum_guards_the_codes_when_a_class_is_defined():
+    """The checks above are not vacuous: a class with a code outside the enum is refused as it is defined,
+    a base without a code cannot be raised, and a member no class uses is found."""
+    extended = StrEnum("ErrorCode", [(code.name, code.value) for code in errors.ErrorCode] + [("NEVER", "NEVER")])
+    assert sorted(set(extended) - {extended(code) for code in _codes_in_use()}) == [extended.NEVER]
+    with pytest.raises(TypeError, match="no error code"):
+        errors.NotFound(7)
+    with pytest.raises(TypeError, match="not an ErrorCode member"):
+        type("Bogus", (errors.NotFound,), {"error_code": "BOGUS_NOT_FOUND"})
+    gc.collect()  # the refused class was registered as a subclass before it was refused: gone now
+    assert "Bogus" not in {cls.__name__ for cls in errors.NotFound.__subclasses__()}

@@ -1,47 +1,126 @@
 """Domain errors: each carries its `error_code`, HTTP status, details and a translatable message.
 
     LoyaltyError
-    ├── BadRequest (400)        ClientGone, ProgramInactive, CardInactive, CustomerErased, StampsNotEnabled,
+    ├── BadRequest (400)        ProgramInactive, CardInactive, CustomerErased, StampsNotEnabled,
     │                           PointsNotEnabled,
-    │                           InsufficientStamps, InsufficientPoints, InvalidReward, TransactionNotVoidable
+    │                           InsufficientStamps, InsufficientPoints, InvalidReward, TransactionNotVoidable,
+    │                           MalformedBody, ClientGone
     ├── Unauthenticated (401)
     ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin
     ├── NotFound (404)          ProgramNotFound, CardNotFound, StaffPinNotFound, VendorNotFound,
-    │                           TransactionNotFound, ApiKeyNotFound
+    │                           TransactionNotFound, ApiKeyNotFound, CustomerNotFound, RouteNotFound
     ├── MethodNotAllowed (405)
     ├── RequestTimeout (408)
     ├── Conflict (409)          ProgramAlreadyExists, CardAlreadyExists, VendorAlreadyExists,
     │                           StaffPinAlreadyExists, IdempotencyKeyReused, LastAdminKey,
     │                           OrderAlreadyEarned
     ├── PayloadTooLarge (413)
+    ├── UnsupportedMediaType (415)
     ├── ValidationFailed (422)
     ├── StaffPinLocked (423)
     ├── TooManyRequests (429)   StampCooldown, DailyStampLimit, RateLimited
     ├── HeadersTooLarge (431)
+    ├── InternalError (500)
     └── ServiceUnavailable (503) DatabaseUnavailable
 
+`ErrorCode` is the closed set of codes: a class's `error_code` is one of its members (checked when the
+class is defined, and by mypy), and each member is the code of exactly one class
+(`tests/test_architecture.py`). The bases that only group a status (LoyaltyError, BadRequest,
+NotFound, Conflict, TooManyRequests) have no code and cannot be raised: each 404 names what is not
+found (`ApiKeyNotFound` is `API_KEY_NOT_FOUND`, an unknown route `ROUTE_NOT_FOUND`, an unknown customer
+`NOT_FOUND`, the contract's name for it), so a client never mistakes one for another. A subclass of a
+class with a code keeps that code only where it refines the same answer: `DatabaseUnavailable` is a
+`SERVICE_UNAVAILABLE` whose `reason` goes to the log.
+
 Services raise these; the API renders every one of them through a single handler
-(`api/errors.py`) as `{"error_code", "message", "details"}`. The message is an English msgid with
-`{placeholders}` filled from `message_params`, translated at render time.
+(`api/errors.py`) as `{"error_code", "message", "details"}`, and lists each route's codes in
+/openapi.json (`api/error_responses.py`). The message is an English msgid with `{placeholders}`
+filled from `message_params`, translated at render time.
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from loyalty.i18n import N_, NP_, Message, translate
 
 
+class ErrorCode(StrEnum):
+    """Every `error_code` the API answers. Codes are added, never renamed or dropped (docs/api.md)."""
+
+    # 400
+    LOYALTY_PROGRAM_INACTIVE = "LOYALTY_PROGRAM_INACTIVE"
+    LOYALTY_CARD_INACTIVE = "LOYALTY_CARD_INACTIVE"
+    CUSTOMER_ERASED = "CUSTOMER_ERASED"
+    STAMPS_NOT_ENABLED = "STAMPS_NOT_ENABLED"
+    POINTS_NOT_ENABLED = "POINTS_NOT_ENABLED"
+    INSUFFICIENT_STAMPS = "INSUFFICIENT_STAMPS"
+    INSUFFICIENT_POINTS = "INSUFFICIENT_POINTS"
+    INVALID_REWARD = "INVALID_REWARD"
+    TRANSACTION_NOT_VOIDABLE = "TRANSACTION_NOT_VOIDABLE"
+    MALFORMED_BODY = "MALFORMED_BODY"
+    CLIENT_DISCONNECTED = "CLIENT_DISCONNECTED"
+    # 401, 403
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    STAFF_PIN_REQUIRED = "STAFF_PIN_REQUIRED"
+    INVALID_STAFF_PIN = "INVALID_STAFF_PIN"
+    # 404
+    LOYALTY_PROGRAM_NOT_FOUND = "LOYALTY_PROGRAM_NOT_FOUND"
+    LOYALTY_CARD_NOT_FOUND = "LOYALTY_CARD_NOT_FOUND"
+    STAFF_PIN_NOT_FOUND = "STAFF_PIN_NOT_FOUND"
+    VENDOR_NOT_FOUND = "VENDOR_NOT_FOUND"
+    TRANSACTION_NOT_FOUND = "TRANSACTION_NOT_FOUND"
+    API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
+    NOT_FOUND = "NOT_FOUND"
+    ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
+    # 405, 408
+    METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
+    # 409
+    LOYALTY_PROGRAM_ALREADY_EXISTS = "LOYALTY_PROGRAM_ALREADY_EXISTS"
+    LOYALTY_CARD_ALREADY_EXISTS = "LOYALTY_CARD_ALREADY_EXISTS"
+    VENDOR_ALREADY_EXISTS = "VENDOR_ALREADY_EXISTS"
+    STAFF_PIN_ALREADY_EXISTS = "STAFF_PIN_ALREADY_EXISTS"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    ORDER_ALREADY_EARNED = "ORDER_ALREADY_EARNED"
+    LAST_ADMIN_KEY = "LAST_ADMIN_KEY"
+    # 413, 415, 422, 423
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
+    VALIDATION_ERROR = "VALIDATION_ERROR"
+    STAFF_PIN_LOCKED = "STAFF_PIN_LOCKED"
+    # 429, 431
+    STAMP_COOLDOWN = "STAMP_COOLDOWN"
+    DAILY_STAMP_LIMIT = "DAILY_STAMP_LIMIT"
+    RATE_LIMITED = "RATE_LIMITED"
+    REQUEST_HEADER_FIELDS_TOO_LARGE = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+    # 500, 503
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+
+
 class LoyaltyError(Exception):
-    status_code: ClassVar[int] = 400
-    error_code: ClassVar[str] = "BAD_REQUEST"
-    message: ClassVar[Message] = N_("The request cannot be processed")
+    """The root of the tree; with its grouping bases, abstract: only a class with a code is raised."""
+
+    status_code: ClassVar[int]
+    error_code: ClassVar[ErrorCode]
+    message: ClassVar[Message]
     # Whether the answer closes the connection: after a request whose body was not read to its end.
     closes_connection: ClassVar[bool] = False
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        code = vars(cls).get("error_code")
+        if code is not None and not isinstance(code, ErrorCode):
+            raise TypeError(f"{cls.__name__}.error_code {code!r} is not an ErrorCode member")
+
     def __init__(self, details: dict[str, Any] | None = None, **message_params: Any) -> None:
+        if not hasattr(self, "error_code"):
+            raise TypeError(f"{type(self).__name__} has no error code: raise one of its subclasses")
         self.details: dict[str, Any] = details or {}
         self.message_params = message_params
         super().__init__(f"{self.error_code}: {self.message}")
@@ -73,11 +152,22 @@ class ClientGone(BadRequest):
     """The client went away while sending its body: no one reads this answer, which only the
     request log records."""
 
+    error_code = ErrorCode.CLIENT_DISCONNECTED
+    message = N_("The client disconnected before sending the whole request body")
     closes_connection = True
 
 
+class MalformedBody(BadRequest):
+    """FastAPI could not parse the body it was given as JSON (nested too deep to decode, say): its own
+    400 refusal, answered with a code of its own. A syntax error is a 422 VALIDATION_ERROR instead,
+    which says where."""
+
+    error_code = ErrorCode.MALFORMED_BODY
+    message = N_("The request body could not be parsed")
+
+
 class ProgramInactive(BadRequest):
-    error_code = "LOYALTY_PROGRAM_INACTIVE"
+    error_code = ErrorCode.LOYALTY_PROGRAM_INACTIVE
     message = N_("This loyalty programme is not active")
 
     def __init__(self, program_id: int) -> None:
@@ -85,7 +175,7 @@ class ProgramInactive(BadRequest):
 
 
 class CardInactive(BadRequest):
-    error_code = "LOYALTY_CARD_INACTIVE"
+    error_code = ErrorCode.LOYALTY_CARD_INACTIVE
     message = N_("This loyalty card is deactivated")
 
     def __init__(self, card_id: int) -> None:
@@ -93,7 +183,7 @@ class CardInactive(BadRequest):
 
 
 class CustomerErased(BadRequest):
-    error_code = "CUSTOMER_ERASED"
+    error_code = ErrorCode.CUSTOMER_ERASED
     message = N_("This card's customer has been erased; the card cannot be used again")
 
     def __init__(self, card_id: int) -> None:
@@ -101,7 +191,7 @@ class CustomerErased(BadRequest):
 
 
 class StampsNotEnabled(BadRequest):
-    error_code = "STAMPS_NOT_ENABLED"
+    error_code = ErrorCode.STAMPS_NOT_ENABLED
     message = N_("This programme does not collect stamps")
 
     def __init__(self, program_id: int) -> None:
@@ -109,7 +199,7 @@ class StampsNotEnabled(BadRequest):
 
 
 class PointsNotEnabled(BadRequest):
-    error_code = "POINTS_NOT_ENABLED"
+    error_code = ErrorCode.POINTS_NOT_ENABLED
     message = N_("This programme does not collect points")
 
     def __init__(self, program_id: int) -> None:
@@ -117,7 +207,7 @@ class PointsNotEnabled(BadRequest):
 
 
 class InsufficientStamps(BadRequest):
-    error_code = "INSUFFICIENT_STAMPS"
+    error_code = ErrorCode.INSUFFICIENT_STAMPS
     message = NP_(
         "Not enough stamps: {current} of {required} stamp",
         "Not enough stamps: {current} of {required} stamps",
@@ -129,7 +219,7 @@ class InsufficientStamps(BadRequest):
 
 
 class InsufficientPoints(BadRequest):
-    error_code = "INSUFFICIENT_POINTS"
+    error_code = ErrorCode.INSUFFICIENT_POINTS
     message = NP_(
         "Not enough points: {current} of {required} point",
         "Not enough points: {current} of {required} points",
@@ -141,7 +231,7 @@ class InsufficientPoints(BadRequest):
 
 
 class InvalidReward(BadRequest):
-    error_code = "INVALID_REWARD"
+    error_code = ErrorCode.INVALID_REWARD
     message = N_("This reward is not in the programme's catalogue")
 
     def __init__(self, reward_id: object) -> None:
@@ -149,7 +239,7 @@ class InvalidReward(BadRequest):
 
 
 class TransactionNotVoidable(BadRequest):
-    error_code = "TRANSACTION_NOT_VOIDABLE"
+    error_code = ErrorCode.TRANSACTION_NOT_VOIDABLE
     message = N_("This transaction cannot be voided")
 
     ALREADY_VOIDED = "already_voided"
@@ -165,23 +255,23 @@ class TransactionNotVoidable(BadRequest):
 
 class Unauthenticated(LoyaltyError):
     status_code = 401
-    error_code = "UNAUTHENTICATED"
+    error_code = ErrorCode.UNAUTHENTICATED
     message = N_("A valid API key is required")
 
 
 class Forbidden(LoyaltyError):
     status_code = 403
-    error_code = "FORBIDDEN"
+    error_code = ErrorCode.FORBIDDEN
     message = N_("This API key cannot call this endpoint")
 
 
 class StaffPinRequired(Forbidden):
-    error_code = "STAFF_PIN_REQUIRED"
+    error_code = ErrorCode.STAFF_PIN_REQUIRED
     message = N_("A staff PIN is required")
 
 
 class InvalidStaffPin(Forbidden):
-    error_code = "INVALID_STAFF_PIN"
+    error_code = ErrorCode.INVALID_STAFF_PIN
     message = N_("Wrong staff PIN")
 
     def __init__(self, remaining_attempts: int) -> None:
@@ -190,13 +280,13 @@ class InvalidStaffPin(Forbidden):
 
 class MethodNotAllowed(LoyaltyError):
     status_code = 405
-    error_code = "METHOD_NOT_ALLOWED"
+    error_code = ErrorCode.METHOD_NOT_ALLOWED
     message = N_("This method is not allowed here")
 
 
 class RequestTimeout(LoyaltyError):
     status_code = 408
-    error_code = "REQUEST_TIMEOUT"
+    error_code = ErrorCode.REQUEST_TIMEOUT
     message = N_("The request body did not arrive in time")
     closes_connection = True
 
@@ -208,42 +298,56 @@ class RequestTimeout(LoyaltyError):
 
 
 class NotFound(LoyaltyError):
+    """Each subclass names what is not found, with a code of its own (the module's docstring)."""
+
     status_code = 404
-    error_code = "NOT_FOUND"
-    message = N_("Not found")
 
     def __init__(self, identifier: object = None) -> None:
         super().__init__({"identifier": identifier} if identifier is not None else {})
 
 
 class ProgramNotFound(NotFound):
-    error_code = "LOYALTY_PROGRAM_NOT_FOUND"
+    error_code = ErrorCode.LOYALTY_PROGRAM_NOT_FOUND
     message = N_("Loyalty programme not found")
 
 
 class CardNotFound(NotFound):
-    error_code = "LOYALTY_CARD_NOT_FOUND"
+    error_code = ErrorCode.LOYALTY_CARD_NOT_FOUND
     message = N_("Loyalty card not found")
 
 
 class StaffPinNotFound(NotFound):
-    error_code = "STAFF_PIN_NOT_FOUND"
+    error_code = ErrorCode.STAFF_PIN_NOT_FOUND
     message = N_("Staff PIN not found")
 
 
 class VendorNotFound(NotFound):
-    error_code = "VENDOR_NOT_FOUND"
+    error_code = ErrorCode.VENDOR_NOT_FOUND
     message = N_("Vendor not found")
 
 
 class TransactionNotFound(NotFound):
-    error_code = "TRANSACTION_NOT_FOUND"
+    error_code = ErrorCode.TRANSACTION_NOT_FOUND
     message = N_("Transaction not found")
 
 
 class ApiKeyNotFound(NotFound):
-    error_code = "API_KEY_NOT_FOUND"
+    error_code = ErrorCode.API_KEY_NOT_FOUND
     message = N_("API key not found")
+
+
+class CustomerNotFound(NotFound):
+    """`NOT_FOUND`: the contract's code for the one resource it gave no name of its own; kept stable."""
+
+    error_code = ErrorCode.NOT_FOUND
+    message = N_("Customer not found")
+
+
+class RouteNotFound(NotFound):
+    """No route serves this path (its `identifier`): a client never reads a wrong URL as a resource gone."""
+
+    error_code = ErrorCode.ROUTE_NOT_FOUND
+    message = N_("No route serves this path")
 
 
 # --- 409 -------------------------------------------------------------------------------------------
@@ -254,7 +358,7 @@ class Conflict(LoyaltyError):
 
 
 class ProgramAlreadyExists(Conflict):
-    error_code = "LOYALTY_PROGRAM_ALREADY_EXISTS"
+    error_code = ErrorCode.LOYALTY_PROGRAM_ALREADY_EXISTS
     message = N_("This vendor already has a loyalty programme")
 
     def __init__(self, vendor_id: int) -> None:
@@ -265,7 +369,7 @@ class CardAlreadyExists(Conflict):
     """Without details to the public: enrolment must not reveal anything about the existing card. The
     vendor, enrolling at its own counter, is told which card it is (`card_id`, `card_number`)."""
 
-    error_code = "LOYALTY_CARD_ALREADY_EXISTS"
+    error_code = ErrorCode.LOYALTY_CARD_ALREADY_EXISTS
     message = N_("This e-mail address already has a card in this programme")
 
     def __init__(self, card_id: int | None = None, card_number: str | None = None) -> None:
@@ -273,17 +377,17 @@ class CardAlreadyExists(Conflict):
 
 
 class VendorAlreadyExists(Conflict):
-    error_code = "VENDOR_ALREADY_EXISTS"
+    error_code = ErrorCode.VENDOR_ALREADY_EXISTS
     message = N_("A vendor with this slug already exists")
 
 
 class StaffPinAlreadyExists(Conflict):
-    error_code = "STAFF_PIN_ALREADY_EXISTS"
+    error_code = ErrorCode.STAFF_PIN_ALREADY_EXISTS
     message = N_("This PIN is already used in this programme")
 
 
 class IdempotencyKeyReused(Conflict):
-    error_code = "IDEMPOTENCY_KEY_REUSED"
+    error_code = ErrorCode.IDEMPOTENCY_KEY_REUSED
     message = N_("This Idempotency-Key was already used with a different request")
 
 
@@ -291,7 +395,7 @@ class OrderAlreadyEarned(Conflict):
     """A till receipt earns points once per vendor: `transaction_id` is the entry that did (void it to
     free the receipt)."""
 
-    error_code = "ORDER_ALREADY_EARNED"
+    error_code = ErrorCode.ORDER_ALREADY_EARNED
     message = N_("This receipt has already earned points")
 
     def __init__(self, order_reference: str, transaction_id: int) -> None:
@@ -299,16 +403,16 @@ class OrderAlreadyEarned(Conflict):
 
 
 class LastAdminKey(Conflict):
-    error_code = "LAST_ADMIN_KEY"
+    error_code = ErrorCode.LAST_ADMIN_KEY
     message = N_("The last active admin key cannot be revoked; create another one first")
 
 
-# --- 413 / 422 / 423 / 429 / 431 -------------------------------------------------------------------
+# --- 413 / 415 / 422 / 423 / 429 / 431 -------------------------------------------------------------
 
 
 class PayloadTooLarge(LoyaltyError):
     status_code = 413
-    error_code = "PAYLOAD_TOO_LARGE"
+    error_code = ErrorCode.PAYLOAD_TOO_LARGE
     message = N_("The request body is too large")
     closes_connection = True
 
@@ -316,9 +420,20 @@ class PayloadTooLarge(LoyaltyError):
         super().__init__({"max_bytes": max_bytes})
 
 
+class UnsupportedMediaType(LoyaltyError):
+    """A body sent in a format the route does not read (RFC 9110, 15.5.16): every body is JSON."""
+
+    status_code = 415
+    error_code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    message = N_("The request body must be JSON (Content-Type: application/json)")
+
+    def __init__(self, expected: str) -> None:
+        super().__init__({"expected": expected})
+
+
 class ValidationFailed(LoyaltyError):
     status_code = 422
-    error_code = "VALIDATION_ERROR"
+    error_code = ErrorCode.VALIDATION_ERROR
     message = N_("The request is not valid")
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
@@ -327,7 +442,7 @@ class ValidationFailed(LoyaltyError):
 
 class StaffPinLocked(LoyaltyError):
     status_code = 423
-    error_code = "STAFF_PIN_LOCKED"
+    error_code = ErrorCode.STAFF_PIN_LOCKED
     message = N_("Too many wrong PINs: please try again later")
 
     TERMINAL = "terminal"
@@ -356,7 +471,7 @@ class TooManyRequests(LoyaltyError):
 
 
 class StampCooldown(TooManyRequests):
-    error_code = "STAMP_COOLDOWN"
+    error_code = ErrorCode.STAMP_COOLDOWN
     message = NP_(
         "Please wait {minutes} minute between stamps",
         "Please wait {minutes} minutes between stamps",
@@ -372,7 +487,7 @@ class StampCooldown(TooManyRequests):
 
 
 class DailyStampLimit(TooManyRequests):
-    error_code = "DAILY_STAMP_LIMIT"
+    error_code = ErrorCode.DAILY_STAMP_LIMIT
     message = NP_(
         "Daily stamp limit reached: {limit} stamp per day",
         "Daily stamp limit reached: {limit} stamps per day",
@@ -392,7 +507,7 @@ class DailyStampLimit(TooManyRequests):
 
 
 class RateLimited(TooManyRequests):
-    error_code = "RATE_LIMITED"
+    error_code = ErrorCode.RATE_LIMITED
     message = N_("Too many requests, please try again later")
 
     def __init__(self, retry_after: int) -> None:
@@ -401,7 +516,7 @@ class RateLimited(TooManyRequests):
 
 class HeadersTooLarge(LoyaltyError):
     status_code = 431
-    error_code = "REQUEST_HEADER_FIELDS_TOO_LARGE"
+    error_code = ErrorCode.REQUEST_HEADER_FIELDS_TOO_LARGE
     message = N_("The request headers are too large")
     closes_connection = True
 
@@ -409,14 +524,25 @@ class HeadersTooLarge(LoyaltyError):
         super().__init__({"max_bytes": max_bytes, "max_headers": max_headers})
 
 
-# --- 503 -------------------------------------------------------------------------------------------
+# --- 500 / 503 -------------------------------------------------------------------------------------
+
+
+class InternalError(LoyaltyError):
+    """Our failure, not the request's: `details.request_id` finds the one logged traceback."""
+
+    status_code = 500
+    error_code = ErrorCode.INTERNAL_ERROR
+    message = N_("Something went wrong on our side; please try again")
+
+    def __init__(self, request_id: str | None) -> None:
+        super().__init__({"request_id": request_id})
 
 
 class ServiceUnavailable(LoyaltyError):
     """The service cannot answer now, through no fault of the request: try again after Retry-After."""
 
     status_code = 503
-    error_code = "SERVICE_UNAVAILABLE"
+    error_code = ErrorCode.SERVICE_UNAVAILABLE
     message = N_("The service is busy or briefly unavailable; please try again in a moment")
     retry_after: ClassVar[int] = 1
 

@@ -17,10 +17,10 @@ def assert_envelope(body: dict, code: str) -> None:
     assert isinstance(body["message"], str) and body["message"]
 
 
-async def test_unknown_route_is_404_not_found(client: httpx.AsyncClient):
+async def test_unknown_route_is_404_route_not_found(client: httpx.AsyncClient):
     response = await client.get("/api/v1/nothing-here")
     assert response.status_code == 404
-    assert_envelope(response.json(), "NOT_FOUND")
+    assert_envelope(response.json(), "ROUTE_NOT_FOUND")
 
 
 async def test_wrong_method_is_405(client: httpx.AsyncClient):

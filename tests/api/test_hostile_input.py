@@ -109,7 +109,7 @@ async def test_a_card_token_in_a_path_no_route_serves_is_redacted(strict_client,
     caplog.set_level(logging.INFO)
     response = await strict_client.get(f"/api/v1/loyalty/cards/{tenant.card_token}/pass")
 
-    assert_error(response, 404, "NOT_FOUND")
+    assert_error(response, 404, "ROUTE_NOT_FOUND")
     service_log = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
     assert tenant.card_token not in service_log
     assert '"path": "/api/v1/loyalty/cards/{redacted}/pass"' in service_log

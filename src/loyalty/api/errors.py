@@ -1,8 +1,9 @@
 """One error envelope for every failure: `{"error_code", "message", "details"}`.
 
 Domain errors render themselves (code, status, details, localised message, Retry-After); FastAPI's
-validation errors, unknown routes, wrong methods and unexpected exceptions are mapped onto the same
-shape here. Routes never build error bodies.
+validation errors, Starlette's and FastAPI's own refusals (an unknown route, a wrong method, a body
+they cannot parse) and unexpected exceptions are mapped onto the same shape here, each with a code of
+its own (`ErrorCode`). Routes never build error bodies.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -23,7 +24,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from loyalty.api.middleware import loggable_path
-from loyalty.errors import DatabaseUnavailable, LoyaltyError, MethodNotAllowed, NotFound, ValidationFailed
+from loyalty.errors import (
+    DatabaseUnavailable,
+    InternalError,
+    LoyaltyError,
+    MalformedBody,
+    MethodNotAllowed,
+    RouteNotFound,
+    Unauthenticated,
+    ValidationFailed,
+)
 from loyalty.i18n import N_, NP_, Message, negotiate, translate
 from loyalty.services.bodies import RequestBody
 from loyalty.services.card_numbers import CHECK_DIGIT_ERROR
@@ -32,8 +42,6 @@ from loyalty.services.programs import COLOR_PATTERN
 from loyalty.services.vendors import SLUG_PATTERN
 
 log = logging.getLogger("loyalty.errors")
-
-INTERNAL_ERROR_MESSAGE = N_("Something went wrong on our side; please try again")
 
 # PostgreSQL refuses text holding a NUL character (SQLSTATE 22021, character_not_in_repertoire),
 # which JSON can carry as "\u0000" and a URL as "%00". The statement fails before anything is
@@ -300,15 +308,23 @@ def allowed_methods(request: Request) -> str:
     )
 
 
+# Starlette's and FastAPI's own refusals (HTTPException), by status, each with a code of its own:
+# every status they raise (`tests/api/test_error_codes.py` reads their source) is here.
+FRAMEWORK_ERRORS: dict[int, Callable[[Request], LoyaltyError]] = {
+    400: lambda request: MalformedBody(),  # FastAPI: "There was an error parsing the body"
+    401: lambda request: Unauthenticated(),  # StaticFiles, a file it may not read; FastAPI's security classes
+    404: lambda request: RouteNotFound(request.url.path),
+    405: lambda request: MethodNotAllowed(),
+}
+
+
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 405:
-        return envelope(MethodNotAllowed(), request, {"Allow": allowed_methods(request)})
-    if exc.status_code == 404:
-        return envelope(NotFound(request.url.path), request)
-    error = LoyaltyError()
-    error.status_code = exc.status_code  # type: ignore[misc]
-    return envelope(error, request)
+    error = FRAMEWORK_ERRORS.get(exc.status_code)
+    if error is None:  # a status a framework upgrade brought: loud in the log, never a code-less answer
+        return internal_error(request, exc)
+    headers = {"Allow": allowed_methods(request)} if exc.status_code == 405 else None
+    return envelope(error(request), request, headers)
 
 
 def _is_database_error(exc: BaseException) -> bool:
@@ -364,13 +380,9 @@ def internal_error(request: Request, exc: Exception, *, add_request_id: bool = F
         )
     else:
         log.error("unhandled error on %s", where, exc_info=exc)
-    body = {
-        "error_code": "INTERNAL_ERROR",
-        "message": translate(INTERNAL_ERROR_MESSAGE, request_locale(request)),
-        "details": {"request_id": request_id},
-    }
+    error = InternalError(request_id)
     headers = {"X-Request-ID": request_id or ""} if add_request_id else None
-    return JSONResponse(body, status_code=500, headers=headers)
+    return JSONResponse(envelope_body(error, request), status_code=error.status_code, headers=headers)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -8,10 +8,10 @@ from loyalty.api.admin import api_keys as admin_api_keys
 from loyalty.api.admin import programs as admin_programs
 from loyalty.api.admin import stats as admin_stats
 from loyalty.api.admin import vendors as admin_vendors
+from loyalty.api.error_responses import document_common_errors, install_error_schemas
 from loyalty.api.public import cards as public_cards
 from loyalty.api.public import health
 from loyalty.api.public import programs as public_programs
-from loyalty.api.schemas.common import error_responses
 from loyalty.api.vendor import api_keys, cards, customers, pins, points, program, stamps, stats, transactions
 
 ADMIN_PREFIX = "/api/v1/admin/loyalty"
@@ -25,16 +25,15 @@ VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, transactions, cus
 PUBLIC_ROUTERS = (health, public_programs, public_cards)
 
 
-# Errors any route of an audience can answer; documenting 422 here also replaces FastAPI's own
-# validation-error schema with our envelope in /openapi.json.
-KEYED_ERRORS = error_responses(401, 403, 422, 500)
-PUBLIC_ERRORS = error_responses(422, 500)
-
-
 def include_routers(app: FastAPI) -> None:
-    for module in VENDOR_ROUTERS:
-        app.include_router(module.router, prefix=VENDOR_PREFIX, tags=["vendor"], responses=KEYED_ERRORS)
-    for module in ADMIN_ROUTERS:
-        app.include_router(module.router, prefix=ADMIN_PREFIX, tags=["admin"], responses=KEYED_ERRORS)
-    for module in PUBLIC_ROUTERS:
-        app.include_router(module.router, prefix=PUBLIC_PREFIX, tags=["public"], responses=PUBLIC_ERRORS)
+    """Each route's OpenAPI gains the errors any route of its audience answers (`api/error_responses.py`);
+    documenting 422 also replaces FastAPI's own validation-error schema with our envelope."""
+    for routers, prefix, tag, keyed in (
+        (VENDOR_ROUTERS, VENDOR_PREFIX, "vendor", True),
+        (ADMIN_ROUTERS, ADMIN_PREFIX, "admin", True),
+        (PUBLIC_ROUTERS, PUBLIC_PREFIX, "public", False),
+    ):
+        for module in routers:
+            document_common_errors(module.router, keyed=keyed)
+            app.include_router(module.router, prefix=prefix, tags=[tag])
+    install_error_schemas(app)

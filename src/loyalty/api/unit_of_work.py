@@ -6,7 +6,7 @@ rolls back, before the response is sent: a client never sees 201 for a write tha
 
 The order of a request, so that a slow or hostile client costs a socket, never a database connection:
 1. the body is read in full, within `LOYALTY_BODY_TIMEOUT_SECONDS` (408) and `LOYALTY_MAX_BODY_BYTES`
-   (413, `api/limits.py`), before any connection is taken;
+   (413, `api/limits.py`), before any connection is taken; a body that is not JSON is refused (415);
 2. the unit checks a connection out (a bounded wait, 503) and the caller is identified on it, outside
    any transaction (`api/deps.py`, `Unit.read`);
 3. the transaction begins when the route's context asks for the session (`begin_session`); work that
@@ -21,6 +21,7 @@ on every request) cost several times this one `async with`.
 from __future__ import annotations
 
 import asyncio
+import email.message
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -33,15 +34,19 @@ from starlette.requests import ClientDisconnect
 
 from loyalty.api.errors import client_error, internal_error
 from loyalty.db import Database, Unit
-from loyalty.errors import ClientGone, LoyaltyError, RequestTimeout
+from loyalty.errors import ClientGone, LoyaltyError, RequestTimeout, UnsupportedMediaType
 
 
 class UnitOfWorkRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
+        takes_body = self.body_field is not None
+
         async def in_unit_of_work(request: Request) -> Response:
-            await _read_body(request)
+            body = await _read_body(request)
+            if takes_body and body and not is_json(request.headers.get("content-type")):
+                raise UnsupportedMediaType(JSON_MEDIA_TYPE)
             database: Database = request.app.state.database
             try:
                 async with database.unit() as unit:
@@ -59,16 +64,31 @@ class UnitOfWorkRoute(APIRoute):
         return in_unit_of_work
 
 
-async def _read_body(request: Request) -> None:
+async def _read_body(request: Request) -> bytes:
     """The whole body, read before the unit of work starts (Starlette keeps it for the handler)."""
     timeout = request.app.state.settings.body_timeout_seconds
     try:
         async with asyncio.timeout(timeout):
-            await request.body()
+            return await request.body()
     except TimeoutError:
         raise RequestTimeout(timeout) from None
     except ClientDisconnect:
         raise ClientGone() from None  # nobody reads the answer; the request log keeps one line
+
+
+JSON_MEDIA_TYPE = "application/json"
+
+
+def is_json(content_type: str | None) -> bool:
+    """Whether FastAPI reads a body of this Content-Type as JSON (`application/json`, `application/*+json`;
+    none at all is not, FastAPI's strict default). Any other body would reach the route as bytes and
+    be refused as 422 "This must be a JSON object", which names the wrong fault."""
+    if not content_type:
+        return False
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 # The exceptions the app's handlers answer (api/errors.py): the domain's, validation, 404 and 405.

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, text, update
 
 from loyalty.db import is_postgres
-from loyalty.errors import NotFound
+from loyalty.errors import CustomerNotFound
 from loyalty.models import Customer, LoyaltyCard, LoyaltyTransaction, OrderReference
 from loyalty.services import idempotency
 from loyalty.services.cards import bump_pass_version
@@ -29,7 +29,7 @@ async def _customer(ctx: Context, customer_id: int) -> Customer:
         select(Customer).where(Customer.id == customer_id, Customer.vendor_id == ctx.vendor_id)
     )
     if customer is None:
-        raise NotFound(customer_id)
+        raise CustomerNotFound(customer_id)
     return customer
 
 

@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 
 from loyalty.api.deps import AdminContext
-from loyalty.api.schemas.common import PageOut, PageParams, error_responses
+from loyalty.api.error_responses import error_responses
+from loyalty.api.schemas.common import PageOut, PageParams
 from loyalty.api.schemas.vendors import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
+from loyalty.errors import ApiKeyNotFound, LastAdminKey, VendorNotFound
 from loyalty.models.base import MAX_ID  # a larger id cannot exist, and must not reach the database
 from loyalty.services import api_keys
 
@@ -21,7 +23,7 @@ router = APIRouter(route_class=UnitOfWorkRoute)
     status_code=201,
     response_model=ApiKeyCreated,
     summary="Issue an API key for a vendor (the key is shown only in this answer)",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(VendorNotFound),
 )
 async def create_vendor_key(
     vendor_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: ApiKeyCreate, ctx: AdminContext
@@ -43,7 +45,7 @@ async def create_vendor_key(
     "/vendors/{vendor_id}/api-keys",
     response_model=PageOut[ApiKeyOut],
     summary="List a vendor's API keys, revoked ones included, oldest first (never the key itself)",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(VendorNotFound),
 )
 async def list_vendor_keys(
     vendor_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: AdminContext, page: Annotated[PageParams, Query()]
@@ -58,7 +60,7 @@ async def list_vendor_keys(
     response_class=Response,
     summary="Revoke an API key; it stops working at once",
     description="The last active admin key cannot be revoked (409 `LAST_ADMIN_KEY`): create another first.",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(ApiKeyNotFound, LastAdminKey),
 )
 async def revoke_key(key_id: Annotated[int, Path(ge=1, le=MAX_ID)], ctx: AdminContext) -> Response:
     await api_keys.revoke_key(ctx, key_id)

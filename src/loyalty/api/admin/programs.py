@@ -7,14 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from loyalty.api.deps import AdminContext
-from loyalty.api.schemas.common import PageOut, PageParams, error_responses
+from loyalty.api.error_responses import error_responses
+from loyalty.api.schemas.common import PageOut, PageParams
 from loyalty.api.schemas.programs import AdminProgramOut
 from loyalty.api.schemas.stats import ProgramStatsOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
-from loyalty.models import ProgramType
+from loyalty.errors import ProgramNotFound, VendorNotFound
 from loyalty.models.base import MAX_ID  # a larger id cannot exist, and must not reach the database
 from loyalty.services import programs, stats, vendors
 from loyalty.services.context import Context
+from loyalty.services.programs import ProgramType
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 
@@ -25,7 +27,6 @@ ProgramId = Annotated[int, Path(ge=1, le=MAX_ID, description="The programme's id
     "/programs",
     response_model=PageOut[AdminProgramOut],
     summary="List programmes of all vendors",
-    responses=error_responses(401, 403, 422),
 )
 async def list_programs(
     ctx: AdminContext,
@@ -48,7 +49,7 @@ async def list_programs(
     "/programs/{program_id}",
     response_model=AdminProgramOut,
     summary="Read a programme",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(ProgramNotFound),
 )
 async def get_program(program_id: ProgramId, ctx: AdminContext) -> AdminProgramOut:
     return AdminProgramOut.of(*await programs.get_program_by_id(ctx, program_id))
@@ -58,7 +59,7 @@ async def get_program(program_id: ProgramId, ctx: AdminContext) -> AdminProgramO
     "/programs/{program_id}/stats",
     response_model=ProgramStatsOut,
     summary="A programme's statistics (days are the vendor's local days)",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(ProgramNotFound, VendorNotFound),
 )
 async def program_stats(program_id: ProgramId, ctx: AdminContext) -> ProgramStatsOut:
     program, _ = await programs.get_program_by_id(ctx, program_id)
@@ -70,7 +71,7 @@ async def program_stats(program_id: ProgramId, ctx: AdminContext) -> ProgramStat
     "/programs/{program_id}/activate",
     response_model=AdminProgramOut,
     summary="Activate a programme",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(ProgramNotFound),
 )
 async def activate_program(program_id: ProgramId, ctx: AdminContext) -> AdminProgramOut:
     return await _set_active(ctx, program_id, True)
@@ -80,7 +81,7 @@ async def activate_program(program_id: ProgramId, ctx: AdminContext) -> AdminPro
     "/programs/{program_id}/deactivate",
     response_model=AdminProgramOut,
     summary="Deactivate a programme (its cards can no longer collect or redeem)",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(ProgramNotFound),
 )
 async def deactivate_program(program_id: ProgramId, ctx: AdminContext) -> AdminProgramOut:
     return await _set_active(ctx, program_id, False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from loyalty.api.deps import AdminContext
-from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.stats import PlatformStatsOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.services import stats
@@ -17,7 +16,6 @@ router = APIRouter(route_class=UnitOfWorkRoute)
     "/stats",
     response_model=PlatformStatsOut,
     summary="Platform totals: vendors, programmes, cards, ledger entries, stamps and points issued",
-    responses=error_responses(401, 403),
 )
 async def platform_stats(ctx: AdminContext) -> PlatformStatsOut:
     return PlatformStatsOut.model_validate(await stats.platform_stats(ctx))

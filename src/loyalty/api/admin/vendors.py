@@ -7,9 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from loyalty.api.deps import AdminContext
-from loyalty.api.schemas.common import PageOut, PageParams, error_responses
+from loyalty.api.error_responses import error_responses
+from loyalty.api.schemas.common import PageOut, PageParams
 from loyalty.api.schemas.vendors import VendorCreate, VendorOut, VendorUpdate
 from loyalty.api.unit_of_work import UnitOfWorkRoute
+from loyalty.errors import VendorAlreadyExists, VendorNotFound
 from loyalty.models.base import MAX_ID  # a larger id cannot exist, and must not reach the database
 from loyalty.services import vendors
 
@@ -23,7 +25,7 @@ VendorId = Annotated[int, Path(ge=1, le=MAX_ID, description="The vendor's id.")]
     status_code=201,
     response_model=VendorOut,
     summary="Create a vendor",
-    responses=error_responses(401, 403, 409, 422),
+    responses=error_responses(VendorAlreadyExists),
 )
 async def create_vendor(body: VendorCreate, ctx: AdminContext) -> VendorOut:
     return VendorOut.model_validate(await vendors.create_vendor(ctx, body))
@@ -33,7 +35,6 @@ async def create_vendor(body: VendorCreate, ctx: AdminContext) -> VendorOut:
     "/vendors",
     response_model=PageOut[VendorOut],
     summary="List vendors, optionally searching name and slug",
-    responses=error_responses(401, 403, 422),
 )
 async def list_vendors(
     ctx: AdminContext,
@@ -49,7 +50,7 @@ async def list_vendors(
     "/vendors/{vendor_id}",
     response_model=VendorOut,
     summary="Read a vendor",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(VendorNotFound),
 )
 async def get_vendor(vendor_id: VendorId, ctx: AdminContext) -> VendorOut:
     return VendorOut.model_validate(await vendors.get_vendor(ctx, vendor_id))
@@ -61,7 +62,7 @@ async def get_vendor(vendor_id: VendorId, ctx: AdminContext) -> VendorOut:
     summary="Change a vendor's name, slug, timezone or language",
     description="Only the fields sent change. A new `slug` (the public address) must be free: 409 "
     "`VENDOR_ALREADY_EXISTS` otherwise.",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(VendorNotFound, VendorAlreadyExists),
 )
 async def update_vendor(vendor_id: VendorId, body: VendorUpdate, ctx: AdminContext) -> VendorOut:
     return VendorOut.model_validate(await vendors.update_vendor(ctx, vendor_id, body))
@@ -73,7 +74,7 @@ async def update_vendor(vendor_id: VendorId, body: VendorUpdate, ctx: AdminConte
     summary="Switch a vendor off: its keys are refused at once, its public programme is not found",
     description="Its keys answer 403 `FORBIDDEN` (`reason`: `vendor_inactive`) from the next request on. "
     "Nothing else changes: activating it again restores everything.",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(VendorNotFound),
 )
 async def deactivate_vendor(vendor_id: VendorId, ctx: AdminContext) -> VendorOut:
     return VendorOut.model_validate(await vendors.set_vendor_active(ctx, vendor_id, False))
@@ -83,7 +84,7 @@ async def deactivate_vendor(vendor_id: VendorId, ctx: AdminContext) -> VendorOut
     "/vendors/{vendor_id}/activate",
     response_model=VendorOut,
     summary="Switch a vendor on again",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(VendorNotFound),
 )
 async def activate_vendor(vendor_id: VendorId, ctx: AdminContext) -> VendorOut:
     return VendorOut.model_validate(await vendors.set_vendor_active(ctx, vendor_id, True))

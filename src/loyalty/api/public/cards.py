@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 
 from loyalty.api.deps import PublicContext
-from loyalty.api.schemas.common import error_responses
+from loyalty.api.error_responses import error_responses
 from loyalty.api.schemas.public import PublicCardOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
+from loyalty.errors import CardNotFound, ProgramNotFound
 from loyalty.services import cards, programs, transactions
 
 router = APIRouter(route_class=UnitOfWorkRoute)
@@ -22,7 +23,7 @@ CardToken = Annotated[str, Path(min_length=1, max_length=64, description="The ca
     "/cards/{card_token}",
     response_model=PublicCardOut,
     summary="A card's public page: balances, programme, rewards and the last 10 transactions",
-    responses=error_responses(404, 422),
+    responses=error_responses(CardNotFound, ProgramNotFound),
 )
 async def get_card(ctx: PublicContext, card_token: CardToken) -> PublicCardOut:
     card = await cards.find_card_by_token(ctx, card_token)

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from loyalty import migrate
 from loyalty.api.deps import database_of
+from loyalty.api.error_responses import error_responses
 from loyalty.api.errors import envelope_body
 from loyalty.errors import ServiceUnavailable
 
@@ -37,12 +38,7 @@ def _revision(session: Session) -> str | None:
     response_model=Health,
     response_model_by_alias=True,
     summary="Liveness, database and schema check",
-    responses={
-        503: {
-            "description": "The database is unreachable, every connection stayed busy past the wait, or its "
-            "schema is not at the code's migration head (`schema`: missing, behind or ahead)"
-        }
-    },
+    responses=error_responses(ServiceUnavailable),  # its body has `status`, `database` and `schema` too
 )
 async def health(request: Request) -> Health | Response:
     """Each call is one round trip on one pooled connection: Alembic's look-up of the database's

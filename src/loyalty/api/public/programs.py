@@ -8,10 +8,11 @@ from fastapi import APIRouter, Depends, Path, Request, Response
 from sqlalchemy import select
 
 from loyalty.api.deps import PublicContext, client_ip, clock_of, public_context, settings_of
+from loyalty.api.error_responses import error_responses
 from loyalty.api.idempotency import IdempotencyKey, respond
-from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.public import Enrolment, PublicCardOut, PublicProgramOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute, request_unit
+from loyalty.errors import CardAlreadyExists, IdempotencyKeyReused, ProgramNotFound, RateLimited
 from loyalty.models import Vendor
 from loyalty.services import cards, programs, rate_limits
 from loyalty.services.context import Context
@@ -25,7 +26,7 @@ VendorSlug = Annotated[str, Path(min_length=1, max_length=100, description="The 
     "/programs/{vendor_slug}",
     response_model=PublicProgramOut,
     summary="A vendor's active loyalty programme (what a customer signs up for)",
-    responses=error_responses(404, 422),
+    responses=error_responses(ProgramNotFound),
 )
 async def get_program(ctx: PublicContext, vendor_slug: VendorSlug) -> PublicProgramOut:
     program, vendor = await programs.get_public_program(ctx, vendor_slug)
@@ -63,7 +64,7 @@ async def _speak_the_vendors_language(request: Request) -> None:
     response_model=PublicCardOut,
     summary="Enrol in a vendor's programme with an e-mail address",
     description="One card per e-mail per programme: a second enrolment answers 409 without revealing the card.",
-    responses=error_responses(404, 409, 422, 429),
+    responses=error_responses(ProgramNotFound, CardAlreadyExists, IdempotencyKeyReused, RateLimited),
 )
 async def enroll(
     request: Request,

@@ -7,9 +7,10 @@ from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
-from pydantic import AfterValidator, BaseModel, PlainSerializer, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, Field, PlainSerializer, WithJsonSchema
 
 from loyalty.clock import as_utc
+from loyalty.errors import ErrorCode
 from loyalty.models.base import MAX_ID
 from loyalty.services.pages import DEFAULT_LIMIT, MAX_LIMIT, Page
 
@@ -54,12 +55,8 @@ class PageParams(BaseModel):
 
 
 class ErrorOut(BaseModel):
-    error_code: str
-    message: str
-    details: dict[str, Any]
+    """The body of every error (docs/api.md, "Errors"); each route lists the codes it answers."""
 
-
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entries documenting the error envelope for these statuses, and 503, which
-    any route that needs the database may answer (SERVICE_UNAVAILABLE, with Retry-After)."""
-    return {status: {"model": ErrorOut} for status in (*statuses, 503)}
+    error_code: ErrorCode = Field(description="What went wrong, for a program: one of a closed set, never translated")
+    message: str = Field(description="What went wrong, for a person, in the request's language (Accept-Language)")
+    details: dict[str, Any] = Field(description="The values the error is about (ids, limits, instants), by code")

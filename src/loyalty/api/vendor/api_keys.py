@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from loyalty.api.deps import VendorContext
-from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.vendors import ApiKeyCreated
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.services import api_keys
@@ -21,7 +20,6 @@ router = APIRouter(route_class=UnitOfWorkRoute)
     description="The new key is shown only in this answer; the calling key is revoked in the same "
     "transaction, so from this answer on it is a 401. An `owner` or a `counter` key may rotate itself. "
     "No `Idempotency-Key`: keep the answer, or ask the admin for a new key if it is lost.",
-    responses=error_responses(401, 403),
 )
 async def rotate_key(ctx: VendorContext) -> ApiKeyCreated:
     issued = await api_keys.rotate_key(ctx)

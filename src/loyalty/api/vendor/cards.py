@@ -7,12 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from loyalty.api.deps import OwnerContext, VendorContext
+from loyalty.api.error_responses import error_responses
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.cards import CardOut, Enrolment
-from loyalty.api.schemas.common import PageOut, PageParams, error_responses
+from loyalty.api.schemas.common import PageOut, PageParams
 from loyalty.api.schemas.transactions import TransactionOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
-from loyalty.errors import ValidationFailed
+from loyalty.errors import (
+    CardAlreadyExists,
+    CardNotFound,
+    CustomerErased,
+    IdempotencyKeyReused,
+    ProgramInactive,
+    ProgramNotFound,
+    ValidationFailed,
+)
 from loyalty.models.base import MAX_ID
 from loyalty.services import cards, programs, transactions
 from loyalty.services.context import Context
@@ -28,7 +37,7 @@ Page = Annotated[PageParams, Depends()]
     status_code=201,
     response_model=CardOut,
     summary="Enrol a customer at the counter",
-    responses=error_responses(400, 401, 403, 404, 409, 422),
+    responses=error_responses(ProgramNotFound, ProgramInactive, CardAlreadyExists, IdempotencyKeyReused),
 )
 async def enrol(
     request: Request, ctx: VendorContext, body: Enrolment, idempotency_key: IdempotencyKey = None
@@ -45,7 +54,7 @@ async def enrol(
     "/cards",
     response_model=PageOut[CardOut],
     summary="Search the vendor's cards by card number, e-mail or name",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(ProgramNotFound),
 )
 async def list_cards(
     ctx: VendorContext,
@@ -61,7 +70,7 @@ async def list_cards(
     "/cards/lookup",
     response_model=CardOut,
     summary="Find a card by its scanned QR code or its typed number (exactly one)",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(ProgramNotFound, CardNotFound),
 )
 async def lookup(
     ctx: VendorContext,
@@ -80,7 +89,7 @@ async def lookup(
     "/cards/{card_id}",
     response_model=CardOut,
     summary="One card with its customer and balances",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(ProgramNotFound, CardNotFound),
 )
 async def get_card(ctx: VendorContext, card_id: CardId) -> CardOut:
     program = await programs.get_program(ctx)
@@ -92,7 +101,7 @@ async def get_card(ctx: VendorContext, card_id: CardId) -> CardOut:
     "/cards/{card_id}/transactions",
     response_model=PageOut[TransactionOut],
     summary="A card's ledger, newest first",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(CardNotFound),
 )
 async def card_transactions(ctx: VendorContext, card_id: CardId, page: Page) -> PageOut[TransactionOut]:
     found = await transactions.card_transactions(ctx, card_id, limit=page.limit, offset=page.offset)
@@ -114,7 +123,7 @@ async def _set_active(
     "/cards/{card_id}/deactivate",
     response_model=CardOut,
     summary="Deactivate a card (no stamps, points or redemptions until reactivated)",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(ProgramNotFound, CardNotFound, CustomerErased, IdempotencyKeyReused),
 )
 async def deactivate(
     request: Request, ctx: OwnerContext, card_id: CardId, idempotency_key: IdempotencyKey = None
@@ -126,7 +135,7 @@ async def deactivate(
     "/cards/{card_id}/reactivate",
     response_model=CardOut,
     summary="Reactivate a deactivated card",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(ProgramNotFound, CardNotFound, CustomerErased, IdempotencyKeyReused),
 )
 async def reactivate(
     request: Request, ctx: OwnerContext, card_id: CardId, idempotency_key: IdempotencyKey = None

@@ -7,10 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from loyalty.api.deps import OwnerContext, VendorContext, clock_of
+from loyalty.api.error_responses import error_responses
 from loyalty.api.idempotency import IdempotencyKey, respond
-from loyalty.api.schemas.common import PageOut, PageParams, error_responses
+from loyalty.api.schemas.common import PageOut, PageParams
 from loyalty.api.schemas.pins import NewPin, PinChanges, StaffPinOut, TerminalLockOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
+from loyalty.errors import IdempotencyKeyReused, ProgramNotFound, StaffPinAlreadyExists, StaffPinNotFound
 from loyalty.models.base import MAX_ID
 from loyalty.services import pins, programs
 
@@ -23,7 +25,7 @@ PinId = Annotated[int, Path(ge=1, le=MAX_ID, description="The staff PIN's id.")]
     "/pins",
     response_model=PageOut[StaffPinOut],
     summary="List the programme's staff PINs",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(ProgramNotFound),
 )
 async def list_pins(
     request: Request, ctx: VendorContext, page: Annotated[PageParams, Depends()]
@@ -41,7 +43,7 @@ async def list_pins(
     description="A terminal that sent wrong PINs without `staff_pin_id` is locked as a whole (423 with "
     '`lock: "terminal"`) while every PIN shows unlocked in `GET /pins`: this lists those terminals. '
     "`POST /pins/{pin_id}/unlock` clears them.",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(ProgramNotFound),
 )
 async def list_terminal_locks(request: Request, ctx: OwnerContext) -> list[TerminalLockOut]:
     program = await programs.get_program(ctx)
@@ -54,7 +56,7 @@ async def list_terminal_locks(request: Request, ctx: OwnerContext) -> list[Termi
     status_code=201,
     response_model=StaffPinOut,
     summary="Create a staff PIN (4–8 digits, unique within the programme)",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(ProgramNotFound, StaffPinAlreadyExists, IdempotencyKeyReused),
 )
 async def create_pin(
     request: Request, ctx: OwnerContext, body: NewPin, idempotency_key: IdempotencyKey = None
@@ -71,7 +73,7 @@ async def create_pin(
     "/pins/{pin_id}",
     response_model=StaffPinOut,
     summary="Rename, re-key, enable or disable a staff PIN",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(ProgramNotFound, StaffPinNotFound, StaffPinAlreadyExists),
 )
 async def update_pin(request: Request, ctx: OwnerContext, pin_id: PinId, body: PinChanges) -> StaffPinOut:
     program = await programs.get_program(ctx)
@@ -83,7 +85,7 @@ async def update_pin(request: Request, ctx: OwnerContext, pin_id: PinId, body: P
     "/pins/{pin_id}",
     status_code=204,
     summary="Delete a staff PIN (the ledger keeps pointing at it; its digits are freed)",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(ProgramNotFound, StaffPinNotFound),
 )
 async def delete_pin(ctx: OwnerContext, pin_id: PinId) -> Response:
     program = await programs.get_program(ctx)
@@ -95,7 +97,7 @@ async def delete_pin(ctx: OwnerContext, pin_id: PinId) -> Response:
     "/pins/{pin_id}/unlock",
     response_model=StaffPinOut,
     summary="Clear a PIN's failed attempts and lockout (and the programme's terminal lockouts)",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(ProgramNotFound, StaffPinNotFound, IdempotencyKeyReused),
 )
 async def unlock_pin(
     request: Request, ctx: OwnerContext, pin_id: PinId, idempotency_key: IdempotencyKey = None

@@ -5,24 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from loyalty.api.deps import VendorContext
+from loyalty.api.error_responses import COUNTER_ERRORS, error_responses
 from loyalty.api.errors import request_locale
 from loyalty.api.idempotency import IdempotencyKey, respond
-from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.operations import PointsResult
 from loyalty.api.unit_of_work import UnitOfWorkRoute
+from loyalty.errors import InsufficientPoints, InvalidReward, OrderAlreadyEarned, PointsNotEnabled
 from loyalty.services import points
 from loyalty.services.points import EarnRequest, PointsRedeemRequest
 
 router = APIRouter(route_class=UnitOfWorkRoute)
-
-COUNTER_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 423)
 
 
 @router.post(
     "/points/earn",
     status_code=201,
     response_model=PointsResult,
-    responses=COUNTER_ERRORS,
+    responses=error_responses(*COUNTER_ERRORS, PointsNotEnabled, OrderAlreadyEarned),
     summary="Credit points for a purchase",
 )
 async def earn_points(
@@ -40,7 +39,7 @@ async def earn_points(
     "/points/redeem",
     status_code=201,
     response_model=PointsResult,
-    responses=COUNTER_ERRORS,
+    responses=error_responses(*COUNTER_ERRORS, PointsNotEnabled, InvalidReward, InsufficientPoints),
     summary="Spend points on a catalogue reward",
 )
 async def redeem_points(

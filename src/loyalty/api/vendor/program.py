@@ -8,10 +8,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from loyalty.api.deps import OwnerContext, VendorContext
+from loyalty.api.error_responses import error_responses
 from loyalty.api.idempotency import IdempotencyKey, respond
-from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.programs import ProgramCreate, ProgramOut, ProgramUpdate
 from loyalty.api.unit_of_work import UnitOfWorkRoute
+from loyalty.errors import IdempotencyKeyReused, ProgramAlreadyExists, ProgramNotFound
 from loyalty.services import programs
 from loyalty.services.context import Context
 
@@ -23,7 +24,7 @@ router = APIRouter(route_class=UnitOfWorkRoute)
     status_code=201,
     response_model=ProgramOut,
     summary="Create the vendor's programme (one per vendor)",
-    responses=error_responses(401, 403, 409, 422),
+    responses=error_responses(ProgramAlreadyExists, IdempotencyKeyReused),
 )
 async def create_program(
     body: ProgramCreate, request: Request, ctx: OwnerContext, idempotency_key: IdempotencyKey = None
@@ -38,7 +39,7 @@ async def create_program(
     "/program",
     response_model=ProgramOut,
     summary="Read the vendor's programme",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(ProgramNotFound),
 )
 async def get_program(ctx: VendorContext) -> ProgramOut:
     return ProgramOut.model_validate(await programs.get_program(ctx))
@@ -48,7 +49,7 @@ async def get_program(ctx: VendorContext) -> ProgramOut:
     "/program",
     response_model=ProgramOut,
     summary="Change some of the programme's settings",
-    responses=error_responses(401, 403, 404, 422),
+    responses=error_responses(ProgramNotFound),
 )
 async def update_program(body: ProgramUpdate, ctx: OwnerContext) -> ProgramOut:
     return ProgramOut.model_validate(await programs.update_program(ctx, body))
@@ -58,7 +59,7 @@ async def update_program(body: ProgramUpdate, ctx: OwnerContext) -> ProgramOut:
     "/program/activate",
     response_model=ProgramOut,
     summary="Activate the programme",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(ProgramNotFound, IdempotencyKeyReused),
 )
 async def activate_program(request: Request, ctx: OwnerContext, idempotency_key: IdempotencyKey = None) -> Response:
     return await _set_active(request, ctx, idempotency_key, True)
@@ -68,7 +69,7 @@ async def activate_program(request: Request, ctx: OwnerContext, idempotency_key:
     "/program/deactivate",
     response_model=ProgramOut,
     summary="Deactivate the programme (cards can no longer collect or redeem)",
-    responses=error_responses(401, 403, 404, 409, 422),
+    responses=error_responses(ProgramNotFound, IdempotencyKeyReused),
 )
 async def deactivate_program(request: Request, ctx: OwnerContext, idempotency_key: IdempotencyKey = None) -> Response:
     return await _set_active(request, ctx, idempotency_key, False)

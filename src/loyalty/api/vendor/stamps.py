@@ -5,24 +5,23 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from loyalty.api.deps import VendorContext
+from loyalty.api.error_responses import COUNTER_ERRORS, error_responses
 from loyalty.api.errors import request_locale
 from loyalty.api.idempotency import IdempotencyKey, respond
-from loyalty.api.schemas.common import error_responses
 from loyalty.api.schemas.operations import RedeemResult, StampResult
 from loyalty.api.unit_of_work import UnitOfWorkRoute
+from loyalty.errors import DailyStampLimit, InsufficientStamps, StampCooldown, StampsNotEnabled
 from loyalty.services import stamps
 from loyalty.services.stamps import StampRequest
 
 router = APIRouter(route_class=UnitOfWorkRoute)
-
-COUNTER_ERRORS = error_responses(400, 401, 403, 404, 409, 422, 423)
 
 
 @router.post(
     "/stamp",
     status_code=201,
     response_model=StampResult,
-    responses={**COUNTER_ERRORS, **error_responses(429)},
+    responses=error_responses(*COUNTER_ERRORS, StampsNotEnabled, StampCooldown, DailyStampLimit),
     summary="Add one stamp to a card",
 )
 async def add_stamp(
@@ -41,7 +40,7 @@ async def add_stamp(
     "/stamp/redeem",
     status_code=201,
     response_model=RedeemResult,
-    responses=COUNTER_ERRORS,
+    responses=error_responses(*COUNTER_ERRORS, StampsNotEnabled, InsufficientStamps),
     summary="Give the stamp card's reward",
 )
 async def redeem_stamps(

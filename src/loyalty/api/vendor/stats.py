@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from loyalty.api.deps import OwnerContext
-from loyalty.api.schemas.common import error_responses
+from loyalty.api.error_responses import error_responses
 from loyalty.api.schemas.stats import ProgramStatsOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
+from loyalty.errors import ProgramNotFound, VendorNotFound
 from loyalty.services import programs, stats, vendors
 
 router = APIRouter(route_class=UnitOfWorkRoute)
@@ -17,7 +18,7 @@ router = APIRouter(route_class=UnitOfWorkRoute)
     "/stats",
     response_model=ProgramStatsOut,
     summary="The programme's statistics (days are the vendor's local days)",
-    responses=error_responses(401, 403, 404),
+    responses=error_responses(ProgramNotFound, VendorNotFound),
 )
 async def program_stats(ctx: OwnerContext) -> ProgramStatsOut:
     # Not get_program_with_timezone: that refuses an inactive programme, whose history still counts.

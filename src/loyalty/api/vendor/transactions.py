@@ -10,11 +10,23 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from loyalty.api.deps import OwnerContext, VendorContext, database_of
+from loyalty.api.error_responses import error_responses
 from loyalty.api.idempotency import IdempotencyKey, respond
-from loyalty.api.schemas.common import InstantIn, PageOut, PageParams, error_responses
-from loyalty.api.schemas.transactions import TransactionOut
+from loyalty.api.schemas.common import InstantIn, PageOut, PageParams
+from loyalty.api.schemas.transactions import TransactionOut, TransactionType
 from loyalty.api.unit_of_work import UnitOfWorkRoute
-from loyalty.models import StaffPin, TransactionType
+from loyalty.errors import (
+    CardInactive,
+    CardNotFound,
+    IdempotencyKeyReused,
+    InvalidStaffPin,
+    ProgramNotFound,
+    StaffPinLocked,
+    StaffPinRequired,
+    TransactionNotFound,
+    TransactionNotVoidable,
+)
+from loyalty.models import StaffPin
 from loyalty.models.base import MAX_ID
 from loyalty.services import transactions, voids
 from loyalty.services.context import Context
@@ -30,7 +42,17 @@ CSV_MEDIA_TYPE = "text/csv"
     "/transactions/{transaction_id}/void",
     status_code=201,
     response_model=TransactionOut,
-    responses=error_responses(400, 401, 403, 404, 409, 422, 423),
+    responses=error_responses(
+        ProgramNotFound,
+        TransactionNotFound,
+        TransactionNotVoidable,
+        CardNotFound,
+        CardInactive,
+        StaffPinRequired,
+        InvalidStaffPin,
+        StaffPinLocked,
+        IdempotencyKeyReused,
+    ),
     summary="Void a ledger entry with a compensating entry",
 )
 async def void_transaction(
@@ -57,7 +79,6 @@ async def void_transaction(
     response_model=PageOut[TransactionOut],
     responses={
         200: {"content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}}, "description": "The page, or CSV"},
-        **error_responses(401, 403, 422),
     },
     summary="The vendor's journal, newest first",
 )
