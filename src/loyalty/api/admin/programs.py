@@ -13,10 +13,10 @@ from loyalty.api.schemas.programs import AdminProgramOut
 from loyalty.api.schemas.stats import ProgramStatsOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.errors import ProgramNotFound, VendorNotFound
+from loyalty.models import ProgramType
 from loyalty.models.base import MAX_ID  # a larger id cannot exist, and must not reach the database
 from loyalty.services import programs, stats, vendors
 from loyalty.services.context import Context
-from loyalty.services.programs import ProgramType
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 

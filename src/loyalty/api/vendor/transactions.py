@@ -13,7 +13,7 @@ from loyalty.api.deps import OwnerContext, VendorContext, database_of
 from loyalty.api.error_responses import error_responses
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import InstantIn, PageOut, PageParams
-from loyalty.api.schemas.transactions import TransactionOut, TransactionType
+from loyalty.api.schemas.transactions import TransactionOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.errors import (
     CardInactive,
@@ -26,7 +26,7 @@ from loyalty.errors import (
     TransactionNotFound,
     TransactionNotVoidable,
 )
-from loyalty.models import StaffPin
+from loyalty.models import StaffPin, TransactionType
 from loyalty.models.base import MAX_ID
 from loyalty.services import transactions, voids
 from loyalty.services.context import Context
