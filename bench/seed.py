@@ -85,7 +85,7 @@ async def _seed_services(settings: Settings, stamp_vendors: int, pin_vendors: in
         async with database.unit_of_work() as session:
             ctx = Context(session, settings, clock)
             admin = (await api_keys.create_admin_key(ctx, "bench admin")).secret
-            no_pin = programs.ProgramFields(
+            no_pin = programs.ProgramCreate(
                 program_type=ProgramType.STAMPS,
                 name="Bench card",
                 cooldown_minutes=0,
@@ -100,11 +100,11 @@ async def _seed_services(settings: Settings, stamp_vendors: int, pin_vendors: in
         await database.dispose()
 
 
-async def _vendors(ctx: Context, prefix: str, count: int, fields: programs.ProgramFields, pin: str | None) -> Group:
+async def _vendors(ctx: Context, prefix: str, count: int, fields: programs.ProgramCreate, pin: str | None) -> Group:
     keys, vendor_ids, program_ids = [], [], []
     for index in range(count):
         vendor = await vendors.create_vendor(
-            ctx, vendors.VendorFields(name=f"{prefix} {index}", slug=f"{prefix}-{index}")
+            ctx, vendors.VendorCreate(name=f"{prefix} {index}", slug=f"{prefix}-{index}")
         )
         issued = await api_keys.create_vendor_key(ctx, vendor.id, "bench counter")
         vctx = Context(ctx.session, ctx.settings, ctx.clock, Actor(vendor_id=vendor.id, api_key_id=issued.record.id))

@@ -44,15 +44,15 @@ async def make_tenant(
     email: str = "customer@example.com",
     **program_fields: Any,
 ) -> Tenant:
-    """Seeds a vendor through the services; `program_fields` override ProgramFields defaults."""
+    """Seeds a vendor through the services; `program_fields` override ProgramCreate defaults."""
     fields: dict[str, Any] = {"program_type": "hybrid", "name": f"{slug} card", "stamps_target": 3}
     fields.update(program_fields)
     async with database.unit_of_work() as session:
         ctx = Context(session, settings, clock)
-        vendor = await vendors.create_vendor(ctx, vendors.VendorFields(name=slug.title(), slug=slug))
+        vendor = await vendors.create_vendor(ctx, vendors.VendorCreate(name=slug.title(), slug=slug))
         issued = await api_keys.create_vendor_key(ctx, vendor.id, "counter")
         vctx = Context(session, settings, clock, Actor(vendor_id=vendor.id, api_key_id=issued.record.id))
-        program = await programs.create_program(vctx, programs.ProgramFields(**fields))
+        program = await programs.create_program(vctx, programs.ProgramCreate(**fields))
         staff_pin = await pins.create_pin(vctx, program, pins.NewPin(name="Staff", pin=pin))
         view = await cards.enrol(vctx, program, cards.Enrolment(email=email, name="Customer"))
         return Tenant(

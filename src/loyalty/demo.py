@@ -94,9 +94,9 @@ async def seed_demo(database: Database, settings: Settings) -> DemoSummary:
 
 
 async def _seed(ctx: Context) -> None:
-    cafe = await vendors.create_vendor(ctx, vendors.VendorFields(name="Café Demo", slug="cafe-demo"))
+    cafe = await vendors.create_vendor(ctx, vendors.VendorCreate(name="Café Demo", slug="cafe-demo"))
     bakery = await vendors.create_vendor(
-        ctx, vendors.VendorFields(name="Bakery Demo", slug="bakery-demo", default_locale="fr")
+        ctx, vendors.VendorCreate(name="Bakery Demo", slug="bakery-demo", default_locale="fr")
     )
     now = ctx.clock.now()
     for secret, vendor_id, name in (
@@ -117,7 +117,7 @@ async def _seed(ctx: Context) -> None:
     cafe_ctx = Context(ctx.session, ctx.settings, ctx.clock, Actor(vendor_id=cafe.id))
     cafe_program = await programs.create_program(
         cafe_ctx,
-        programs.ProgramFields(
+        programs.ProgramCreate(
             program_type=ProgramType.STAMPS,
             name="Coffee card",
             stamps_target=10,
@@ -131,7 +131,7 @@ async def _seed(ctx: Context) -> None:
     bakery_ctx = Context(ctx.session, ctx.settings, ctx.clock, Actor(vendor_id=bakery.id))
     bakery_program = await programs.create_program(
         bakery_ctx,
-        programs.ProgramFields(
+        programs.ProgramCreate(
             program_type=ProgramType.POINTS,
             name="Bakery points",
             points_per_euro=Decimal(10),

@@ -122,7 +122,7 @@ async def test_create_pin_needs_a_name(client, tenant):
 async def test_create_pin_without_programme_is_404(client, database, settings, clock):
     async with database.unit_of_work() as session:
         ctx = Context(session, settings, clock)
-        vendor = await vendors.create_vendor(ctx, vendors.VendorFields(name="No Programme", slug="no-programme"))
+        vendor = await vendors.create_vendor(ctx, vendors.VendorCreate(name="No Programme", slug="no-programme"))
         issued = await api_keys.create_vendor_key(ctx, vendor.id, "counter")
     response = await client.post(PINS, json={"name": "A", "pin": "5839"}, headers=bearer(issued.secret))
     assert response.status_code == 404

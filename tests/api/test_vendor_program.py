@@ -23,7 +23,7 @@ async def newcomer(database, settings, clock) -> tuple[int, dict[str, str]]:
     """A vendor with a key and no programme yet: (vendor_id, headers)."""
     async with database.unit_of_work() as session:
         ctx = Context(session, settings, clock)
-        vendor = await vendors.create_vendor(ctx, vendors.VendorFields(name="Newcomer"))
+        vendor = await vendors.create_vendor(ctx, vendors.VendorCreate(name="Newcomer"))
         issued = await api_keys.create_vendor_key(ctx, vendor.id, "till")
         return vendor.id, bearer(issued.secret)
 

@@ -19,7 +19,7 @@ from loyalty.errors import (
 )
 from loyalty.services import api_keys, customers, programs, vendors
 from loyalty.services.context import Actor, Context
-from loyalty.services.programs import ProgramChanges, ProgramFields, Reward
+from loyalty.services.programs import ProgramCreate, ProgramUpdate, Reward
 
 pytestmark = pytest.mark.anyio
 
@@ -35,21 +35,21 @@ def admin(database, settings, clock):
 
 
 async def test_a_new_programme_has_the_business_rule_defaults(admin):
-    vendor = await admin(vendors.create_vendor, vendors.VendorFields(name="Café Zéro"))
+    vendor = await admin(vendors.create_vendor, vendors.VendorCreate(name="Café Zéro"))
     assert (vendor.slug, vendor.timezone) == ("cafe-zero", "Europe/Luxembourg")
-    program = await admin(programs.create_program, ProgramFields(program_type="stamps", name="C"), vendor_id=vendor.id)
+    program = await admin(programs.create_program, ProgramCreate(program_type="stamps", name="C"), vendor_id=vendor.id)
     assert (program.stamps_target, program.cooldown_minutes, program.max_daily_stamps) == (10, 15, 5)
     assert (program.require_staff_pin, program.points_per_euro, program.is_active) == (True, Decimal(1), True)
 
 
 async def test_one_programme_per_vendor(admin, tenant):
     with pytest.raises(ProgramAlreadyExists) as refused:
-        await admin(programs.create_program, ProgramFields(program_type="points", name="2"), vendor_id=tenant.vendor_id)
+        await admin(programs.create_program, ProgramCreate(program_type="points", name="2"), vendor_id=tenant.vendor_id)
     assert refused.value.details == {"vendor_id": tenant.vendor_id}
 
 
 async def test_a_vendor_without_a_programme_has_none(admin):
-    vendor = await admin(vendors.create_vendor, vendors.VendorFields(name="Empty"))
+    vendor = await admin(vendors.create_vendor, vendors.VendorCreate(name="Empty"))
     with pytest.raises(ProgramNotFound) as missing:
         await admin(programs.get_program, vendor_id=vendor.id)
     assert missing.value.details == {"identifier": vendor.id}
@@ -59,7 +59,7 @@ async def test_a_vendor_without_a_programme_has_none(admin):
 
 async def test_reward_ids_are_given_and_kept(caller):
     rewards = [Reward(id=7, name="Cake", points_required=40), Reward(name="Tea", points_required=10)]
-    program = await caller(programs.update_program, ProgramChanges(points_rewards=rewards, points_per_euro="2.5"))
+    program = await caller(programs.update_program, ProgramUpdate(points_rewards=rewards, points_per_euro="2.5"))
     assert [(r["id"], r["name"]) for r in program.points_rewards] == [(7, "Cake"), (8, "Tea")]
     assert program.reward(8)["points_required"] == 10
     stored = await caller(programs.get_program)
@@ -86,7 +86,7 @@ def test_program_changes_are_validated():
         {"points_rewards": [{"name": "Free", "points_required": 0}]},
     ):
         with pytest.raises(ValidationError):
-            ProgramChanges(**bad)
+            ProgramUpdate(**bad)
 
 
 async def test_a_paused_programme_is_hidden_from_the_public(caller, admin, tenant):
@@ -102,7 +102,7 @@ async def test_a_paused_programme_is_hidden_from_the_public(caller, admin, tenan
 
 async def test_vendor_slugs_are_unique(admin, tenant):
     with pytest.raises(VendorAlreadyExists):
-        await admin(vendors.create_vendor, vendors.VendorFields(name="Other", slug=tenant.slug))
+        await admin(vendors.create_vendor, vendors.VendorCreate(name="Other", slug=tenant.slug))
     with pytest.raises(VendorNotFound) as missing:
         await admin(vendors.get_vendor, 999_999)
     assert missing.value.details == {"identifier": 999_999}
@@ -112,11 +112,11 @@ async def test_vendor_slugs_are_unique(admin, tenant):
 
 def test_a_vendor_needs_a_real_timezone():
     with pytest.raises(ValidationError):
-        vendors.VendorFields(name="X", timezone="Europe/Atlantis")
+        vendors.VendorCreate(name="X", timezone="Europe/Atlantis")
 
 
 async def test_api_keys_authenticate_until_revoked(admin, tenant, database):
-    async def identify(secret: str | None) -> api_keys.Caller:  # what every request does with its key
+    async def identify(secret: str | None) -> api_keys.KeyHolder:  # what every request does with its key
         async with database.unit_of_work() as session:
             return await api_keys.identify(session, secret)
 

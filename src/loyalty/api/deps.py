@@ -20,7 +20,7 @@ from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.errors import Forbidden, Unauthenticated
 from loyalty.services import api_keys
-from loyalty.services.api_keys import Caller
+from loyalty.services.api_keys import KeyHolder
 from loyalty.services.context import Actor, Context, VendorState
 
 bearer = HTTPBearer(auto_error=False, description="An admin or vendor API key.")
@@ -46,7 +46,7 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller:
+async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> KeyHolder:
     """The key's holder, identified on the request's connection before its transaction begins. A
     wrong key is counted against the client's address (`api/auth_failures.py`)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -92,7 +92,7 @@ async def owner_context(request: Request, credentials: Credentials) -> Context:
     return await _vendor_context(request, caller)
 
 
-async def _vendor_context(request: Request, caller: Caller) -> Context:
+async def _vendor_context(request: Request, caller: KeyHolder) -> Context:
     if caller.vendor_id is None:
         raise Forbidden()
     session = await begin_session(request)

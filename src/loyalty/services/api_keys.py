@@ -5,13 +5,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Literal
 
+from pydantic import Field
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.errors import ApiKeyNotFound, Forbidden, LastAdminKey, Unauthenticated
 from loyalty.models import ApiKey, LoyaltyProgram, Vendor
 from loyalty.models.api_key import ADMIN_SCOPE, OWNER_SCOPE
+from loyalty.services.bodies import RequestBody
 from loyalty.services.compiled_queries import CompiledQuery
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
@@ -22,8 +25,22 @@ ADMIN_PREFIX = "lyk_admin_"
 VENDOR_PREFIX = "lyk_live_"
 
 
+# The scopes a vendor key can have (models/api_key.py: OWNER_SCOPE, COUNTER_SCOPE).
+KeyScope = Literal["owner", "counter"]
+
+
+class ApiKeyCreate(RequestBody):
+    name: str = Field(min_length=1, max_length=200, description="What the key is for, e.g. the counter terminal.")
+    scope: KeyScope = Field(
+        "owner",
+        description="`owner`: the vendor's whole API. `counter`: a terminal's operations only (look up, enrol, "
+        "stamp, redeem, earn, void); it cannot manage PINs, unlock them, change the programme or read "
+        "customers' data.",
+    )
+
+
 @dataclass(frozen=True)
-class Caller:
+class KeyHolder:
     """Whoever holds a valid key: the key, its vendor (none for admin keys), the vendor's language and
     timezone, and its programme — found together, in the one query every authenticated request makes."""
 
@@ -101,7 +118,7 @@ _IDENTIFY = CompiledQuery(
 VENDOR_INACTIVE = "vendor_inactive"
 
 
-async def identify(session: AsyncSession, secret: str | None) -> Caller:
+async def identify(session: AsyncSession, secret: str | None) -> KeyHolder:
     """The key's holder; Unauthenticated (401) for a missing, unknown or revoked key, Forbidden (403,
     `reason` `vendor_inactive`) for a key of a vendor the admin switched off.
 
@@ -114,7 +131,7 @@ async def identify(session: AsyncSession, secret: str | None) -> Caller:
     return await identify_by_hash(session, hash_key(secret))
 
 
-async def identify_by_hash(session: AsyncSession, key_hash: str) -> Caller:
+async def identify_by_hash(session: AsyncSession, key_hash: str) -> KeyHolder:
     """`identify` for a caller that has hashed the key already (the request path, which also needs
     the hash for the wrong-key throttle): the one query every authenticated request makes."""
     row = await _IDENTIFY.first(session, {"key_hash": key_hash})
@@ -125,7 +142,7 @@ async def identify_by_hash(session: AsyncSession, key_hash: str) -> Caller:
     program = None
     if row["program_id"] is not None:
         program = loaded(LoyaltyProgram, {key: row[label] for label, key in _PROGRAM_COLUMNS.items()})
-    return Caller(row["key_id"], row["vendor_id"], row["scope"], row["default_locale"], row["timezone"], program)
+    return KeyHolder(row["key_id"], row["vendor_id"], row["scope"], row["default_locale"], row["timezone"], program)
 
 
 async def revoke_key(ctx: Context, key_id: int) -> None:

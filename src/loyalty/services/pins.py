@@ -35,6 +35,7 @@ from loyalty.errors import (
     StaffPinRequired,
 )
 from loyalty.models import ApiKey, LoyaltyProgram, PinGuard, StaffPin
+from loyalty.models.base import MAX_ID
 from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
@@ -52,6 +53,14 @@ class PinChanges(RequestBody):
     name: str | None = Field(None, min_length=1, max_length=200)
     pin: str | None = Field(None, pattern=PIN_PATTERN, description="4 to 8 digits")
     is_active: bool | None = None
+
+
+class StaffApproval(RequestBody):
+    """The staff PIN approving a counter operation: part of the stamp, points and void bodies."""
+
+    # A PIN of the wrong shape is a typo, answered 422; it is never counted as a wrong guess.
+    staff_pin: str | None = Field(None, pattern=PIN_PATTERN, description="The staff PIN: 4 to 8 digits.")
+    staff_pin_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 def pin_fingerprint(settings: Settings, program_id: int, pin: str) -> str:

@@ -13,9 +13,8 @@ from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Orde
 from loyalty.services import ledger
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
-from loyalty.services.pins import verify_staff_pin
+from loyalty.services.pins import StaffApproval, verify_staff_pin
 from loyalty.services.programs import MAX_REWARD_ID, get_active_program
-from loyalty.services.stamps import StaffApproval
 from loyalty.services.upserts import insert_ignoring_conflict
 
 MAX_PURCHASE_CENTS = 100_000_000  # one million euros: anything above is a typo, not a purchase

@@ -39,8 +39,9 @@ class Reward(RequestBody):
     is_active: bool = True
 
 
-class ProgramChanges(RequestBody):
-    """The fields of a PATCH: any subset of ProgramFields."""
+class ProgramUpdate(RequestBody):
+    """The fields of `PATCH /program`: any subset of ProgramCreate's fields. A field left out is unchanged;
+    the required settings cannot be set to null."""
 
     program_type: ProgramType | None = None
     name: str | None = Field(None, min_length=1, max_length=200)
@@ -57,22 +58,22 @@ class ProgramChanges(RequestBody):
     terms: str | None = Field(None, max_length=20000)
 
     @model_validator(mode="after")
-    def _required_settings_not_cleared(self) -> ProgramChanges:
+    def _required_settings_not_cleared(self) -> ProgramUpdate:
         cleared = [name for name in REQUIRED_SETTINGS if name in self.model_fields_set and getattr(self, name) is None]
         if cleared:
             raise ValueError(f"{', '.join(cleared)} cannot be null")
         return self
 
     @model_validator(mode="after")
-    def _reward_ids_unique(self) -> ProgramChanges:
+    def _reward_ids_unique(self) -> ProgramUpdate:
         ids = [r.id for r in self.points_rewards or [] if r.id is not None]
         if len(ids) != len(set(ids)):
             raise ValueError("points_rewards ids must be unique")
         return self
 
 
-class ProgramFields(ProgramChanges):
-    """A new programme, with the defaults of the business rules."""
+class ProgramCreate(ProgramUpdate):
+    """A new programme; unset settings take the defaults of the business rules (docs/rules.md)."""
 
     program_type: ProgramType
     name: str = Field(min_length=1, max_length=200)
@@ -104,7 +105,7 @@ def _catalogue(rewards: list[Reward], current: list[dict[str, Any]], last_id: in
     return catalogue, next_id - 1
 
 
-def _values(changes: ProgramChanges, *, only_set: bool) -> dict[str, Any]:
+def _values(changes: ProgramUpdate, *, only_set: bool) -> dict[str, Any]:
     """The plain fields to set; the catalogue is set apart (`_set_catalogue`), as its ids depend on the
     programme's history."""
     return changes.model_dump(exclude_unset=only_set, exclude={"points_rewards"})
@@ -116,7 +117,7 @@ def _set_catalogue(program: LoyaltyProgram, rewards: list[Reward]) -> None:
     )
 
 
-async def create_program(ctx: Context, fields: ProgramFields) -> LoyaltyProgram:
+async def create_program(ctx: Context, fields: ProgramCreate) -> LoyaltyProgram:
     vendor_id = ctx.vendor_id
     if await _find(ctx, vendor_id) is not None:
         raise ProgramAlreadyExists(vendor_id)
@@ -158,7 +159,7 @@ async def get_active_program(ctx: Context) -> LoyaltyProgram:
     return program
 
 
-async def get_program_with_timezone(ctx: Context) -> tuple[LoyaltyProgram, str]:
+async def active_program_and_timezone(ctx: Context) -> tuple[LoyaltyProgram, str]:
     """The calling vendor's active programme and the vendor's timezone, in one query (or none)."""
     if ctx.vendor_state is not None:
         return await get_active_program(ctx), ctx.vendor_state.timezone
@@ -188,7 +189,7 @@ async def _in_session(ctx: Context, program: LoyaltyProgram) -> LoyaltyProgram:
     return attached
 
 
-async def update_program(ctx: Context, changes: ProgramChanges) -> LoyaltyProgram:
+async def update_program(ctx: Context, changes: ProgramUpdate) -> LoyaltyProgram:
     program = await _in_session(ctx, await get_program(ctx))
     for name, value in _values(changes, only_set=True).items():
         setattr(program, name, value)

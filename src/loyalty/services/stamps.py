@@ -14,19 +14,11 @@ from pydantic import Field
 from loyalty.clock import local_day, local_day_bounds
 from loyalty.errors import DailyStampLimit, InsufficientStamps, StampCooldown, StampsNotEnabled
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, TransactionType
-from loyalty.models.base import MAX_ID
 from loyalty.services import ledger
-from loyalty.services.bodies import RequestBody
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
-from loyalty.services.pins import PIN_PATTERN, verify_staff_pin
-from loyalty.services.programs import get_program_with_timezone
-
-
-class StaffApproval(RequestBody):
-    # A PIN of the wrong shape is a typo, answered 422; it is never counted as a wrong guess.
-    staff_pin: str | None = Field(None, pattern=PIN_PATTERN, description="The staff PIN: 4 to 8 digits.")
-    staff_pin_id: int | None = Field(None, ge=1, le=MAX_ID)
+from loyalty.services.pins import StaffApproval, verify_staff_pin
+from loyalty.services.programs import active_program_and_timezone
 
 
 class StampRequest(CardRef, StaffApproval):
@@ -62,7 +54,7 @@ class RedeemOutcome:
 
 
 async def _stamp_program(ctx: Context) -> tuple[LoyaltyProgram, str]:
-    program, timezone = await get_program_with_timezone(ctx)
+    program, timezone = await active_program_and_timezone(ctx)
     if not program.collects_stamps:
         raise StampsNotEnabled(program.id)
     return program, timezone

@@ -33,7 +33,10 @@ class _VendorBody(RequestBody):
         return None if value is None else spoken_locale(value)
 
 
-class VendorFields(_VendorBody):
+class VendorCreate(_VendorBody):
+    """A new vendor: `slug` defaults to the name made URL-safe; `timezone` is an IANA zone;
+    `default_locale` en|fr|de|lb."""
+
     name: str = Field(min_length=1, max_length=200)
     slug: str | None = Field(None, min_length=1, max_length=100, pattern=SLUG_PATTERN)
     timezone: str | None = Field(None, description="IANA timezone; default LOYALTY_DEFAULT_TIMEZONE")
@@ -48,7 +51,7 @@ def spoken_locale(value: str) -> str:
     return locale
 
 
-class VendorChanges(_VendorBody):
+class VendorUpdate(_VendorBody):
     """The fields of a PATCH: any subset of name, slug, timezone and default_locale. A field left out is
     unchanged; none may be set to null (a vendor always has each of them). The slug, the vendor's public
     address, changes only when given, and only to one no other vendor has."""
@@ -59,7 +62,7 @@ class VendorChanges(_VendorBody):
     default_locale: str | None = None
 
     @model_validator(mode="after")
-    def _nothing_cleared(self) -> VendorChanges:
+    def _nothing_cleared(self) -> VendorUpdate:
         cleared = [name for name in self.model_fields_set if getattr(self, name) is None]
         if cleared:
             raise ValueError(f"{', '.join(sorted(cleared))} cannot be null")
@@ -78,7 +81,7 @@ SLUG_BASE_LENGTH = 90
 SLUG_ATTEMPTS = 5
 
 
-async def create_vendor(ctx: Context, fields: VendorFields) -> Vendor:
+async def create_vendor(ctx: Context, fields: VendorCreate) -> Vendor:
     """A slug the admin asked for must be free (VendorAlreadyExists, 409); without one, the vendor gets
     a readable slug made from its name, with a suffix (`-2`, `-3` …) when that one is taken."""
     if fields.slug is not None:
@@ -104,7 +107,7 @@ async def _free_slug(ctx: Context, base: str) -> str:
     return next(f"{base}-{n}" for n in range(2, len(taken) + 3) if f"{base}-{n}" not in taken)
 
 
-async def _insert_vendor(ctx: Context, fields: VendorFields, slug: str) -> Vendor:
+async def _insert_vendor(ctx: Context, fields: VendorCreate, slug: str) -> Vendor:
     if await ctx.session.scalar(select(Vendor.id).where(Vendor.slug == slug)) is not None:
         raise VendorAlreadyExists()
     vendor = Vendor(
@@ -133,7 +136,7 @@ async def get_vendor(ctx: Context, vendor_id: int) -> Vendor:
     return vendor
 
 
-async def update_vendor(ctx: Context, vendor_id: int, changes: VendorChanges) -> Vendor:
+async def update_vendor(ctx: Context, vendor_id: int, changes: VendorUpdate) -> Vendor:
     """Applies the fields given (VendorNotFound, 404, for an unknown vendor). A new slug taken by another
     vendor is VendorAlreadyExists (409), checked first and, against a concurrent change, by the unique
     index; the vendor's own slug given again changes nothing."""

@@ -14,9 +14,8 @@ from loyalty.models import LoyaltyCard, LoyaltyTransaction, OrderReference, Tran
 from loyalty.services import ledger
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
-from loyalty.services.pins import verify_staff_pin
+from loyalty.services.pins import StaffApproval, verify_staff_pin
 from loyalty.services.programs import get_program
-from loyalty.services.stamps import StaffApproval
 
 
 class VoidRequest(StaffApproval):

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Path, Query, Response
 from loyalty.api.deps import AdminContext
 from loyalty.api.error_responses import error_responses
 from loyalty.api.schemas.common import PageOut, PageParams
-from loyalty.api.schemas.vendors import ApiKeyCreate, ApiKeyCreated, ApiKeyOut
+from loyalty.api.schemas.vendors import ApiKeyCreated, ApiKeyOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.errors import ApiKeyNotFound, LastAdminKey, VendorNotFound
 from loyalty.models.base import MAX_ID  # a larger id cannot exist, and must not reach the database
 from loyalty.services import api_keys
+from loyalty.services.api_keys import ApiKeyCreate
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 

@@ -9,11 +9,12 @@ from fastapi import APIRouter, Path, Query
 from loyalty.api.deps import AdminContext
 from loyalty.api.error_responses import error_responses
 from loyalty.api.schemas.common import PageOut, PageParams
-from loyalty.api.schemas.vendors import VendorCreate, VendorOut, VendorUpdate
+from loyalty.api.schemas.vendors import VendorOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.errors import VendorAlreadyExists, VendorNotFound
 from loyalty.models.base import MAX_ID  # a larger id cannot exist, and must not reach the database
 from loyalty.services import vendors
+from loyalty.services.vendors import VendorCreate, VendorUpdate
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 

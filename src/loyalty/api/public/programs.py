@@ -10,11 +10,12 @@ from sqlalchemy import select
 from loyalty.api.deps import PublicContext, client_ip, clock_of, public_context, settings_of
 from loyalty.api.error_responses import error_responses
 from loyalty.api.idempotency import IdempotencyKey, respond
-from loyalty.api.schemas.public import Enrolment, PublicCardOut, PublicProgramOut
+from loyalty.api.schemas.public import PublicCardOut, PublicProgramOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute, request_unit
 from loyalty.errors import CardAlreadyExists, IdempotencyKeyReused, ProgramNotFound, RateLimited
 from loyalty.models import Vendor
 from loyalty.services import cards, programs, rate_limits
+from loyalty.services.cards import Enrolment
 from loyalty.services.context import Context
 
 router = APIRouter(route_class=UnitOfWorkRoute)

@@ -9,9 +9,7 @@ from pydantic import BaseModel, Field
 from loyalty.api.schemas.common import Instant
 from loyalty.models import LoyaltyProgram
 from loyalty.services.card_numbers import format_card_number
-from loyalty.services.cards import CardView, Enrolment
-
-__all__ = ["CardOut", "CustomerExportOut", "CustomerOut", "Enrolment"]
+from loyalty.services.cards import CardView
 
 
 class CustomerOut(BaseModel):

@@ -8,9 +8,7 @@ from pydantic import BaseModel
 
 from loyalty.api.schemas.common import Instant
 from loyalty.models import StaffPin
-from loyalty.services.pins import NewPin, PinChanges, TerminalCount, is_locked
-
-__all__ = ["NewPin", "PinChanges", "StaffPinOut", "TerminalLockOut"]
+from loyalty.services.pins import TerminalCount, is_locked
 
 
 class StaffPinOut(BaseModel):

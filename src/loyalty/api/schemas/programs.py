@@ -1,4 +1,4 @@
-"""Programmes: the vendor's create/update bodies and the shape both vendor and admin read."""
+"""Programmes as vendor and admin read them (the bodies that create and change one: services/programs.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,6 @@ from pydantic import BaseModel, ConfigDict
 
 from loyalty.api.schemas.common import Instant
 from loyalty.models import LoyaltyProgram, ProgramType
-from loyalty.services.programs import ProgramChanges, ProgramFields
-
-
-class ProgramCreate(ProgramFields):
-    """A new programme; unset settings take the defaults of the business rules."""
-
-
-class ProgramUpdate(ProgramChanges):
-    """Any subset of ProgramCreate's fields; required settings cannot be set to null."""
 
 
 class RewardOut(BaseModel):

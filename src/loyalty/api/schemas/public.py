@@ -12,10 +12,7 @@ from pydantic import BaseModel
 from loyalty.api.schemas.common import Instant
 from loyalty.models import LoyaltyCard, LoyaltyProgram, ProgramType, TransactionType, Vendor
 from loyalty.services.card_numbers import format_card_number
-from loyalty.services.cards import Enrolment
 from loyalty.services.transactions import TransactionView
-
-__all__ = ["Enrolment", "PublicCardOut", "PublicProgramOut", "PublicRewardOut", "PublicTransactionOut"]
 
 
 class PublicRewardOut(BaseModel):

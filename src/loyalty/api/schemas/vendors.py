@@ -1,23 +1,12 @@
-"""Vendors and their API keys, as the platform admin creates and sees them."""
+"""Vendors and their API keys as the platform admin sees them (the bodies that create and change them:
+services/vendors.py, services/api_keys.py)."""
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from loyalty.api.schemas.common import Instant
-from loyalty.services.bodies import RequestBody
-from loyalty.services.vendors import VendorChanges, VendorFields
-
-
-class VendorCreate(VendorFields):
-    """`slug` defaults to the name made URL-safe; `timezone` is an IANA zone; `default_locale` en|fr|de|lb."""
-
-
-class VendorUpdate(VendorChanges):
-    """Any subset of `name`, `slug`, `timezone` (IANA), `default_locale` (en|fr|de|lb); none may be null.
-    The slug is the vendor's public address: it changes only when given, and only to a free one (409)."""
+from loyalty.services.api_keys import KeyScope
 
 
 class VendorOut(BaseModel):
@@ -33,19 +22,6 @@ class VendorOut(BaseModel):
     default_locale: str
     is_active: bool
     created_at: Instant
-
-
-KeyScope = Literal["owner", "counter"]
-
-
-class ApiKeyCreate(RequestBody):
-    name: str = Field(min_length=1, max_length=200, description="What the key is for, e.g. the counter terminal.")
-    scope: KeyScope = Field(
-        "owner",
-        description="`owner`: the vendor's whole API. `counter`: a terminal's operations only (look up, enrol, "
-        "stamp, redeem, earn, void); it cannot manage PINs, unlock them, change the programme or read "
-        "customers' data.",
-    )
 
 
 class ApiKeyCreated(BaseModel):

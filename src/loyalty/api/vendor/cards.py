@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from loyalty.api.deps import OwnerContext, VendorContext
 from loyalty.api.error_responses import error_responses
 from loyalty.api.idempotency import IdempotencyKey, respond
-from loyalty.api.schemas.cards import CardOut, Enrolment
+from loyalty.api.schemas.cards import CardOut
 from loyalty.api.schemas.common import PageOut, PageParams
 from loyalty.api.schemas.transactions import TransactionOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
@@ -24,12 +24,13 @@ from loyalty.errors import (
 )
 from loyalty.models.base import MAX_ID
 from loyalty.services import cards, programs, transactions
+from loyalty.services.cards import Enrolment
 from loyalty.services.context import Context
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 
 CardId = Annotated[int, Path(ge=1, le=MAX_ID, description="The card's id.")]
-Page = Annotated[PageParams, Depends()]
+PageQuery = Annotated[PageParams, Depends()]  # the page the query string asks for
 
 
 @router.post(
@@ -58,7 +59,7 @@ async def enrol(
 )
 async def list_cards(
     ctx: VendorContext,
-    page: Page,
+    page: PageQuery,
     search: Annotated[str | None, Query(max_length=200, description="Part of a card number, e-mail or name.")] = None,
 ) -> PageOut[CardOut]:
     program = await programs.get_program(ctx)
@@ -103,7 +104,7 @@ async def get_card(ctx: VendorContext, card_id: CardId) -> CardOut:
     summary="A card's ledger, newest first",
     responses=error_responses(CardNotFound),
 )
-async def card_transactions(ctx: VendorContext, card_id: CardId, page: Page) -> PageOut[TransactionOut]:
+async def card_transactions(ctx: VendorContext, card_id: CardId, page: PageQuery) -> PageOut[TransactionOut]:
     found = await transactions.card_transactions(ctx, card_id, limit=page.limit, offset=page.offset)
     return PageOut.of(found, [TransactionOut.from_view(view) for view in found.items])
 

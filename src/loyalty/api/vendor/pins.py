@@ -10,11 +10,12 @@ from loyalty.api.deps import OwnerContext, VendorContext, clock_of
 from loyalty.api.error_responses import error_responses
 from loyalty.api.idempotency import IdempotencyKey, respond
 from loyalty.api.schemas.common import PageOut, PageParams
-from loyalty.api.schemas.pins import NewPin, PinChanges, StaffPinOut, TerminalLockOut
+from loyalty.api.schemas.pins import StaffPinOut, TerminalLockOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.errors import IdempotencyKeyReused, ProgramNotFound, StaffPinAlreadyExists, StaffPinNotFound
 from loyalty.models.base import MAX_ID
 from loyalty.services import pins, programs
+from loyalty.services.pins import NewPin, PinChanges
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 

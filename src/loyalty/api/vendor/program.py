@@ -10,11 +10,12 @@ from fastapi import APIRouter, Request, Response
 from loyalty.api.deps import OwnerContext, VendorContext
 from loyalty.api.error_responses import error_responses
 from loyalty.api.idempotency import IdempotencyKey, respond
-from loyalty.api.schemas.programs import ProgramCreate, ProgramOut, ProgramUpdate
+from loyalty.api.schemas.programs import ProgramOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.errors import IdempotencyKeyReused, ProgramAlreadyExists, ProgramNotFound
 from loyalty.services import programs
 from loyalty.services.context import Context
+from loyalty.services.programs import ProgramCreate, ProgramUpdate
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 

@@ -21,7 +21,7 @@ router = APIRouter(route_class=UnitOfWorkRoute)
     responses=error_responses(ProgramNotFound, VendorNotFound),
 )
 async def program_stats(ctx: OwnerContext) -> ProgramStatsOut:
-    # Not get_program_with_timezone: that refuses an inactive programme, whose history still counts.
+    # Not active_program_and_timezone: that refuses an inactive programme, whose history still counts.
     program = await programs.get_program(ctx)
     vendor = await vendors.get_vendor(ctx, ctx.vendor_id)
     return ProgramStatsOut.model_validate(await stats.program_stats(ctx, program, vendor.timezone))
