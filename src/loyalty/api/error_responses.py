@@ -17,6 +17,8 @@ route documents every error its code can raise.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from fastapi import FastAPI
@@ -76,7 +78,8 @@ MEDIA_TYPE = "application/json"
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before trying again", "schema": {"type": "integer"}}}
 
 
-def error_classes() -> dict[ErrorCode, type[LoyaltyError]]:
+@cache  # every class is defined at import; each app, and each test's, documents its routes with it
+def error_classes() -> Mapping[ErrorCode, type[LoyaltyError]]:
     """Each code → the one class that defines it (a subclass keeping its parent's code is not listed)."""
     found: dict[ErrorCode, type[LoyaltyError]] = {}
     pending = [LoyaltyError]
@@ -93,7 +96,7 @@ def error_responses(*errors: type[LoyaltyError]) -> Responses:
     by_status: dict[int, set[ErrorCode]] = {}
     for error in errors:
         by_status.setdefault(error.status_code, set()).add(error.error_code)
-    return {status: _response(codes) for status, codes in sorted(by_status.items())}
+    return {status: _response(frozenset(codes)) for status, codes in sorted(by_status.items())}
 
 
 def documented_codes(response: dict[str, Any]) -> set[ErrorCode]:
@@ -113,7 +116,7 @@ def with_errors(responses: Responses, *errors: type[LoyaltyError]) -> Responses:
         declared = documented_codes(merged[key]) if key in merged else set()
         if key in merged and not declared:
             raise ValueError(f"response {status} is not a list of error codes: declare it with error_responses")
-        merged[key] = _response(documented_codes(response) | declared)
+        merged[key] = _response(frozenset(documented_codes(response) | declared))
     return dict(sorted(merged.items(), key=lambda item: str(item[0])))
 
 
@@ -154,7 +157,8 @@ def install_error_schemas(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _response(codes: set[ErrorCode]) -> dict[str, Any]:
+@cache  # shared by the routes that answer the same codes: FastAPI copies it into each operation
+def _response(codes: frozenset[ErrorCode]) -> dict[str, Any]:
     classes = error_classes()
     ordered = [code for code in ErrorCode if code in codes]  # the enum's order, stable in the document
     errors = [classes[code] for code in ordered]
