@@ -67,6 +67,7 @@ class IssuedKey:
 
 
 def hash_key(secret: str) -> str:
+    """SHA-256 of the key, as 64 hex digits: what is stored and looked up (a key is never stored itself)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -86,11 +87,15 @@ async def _issue(ctx: Context, name: str, vendor_id: int | None, scope: str) -> 
 
 
 async def create_admin_key(ctx: Context, name: str) -> IssuedKey:
+    """A new platform admin key (`lyk_admin_` + 256 random bits); its secret is readable only in the
+    returned IssuedKey. Raises nothing."""
     return await _issue(ctx, name, None, ADMIN_SCOPE)
 
 
 async def create_vendor_key(ctx: Context, vendor_id: int, name: str, scope: str = OWNER_SCOPE) -> IssuedKey:
-    """`scope`: `owner` (the vendor's whole API) or `counter` (a terminal's operations only)."""
+    """A new key of the vendor (`lyk_live_` + 256 random bits) for `scope`: `owner` (the vendor's whole
+    API) or `counter` (a terminal's operations only; docs/rules.md, "Staff PINs"). Its secret is readable
+    only in the returned IssuedKey. Raises VendorNotFound (404)."""
     await get_vendor(ctx, vendor_id)
     return await _issue(ctx, name, vendor_id, scope)
 
@@ -133,7 +138,8 @@ async def identify(session: AsyncSession, secret: str | None) -> KeyHolder:
 
 async def identify_by_hash(session: AsyncSession, key_hash: str) -> KeyHolder:
     """`identify` for a caller that has hashed the key already (the request path, which also needs
-    the hash for the wrong-key throttle): the one query every authenticated request makes."""
+    the hash for the wrong-key throttle): the one query every authenticated request makes. Raises
+    Unauthenticated (401) for an unknown or revoked key, Forbidden (403) for a switched-off vendor's."""
     row = await _IDENTIFY.first(session, {"key_hash": key_hash})
     if row is None:
         raise Unauthenticated()
@@ -148,6 +154,7 @@ async def identify_by_hash(session: AsyncSession, key_hash: str) -> KeyHolder:
 async def revoke_key(ctx: Context, key_id: int) -> None:
     """Revokes the key at once (a second revoke is a no-op); the last active admin key cannot be
     revoked (LastAdminKey, 409), as nothing but shell access could then administer the platform again.
+    Raises ApiKeyNotFound (404) for an unknown key.
 
     Concurrent revokes are serialised by row locks taken in one order (every active admin key, by id),
     so two admins revoking the last two keys cannot both succeed, nor deadlock each other."""
@@ -181,14 +188,14 @@ async def list_vendor_keys(ctx: Context, vendor_id: int, *, limit: int, offset: 
 
 
 async def rotate_key(ctx: Context) -> IssuedKey:
-    """Replaces the calling key: a new key of the same vendor, name and scope (its secret is in the
-    answer, and only there), and the calling key revoked in the same transaction, so from the commit on
-    the new key works and the old one is a 401.
+    """Replaces the calling key: a new key of the same vendor, name and scope (its secret is in the answer, and only
+    there), and the calling key revoked in the same transaction, so from the commit on the new key works and the old
+    one is a 401.
 
-    The calling key's row is locked first: two rotations sent at once with the same key are serialised,
-    and the second, finding the key revoked by the first, is Unauthenticated (401) rather than a second
-    new key. Rotation takes no Idempotency-Key: a replay would have to keep the new secret in the
-    database, and the retry, sent with the old key, is refused before any replay could happen."""
+    The calling key's row is locked first: two rotations sent at once with the same key are serialised, and the
+    second, finding the key revoked by the first, is Unauthenticated (401) rather than a second new key
+    (Unauthenticated too for a caller without a key). Rotation takes no Idempotency-Key: a replay would have to keep
+    the new secret in the database, and the retry, sent with the old key, is refused before any replay could happen."""
     key_id = ctx.actor.api_key_id if ctx.actor is not None else None
     if key_id is None:
         raise Unauthenticated()

@@ -15,6 +15,8 @@ CHECK_DIGIT_ERROR = "card_number_check_digit"
 
 
 def luhn_check_digit(digits: str) -> str:
+    """The Luhn (ISO/IEC 7812-1) check digit of `digits`: a single digit catches any one wrong digit and
+    most swaps of two neighbours."""
     total = 0
     for position, char in enumerate(reversed(digits)):
         value = int(char)
@@ -25,10 +27,12 @@ def luhn_check_digit(digits: str) -> str:
 
 
 def is_valid_card_number(number: str) -> bool:
+    """Whether `number` is CARD_NUMBER_DIGITS digits whose last is the Luhn check digit of the others."""
     return number.isdigit() and len(number) == CARD_NUMBER_DIGITS and luhn_check_digit(number[:-1]) == number[-1]
 
 
 def new_card_number() -> str:
+    """A random 16-digit card number (no leading zero) ending in its Luhn check digit."""
     body = str(secrets.randbelow(9 * 10 ** (CARD_NUMBER_DIGITS - 2)) + 10 ** (CARD_NUMBER_DIGITS - 2))
     return body + luhn_check_digit(body)
 
@@ -39,8 +43,10 @@ def normalise_card_number(typed: str) -> str:
 
 
 def format_card_number(number: str) -> str:
+    """The number as printed on the card: groups of four digits (`4000 1234 5678 9010`)."""
     return " ".join(number[i : i + 4] for i in range(0, len(number), 4))
 
 
 def new_token() -> str:
+    """A QR payload or public card token: 192 random bits, 32 URL-safe characters (DESIGN.md: ≥ 128)."""
     return secrets.token_urlsafe(24)

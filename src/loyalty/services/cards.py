@@ -91,6 +91,8 @@ def bump_pass_version(card: LoyaltyCard, now: datetime) -> None:
 
 
 def normalise_email(email: str) -> str:
+    """The e-mail as customers are identified by it: trimmed, lower-case (docs/rules.md, "Enrolment and
+    customers")."""
     return email.strip().lower()
 
 
@@ -116,7 +118,10 @@ _LOCK_BY_NUMBER = _lock_by(LoyaltyCard.__table__.c.card_number)
 
 
 async def lock_card(ctx: Context, program: LoyaltyProgram, ref: CardRef) -> LoyaltyCard:
-    """The vendor's card, its row locked until commit (SELECT ... FOR UPDATE); must be active.
+    """The vendor's card named by `ref`, in `program`, its row locked until commit (SELECT ... FOR
+    UPDATE): the step every balance change takes after the PIN check (docs/rules.md, "A balance change,
+    step by step"). Raises CardNotFound (404: none, another vendor's, or another programme's) and
+    CardInactive (400).
 
     The card is not attached to the session: its loaded values are its committed state, so the
     changes a service makes are tracked, and `ledger.append` writes them with the ledger entry.
@@ -138,6 +143,8 @@ async def lock_card(ctx: Context, program: LoyaltyProgram, ref: CardRef) -> Loya
 
 
 async def find_card(ctx: Context, ref: CardRef) -> CardView:
+    """The calling vendor's card named by `ref` (id, QR payload, or number typed with any spaces or
+    dashes), with its customer, active or not. Raises CardNotFound (404), also for another vendor's."""
     query = _where_ref(select(LoyaltyCard, Customer), ref)
     row = (
         await ctx.session.execute(
@@ -150,6 +157,8 @@ async def find_card(ctx: Context, ref: CardRef) -> CardView:
 
 
 async def find_card_by_token(ctx: Context, card_token: str) -> LoyaltyCard:
+    """The card whose public page token is `card_token`, of any vendor (the token is the customer's
+    secret). Raises CardNotFound (404)."""
     card = await ctx.session.scalar(select(LoyaltyCard).where(LoyaltyCard.card_token == card_token))
     if card is None:
         raise CardNotFound(card_token)
@@ -157,6 +166,8 @@ async def find_card_by_token(ctx: Context, card_token: str) -> LoyaltyCard:
 
 
 async def list_cards(ctx: Context, *, search: str | None, limit: int, offset: int) -> Page[CardView]:
+    """The calling vendor's cards with their customers, newest first, one page (`limit` after `offset`);
+    `search` matches part of the e-mail, the name or the card number (its digits). Raises nothing."""
     query = (
         select(LoyaltyCard, Customer)
         .join(Customer, Customer.id == LoyaltyCard.customer_id)
@@ -178,7 +189,11 @@ async def list_cards(ctx: Context, *, search: str | None, limit: int, offset: in
 
 
 async def enrol(ctx: Context, program: LoyaltyProgram, enrolment: Enrolment) -> CardView:
-    """A new card for this e-mail in this programme; the customer row is shared across re-enrolments."""
+    """A new active card in `program` for the enrolment's e-mail (normalised), with a Luhn card number and
+    two random tokens, counted in the vendor's totals; the vendor's customer row for that e-mail is
+    reused. Returns the card and its customer. Raises CardAlreadyExists (409: one card per customer per
+    programme; naming the card only to a vendor's caller, never to the public), also when the same
+    e-mail enrols concurrently. Rules: docs/rules.md, "Enrolment and customers"."""
     now = ctx.clock.now()
     email_key = normalise_email(enrolment.email)
     customer = await ctx.session.scalar(
@@ -255,7 +270,9 @@ async def _unused_card_number(ctx: Context) -> str:
 
 
 async def set_card_active(ctx: Context, card_id: int, active: bool) -> CardView:
-    """Deactivates or reactivates the card; an erased customer's card stays inactive (CustomerErased)."""
+    """Deactivates or reactivates the vendor's card `card_id` (its pass version moves); doing it twice is a
+    no-op. Returns the card and its customer. Raises CardNotFound (404); CustomerErased (400) to
+    reactivate an erased customer's card, which stays inactive (docs/rules.md, "Enrolment and customers")."""
     view = await find_card(ctx, CardRef(card_id=card_id))
     if active and view.customer.erased_at is not None:
         raise CustomerErased(card_id)

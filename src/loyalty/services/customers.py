@@ -34,6 +34,9 @@ async def _customer(ctx: Context, customer_id: int) -> Customer:
 
 
 async def export_customer(ctx: Context, customer_id: int) -> dict[str, Any]:
+    """Everything held about the calling vendor's customer (GDPR Art. 15, access): `customer` (its row),
+    `cards` (its cards' rows) and `transactions` (their ledger entries by id, without the client IP and
+    user agent), instants as ISO 8601 strings. Raises CustomerNotFound (404), also for another vendor's."""
     customer = await _customer(ctx, customer_id)
     cards = list(await ctx.session.scalars(select(LoyaltyCard).where(LoyaltyCard.customer_id == customer.id)))
     entries = list(
@@ -51,6 +54,9 @@ async def export_customer(ctx: Context, customer_id: int) -> dict[str, Any]:
 
 
 async def erase_customer(ctx: Context, customer_id: int) -> None:
+    """Erases the calling vendor's customer (GDPR Art. 17) as the module's docstring lists, keeping the
+    ledger's amounts; doing it twice changes nothing more. Raises CustomerNotFound (404). Rules:
+    docs/rules.md, "Enrolment and customers"."""
     customer = await _customer(ctx, customer_id)
     now = ctx.clock.now()
     cards = list(await ctx.session.scalars(select(LoyaltyCard).where(LoyaltyCard.customer_id == customer.id)))

@@ -36,11 +36,18 @@ class StoredAnswer:
 
 
 def fingerprint(method: str, path: str, body: bytes) -> str:
+    """SHA-256 (64 hex digits) of the request's method, path and body: a key sent again with another
+    request is IdempotencyKeyReused (docs/rules.md, "Idempotency")."""
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
 async def claim(ctx: Context, scope: str, key: str, request_fingerprint: str) -> StoredAnswer | None:
-    """None when this request is the first with this key (go ahead); else the answer to replay."""
+    """Takes the Idempotency-Key `key` in `scope` (`vendor:<id>` or `program:<id>`) for this request, in
+    its transaction: None when it is the first with this key (go ahead), else the stored answer to replay.
+    A key older than LOYALTY_IDEMPOTENCY_TTL_HOURS counts as new. A concurrent repeat waits on the unique
+    index until the first request's transaction ends. Raises IdempotencyKeyReused (409) when the key came
+    with another request (another fingerprint) or its first request is still running. Rules:
+    docs/rules.md, "Idempotency"."""
     now = ctx.clock.now()
     await _forget_expired(ctx, scope, key, now - timedelta(hours=ctx.settings.idempotency_ttl_hours))
     inserted = await ctx.session.execute(
@@ -67,6 +74,9 @@ async def claim(ctx: Context, scope: str, key: str, request_fingerprint: str) ->
 
 
 async def remember(ctx: Context, scope: str, key: str, answer: StoredAnswer) -> None:
+    """Stores the answer to replay for the key `claim` took, in the request's transaction (compressed
+    past COMPRESS_FROM_BYTES; over LOYALTY_IDEMPOTENCY_MAX_ANSWER_BYTES the key is released instead).
+    Does nothing when the key was not claimed. Raises nothing."""
     record = await ctx.session.scalar(
         select(IdempotencyRecord).where(IdempotencyRecord.scope == scope, IdempotencyRecord.key == key)
     )
@@ -101,7 +111,8 @@ def _replayed_body(stored: str) -> str:
 async def forget_answers_about(ctx: Context, program_ids: list[int], identifiers: list[str]) -> int:
     """Deletes the stored answers of the calling vendor's and its programmes' scopes that contain any of
     `identifiers` (a person's e-mail, card numbers: specific strings, so that no other request's answer
-    is forgotten, since a forgotten answer lets a retried write run again). Returns how many."""
+    is forgotten, since a forgotten answer lets a retried write run again). Returns how many. Raises
+    nothing."""
     scopes = [f"vendor:{ctx.vendor_id}", *(f"program:{program_id}" for program_id in program_ids)]
     stored = await ctx.session.execute(
         select(IdempotencyRecord.id, IdempotencyRecord.response_body).where(
@@ -133,6 +144,8 @@ async def _forget_expired(ctx: Context, scope: str, key: str, cutoff: object) ->
 
 
 async def purge_expired(ctx: Context) -> int:
+    """Deletes the stored answers older than LOYALTY_IDEMPOTENCY_TTL_HOURS; returns how many. Raises
+    nothing."""
     cutoff = ctx.clock.now() - timedelta(hours=ctx.settings.idempotency_ttl_hours)
     result = await ctx.session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.created_at < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]

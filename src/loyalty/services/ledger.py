@@ -42,6 +42,14 @@ async def append(
     staff_pin: StaffPin | None = None,
     **fields: Any,
 ) -> LoyaltyTransaction:
+    """The only way a balance changes: moves the locked `card` (from `cards.lock_card`) by `stamps_delta`
+    stamps and `points_delta` points, writes the card's other pending changes with it, appends one ledger
+    entry of `transaction_type` recording the balances after it, the approving `staff_pin`, the actor's IP
+    and user agent and `fields` (other columns of the entry), moves the vendor's running totals and the
+    card's pass version, and queues its wallet updates: all in the caller's transaction.
+
+    Returns the new entry (outside the session). Raises nothing: the rules are the caller's to check, and
+    the database refuses a negative balance (CHECK). Rules: docs/rules.md, "A balance change, step by step"."""
     now = ctx.clock.now()
     card.stamp_count += stamps_delta
     card.points_balance += points_delta

@@ -8,6 +8,9 @@ from loyalty.services.context import Context
 
 
 async def queue_wallet_updates(ctx: Context, card: LoyaltyCard) -> None:
+    """Adds one `pending` outbox row per configured wallet provider (`LOYALTY_WALLET_PROVIDERS`) for the
+    card's current pass version, in the caller's transaction: an update leaves the process only if the
+    change commits (DESIGN.md, "Wallets"). Raises nothing."""
     now = ctx.clock.now()
     for provider in ctx.settings.wallet_provider_list:
         ctx.session.add(

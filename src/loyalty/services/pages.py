@@ -32,6 +32,9 @@ async def paginate(
     offset: int,
     scalars: bool = True,
 ) -> Page[Any]:
+    """One page of `query`, in `order_by` order: at most `limit` rows after skipping `offset`, with the
+    total count of rows the query matches (a second query). `scalars`: the rows' first entities (an ORM
+    object per row) rather than whole rows. Raises nothing of its own."""
     total = await session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
     result = await session.execute(query.order_by(*order_by).limit(limit).offset(offset))
     items = result.scalars().all() if scalars else result.all()

@@ -64,6 +64,9 @@ class StaffApproval(RequestBody):
 
 
 def pin_fingerprint(settings: Settings, program_id: int, pin: str) -> str:
+    """The PIN's look-up key within its programme: HMAC-SHA256 of `program_id:pin` under
+    LOYALTY_SECRET_KEY, as 64 hex digits. Finds the one candidate for a PIN sent without `staff_pin_id`
+    (one bcrypt check per request) and keeps PINs unique within a programme (docs/rules.md, "Staff PINs")."""
     message = f"{program_id}:{pin}".encode()
     return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()
 
@@ -73,6 +76,7 @@ def _hash(settings: Settings, pin: str) -> str:
 
 
 def is_locked(locked_until: datetime | None, now: datetime) -> bool:
+    """Whether a lock that lasts until `locked_until` (UTC; None: no lock) still holds at `now`."""
     return locked_until is not None and locked_until > now
 
 
@@ -80,11 +84,13 @@ def is_locked(locked_until: datetime | None, now: datetime) -> bool:
 
 
 async def list_pins(ctx: Context, program: LoyaltyProgram, *, limit: int, offset: int) -> Page[StaffPin]:
+    """The programme's PINs not deleted, by id, one page (`limit` rows after `offset`). Raises nothing."""
     query = select(StaffPin).where(StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None))
     return await paginate(ctx.session, query, order_by=(StaffPin.id,), limit=limit, offset=offset)
 
 
 async def get_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> StaffPin:
+    """The programme's PIN `pin_id`. Raises StaffPinNotFound (404) for a deleted PIN or another programme's."""
     pin = await ctx.session.scalar(
         select(StaffPin).where(StaffPin.id == pin_id, StaffPin.program_id == program.id, StaffPin.deleted_at.is_(None))
     )
@@ -94,6 +100,9 @@ async def get_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> StaffPi
 
 
 async def create_pin(ctx: Context, program: LoyaltyProgram, new: NewPin) -> StaffPin:
+    """A new active PIN for the programme: bcrypt-hashed (cost LOYALTY_BCRYPT_ROUNDS, in a thread) with
+    its look-up fingerprint; the digits are never stored. Raises StaffPinAlreadyExists (409) for digits
+    another PIN of the programme has. Rules: docs/rules.md, "Staff PINs"."""
     staff_pin = StaffPin(
         vendor_id=program.vendor_id,
         program_id=program.id,
@@ -110,6 +119,8 @@ async def create_pin(ctx: Context, program: LoyaltyProgram, new: NewPin) -> Staf
 
 
 async def update_pin(ctx: Context, program: LoyaltyProgram, pin_id: int, changes: PinChanges) -> StaffPin:
+    """Applies the fields given (name, digits, active). Raises StaffPinNotFound (404);
+    StaffPinAlreadyExists (409) for digits another PIN of the programme has."""
     staff_pin = await get_pin(ctx, program, pin_id)
     if changes.name is not None:
         staff_pin.name = changes.name
@@ -123,7 +134,8 @@ async def update_pin(ctx: Context, program: LoyaltyProgram, pin_id: int, changes
 
 
 async def delete_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> None:
-    """Soft delete: ledger rows keep pointing at the PIN that approved them; the digits are freed."""
+    """Soft delete: ledger rows keep pointing at the PIN that approved them; the digits are freed.
+    Raises StaffPinNotFound (404)."""
     staff_pin = await get_pin(ctx, program, pin_id)
     staff_pin.deleted_at = ctx.clock.now()
     staff_pin.is_active = False
@@ -132,7 +144,8 @@ async def delete_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> None
 
 
 async def unlock_pin(ctx: Context, program: LoyaltyProgram, pin_id: int) -> StaffPin:
-    """The vendor vouches for its counter: the PIN and the programme's terminal lockouts are cleared."""
+    """The vendor vouches for its counter: the PIN's failure count and lock, and every terminal count
+    of the programme, are cleared (docs/rules.md, "Staff PINs"). Raises StaffPinNotFound (404)."""
     staff_pin = await get_pin(ctx, program, pin_id)
     staff_pin.failed_attempts, staff_pin.locked_until, staff_pin.failures_since = 0, None, None
     await ctx.session.execute(delete(PinGuard).where(PinGuard.program_id == program.id))
@@ -151,7 +164,8 @@ class TerminalCount:
 
 async def terminal_counts(ctx: Context, program: LoyaltyProgram) -> list[TerminalCount]:
     """The programme's terminals with wrong PINs counted against them, oldest first: what
-    `GET /pins` cannot show, since such a lock belongs to the terminal (its API key), not to a PIN."""
+    `GET /pins` cannot show, since such a lock belongs to the terminal (its API key), not to a PIN.
+    Raises nothing."""
     guards = list(
         await ctx.session.scalars(
             select(PinGuard)
@@ -190,6 +204,15 @@ async def _flush_unique(ctx: Context) -> None:
 async def verify_staff_pin(
     ctx: Context, program: LoyaltyProgram, pin: str | None, pin_id: int | None
 ) -> StaffPin | None:
+    """The approving PIN (its `last_used_at` set, its own failure count cleared), or None when the
+    programme requires none and none was sent. At most one bcrypt check: `pin_id`'s PIN, or the one
+    candidate the fingerprint finds. A failure is counted against the calling terminal and, when
+    `pin_id` named a PIN, against that PIN, in a transaction of its own once the request's rolls back
+    (`db.after_rollback`).
+
+    Raises StaffPinRequired (403), StaffPinLocked (423, `lock`: `terminal` or `staff_pin`, checked before
+    bcrypt), InvalidStaffPin (403, with the attempts left). Rules: docs/rules.md, "Staff PINs"
+    (DESIGN.md, "Business rules")."""
     """The approving PIN, or None when the programme needs none and none was given."""
     if pin is None:
         if program.require_staff_pin:

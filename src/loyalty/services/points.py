@@ -41,7 +41,8 @@ class PointsOutcome:
 
 
 def points_for(purchase_amount_cents: int, points_per_euro: Decimal) -> int:
-    """floor(cents × points_per_euro / 100), in exact decimal arithmetic."""
+    """floor(cents × points_per_euro / 100), in exact decimal arithmetic (docs/rules.md, "Points";
+    DESIGN.md, "Business rules")."""
     points = Decimal(purchase_amount_cents) * Decimal(points_per_euro) / 100
     return int(points.to_integral_value(rounding=ROUND_FLOOR))
 
@@ -54,6 +55,13 @@ async def _points_program(ctx: Context) -> LoyaltyProgram:
 
 
 async def earn_points(ctx: Context, request: EarnRequest) -> PointsOutcome:
+    """Points for a purchase of `purchase_amount_cents` (cents): floor(cents × points_per_euro / 100).
+
+    Returns the new ledger entry, the card after it and the programme. A receipt (`order_reference`) earns once per
+    vendor. Raises ProgramNotFound (404), ProgramInactive or PointsNotEnabled (400); StaffPinRequired (403) without
+    a PIN the programme requires, InvalidStaffPin (403), StaffPinLocked (423); CardNotFound (404: not the vendor's
+    card), CardInactive (400); OrderAlreadyEarned (409, naming the entry that earned). Rules: docs/rules.md,
+    "Points"."""
     program = await _points_program(ctx)
     staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
     card = await lock_card(ctx, program, request)
@@ -95,6 +103,13 @@ async def _claim_receipt(ctx: Context, order_reference: str, transaction_id: int
 
 
 async def redeem_points(ctx: Context, request: PointsRedeemRequest) -> PointsOutcome:
+    """Spends points on the catalogue reward `reward_id`: its `points_required` come off the balance.
+
+    Returns the new ledger entry (with the reward's id and name), the card and the programme. Raises ProgramNotFound
+    (404), ProgramInactive or PointsNotEnabled (400); InvalidReward (400, unknown or inactive; checked before the
+    PIN); StaffPinRequired (403) without a PIN the programme requires, InvalidStaffPin (403), StaffPinLocked (423);
+    CardNotFound (404: not the vendor's card), CardInactive (400); InsufficientPoints (400). Rules: docs/rules.md,
+    "Points"."""
     program = await _points_program(ctx)
     reward = program.reward(request.reward_id)
     if reward is None or not reward.get("is_active", True):

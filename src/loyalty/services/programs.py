@@ -118,6 +118,9 @@ def _set_catalogue(program: LoyaltyProgram, rewards: list[Reward]) -> None:
 
 
 async def create_program(ctx: Context, fields: ProgramCreate) -> LoyaltyProgram:
+    """The calling vendor's one programme, active, with the reward catalogue's ids given (never reused
+    later). Raises ProgramAlreadyExists (409), also when a concurrent create won; ValidationFailed (422)
+    for reward ids it cannot take. Rules: docs/rules.md, "Programmes" and "Points"."""
     vendor_id = ctx.vendor_id
     if await _find(ctx, vendor_id) is not None:
         raise ProgramAlreadyExists(vendor_id)
@@ -142,7 +145,8 @@ async def _find(ctx: Context, vendor_id: int) -> LoyaltyProgram | None:
 
 
 async def get_program(ctx: Context) -> LoyaltyProgram:
-    """The calling vendor's programme."""
+    """The calling vendor's programme, active or not (from the caller's look-up when the Context carries
+    it: no query). Raises ProgramNotFound (404) when the vendor has none."""
     if ctx.vendor_state is not None:
         program = ctx.vendor_state.program
     else:
@@ -153,6 +157,8 @@ async def get_program(ctx: Context) -> LoyaltyProgram:
 
 
 async def get_active_program(ctx: Context) -> LoyaltyProgram:
+    """The calling vendor's programme, which must be active to run the counter. Raises ProgramNotFound
+    (404) and ProgramInactive (400) (docs/rules.md, "Programmes")."""
     program = await get_program(ctx)
     if not program.is_active:
         raise ProgramInactive(program.id)
@@ -160,7 +166,9 @@ async def get_active_program(ctx: Context) -> LoyaltyProgram:
 
 
 async def active_program_and_timezone(ctx: Context) -> tuple[LoyaltyProgram, str]:
-    """The calling vendor's active programme and the vendor's timezone, in one query (or none)."""
+    """The calling vendor's programme, only if active, and the vendor's IANA timezone (its local day
+    decides the daily stamp limit), in one query, or none when the Context carries them. Raises
+    ProgramNotFound (404) and ProgramInactive (400), as `get_active_program`."""
     if ctx.vendor_state is not None:
         return await get_active_program(ctx), ctx.vendor_state.timezone
     row = (
@@ -190,6 +198,8 @@ async def _in_session(ctx: Context, program: LoyaltyProgram) -> LoyaltyProgram:
 
 
 async def update_program(ctx: Context, changes: ProgramUpdate) -> LoyaltyProgram:
+    """Applies the PATCH (a field left out is unchanged). Raises ProgramNotFound (404); ValidationFailed
+    (422) for reward ids it cannot take (docs/rules.md, "Points")."""
     program = await _in_session(ctx, await get_program(ctx))
     for name, value in _values(changes, only_set=True).items():
         setattr(program, name, value)
@@ -201,6 +211,8 @@ async def update_program(ctx: Context, changes: ProgramUpdate) -> LoyaltyProgram
 
 
 async def set_program_active(ctx: Context, program: LoyaltyProgram, active: bool) -> LoyaltyProgram:
+    """Switches `program` on or off (`updated_at` moves). Off, it refuses every counter operation and
+    is not public; voids stay possible (docs/rules.md, "Programmes"). Raises ProgramNotFound (404)."""
     program = await _in_session(ctx, program)
     program.is_active = active
     program.updated_at = ctx.clock.now()
@@ -212,6 +224,8 @@ async def set_program_active(ctx: Context, program: LoyaltyProgram, active: bool
 
 
 async def get_program_by_id(ctx: Context, program_id: int) -> tuple[LoyaltyProgram, str]:
+    """Any vendor's programme `program_id` and its vendor's name (the platform admin's view). Raises
+    ProgramNotFound (404)."""
     row = (
         await ctx.session.execute(
             select(LoyaltyProgram, Vendor.name)
@@ -233,6 +247,8 @@ async def list_programs(
     limit: int,
     offset: int,
 ) -> Page[tuple[LoyaltyProgram, str]]:
+    """Every vendor's programme with its vendor's name, by id, one page, filtered by activity, type and
+    `search` (part of the programme's or vendor's name). Raises nothing."""
     query = select(LoyaltyProgram, Vendor.name).join(Vendor, Vendor.id == LoyaltyProgram.vendor_id)
     if is_active is not None:
         query = query.where(LoyaltyProgram.is_active == is_active)
@@ -250,8 +266,8 @@ async def list_programs(
 
 
 async def get_public_program(ctx: Context, vendor_slug: str) -> tuple[LoyaltyProgram, Vendor]:
-    """A vendor's programme as the public sees it: an inactive one, or one of a deactivated vendor,
-    does not exist."""
+    """A vendor's programme and the vendor, as the public sees them, by the vendor's slug: an inactive
+    programme, or one of a deactivated vendor, does not exist. Raises ProgramNotFound (404)."""
     row = (
         await ctx.session.execute(
             select(LoyaltyProgram, Vendor)

@@ -22,6 +22,9 @@ from loyalty.services.upserts import upsert_increment
 
 
 async def hit(ctx: Context, bucket: str, *, limit: int, window_seconds: int) -> None:
+    """Counts one request against `bucket` in its fixed window of `window_seconds` seconds (windows start
+    at multiples of it since the epoch, UTC), in the caller's transaction, and drops the bucket's past
+    windows. Raises RateLimited (429, Retry-After = seconds to the window's end) past `limit` requests."""
     now = ctx.clock.now()
     window = math.floor(now.timestamp() / window_seconds) * window_seconds
     window_start = datetime.fromtimestamp(window, UTC)
@@ -43,7 +46,8 @@ async def hit(ctx: Context, bucket: str, *, limit: int, window_seconds: int) -> 
 async def hit_apart(
     unit: Unit, settings: Settings, clock: Clock, bucket: str, *, limit: int, window_seconds: int
 ) -> None:
-    """`hit`, committed on the unit's connection before the unit's transaction begins (`Unit.apart`)."""
+    """`hit`, committed on the unit's connection before the unit's transaction begins (`Unit.apart`), so
+    a request that then fails still uses up its allowance. Raises RateLimited (429) past `limit`."""
 
     async def count(session: AsyncSession) -> None:
         await hit(Context(session, settings, clock), bucket, limit=limit, window_seconds=window_seconds)
@@ -53,7 +57,7 @@ async def hit_apart(
 
 async def purge_past_windows(ctx: Context, older_than_seconds: int) -> int:
     """Deletes every bucket whose window began more than `older_than_seconds` ago (the longest window
-    in use), including those of addresses never seen again. Returns how many."""
+    in use), including those of addresses never seen again. Returns how many. Raises nothing."""
     cutoff = ctx.clock.now() - timedelta(seconds=older_than_seconds)
     result = await ctx.session.execute(delete(RateLimitBucket).where(RateLimitBucket.window_start < cutoff))
     return int(result.rowcount)  # type: ignore[attr-defined]

@@ -61,6 +61,15 @@ async def _stamp_program(ctx: Context) -> tuple[LoyaltyProgram, str]:
 
 
 async def add_stamp(ctx: Context, request: StampRequest) -> StampOutcome:
+    """One stamp on the card `request` names, approved by its staff PIN.
+
+    Returns the new ledger entry, the card after it, the programme, the stamps given today (the vendor's local day,
+    in its IANA timezone) and when the next stamp is allowed (UTC; None without a cooldown). Raises ProgramNotFound
+    (404), ProgramInactive or StampsNotEnabled (400); StaffPinRequired (403) without a PIN the programme requires,
+    InvalidStaffPin (403), StaffPinLocked (423); CardNotFound (404: not the vendor's card), CardInactive (400);
+    StampCooldown (429, until `last_stamp_at` + `cooldown_minutes`); DailyStampLimit (429, `max_daily_stamps` per
+    local day, Retry-After up to the next local midnight). Rules: docs/rules.md, "Stamps" and "A balance change,
+    step by step" (DESIGN.md, "Business rules")."""
     program, timezone = await _stamp_program(ctx)
     staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
     card = await lock_card(ctx, program, request)
@@ -101,6 +110,12 @@ def _stamps_given_on(card: LoyaltyCard, day: date) -> int:
 
 
 async def redeem_stamps(ctx: Context, request: StampRequest) -> RedeemOutcome:
+    """The stamp card's reward: takes `stamps_target` stamps off the card (extra stamps carry over).
+
+    Returns the new ledger entry (its `reward_description` the programme's), the card and the programme. Raises
+    ProgramNotFound (404), ProgramInactive or StampsNotEnabled (400); StaffPinRequired (403) without a PIN the
+    programme requires, InvalidStaffPin (403), StaffPinLocked (423); CardNotFound (404: not the vendor's card),
+    CardInactive (400); InsufficientStamps (400) below `stamps_target`. Rules: docs/rules.md, "Stamps"."""
     program, _ = await _stamp_program(ctx)
     staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
     card = await lock_card(ctx, program, request)

@@ -64,7 +64,12 @@ def _day_index(column: Any, starts: list[datetime]) -> ColumnElement[Any]:
 
 
 async def program_stats(ctx: Context, program: LoyaltyProgram, timezone: str) -> ProgramStats:
-    """A vendor has one programme, so its ledger and cards are filtered by `vendor_id`: the column
+    """The programme's dashboard: its cards and their running totals (stamps and points issued and
+    redeemed), the entries and active cards of the last 30 days (a rolling 30 × 24 hours), and one
+    DailyFigures per local calendar day of `timezone` (IANA), the last DAYS days oldest first, exact on
+    23- and 25-hour days (docs/rules.md, "Stamps": days are the vendor's local days). Raises nothing.
+
+    A vendor has one programme, so its ledger and cards are filtered by `vendor_id`: the column
     the (vendor_id, transaction_at) and (vendor_id, enrolled_at) indexes lead with."""
     now = ctx.clock.now()
     days = _local_days(now, timezone)
@@ -137,7 +142,9 @@ async def _daily(
 
 
 async def platform_stats(ctx: Context) -> PlatformStats:
-    """Sums the vendors' running totals (one row per vendor), not every card and ledger row."""
+    """The platform's counts (vendors, programmes and active ones, cards, ledger entries, stamps and
+    points issued). Sums the vendors' running totals (a few rows per vendor), not every card and ledger
+    row. Raises nothing."""
     session = ctx.session
     programs = (
         await session.execute(

@@ -14,6 +14,8 @@ from loyalty.models.vendor_totals import SLOTS
 
 
 async def count_new_card(session: AsyncSession, vendor_id: int, card_id: int) -> None:
+    """One more card in the vendor's running totals (the card's slot: `card_id` % SLOTS), in the caller's
+    transaction. Raises nothing."""
     await session.execute(
         update(VendorTotals)
         .where(VendorTotals.vendor_id == vendor_id, VendorTotals.slot == card_id % SLOTS)
@@ -22,7 +24,8 @@ async def count_new_card(session: AsyncSession, vendor_id: int, card_id: int) ->
 
 
 async def rebuild(session: AsyncSession) -> int:
-    """Recomputes every vendor's totals, slot by slot; returns the number of vendors."""
+    """Recomputes every vendor's totals, slot by slot, from the cards and the ledger (`loyalty db
+    rebuild-totals`); returns the number of vendors. Raises nothing."""
     vendor_ids = (await session.scalars(select(Vendor.id))).all()
     rows: dict[tuple[int, int], dict[str, Any]] = {
         (vendor_id, slot): {"vendor_id": vendor_id, "slot": slot, "cards": 0, "entries": 0}

@@ -90,6 +90,8 @@ def _views(rows: Sequence[tuple[LoyaltyTransaction, str | None]]) -> list[Transa
 
 
 async def card_transactions(ctx: Context, card_id: int, *, limit: int, offset: int) -> Page[TransactionView]:
+    """The card's ledger entries with the approving staff's name, newest first, one page (`limit` entries
+    after `offset`). Raises CardNotFound (404) for an unknown card or another vendor's."""
     await find_card(ctx, CardRef(card_id=card_id))  # 404 for another vendor's card
     query = _with_staff_name(ctx.vendor_id).where(LoyaltyTransaction.card_id == card_id)
     page = await paginate(ctx.session, query, order_by=NEWEST_FIRST, limit=limit, offset=offset, scalars=False)
@@ -97,6 +99,8 @@ async def card_transactions(ctx: Context, card_id: int, *, limit: int, offset: i
 
 
 async def recent_for_card(ctx: Context, card_id: int, vendor_id: int, count: int = 10) -> list[TransactionView]:
+    """The card's `count` newest ledger entries (the public card page's history). Raises nothing: the
+    caller has found the card already."""
     query = _with_staff_name(vendor_id).where(LoyaltyTransaction.card_id == card_id)
     rows = (await ctx.session.execute(query.order_by(*NEWEST_FIRST).limit(count))).all()
     return _views(rows)
@@ -105,6 +109,8 @@ async def recent_for_card(ctx: Context, card_id: int, vendor_id: int, count: int
 async def vendor_transactions(
     ctx: Context, where: TransactionFilter, *, limit: int, offset: int
 ) -> Page[TransactionView]:
+    """The calling vendor's journal filtered by `where` (`since` inclusive, `until` exclusive, UTC
+    instants; a type; a card), newest first, one page. Raises nothing."""
     query = _filtered(ctx.vendor_id, where)
     page = await paginate(ctx.session, query, order_by=NEWEST_FIRST, limit=limit, offset=offset, scalars=False)
     return Page(_views(page.items), page.total, limit, offset)
@@ -115,6 +121,7 @@ ExportCursor = tuple[datetime, int]
 
 
 def csv_header() -> str:
+    """The export's first line: the byte-order mark and the CSV_COLUMNS names (services/spreadsheet.py)."""
     return spreadsheet.csv_header(CSV_COLUMNS)
 
 
@@ -122,7 +129,9 @@ async def vendor_transactions_csv_chunk(
     ctx: Context, where: TransactionFilter, after: ExportCursor | None
 ) -> tuple[str, ExportCursor | None]:
     """Up to CSV_BATCH entries of the filtered journal, newest first, older than `after` (from the newest
-    when None), as CSV rows; and the cursor for the next chunk (None once the journal is done).
+    when None), as CSV rows (RFC 4180, formulas neutralised: services/spreadsheet.py; instants in UTC and
+    in the vendor's timezone); and the cursor for the next chunk (None once the journal is done). Raises
+    nothing.
 
     An export reads chunk by chunk, each in a unit of work of its own, so that it holds a connection
     for one chunk at a time, never for the whole file nor while the client reads. The ledger is

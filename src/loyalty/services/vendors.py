@@ -82,8 +82,10 @@ SLUG_ATTEMPTS = 5
 
 
 async def create_vendor(ctx: Context, fields: VendorCreate) -> Vendor:
-    """A slug the admin asked for must be free (VendorAlreadyExists, 409); without one, the vendor gets
-    a readable slug made from its name, with a suffix (`-2`, `-3` …) when that one is taken."""
+    """A new active vendor (its timezone LOYALTY_DEFAULT_TIMEZONE unless given) with its running totals'
+    rows. A slug the admin asked for must be free (VendorAlreadyExists, 409); without one, the vendor gets
+    a readable slug made from its name, with a suffix (`-2`, `-3` …) when that one is taken (docs/rules.md,
+    "Vendors")."""
     if fields.slug is not None:
         return await _insert_vendor(ctx, fields, fields.slug)
     base = slugify(fields.name)
@@ -130,6 +132,7 @@ async def _insert_vendor(ctx: Context, fields: VendorCreate, slug: str) -> Vendo
 
 
 async def get_vendor(ctx: Context, vendor_id: int) -> Vendor:
+    """The vendor `vendor_id`, active or not. Raises VendorNotFound (404)."""
     vendor = await ctx.session.get(Vendor, vendor_id)
     if vendor is None:
         raise VendorNotFound(vendor_id)
@@ -172,7 +175,8 @@ async def set_vendor_active(ctx: Context, vendor_id: int, active: bool) -> Vendo
 async def list_vendors(
     ctx: Context, *, search: str | None, limit: int, offset: int, is_active: bool | None = None
 ) -> Page[Vendor]:
-    """Every vendor, active or not, unless `is_active` asks for one kind."""
+    """Every vendor, active or not unless `is_active` asks for one kind, by id, one page (`limit` after
+    `offset`); `search` matches part of the name or slug. Raises nothing."""
     query = select(Vendor)
     if is_active is not None:
         query = query.where(Vendor.is_active.is_(is_active))

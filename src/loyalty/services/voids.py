@@ -23,6 +23,14 @@ class VoidRequest(StaffApproval):
 
 
 async def void_transaction(ctx: Context, transaction_id: int, request: VoidRequest) -> LoyaltyTransaction:
+    """Reverses the vendor's ledger entry `transaction_id` with a compensating `void` entry (its deltas negated, the
+    card's running totals moved back, `request.reason` as its notes), which it returns. A voided earn frees its
+    receipt (`order_reference`) to earn again. Possible while the programme is paused.
+
+    Raises ProgramNotFound (404), TransactionNotFound (404: none, or another vendor's); TransactionNotVoidable (400:
+    `is_void`, `already_voided`, `negative_balance`); StaffPinRequired (403) without a PIN the programme requires,
+    InvalidStaffPin (403), StaffPinLocked (423); CardNotFound (404: not the vendor's card), CardInactive (400).
+    Rules: docs/rules.md, "Voids" (DESIGN.md: corrections are void entries, the ledger is append-only)."""
     program = await get_program(ctx)  # voids stay possible while a programme is paused
     original = await ctx.session.scalar(
         select(LoyaltyTransaction).where(
