@@ -75,11 +75,11 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'cli.db'}"
 
 
-def test_the_console_script_is_installed():
+def test_the_console_script_is_installed() -> None:
     assert LOYALTY.exists(), "install the project into the venv: the `loyalty` console script is missing"
 
 
-def test_upgrade_create_admin_key_and_downgrade_on_sqlite(sqlite_url, tmp_path):
+def test_upgrade_create_admin_key_and_downgrade_on_sqlite(sqlite_url: str, tmp_path: Path) -> None:
     upgraded = loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path)
     assert upgraded.returncode == 0, upgraded.stderr
     assert upgraded.stdout == ""
@@ -102,7 +102,7 @@ def test_upgrade_create_admin_key_and_downgrade_on_sqlite(sqlite_url, tmp_path):
     assert table_names(sqlite_url) <= {"alembic_version"}
 
 
-def test_a_plain_postgresql_url_works(tmp_path):
+def test_a_plain_postgresql_url_works(tmp_path: Path) -> None:
     with fresh_postgres_database() as url:
         assert url.startswith("postgresql://")
         upgraded = loyalty("db", "upgrade", url=url, cwd=tmp_path)
@@ -146,62 +146,72 @@ def error_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, subprocess
 
 
 @pytest.mark.parametrize("case", [name for name in ERROR_CASES if name.startswith("unsupported")])
-def test_an_unsupported_url_is_one_line_on_stderr(error_runs, case):
+def test_an_unsupported_url_is_one_line_on_stderr(
+    error_runs: dict[str, subprocess.CompletedProcess[str]], case: str
+) -> None:
     line = assert_one_line_error(error_runs[case])
     assert "LOYALTY_DATABASE_URL" in line
     assert "'mysql'" in line
 
 
-def test_a_url_that_is_not_a_url_is_one_line_on_stderr(error_runs):
+def test_a_url_that_is_not_a_url_is_one_line_on_stderr(error_runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     assert_one_line_error(error_runs["not-a-url"])
 
 
-def test_an_unreachable_database_is_one_line_on_stderr(error_runs):
+def test_an_unreachable_database_is_one_line_on_stderr(error_runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     line = assert_one_line_error(error_runs["unreachable"])
     assert "cannot reach the database" in line
 
 
-def test_a_missing_sqlite_directory_is_one_line_on_stderr(error_runs):
+def test_a_missing_sqlite_directory_is_one_line_on_stderr(
+    error_runs: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
     # aiosqlite's worker thread may print "Event loop is closed" after a failed connect: not here.
     line = assert_one_line_error(error_runs["missing-directory"])
     assert "unable to open database file" in line
 
 
-def test_a_database_without_schema_says_to_upgrade(error_runs):
+def test_a_database_without_schema_says_to_upgrade(error_runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     line = assert_one_line_error(error_runs["no-schema"])
     assert "loyalty db upgrade" in line
 
 
-def test_an_invalid_setting_is_one_line_on_stderr(error_runs):
+def test_an_invalid_setting_is_one_line_on_stderr(error_runs: dict[str, subprocess.CompletedProcess[str]]) -> None:
     line = assert_one_line_error(error_runs["invalid-setting"])
     assert "LOYALTY_DEFAULT_TIMEZONE" in line
 
 
 @pytest.mark.parametrize("case", [name for name in ERROR_CASES if name.startswith("sqlite-host")])
-def test_a_sqlite_url_without_a_file_is_one_line_from_every_command(error_runs, case):
+def test_a_sqlite_url_without_a_file_is_one_line_from_every_command(
+    error_runs: dict[str, subprocess.CompletedProcess[str]], case: str
+) -> None:
     line = assert_one_line_error(error_runs[case])
     assert "LOYALTY_DATABASE_URL must name a SQLite file" in line and "sqlite:///" in line
 
 
 @pytest.mark.parametrize("case", ["log-level-upgrade", "log-level-serve"])
-def test_an_unknown_log_level_is_refused_up_front_by_every_command(error_runs, case):
+def test_an_unknown_log_level_is_refused_up_front_by_every_command(
+    error_runs: dict[str, subprocess.CompletedProcess[str]], case: str
+) -> None:
     line = assert_one_line_error(error_runs[case])
     assert "LOYALTY_LOG_LEVEL" in line and "'verbose'" in line and "INFO" in line
 
 
-def test_serve_on_a_database_never_migrated_says_to_upgrade(error_runs):
+def test_serve_on_a_database_never_migrated_says_to_upgrade(
+    error_runs: dict[str, subprocess.CompletedProcess[str]],
+) -> None:
     line = assert_one_line_error(error_runs["never-migrated-serve"])
     assert "run `loyalty db upgrade`" in line and "no schema" in line
 
 
-def test_serve_on_a_database_behind_the_code_says_to_upgrade(sqlite_url, tmp_path):
+def test_serve_on_a_database_behind_the_code_says_to_upgrade(sqlite_url: str, tmp_path: Path) -> None:
     assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
     assert loyalty("db", "downgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
     line = assert_one_line_error(loyalty("serve", "--port", "0", url=sqlite_url, cwd=tmp_path))
     assert "behind" in line and "run `loyalty db upgrade`" in line
 
 
-def test_a_port_in_use_is_one_line(sqlite_url, tmp_path):
+def test_a_port_in_use_is_one_line(sqlite_url: str, tmp_path: Path) -> None:
     assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -212,13 +222,13 @@ def test_a_port_in_use_is_one_line(sqlite_url, tmp_path):
             assert f"cannot listen on 127.0.0.1:{port}" in line and "in use" in line
 
 
-def test_a_database_url_with_a_trailing_space_uses_the_file_without_it(tmp_path):
+def test_a_database_url_with_a_trailing_space_uses_the_file_without_it(tmp_path: Path) -> None:
     result = loyalty("db", "upgrade", url="sqlite:///./spaced.db ", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert sorted(path.name for path in tmp_path.iterdir() if path.name.startswith("spaced")) == ["spaced.db"]
 
 
-def test_version_and_plain_flags_in_help(tmp_path):
+def test_version_and_plain_flags_in_help(tmp_path: Path) -> None:
     version = loyalty("--version", url="sqlite:///unused.db", cwd=tmp_path)
     assert version.returncode == 0 and version.stdout == f"loyalty {loyalty_version}\n"
     for command in (("serve",), ("demo",), ("db", "upgrade"), ("keys", "create-admin"), ()):
@@ -230,7 +240,7 @@ def test_version_and_plain_flags_in_help(tmp_path):
     assert not (tmp_path / "unused.db").exists()
 
 
-def test_commands_name_their_database_and_upgrade_names_the_revision_reached(sqlite_url, tmp_path):
+def test_commands_name_their_database_and_upgrade_names_the_revision_reached(sqlite_url: str, tmp_path: Path) -> None:
     upgraded = loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path)
     head = migrate.code_head()
     assert upgraded.stderr.splitlines() == [
@@ -245,7 +255,7 @@ def test_commands_name_their_database_and_upgrade_names_the_revision_reached(sql
     )
 
 
-def test_the_database_line_hides_the_password(tmp_path):
+def test_the_database_line_hides_the_password(tmp_path: Path) -> None:
     with fresh_postgres_database() as url:
         with_password = url.replace("postgresql://postgres@", "postgresql://postgres:s3cret-pw@")
         assert with_password != url  # trust authentication: any password is accepted
@@ -256,7 +266,7 @@ def test_the_database_line_hides_the_password(tmp_path):
         assert "s3cret-pw" not in upgraded.stderr
 
 
-def test_demo_refuses_a_database_that_is_not_its_own(sqlite_url, tmp_path):
+def test_demo_refuses_a_database_that_is_not_its_own(sqlite_url: str, tmp_path: Path) -> None:
     """The demo plants keys the README publishes: on a database with vendors or keys of its own it
     refuses, in one line, before it migrates or writes anything."""
     assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
@@ -275,7 +285,7 @@ def test_demo_refuses_a_database_that_is_not_its_own(sqlite_url, tmp_path):
     assert authenticates(sqlite_url, demo.DEMO_ADMIN_KEY) and authenticates(sqlite_url, real_key)
 
 
-def test_demo_on_an_empty_postgresql_database_names_it_and_runs_again(tmp_path):
+def test_demo_on_an_empty_postgresql_database_names_it_and_runs_again(tmp_path: Path) -> None:
     with fresh_postgres_database() as url:
         first = loyalty("demo", "--seed-only", url=url, cwd=tmp_path)
         assert first.returncode == 0, first.stderr
@@ -285,7 +295,7 @@ def test_demo_on_an_empty_postgresql_database_names_it_and_runs_again(tmp_path):
         assert again.returncode == 0, again.stderr
 
 
-def test_demo_seed_only_seeds_and_prints_the_demo_keys(sqlite_url, tmp_path):
+def test_demo_seed_only_seeds_and_prints_the_demo_keys(sqlite_url: str, tmp_path: Path) -> None:
     result = loyalty("demo", "--seed-only", url=sqlite_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     for key in (demo.DEMO_ADMIN_KEY, demo.CAFE_KEY, demo.BAKERY_KEY):
@@ -299,7 +309,7 @@ def test_demo_seed_only_seeds_and_prints_the_demo_keys(sqlite_url, tmp_path):
     assert again.stdout == result.stdout
 
 
-def test_rebuild_totals_repairs_totals_written_behind_the_services_back(sqlite_url, tmp_path):
+def test_rebuild_totals_repairs_totals_written_behind_the_services_back(sqlite_url: str, tmp_path: Path) -> None:
     assert loyalty("demo", "--seed-only", url=sqlite_url, cwd=tmp_path).returncode == 0
     database = sqlite_url.removeprefix("sqlite:///")
     with sqlite3.connect(database) as db:  # as a bulk load with SQL would leave them
@@ -315,7 +325,7 @@ def test_rebuild_totals_repairs_totals_written_behind_the_services_back(sqlite_u
     assert kept == counted == (4, 3)
 
 
-def test_db_purge_deletes_the_expired_answers_and_says_how_many(sqlite_url, tmp_path):
+def test_db_purge_deletes_the_expired_answers_and_says_how_many(sqlite_url: str, tmp_path: Path) -> None:
     assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
         db.execute(

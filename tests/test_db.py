@@ -167,7 +167,8 @@ async def test_a_unit_cancelled_during_begin_leaves_no_open_transaction_behind(
     async def cancelled_during_begin(self: asyncpg.Connection, query: str, *args: object, **kwargs: object) -> str:
         if query.startswith("BEGIN"):
             asyncio.get_running_loop().call_soon(asyncio.current_task().cancel)  # type: ignore[union-attr]
-        return await real_execute(self, query, *args, **kwargs)  # type: ignore[arg-type]
+        status: str = await real_execute(self, query, *args, **kwargs)
+        return status
 
     async def cancelled_request() -> None:
         async with database.unit() as unit:

@@ -20,13 +20,13 @@ from tests.fixtures import test_settings
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def test_readme_lists_every_setting():
+def test_readme_lists_every_setting() -> None:
     text = README.read_text()
     missing = [f"LOYALTY_{name.upper()}" for name in Settings.model_fields if f"`LOYALTY_{name.upper()}`" not in text]
     assert missing == []
 
 
-def test_readme_gives_the_two_commands():
+def test_readme_gives_the_two_commands() -> None:
     text = README.read_text()
     assert "make demo" in text and "make test" in text
 

@@ -35,7 +35,7 @@ async def _keep_an_answer_and_a_bucket(database: Database, settings: Settings, c
         await rate_limits.hit(ctx, "enroll:203.0.113.7", limit=10, window_seconds=60)
 
 
-async def test_a_purge_deletes_only_what_is_due(database, settings, clock):
+async def test_a_purge_deletes_only_what_is_due(database: Database, settings: Settings, clock: FixedClock) -> None:
     await _keep_an_answer_and_a_bucket(database, settings, clock)
     assert await housekeeping.purge_once(database, settings, clock) == housekeeping.Purged(0, 0)
 
@@ -46,7 +46,9 @@ async def test_a_purge_deletes_only_what_is_due(database, settings, clock):
     assert await _counts(database) == (0, 0)
 
 
-async def test_every_server_process_purges_on_its_schedule(database, settings, clock):
+async def test_every_server_process_purges_on_its_schedule(
+    database: Database, settings: Settings, clock: FixedClock
+) -> None:
     """The loop `loyalty serve` runs beside the app (app.py's lifespan), here with a short interval."""
     await _keep_an_answer_and_a_bucket(database, settings, clock)
     clock.advance(timedelta(hours=settings.idempotency_ttl_hours, seconds=1))

@@ -8,10 +8,10 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -19,13 +19,15 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from loyalty import migrate
 from loyalty.db import create_engine
 from loyalty.models import Base
 from tests import databases
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -62,8 +64,8 @@ def fresh_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             yield url
 
 
-def inspect_schema(url: str, reader: Any) -> Any:
-    async def run() -> Any:
+def inspect_schema(url: str, reader: Callable[[Connection], T]) -> T:
+    async def run() -> T:
         engine = create_engine(url)
         try:
             async with engine.connect() as connection:
@@ -79,14 +81,15 @@ def table_names(url: str) -> set[str]:
 
 
 def schema_differences(url: str) -> list[Any]:
-    def compare(connection: Any) -> list[Any]:
+    def compare(connection: Connection) -> list[Any]:
         context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": False})
-        return compare_metadata(context, Base.metadata)
+        differences: list[Any] = compare_metadata(context, Base.metadata)
+        return differences
 
     return inspect_schema(url, compare)
 
 
-def test_upgrade_downgrade_upgrade(fresh_url):
+def test_upgrade_downgrade_upgrade(fresh_url: str) -> None:
     migrate.upgrade(fresh_url)
     assert table_names(fresh_url) == set(Base.metadata.tables) | {"alembic_version"}
 
@@ -98,11 +101,11 @@ def test_upgrade_downgrade_upgrade(fresh_url):
     assert schema_differences(fresh_url) == []
 
 
-def test_keys_made_before_scopes_keep_every_right_they_had(fresh_url):
+def test_keys_made_before_scopes_keep_every_right_they_had(fresh_url: str) -> None:
     """0002 gives admin keys the `admin` scope and vendor keys `owner`, the scope of the whole vendor API."""
     migrate.upgrade(fresh_url, "0001")
 
-    def seed(connection: Any) -> None:
+    def seed(connection: Connection) -> None:
         connection.execute(
             text(
                 "INSERT INTO vendors (id, name, slug, timezone, default_locale, created_at)"
@@ -128,10 +131,10 @@ def test_keys_made_before_scopes_keep_every_right_they_had(fresh_url):
     assert [tuple(row) for row in scopes] == [(1, "admin"), (2, "owner")]
 
 
-def test_a_catalogue_made_before_0004_never_gives_its_ids_again(fresh_url):
+def test_a_catalogue_made_before_0004_never_gives_its_ids_again(fresh_url: str) -> None:
     migrate.upgrade(fresh_url, "0003")
 
-    def seed(connection: Any) -> None:
+    def seed(connection: Connection) -> None:
         connection.execute(
             text(
                 "INSERT INTO vendors (id, name, slug, timezone, default_locale, created_at)"
@@ -156,28 +159,28 @@ def test_a_catalogue_made_before_0004_never_gives_its_ids_again(fresh_url):
     assert last == 5
 
 
-def test_the_migrated_schema_matches_the_models(fresh_url):
+def test_the_migrated_schema_matches_the_models(fresh_url: str) -> None:
     migrate.upgrade(fresh_url)
     assert schema_differences(fresh_url) == []
 
 
-def _unique_columns(connection: Any, table: str) -> set[tuple[str, ...]]:
+def _unique_columns(connection: Connection, table: str) -> set[tuple[str | None, ...]]:
     inspector = inspect(connection)
-    found = {tuple(c["column_names"]) for c in inspector.get_unique_constraints(table)}
+    found: set[tuple[str | None, ...]] = {tuple(c["column_names"]) for c in inspector.get_unique_constraints(table)}
     found |= {tuple(i["column_names"]) for i in inspector.get_indexes(table) if i["unique"]}
     return found
 
 
-def _indexed_columns(connection: Any, table: str) -> set[tuple[str, ...]]:
+def _indexed_columns(connection: Connection, table: str) -> set[tuple[str | None, ...]]:
     return {tuple(i["column_names"]) for i in inspect(connection).get_indexes(table)} | _unique_columns(
         connection, table
     )
 
 
-def test_lookups_are_indexed(fresh_url):
+def test_lookups_are_indexed(fresh_url: str) -> None:
     migrate.upgrade(fresh_url)
 
-    def read(connection: Any) -> tuple[set[tuple[str, ...]], set[tuple[str, ...]]]:
+    def read(connection: Connection) -> tuple[set[tuple[str | None, ...]], set[tuple[str | None, ...]]]:
         return _unique_columns(connection, "loyalty_cards"), _indexed_columns(connection, "loyalty_transactions")
 
     card_unique, ledger_indexed = inspect_schema(fresh_url, read)
@@ -186,10 +189,10 @@ def test_lookups_are_indexed(fresh_url):
     assert ("voids_transaction_id",) in inspect_schema(fresh_url, lambda c: _unique_columns(c, "loyalty_transactions"))
 
 
-def test_the_append_only_trigger_comes_and_goes_with_the_schema():
+def test_the_append_only_trigger_comes_and_goes_with_the_schema() -> None:
     with fresh_postgres_database() as url:
 
-        def triggers(connection: Any) -> list[str]:
+        def triggers(connection: Connection) -> list[str]:
             rows = connection.execute(
                 text(
                     "SELECT tgname FROM pg_trigger"
@@ -198,9 +201,9 @@ def test_the_append_only_trigger_comes_and_goes_with_the_schema():
             )
             return [row[0] for row in rows]
 
-        def function_exists(connection: Any) -> bool:
+        def function_exists(connection: Connection) -> bool:
             query = "SELECT count(*) FROM pg_proc WHERE proname = 'loyalty_transactions_reject_change'"
-            return connection.execute(text(query)).scalar_one() == 1
+            return bool(connection.execute(text(query)).scalar_one() == 1)
 
         migrate.upgrade(url)
         assert inspect_schema(url, triggers) == ["loyalty_transactions_append_only"]
@@ -210,7 +213,7 @@ def test_the_append_only_trigger_comes_and_goes_with_the_schema():
         assert inspect_schema(url, function_exists)
 
 
-def test_a_sqlite_upgrade_twice_is_a_no_op(tmp_path):
+def test_a_sqlite_upgrade_twice_is_a_no_op(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'twice.db'}"
     migrate.upgrade(url)
     migrate.upgrade(url)
@@ -266,7 +269,7 @@ def schema_snapshot(url: str) -> dict[str, Any]:
     """Every table and column of the public schema (with its type and nullability), the functions the
     migrations create, and the revisions recorded in alembic_version (if that table exists)."""
 
-    def read(connection: Any) -> dict[str, Any]:
+    def read(connection: Connection) -> dict[str, Any]:
         columns = connection.execute(
             text(
                 "SELECT table_name, column_name, data_type, is_nullable FROM information_schema.columns"
@@ -296,7 +299,7 @@ def schema_snapshot(url: str) -> dict[str, Any]:
 
 
 @pytest.mark.postgres
-def test_a_failing_revision_leaves_a_migrated_database_as_it_was(failing_scripts):
+def test_a_failing_revision_leaves_a_migrated_database_as_it_was(failing_scripts: Path) -> None:
     with fresh_postgres_database() as url:
         migrate.upgrade(url)
         before = schema_snapshot(url)
@@ -313,7 +316,7 @@ def test_a_failing_revision_leaves_a_migrated_database_as_it_was(failing_scripts
 
 
 @pytest.mark.postgres
-def test_a_failing_upgrade_of_an_empty_database_leaves_no_table_at_all(failing_scripts):
+def test_a_failing_upgrade_of_an_empty_database_leaves_no_table_at_all(failing_scripts: Path) -> None:
     """From an empty database through every real revision to the failing one: one transaction, so the
     real revisions that succeeded are undone too, and not even alembic_version is left."""
     with fresh_postgres_database() as url:

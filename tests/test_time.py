@@ -8,24 +8,26 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from loyalty.clock import as_utc, local_day, local_day_bounds, local_midnight
+from loyalty.clock import FixedClock, as_utc, local_day, local_day_bounds, local_midnight
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.errors import DailyStampLimit
 from loyalty.models import Vendor
-from loyalty.services.stamps import StampRequest, add_stamp
+from loyalty.services.stamps import StampOutcome, StampRequest, add_stamp
 from tests.services import helpers
-from tests.services.helpers import caller_for
-from tests.tenants import make_tenant
+from tests.services.helpers import Caller, caller_for
+from tests.tenants import Tenant, make_tenant
 
 LUX = "Europe/Luxembourg"
 NYC = "America/New_York"
 
 
-def utc(*fields: int) -> datetime:
-    return datetime(*fields, tzinfo=UTC)
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
-def local(zone: str, *fields: int) -> datetime:
-    return datetime(*fields, tzinfo=ZoneInfo(zone)).astimezone(UTC)
+def local(zone: str, year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=ZoneInfo(zone)).astimezone(UTC)
 
 
 # --- the clock helpers ----------------------------------------------------------------------------
@@ -53,13 +55,13 @@ def local(zone: str, *fields: int) -> datetime:
         (utc(2026, 3, 29, 12), NYC, utc(2026, 3, 29, 4), utc(2026, 3, 30, 4), 24),
     ],
 )
-def test_local_day_bounds(moment, zone, start, end, hours):
+def test_local_day_bounds(moment: datetime, zone: str, start: datetime, end: datetime, hours: int) -> None:
     assert local_day_bounds(moment, zone) == (start, end)
     assert end - start == timedelta(hours=hours)
     assert start <= moment < end
 
 
-def test_local_day_bounds_are_utc_and_contiguous():
+def test_local_day_bounds_are_utc_and_contiguous() -> None:
     moment = utc(2026, 10, 24, 21, 59)
     start, end = local_day_bounds(moment, LUX)
     assert start.tzinfo is UTC and end.tzinfo is UTC
@@ -67,7 +69,7 @@ def test_local_day_bounds_are_utc_and_contiguous():
     assert local_day_bounds(start - timedelta(microseconds=1), LUX)[1] == start
 
 
-def test_local_day_and_midnight():
+def test_local_day_and_midnight() -> None:
     assert local_day(utc(2026, 11, 20, 23, 1), LUX) == date(2026, 11, 21)
     assert local_day(utc(2026, 11, 20, 22, 59), LUX) == date(2026, 11, 20)
     assert local_day(utc(2026, 11, 22, 4, 59), NYC) == date(2026, 11, 21)
@@ -75,7 +77,7 @@ def test_local_day_and_midnight():
     assert local_midnight(date(2026, 10, 26), LUX) == utc(2026, 10, 25, 23)
 
 
-def test_naive_database_values_are_read_as_utc():
+def test_naive_database_values_are_read_as_utc() -> None:
     assert as_utc(datetime(2026, 1, 1, 12)) == utc(2026, 1, 1, 12)
     assert as_utc(datetime(2026, 1, 1, 13, tzinfo=ZoneInfo(LUX))) == utc(2026, 1, 1, 12)
 
@@ -84,31 +86,32 @@ def test_naive_database_values_are_read_as_utc():
 
 
 @pytest.fixture
-async def shop(database, settings, clock):
+async def shop(database: Database, settings: Settings, clock: FixedClock) -> Tenant:
     """One stamp a day, no cooldown: only the calendar day decides."""
     return await make_tenant(
         database, settings, clock, slug="day-shop", cooldown_minutes=0, max_daily_stamps=1, stamps_target=100
     )
 
 
-async def set_timezone(database, vendor_id, zone):
+async def set_timezone(database: Database, vendor_id: int, zone: str) -> None:
     async with database.unit_of_work() as session:
         vendor = await session.get(Vendor, vendor_id)
+        assert vendor is not None
         vendor.timezone = zone
 
 
-async def stamp_at(caller, shop, moment):
+async def stamp_at(caller: Caller, shop: Tenant, moment: datetime) -> StampOutcome:
     caller.clock.current = moment
     return await caller(add_stamp, StampRequest(card_id=shop.card_id, staff_pin=shop.pin))
 
 
 @pytest.fixture
-async def caller(database, settings, clock, shop):
+async def caller(database: Database, settings: Settings, clock: FixedClock, shop: Tenant) -> Caller:
     return await caller_for(database, settings, clock, shop)
 
 
 @pytest.mark.anyio
-async def test_2359_and_0001_local_are_different_days(database, caller, shop):
+async def test_2359_and_0001_local_are_different_days(database: Database, caller: Caller, shop: Tenant) -> None:
     await stamp_at(caller, shop, local(LUX, 2026, 11, 21, 23, 59))
     with pytest.raises(DailyStampLimit) as refused:
         await stamp_at(caller, shop, local(LUX, 2026, 11, 21, 23, 59, 30))
@@ -122,7 +125,7 @@ async def test_2359_and_0001_local_are_different_days(database, caller, shop):
 
 
 @pytest.mark.anyio
-async def test_the_local_day_is_not_the_utc_day(caller, shop):
+async def test_the_local_day_is_not_the_utc_day(caller: Caller, shop: Tenant) -> None:
     # 00:30 in Luxembourg is 23:30 UTC the day before: a UTC day would call the next one "tomorrow".
     await stamp_at(caller, shop, local(LUX, 2026, 11, 22, 0, 30))
     with pytest.raises(DailyStampLimit) as refused:
@@ -132,7 +135,7 @@ async def test_the_local_day_is_not_the_utc_day(caller, shop):
 
 
 @pytest.mark.anyio
-async def test_retry_after_on_the_spring_forward_day(database, caller, shop):
+async def test_retry_after_on_the_spring_forward_day(database: Database, caller: Caller, shop: Tenant) -> None:
     # 2026-03-29 in Luxembourg has 23 hours: midnight falls at 22:00 UTC, not 23:00.
     await stamp_at(caller, shop, local(LUX, 2026, 3, 29, 0, 30))
     with pytest.raises(DailyStampLimit) as refused:
@@ -143,7 +146,7 @@ async def test_retry_after_on_the_spring_forward_day(database, caller, shop):
 
 
 @pytest.mark.anyio
-async def test_retry_after_on_the_fall_back_day(database, caller, shop):
+async def test_retry_after_on_the_fall_back_day(database: Database, caller: Caller, shop: Tenant) -> None:
     # 2026-10-25 has 25 hours: 22:30 UTC is 23:30 CET, still the 25th (a 24-hour day would have ended).
     await stamp_at(caller, shop, local(LUX, 2026, 10, 25, 0, 30))
     with pytest.raises(DailyStampLimit) as refused:
@@ -154,7 +157,7 @@ async def test_retry_after_on_the_fall_back_day(database, caller, shop):
 
 
 @pytest.mark.anyio
-async def test_the_repeated_hour_of_the_fall_back_day_is_one_day(caller, shop):
+async def test_the_repeated_hour_of_the_fall_back_day_is_one_day(caller: Caller, shop: Tenant) -> None:
     # 02:30 happens twice on 2026-10-25: once in CEST (00:30 UTC), once in CET (01:30 UTC).
     await stamp_at(caller, shop, utc(2026, 10, 25, 0, 30))
     with pytest.raises(DailyStampLimit):
@@ -162,7 +165,7 @@ async def test_the_repeated_hour_of_the_fall_back_day_is_one_day(caller, shop):
 
 
 @pytest.mark.anyio
-async def test_a_vendor_in_another_zone_uses_its_own_midnight(database, caller, shop):
+async def test_a_vendor_in_another_zone_uses_its_own_midnight(database: Database, caller: Caller, shop: Tenant) -> None:
     await set_timezone(database, shop.vendor_id, NYC)
     await stamp_at(caller, shop, utc(2026, 11, 21, 16))  # 11:00 in New York
     # 03:00 UTC on the 22nd: already Sunday in Luxembourg, still Saturday 22:00 in New York.
@@ -175,7 +178,7 @@ async def test_a_vendor_in_another_zone_uses_its_own_midnight(database, caller, 
 
 
 @pytest.mark.anyio
-async def test_the_same_moment_is_a_new_day_for_a_luxembourg_vendor(caller, shop):
+async def test_the_same_moment_is_a_new_day_for_a_luxembourg_vendor(caller: Caller, shop: Tenant) -> None:
     await stamp_at(caller, shop, utc(2026, 11, 21, 16))
     outcome = await stamp_at(caller, shop, utc(2026, 11, 22, 3))  # 04:00 Sunday in Luxembourg
 

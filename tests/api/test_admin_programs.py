@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
+from typing import Any
 
+import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.services import points, stamps
 from loyalty.services.context import Actor, Context
 from tests.api.helpers import bearer
@@ -18,7 +25,15 @@ PLATFORM_STATS = "/api/v1/admin/loyalty/stats"
 VENDOR_PROGRAM = "/api/v1/vendor/loyalty/program"
 
 
-async def seed_activity(database, settings, clock, tenant: Tenant, *, stamps_given: int = 0, purchases=()):
+async def seed_activity(
+    database: Database,
+    settings: Settings,
+    clock: FixedClock,
+    tenant: Tenant,
+    *,
+    stamps_given: int = 0,
+    purchases: Sequence[int] = (),
+) -> int:
     """Stamps (15 min apart, the cooldown) and purchases through the services, each its own unit of work;
     a full card is redeemed. Returns the number of ledger entries written."""
     entries = 0
@@ -41,12 +56,12 @@ async def seed_activity(database, settings, clock, tenant: Tenant, *, stamps_giv
     return entries
 
 
-def _vendor_ctx(session, settings, clock, tenant: Tenant) -> Context:
+def _vendor_ctx(session: AsyncSession, settings: Settings, clock: FixedClock, tenant: Tenant) -> Context:
     return Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
 
 
 @pytest.fixture
-async def points_shop(database, settings, clock) -> Tenant:
+async def points_shop(database: Database, settings: Settings, clock: FixedClock) -> Tenant:
     """A third vendor: a points-only programme named apart from the others."""
     return await make_tenant(
         database,
@@ -67,7 +82,9 @@ async def points_shop(database, settings, clock) -> Tenant:
     ("method", "suffix"),
     [("GET", ""), ("GET", "/1"), ("GET", "/1/stats"), ("POST", "/1/activate"), ("POST", "/1/deactivate")],
 )
-async def test_admin_program_routes_need_an_admin_key(client, tenant, method, suffix):
+async def test_admin_program_routes_need_an_admin_key(
+    client: httpx.AsyncClient, tenant: Tenant, method: str, suffix: str
+) -> None:
     missing = await client.request(method, PROGRAMS + suffix)
     unknown = await client.request(method, PROGRAMS + suffix, headers=bearer("nope"))
     vendor_key = await client.request(method, PROGRAMS + suffix, headers=tenant.headers)
@@ -77,7 +94,7 @@ async def test_admin_program_routes_need_an_admin_key(client, tenant, method, su
     assert (vendor_key.status_code, vendor_key.json()["error_code"]) == (403, "FORBIDDEN")
 
 
-async def test_platform_stats_need_an_admin_key(client, tenant):
+async def test_platform_stats_need_an_admin_key(client: httpx.AsyncClient, tenant: Tenant) -> None:
     assert (await client.get(PLATFORM_STATS)).status_code == 401
     response = await client.get(PLATFORM_STATS, headers=tenant.headers)
     assert (response.status_code, response.json()["error_code"]) == (403, "FORBIDDEN")
@@ -86,7 +103,9 @@ async def test_platform_stats_need_an_admin_key(client, tenant):
 # --- list and read ---------------------------------------------------------------------------------
 
 
-async def test_list_programs_shows_every_vendor_with_its_name(client, admin_key, tenant, other_tenant, points_shop):
+async def test_list_programs_shows_every_vendor_with_its_name(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, other_tenant: Tenant, points_shop: Tenant
+) -> None:
     page = (await client.get(PROGRAMS, headers=bearer(admin_key))).json()
 
     assert (page["total"], page["limit"], page["offset"]) == (3, 50, 0)
@@ -103,17 +122,21 @@ async def test_list_programs_shows_every_vendor_with_its_name(client, admin_key,
     assert first["is_active"] is True
 
 
-async def test_list_programs_pages(client, admin_key, tenant, other_tenant, points_shop):
+async def test_list_programs_pages(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, other_tenant: Tenant, points_shop: Tenant
+) -> None:
     page = (await client.get(PROGRAMS, params={"limit": 1, "offset": 1}, headers=bearer(admin_key))).json()
 
     assert (page["total"], page["limit"], page["offset"]) == (3, 1, 1)
     assert [p["id"] for p in page["items"]] == [other_tenant.program_id]
 
 
-async def test_list_programs_filters(client, admin_key, tenant, other_tenant, points_shop):
+async def test_list_programs_filters(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, other_tenant: Tenant, points_shop: Tenant
+) -> None:
     await client.post(f"{PROGRAMS}/{other_tenant.program_id}/deactivate", headers=bearer(admin_key))
 
-    async def ids(**params):
+    async def ids(**params: str) -> list[int]:
         page = (await client.get(PROGRAMS, params=params, headers=bearer(admin_key))).json()
         assert page["total"] == len(page["items"])
         return [p["id"] for p in page["items"]]
@@ -132,7 +155,9 @@ async def test_list_programs_filters(client, admin_key, tenant, other_tenant, po
     ("params", "field"),
     [({"program_type": "coupons"}, "program_type"), ({"is_active": "maybe"}, "is_active"), ({"limit": 500}, "limit")],
 )
-async def test_list_programs_rejects_bad_filters(client, admin_key, params, field):
+async def test_list_programs_rejects_bad_filters(
+    client: httpx.AsyncClient, admin_key: str, params: dict[str, Any], field: str
+) -> None:
     response = await client.get(PROGRAMS, params=params, headers=bearer(admin_key))
 
     assert response.status_code == 422
@@ -140,7 +165,7 @@ async def test_list_programs_rejects_bad_filters(client, admin_key, params, fiel
     assert [e["field"] for e in response.json()["details"]["errors"]] == [field]
 
 
-async def test_get_program_matches_the_vendors_view(client, admin_key, tenant):
+async def test_get_program_matches_the_vendors_view(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
     admin_view = await client.get(f"{PROGRAMS}/{tenant.program_id}", headers=bearer(admin_key))
     vendor_view = await client.get(VENDOR_PROGRAM, headers=tenant.headers)
 
@@ -149,7 +174,7 @@ async def test_get_program_matches_the_vendors_view(client, admin_key, tenant):
 
 
 @pytest.mark.parametrize("suffix", ["", "/stats", "/activate", "/deactivate"])
-async def test_unknown_program_is_404(client, admin_key, tenant, suffix):
+async def test_unknown_program_is_404(client: httpx.AsyncClient, admin_key: str, tenant: Tenant, suffix: str) -> None:
     method = "POST" if suffix.endswith("activate") else "GET"
 
     response = await client.request(method, f"{PROGRAMS}/{tenant.program_id + 100}{suffix}", headers=bearer(admin_key))
@@ -162,7 +187,9 @@ async def test_unknown_program_is_404(client, admin_key, tenant, suffix):
 # --- activate / deactivate -------------------------------------------------------------------------
 
 
-async def test_deactivate_then_activate(client, admin_key, tenant, clock):
+async def test_deactivate_then_activate(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, clock: FixedClock
+) -> None:
     created_at = (await client.get(VENDOR_PROGRAM, headers=tenant.headers)).json()["created_at"]
     clock.advance(timedelta(hours=2))
 
@@ -180,7 +207,9 @@ async def test_deactivate_then_activate(client, admin_key, tenant, clock):
     assert (await client.get(f"{PROGRAMS}/{tenant.program_id}", headers=bearer(admin_key))).json()["is_active"] is True
 
 
-async def test_deactivating_one_programme_leaves_the_others(client, admin_key, tenant, other_tenant):
+async def test_deactivating_one_programme_leaves_the_others(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
     await client.post(f"{PROGRAMS}/{tenant.program_id}/deactivate", headers=bearer(admin_key))
 
     other = await client.get(f"{PROGRAMS}/{other_tenant.program_id}", headers=bearer(admin_key))
@@ -192,8 +221,14 @@ async def test_deactivating_one_programme_leaves_the_others(client, admin_key, t
 
 
 async def test_program_stats_count_the_seeded_activity(
-    client, admin_key, tenant, other_tenant, database, settings, clock
-):
+    client: httpx.AsyncClient,
+    admin_key: str,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    clock: FixedClock,
+) -> None:
     # 4 stamps on a 3-stamp card: the 3rd fills it and is redeemed; 12 + 0 + 99 points.
     entries = await seed_activity(database, settings, clock, tenant, stamps_given=4, purchases=(1250, 99, 9999))
 
@@ -224,7 +259,9 @@ async def test_program_stats_count_the_seeded_activity(
     assert (other["total_cards"], other["stamps_issued"], other["transactions_30d"]) == (1, 0, 0)
 
 
-async def test_program_stats_days_are_the_vendors_local_days(client, admin_key, tenant, database, settings, clock):
+async def test_program_stats_days_are_the_vendors_local_days(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     # 23:30 UTC on 21 November is 00:30 on the 22nd in Luxembourg (UTC+1).
     clock.current = clock.current.replace(hour=23, minute=30)
     await seed_activity(database, settings, clock, tenant, stamps_given=1)
@@ -237,8 +274,8 @@ async def test_program_stats_days_are_the_vendors_local_days(client, admin_key, 
 
 
 async def test_activity_older_than_30_days_leaves_the_30_day_figures(
-    client, admin_key, tenant, database, settings, clock
-):
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await seed_activity(database, settings, clock, tenant, stamps_given=1)
     clock.advance(timedelta(days=31))
 
@@ -249,7 +286,16 @@ async def test_activity_older_than_30_days_leaves_the_30_day_figures(
     assert sum(day["stamps"] + day["new_cards"] for day in figures["daily"]) == 0
 
 
-async def test_platform_stats_totals(client, admin_key, tenant, other_tenant, points_shop, database, settings, clock):
+async def test_platform_stats_totals(
+    client: httpx.AsyncClient,
+    admin_key: str,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    points_shop: Tenant,
+    database: Database,
+    settings: Settings,
+    clock: FixedClock,
+) -> None:
     await seed_activity(database, settings, clock, tenant, stamps_given=3, purchases=(500,))
     await seed_activity(database, settings, clock, other_tenant, stamps_given=1)
     await seed_activity(database, settings, clock, points_shop, purchases=(2000, 350))
@@ -270,7 +316,7 @@ async def test_platform_stats_totals(client, admin_key, tenant, other_tenant, po
     }
 
 
-async def test_platform_stats_of_an_empty_platform(client, admin_key):
+async def test_platform_stats_of_an_empty_platform(client: httpx.AsyncClient, admin_key: str) -> None:
     response = await client.get(PLATFORM_STATS, headers=bearer(admin_key))
 
     assert response.json() == {
@@ -284,7 +330,9 @@ async def test_platform_stats_of_an_empty_platform(client, admin_key):
     }
 
 
-async def test_program_search_treats_like_wildcards_as_plain_characters(client, admin_key, tenant, other_tenant):
+async def test_program_search_treats_like_wildcards_as_plain_characters(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
     page = (await client.get(PROGRAMS, params={"search": "_"}, headers=bearer(admin_key))).json()
 
     assert (page["items"], page["total"]) == ([], 0)

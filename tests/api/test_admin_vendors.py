@@ -6,12 +6,17 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import timedelta
+from typing import Any
 
+import httpx
 import pytest
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
 from loyalty.services.vendors import SLUG_PATTERN
 from tests.api.helpers import assert_error, bearer
 from tests.fixtures import START
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -22,23 +27,24 @@ VENDOR_PROGRAM = f"{VENDOR_V}/program"
 PUBLIC_PROGRAMS = "/api/v1/loyalty/programs"
 
 
-def error_fields(response) -> set[str]:
+def error_fields(response: httpx.Response) -> set[str]:
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["error_code"] == "VALIDATION_ERROR"
     return {error["field"] for error in body["details"]["errors"]}
 
 
-async def create_vendor(client, admin_key, **body):
+async def create_vendor(client: httpx.AsyncClient, admin_key: str, **body: Any) -> dict[str, Any]:
     response = await client.post(VENDORS, json=body, headers=bearer(admin_key))
     assert response.status_code == 201, response.text
-    return response.json()
+    vendor: dict[str, Any] = response.json()
+    return vendor
 
 
 # --- create ----------------------------------------------------------------------------------------
 
 
-async def test_create_vendor_takes_the_defaults(client, admin_key):
+async def test_create_vendor_takes_the_defaults(client: httpx.AsyncClient, admin_key: str) -> None:
     vendor = await create_vendor(client, admin_key, name="Café Sörensen & Co")
 
     assert vendor["name"] == "Café Sörensen & Co"
@@ -49,7 +55,7 @@ async def test_create_vendor_takes_the_defaults(client, admin_key):
     assert isinstance(vendor["id"], int)
 
 
-async def test_create_vendor_with_every_field(client, admin_key):
+async def test_create_vendor_with_every_field(client: httpx.AsyncClient, admin_key: str) -> None:
     vendor = await create_vendor(
         client, admin_key, name="Bäckerei", slug="baeckerei-1", timezone="America/New_York", default_locale="lu"
     )
@@ -59,7 +65,7 @@ async def test_create_vendor_with_every_field(client, admin_key):
     assert read.json() == vendor
 
 
-async def test_create_vendor_with_a_taken_slug_is_a_conflict(client, admin_key):
+async def test_create_vendor_with_a_taken_slug_is_a_conflict(client: httpx.AsyncClient, admin_key: str) -> None:
     await create_vendor(client, admin_key, name="Corner Shop")
 
     response = await client.post(VENDORS, json={"name": "Other", "slug": "corner-shop"}, headers=bearer(admin_key))
@@ -81,7 +87,9 @@ async def test_create_vendor_with_a_taken_slug_is_a_conflict(client, admin_key):
         ({"slug": "no-name"}, "name"),
     ],
 )
-async def test_create_vendor_rejects_invalid_fields(client, admin_key, body, field):
+async def test_create_vendor_rejects_invalid_fields(
+    client: httpx.AsyncClient, admin_key: str, body: dict[str, Any], field: str | None
+) -> None:
     response = await client.post(VENDORS, json=body, headers=bearer(admin_key))
 
     assert error_fields(response) == {field}
@@ -104,7 +112,9 @@ async def test_create_vendor_rejects_invalid_fields(client, admin_key, body, fie
         ("DELETE", f"{API_KEYS}/1"),
     ],
 )
-async def test_admin_vendor_routes_need_an_admin_key(client, tenant, method, path):
+async def test_admin_vendor_routes_need_an_admin_key(
+    client: httpx.AsyncClient, tenant: Tenant, method: str, path: str
+) -> None:
     body = {"name": "Anything"} if method in ("POST", "PATCH") and not path.endswith("activate") else None
 
     missing = await client.request(method, path, json=body)
@@ -119,7 +129,7 @@ async def test_admin_vendor_routes_need_an_admin_key(client, tenant, method, pat
 # --- list and read ---------------------------------------------------------------------------------
 
 
-async def test_list_vendors_pages_in_creation_order(client, admin_key):
+async def test_list_vendors_pages_in_creation_order(client: httpx.AsyncClient, admin_key: str) -> None:
     created = [await create_vendor(client, admin_key, name=f"Shop {n}") for n in range(5)]
 
     first = (await client.get(VENDORS, params={"limit": 2}, headers=bearer(admin_key))).json()
@@ -133,7 +143,7 @@ async def test_list_vendors_pages_in_creation_order(client, admin_key):
     assert (beyond["items"], beyond["total"]) == ([], 5)
 
 
-async def test_list_vendors_default_page_size(client, admin_key):
+async def test_list_vendors_default_page_size(client: httpx.AsyncClient, admin_key: str) -> None:
     page = (await client.get(VENDORS, headers=bearer(admin_key))).json()
 
     assert (page["items"], page["total"], page["limit"], page["offset"]) == ([], 0, 50, 0)
@@ -142,13 +152,15 @@ async def test_list_vendors_default_page_size(client, admin_key):
 @pytest.mark.parametrize(
     ("params", "field"), [({"limit": 201}, "limit"), ({"limit": 0}, "limit"), ({"offset": -1}, "offset")]
 )
-async def test_list_vendors_rejects_bad_paging(client, admin_key, params, field):
+async def test_list_vendors_rejects_bad_paging(
+    client: httpx.AsyncClient, admin_key: str, params: dict[str, Any], field: str | None
+) -> None:
     response = await client.get(VENDORS, params=params, headers=bearer(admin_key))
 
     assert error_fields(response) == {field}
 
 
-async def test_search_vendors_by_name_or_slug_ignoring_case(client, admin_key):
+async def test_search_vendors_by_name_or_slug_ignoring_case(client: httpx.AsyncClient, admin_key: str) -> None:
     bakery = await create_vendor(client, admin_key, name="Golden Bakery", slug="golden")
     await create_vendor(client, admin_key, name="Blue Café", slug="blue-cafe")
     corner = await create_vendor(client, admin_key, name="Corner", slug="the-bakery-corner")
@@ -162,7 +174,7 @@ async def test_search_vendors_by_name_or_slug_ignoring_case(client, admin_key):
     assert (nothing["items"], nothing["total"]) == ([], 0)
 
 
-async def test_get_unknown_vendor_is_404(client, admin_key):
+async def test_get_unknown_vendor_is_404(client: httpx.AsyncClient, admin_key: str) -> None:
     response = await client.get(f"{VENDORS}/424242", headers=bearer(admin_key))
 
     assert response.status_code == 404
@@ -171,7 +183,9 @@ async def test_get_unknown_vendor_is_404(client, admin_key):
 
 
 @pytest.mark.parametrize("vendor_id", ["abc", "0", str(2**63)])
-async def test_get_vendor_with_an_impossible_id_is_422(client, admin_key, vendor_id):
+async def test_get_vendor_with_an_impossible_id_is_422(
+    client: httpx.AsyncClient, admin_key: str, vendor_id: str
+) -> None:
     response = await client.get(f"{VENDORS}/{vendor_id}", headers=bearer(admin_key))
 
     assert error_fields(response) == {"vendor_id"}
@@ -180,11 +194,13 @@ async def test_get_vendor_with_an_impossible_id_is_422(client, admin_key, vendor
 # --- API keys --------------------------------------------------------------------------------------
 
 
-async def issue_key(client, admin_key, vendor_id, name="till 1"):
+async def issue_key(client: httpx.AsyncClient, admin_key: str, vendor_id: int, name: str = "till 1") -> httpx.Response:
     return await client.post(f"{VENDORS}/{vendor_id}/api-keys", json={"name": name}, headers=bearer(admin_key))
 
 
-async def test_issued_key_is_shown_once_and_acts_for_its_vendor(client, admin_key, tenant):
+async def test_issued_key_is_shown_once_and_acts_for_its_vendor(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     vendor = await create_vendor(client, admin_key, name="New Shop")
 
     response = await issue_key(client, admin_key, vendor["id"])
@@ -205,7 +221,9 @@ async def test_issued_key_is_shown_once_and_acts_for_its_vendor(client, admin_ke
     assert issued["key"] not in read.text
 
 
-async def test_a_second_key_for_an_existing_vendor_reaches_its_programme(client, admin_key, tenant):
+async def test_a_second_key_for_an_existing_vendor_reaches_its_programme(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     issued = (await issue_key(client, admin_key, tenant.vendor_id, name="till 2")).json()
 
     program = await client.get(VENDOR_PROGRAM, headers=bearer(issued["key"]))
@@ -215,7 +233,7 @@ async def test_a_second_key_for_an_existing_vendor_reaches_its_programme(client,
     assert issued["key"] != tenant.key
 
 
-async def test_issue_key_for_unknown_vendor_is_404(client, admin_key):
+async def test_issue_key_for_unknown_vendor_is_404(client: httpx.AsyncClient, admin_key: str) -> None:
     response = await issue_key(client, admin_key, 999)
 
     assert response.status_code == 404
@@ -224,13 +242,15 @@ async def test_issue_key_for_unknown_vendor_is_404(client, admin_key):
 
 
 @pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 201}])
-async def test_issue_key_needs_a_name(client, admin_key, tenant, body):
+async def test_issue_key_needs_a_name(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, body: dict[str, Any]
+) -> None:
     response = await client.post(f"{VENDORS}/{tenant.vendor_id}/api-keys", json=body, headers=bearer(admin_key))
 
     assert error_fields(response) == {"name"}
 
 
-async def test_revoked_key_stops_working_at_once(client, admin_key, tenant):
+async def test_revoked_key_stops_working_at_once(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
     spare = (await issue_key(client, admin_key, tenant.vendor_id, name="spare")).json()
     assert (await client.get(VENDOR_PROGRAM, headers=bearer(spare["key"]))).status_code == 200
 
@@ -244,7 +264,7 @@ async def test_revoked_key_stops_working_at_once(client, admin_key, tenant):
     assert (await client.get(VENDOR_PROGRAM, headers=tenant.headers)).status_code == 200
 
 
-async def test_revoking_twice_is_harmless(client, admin_key, tenant):
+async def test_revoking_twice_is_harmless(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
     spare = (await issue_key(client, admin_key, tenant.vendor_id)).json()
 
     first = await client.delete(f"{API_KEYS}/{spare['id']}", headers=bearer(admin_key))
@@ -254,7 +274,7 @@ async def test_revoking_twice_is_harmless(client, admin_key, tenant):
     assert (await client.get(VENDOR_PROGRAM, headers=bearer(spare["key"]))).status_code == 401
 
 
-async def test_revoke_unknown_key_is_404(client, admin_key):
+async def test_revoke_unknown_key_is_404(client: httpx.AsyncClient, admin_key: str) -> None:
     response = await client.delete(f"{API_KEYS}/31337", headers=bearer(admin_key))
 
     assert response.status_code == 404
@@ -263,7 +283,9 @@ async def test_revoke_unknown_key_is_404(client, admin_key):
 
 
 @pytest.mark.parametrize("term", ["%", "_", "50%"])
-async def test_search_treats_like_wildcards_as_plain_characters(client, admin_key, term):
+async def test_search_treats_like_wildcards_as_plain_characters(
+    client: httpx.AsyncClient, admin_key: str, term: str
+) -> None:
     await create_vendor(client, admin_key, name="Plain Shop", slug="plain-shop")
     percent = await create_vendor(client, admin_key, name="50% Off Store", slug="fifty-off")
 
@@ -273,14 +295,16 @@ async def test_search_treats_like_wildcards_as_plain_characters(client, admin_ke
     assert [v["id"] for v in found["items"]] == expected
 
 
-async def test_a_slug_made_from_a_long_name_is_a_valid_slug(client, admin_key):
+async def test_a_slug_made_from_a_long_name_is_a_valid_slug(client: httpx.AsyncClient, admin_key: str) -> None:
     vendor = await create_vendor(client, admin_key, name="a" * 99 + " b c")
 
     assert vendor["slug"] == "a" * 90  # room left for a `-N` suffix within 100 characters
     assert re.fullmatch(SLUG_PATTERN, vendor["slug"])
 
 
-async def test_a_vendor_without_a_slug_always_gets_a_free_readable_one(client, admin_key):
+async def test_a_vendor_without_a_slug_always_gets_a_free_readable_one(
+    client: httpx.AsyncClient, admin_key: str
+) -> None:
     """A peer system's fault: names with no Latin letters all became `vendor`, and the second one a 409."""
     names = ["東京カフェ", "北京茶馆", "Кофейня Маша", "Ελληνικό Καφέ", "Bäckerei Schmit", "Bäckerei Schmit", "☕"]
     slugs = []
@@ -305,7 +329,9 @@ async def test_a_vendor_without_a_slug_always_gets_a_free_readable_one(client, a
 # --- a vendor's keys, listed -----------------------------------------------------------------------
 
 
-async def test_a_vendors_keys_are_listed_oldest_first_without_secret_or_hash(client, admin_key, tenant, clock):
+async def test_a_vendors_keys_are_listed_oldest_first_without_secret_or_hash(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, clock: FixedClock
+) -> None:
     """Issue 11, 14(a): an operator who did not keep a key's id finds it here, by name and prefix."""
     clock.advance(timedelta(minutes=1))
     till = (await issue_key(client, admin_key, tenant.vendor_id, name="till 2")).json()
@@ -327,7 +353,9 @@ async def test_a_vendors_keys_are_listed_oldest_first_without_secret_or_hash(cli
     assert hashlib.sha256(tenant.key.encode()).hexdigest() not in response.text
 
 
-async def test_listing_keys_shows_only_that_vendors(client, admin_key, tenant, other_tenant):
+async def test_listing_keys_shows_only_that_vendors(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
     mine = (await client.get(f"{VENDORS}/{tenant.vendor_id}/api-keys", headers=bearer(admin_key))).json()
     unknown = await client.get(f"{VENDORS}/424242/api-keys", headers=bearer(admin_key))
     as_vendor = await client.get(f"{VENDORS}/{tenant.vendor_id}/api-keys", headers=tenant.headers)
@@ -340,7 +368,7 @@ async def test_listing_keys_shows_only_that_vendors(client, admin_key, tenant, o
 # --- a vendor, changed -----------------------------------------------------------------------------
 
 
-async def test_patch_changes_only_the_fields_given(client, admin_key, tenant):
+async def test_patch_changes_only_the_fields_given(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
     url = f"{VENDORS}/{tenant.vendor_id}"
     before = (await client.get(url, headers=bearer(admin_key))).json()
 
@@ -356,7 +384,9 @@ async def test_patch_changes_only_the_fields_given(client, admin_key, tenant):
     assert (await client.get(url, headers=bearer(admin_key))).json() == response.json()
 
 
-async def test_patch_moves_the_public_address_to_a_free_slug(client, admin_key, tenant):
+async def test_patch_moves_the_public_address_to_a_free_slug(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     response = await client.patch(f"{VENDORS}/{tenant.vendor_id}", json={"slug": "cafe-un"}, headers=bearer(admin_key))
 
     assert response.status_code == 200 and response.json()["slug"] == "cafe-un"
@@ -364,7 +394,9 @@ async def test_patch_moves_the_public_address_to_a_free_slug(client, admin_key, 
     assert_error(await client.get(f"{PUBLIC_PROGRAMS}/{tenant.slug}"), 404, "LOYALTY_PROGRAM_NOT_FOUND")
 
 
-async def test_patch_to_a_taken_slug_is_a_conflict_and_changes_nothing(client, admin_key, tenant, other_tenant):
+async def test_patch_to_a_taken_slug_is_a_conflict_and_changes_nothing(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
     url = f"{VENDORS}/{tenant.vendor_id}"
 
     taken = await client.patch(url, json={"name": "Renamed", "slug": other_tenant.slug}, headers=bearer(admin_key))
@@ -386,7 +418,9 @@ async def test_patch_to_a_taken_slug_is_a_conflict_and_changes_nothing(client, a
         ({"slug": "Not A Slug"}, "slug"),
     ],
 )
-async def test_patch_rejects_invalid_or_null_fields(client, admin_key, tenant, body, field):
+async def test_patch_rejects_invalid_or_null_fields(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, body: dict[str, Any], field: str | None
+) -> None:
     response = await client.patch(f"{VENDORS}/{tenant.vendor_id}", json=body, headers=bearer(admin_key))
 
     details = assert_error(response, 422, "VALIDATION_ERROR")
@@ -396,7 +430,7 @@ async def test_patch_rejects_invalid_or_null_fields(client, admin_key, tenant, b
         assert {error["field"] for error in details["errors"]} == {field}
 
 
-async def test_patch_of_an_unknown_vendor_is_404(client, admin_key):
+async def test_patch_of_an_unknown_vendor_is_404(client: httpx.AsyncClient, admin_key: str) -> None:
     assert_error(await client.patch(f"{VENDORS}/424242", json={"name": "X"}, headers=bearer(admin_key)), 404,
                  "VENDOR_NOT_FOUND")  # fmt: skip
 
@@ -404,7 +438,9 @@ async def test_patch_of_an_unknown_vendor_is_404(client, admin_key):
 # --- a vendor, switched off and on -----------------------------------------------------------------
 
 
-async def test_a_deactivated_vendors_keys_stop_at_once_and_the_admin_still_sees_it(client, admin_key, tenant):
+async def test_a_deactivated_vendors_keys_stop_at_once_and_the_admin_still_sees_it(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     """Issue 11, 14(b). 403, not 401: the key is genuine (not counted as a wrong key against the shop's
     address), and the answer says why, which no new key would change."""
     counter = (await client.post(f"{VENDORS}/{tenant.vendor_id}/api-keys", json={"name": "till", "scope": "counter"},
@@ -436,7 +472,9 @@ async def test_a_deactivated_vendors_keys_stop_at_once_and_the_admin_still_sees_
     assert (await client.post(f"{VENDOR_V}/stamp", json=stamp, headers=bearer(counter["key"]))).status_code == 201
 
 
-async def test_a_deactivated_vendors_keys_do_not_count_as_wrong_keys(client, admin_key, tenant, settings):
+async def test_a_deactivated_vendors_keys_do_not_count_as_wrong_keys(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, settings: Settings
+) -> None:
     """Refusals of a switched-off vendor's genuine key must not push its address towards 429."""
     await client.post(f"{VENDORS}/{tenant.vendor_id}/deactivate", headers=bearer(admin_key))
 
@@ -445,7 +483,9 @@ async def test_a_deactivated_vendors_keys_do_not_count_as_wrong_keys(client, adm
     assert {answer.status_code for answer in answers} == {403}
 
 
-async def test_a_deactivated_vendors_public_programme_is_not_found(client, admin_key, tenant):
+async def test_a_deactivated_vendors_public_programme_is_not_found(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     await client.post(f"{VENDORS}/{tenant.vendor_id}/deactivate", headers=bearer(admin_key))
 
     page = await client.get(f"{PUBLIC_PROGRAMS}/{tenant.slug}")
@@ -455,7 +495,9 @@ async def test_a_deactivated_vendors_public_programme_is_not_found(client, admin
     assert_error(enrol, 404, "LOYALTY_PROGRAM_NOT_FOUND")
 
 
-async def test_switching_a_vendor_twice_is_harmless_and_an_unknown_one_is_404(client, admin_key, tenant):
+async def test_switching_a_vendor_twice_is_harmless_and_an_unknown_one_is_404(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     url = f"{VENDORS}/{tenant.vendor_id}"
     answers = [await client.post(f"{url}/{action}", headers=bearer(admin_key))
                for action in ("deactivate", "deactivate", "activate", "activate")]  # fmt: skip

@@ -36,7 +36,9 @@ async def client_at(
         yield http
 
 
-async def test_invented_forwarded_addresses_do_not_dodge_the_enrolment_limit(database_url, database, clock, tenant):
+async def test_invented_forwarded_addresses_do_not_dodge_the_enrolment_limit(
+    database_url: str, database: Database, clock: FixedClock, tenant: Tenant
+) -> None:
     """The issue's attack: 15 enrolments, each with a new address of the client's own invention at the
     left of X-Forwarded-For; the proxy appends the address it saw, and that one is counted."""
     async with client_at(
@@ -53,7 +55,9 @@ async def test_invented_forwarded_addresses_do_not_dodge_the_enrolment_limit(dat
     assert [a.status_code for a in answers] == [201] * 10 + [429] * 5
 
 
-async def test_forwarded_addresses_from_a_client_that_is_no_proxy_are_ignored(database_url, database, clock, tenant):
+async def test_forwarded_addresses_from_a_client_that_is_no_proxy_are_ignored(
+    database_url: str, database: Database, clock: FixedClock, tenant: Tenant
+) -> None:
     async with client_at(
         (CUSTOMER, 40000), database, clock, database_url=database_url, trust_forwarded_for=True, enroll_rate_limit=2
     ) as client:
@@ -69,8 +73,8 @@ async def test_forwarded_addresses_from_a_client_that_is_no_proxy_are_ignored(da
 
 
 async def test_wrong_keys_are_counted_per_address_and_refused_past_the_limit(
-    database_url, database, clock, tenant: Tenant, caplog: pytest.LogCaptureFixture
-):
+    database_url: str, database: Database, clock: FixedClock, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.WARNING, logger="loyalty.security")
     async with (
         client_at((CUSTOMER, 40000), database, clock, database_url=database_url, auth_failure_limit=3) as guesser,
@@ -92,8 +96,8 @@ async def test_wrong_keys_are_counted_per_address_and_refused_past_the_limit(
 
 
 async def test_a_guesser_behind_a_shared_address_does_not_lock_out_the_terminals_beside_it(
-    database_url, database, clock, tenant: Tenant
-):
+    database_url: str, database: Database, clock: FixedClock, tenant: Tenant
+) -> None:
     """A shop's NAT, or a proxy hop missing from LOYALTY_TRUSTED_PROXIES: one address for everyone.
     Found in review: one client's wrong keys used to refuse every key from that address."""
     async with client_at((CUSTOMER, 40000), database, clock, database_url=database_url, auth_failure_limit=3) as shared:

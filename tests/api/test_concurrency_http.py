@@ -100,7 +100,9 @@ async def ledger_count(database: Database, card_id: int, transaction_type: str) 
     return count or 0
 
 
-async def test_simultaneous_stamps_respect_the_daily_limit(pg_client, pg_database, pg_settings, clock):
+async def test_simultaneous_stamps_respect_the_daily_limit(
+    pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
+) -> None:
     tenant = await open_counter(pg_database, pg_settings, clock, cooldown_minutes=0, max_daily_stamps=5)
 
     responses = await race(pg_client, tenant, "/stamp")
@@ -113,7 +115,9 @@ async def test_simultaneous_stamps_respect_the_daily_limit(pg_client, pg_databas
     assert await ledger_count(pg_database, tenant.card_id, "stamp_earned") == 5
 
 
-async def test_simultaneous_stamps_respect_the_cooldown(pg_client, pg_database, pg_settings, clock):
+async def test_simultaneous_stamps_respect_the_cooldown(
+    pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
+) -> None:
     tenant = await open_counter(pg_database, pg_settings, clock, cooldown_minutes=15, max_daily_stamps=5)
 
     responses = await race(pg_client, tenant, "/stamp")
@@ -124,7 +128,9 @@ async def test_simultaneous_stamps_respect_the_cooldown(pg_client, pg_database, 
     assert card.stamp_count == 1
 
 
-async def test_simultaneous_stamp_redemptions_never_overdraw(pg_client, pg_database, pg_settings, clock):
+async def test_simultaneous_stamp_redemptions_never_overdraw(
+    pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
+) -> None:
     tenant = await open_counter(pg_database, pg_settings, clock, cooldown_minutes=0, max_daily_stamps=20)
     for _ in range(9):  # stamps_target 3: enough for three rewards
         stamped = await pg_client.post(f"{V}/stamp", json={"card_id": tenant.card_id}, headers=tenant.headers)
@@ -138,7 +144,9 @@ async def test_simultaneous_stamp_redemptions_never_overdraw(pg_client, pg_datab
     assert (card.stamp_count, card.stamps_redeemed) == (0, 3)
 
 
-async def test_simultaneous_points_redemptions_never_overdraw(pg_client, pg_database, pg_settings, clock):
+async def test_simultaneous_points_redemptions_never_overdraw(
+    pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
+) -> None:
     tenant = await open_counter(
         pg_database, pg_settings, clock, points_rewards=[{"id": 1, "name": "Croissant", "points_required": 10}]
     )
@@ -155,7 +163,9 @@ async def test_simultaneous_points_redemptions_never_overdraw(pg_client, pg_data
     assert (card.points_balance, card.total_points_redeemed) == (5, 30)
 
 
-async def test_simultaneous_earns_all_count(pg_client, pg_database, pg_settings, clock):
+async def test_simultaneous_earns_all_count(
+    pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
+) -> None:
     tenant = await open_counter(pg_database, pg_settings, clock)
 
     responses = await race(pg_client, tenant, "/points/earn", purchase_amount_cents=199)
@@ -165,7 +175,9 @@ async def test_simultaneous_earns_all_count(pg_client, pg_database, pg_settings,
     assert card.points_balance == RACERS * 1
 
 
-async def test_simultaneous_voids_of_one_entry_void_it_once(pg_client, pg_database, pg_settings, clock):
+async def test_simultaneous_voids_of_one_entry_void_it_once(
+    pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
+) -> None:
     tenant = await open_counter(pg_database, pg_settings, clock)
     earned = await pg_client.post(
         f"{V}/points/earn", json={"card_id": tenant.card_id, "purchase_amount_cents": 1000}, headers=tenant.headers
@@ -185,7 +197,9 @@ async def test_simultaneous_voids_of_one_entry_void_it_once(pg_client, pg_databa
     assert card.points_balance == 0
 
 
-async def test_mixed_race_keeps_the_card_equal_to_its_ledger(pg_client, pg_database, pg_settings, clock):
+async def test_mixed_race_keeps_the_card_equal_to_its_ledger(
+    pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
+) -> None:
     tenant = await open_counter(
         pg_database, pg_settings, clock, cooldown_minutes=0, max_daily_stamps=10,
         points_rewards=[{"id": 1, "name": "Cookie", "points_required": 3}],

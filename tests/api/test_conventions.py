@@ -7,12 +7,14 @@ import re
 import httpx
 import pytest
 
+from tests.tenants import Tenant
+
 pytestmark = pytest.mark.anyio
 
 OFFSET_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 
 
-async def test_timestamps_carry_a_numeric_offset(client: httpx.AsyncClient, tenant):
+async def test_timestamps_carry_a_numeric_offset(client: httpx.AsyncClient, tenant: Tenant) -> None:
     stamped = await client.post(
         "/api/v1/vendor/loyalty/stamp",
         json={"card_id": tenant.card_id, "staff_pin": tenant.pin},
@@ -32,7 +34,7 @@ async def test_timestamps_carry_a_numeric_offset(client: httpx.AsyncClient, tena
 @pytest.mark.parametrize(
     ("query", "status"), [("limit=200", 200), ("limit=201", 422), ("limit=0", 422), ("offset=-1", 422)]
 )
-async def test_list_limits(client: httpx.AsyncClient, tenant, query: str, status: int):
+async def test_list_limits(client: httpx.AsyncClient, tenant: Tenant, query: str, status: int) -> None:
     response = await client.get(f"/api/v1/vendor/loyalty/cards?{query}", headers=tenant.headers)
     assert response.status_code == status
     if status == 200:
@@ -40,7 +42,7 @@ async def test_list_limits(client: httpx.AsyncClient, tenant, query: str, status
         assert response.json()["limit"] == 200
 
 
-async def test_a_timezone_that_depends_on_the_server_is_refused(client: httpx.AsyncClient, admin_key):
+async def test_a_timezone_that_depends_on_the_server_is_refused(client: httpx.AsyncClient, admin_key: str) -> None:
     response = await client.post(
         "/api/v1/admin/loyalty/vendors",
         json={"name": "Odd", "timezone": "localtime"},

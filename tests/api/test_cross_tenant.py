@@ -10,6 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.models import Customer, LoyaltyCard, LoyaltyTransaction, StaffPin
 from tests.tenants import Tenant, make_tenant
@@ -25,6 +27,7 @@ async def snapshot(database: Database, tenant: Tenant) -> dict[str, Any]:
     async with database.unit_of_work() as session:
         card = await session.get(LoyaltyCard, tenant.card_id)
         pin = await session.get(StaffPin, tenant.pin_id)
+        assert card is not None
         customer = await session.get(Customer, card.customer_id)
         ledger = (
             await session.scalars(select(LoyaltyTransaction.id).where(LoyaltyTransaction.vendor_id == tenant.vendor_id))
@@ -38,7 +41,9 @@ async def snapshot(database: Database, tenant: Tenant) -> dict[str, Any]:
 
 
 @pytest.fixture
-async def victim(database, settings, clock, client) -> tuple[Tenant, int, int]:
+async def victim(
+    database: Database, settings: Settings, clock: FixedClock, client: httpx.AsyncClient
+) -> tuple[Tenant, int, int]:
     """Vendor A, with one ledger entry on its card; returns (tenant, transaction id, customer id)."""
     a = await make_tenant(
         database, settings, clock, slug="victim", points_rewards=REWARD, require_staff_pin=False, cooldown_minutes=0
@@ -48,12 +53,14 @@ async def victim(database, settings, clock, client) -> tuple[Tenant, int, int]:
     )
     assert earned.status_code == 201, earned.text
     async with database.unit_of_work() as session:
-        customer_id = (await session.get(LoyaltyCard, a.card_id)).customer_id
+        card = await session.get(LoyaltyCard, a.card_id)
+        assert card is not None
+        customer_id = card.customer_id
     return a, earned.json()["transaction_id"], customer_id
 
 
 @pytest.fixture
-async def attacker(database, settings, clock) -> Tenant:
+async def attacker(database: Database, settings: Settings, clock: FixedClock) -> Tenant:
     return await make_tenant(
         database, settings, clock, slug="attacker", pin="5555", email="b@example.com", points_rewards=REWARD
     )
@@ -63,7 +70,9 @@ def card_refs(a: Tenant) -> list[dict[str, Any]]:
     return [{"card_id": a.card_id}, {"qr_code": a.qr_code}, {"card_number": a.card_number}]
 
 
-async def test_another_vendors_data_is_invisible_and_untouchable(client: httpx.AsyncClient, database, victim, attacker):
+async def test_another_vendors_data_is_invisible_and_untouchable(
+    client: httpx.AsyncClient, database: Database, victim: tuple[Tenant, int, int], attacker: Tenant
+) -> None:
     a, transaction_id, customer_id = victim
     b = attacker
     before = await snapshot(database, a)
@@ -110,7 +119,9 @@ async def test_another_vendors_data_is_invisible_and_untouchable(client: httpx.A
     assert await snapshot(database, a) == before
 
 
-async def test_an_unknown_id_and_another_vendors_id_answer_alike(client: httpx.AsyncClient, victim, attacker):
+async def test_an_unknown_id_and_another_vendors_id_answer_alike(
+    client: httpx.AsyncClient, victim: tuple[Tenant, int, int], attacker: Tenant
+) -> None:
     a, _, _ = victim
     theirs = await client.get(f"{V}/cards/{a.card_id}", headers=attacker.headers)
     unknown = await client.get(f"{V}/cards/999999", headers=attacker.headers)
@@ -118,7 +129,9 @@ async def test_an_unknown_id_and_another_vendors_id_answer_alike(client: httpx.A
     assert theirs.json()["error_code"] == unknown.json()["error_code"]
 
 
-async def test_another_vendors_staff_pin_id_approves_nothing(client: httpx.AsyncClient, victim, attacker):
+async def test_another_vendors_staff_pin_id_approves_nothing(
+    client: httpx.AsyncClient, victim: tuple[Tenant, int, int], attacker: Tenant
+) -> None:
     a, _, _ = victim
     b = attacker
     response = await client.post(

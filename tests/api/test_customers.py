@@ -4,25 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import JSON, String, Text, cast, func, select
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.models import Base, IdempotencyRecord
 from loyalty.services import idempotency
 from tests.api.helpers import assert_error, bearer
 from tests.api.test_vendor_cards import seed_points
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
 VENDOR = "/api/v1/vendor/loyalty"
 
 
-async def _customer_id(client, tenant) -> int:
+async def _customer_id(client: httpx.AsyncClient, tenant: Tenant) -> int:
     card = (await client.get(f"{VENDOR}/cards/{tenant.card_id}", headers=tenant.headers)).json()
     return card["customer"]["id"]  # type: ignore[no-any-return]
 
 
-async def test_export_contains_the_customers_cards_and_transactions(client, tenant, database, settings, clock):
+async def test_export_contains_the_customers_cards_and_transactions(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await seed_points(database, settings, clock, tenant, 500, 700)
     customer_id = await _customer_id(client, tenant)
     response = await client.get(f"{VENDOR}/customers/{customer_id}/export", headers=tenant.headers)
@@ -38,13 +45,15 @@ async def test_export_contains_the_customers_cards_and_transactions(client, tena
     assert "10.0.0.1" not in response.text and "client_ip" not in response.text
 
 
-async def test_export_of_a_customer_without_transactions(client, tenant):
+async def test_export_of_a_customer_without_transactions(client: httpx.AsyncClient, tenant: Tenant) -> None:
     customer_id = await _customer_id(client, tenant)
     export = (await client.get(f"{VENDOR}/customers/{customer_id}/export", headers=tenant.headers)).json()
     assert len(export["cards"]) == 1 and export["transactions"] == []
 
 
-async def test_erase_pseudonymises_and_keeps_the_ledger(client, tenant, database, settings, clock):
+async def test_erase_pseudonymises_and_keeps_the_ledger(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await seed_points(database, settings, clock, tenant, 500, 700, 900)
     customer_id = await _customer_id(client, tenant)
     response = await client.post(f"{VENDOR}/customers/{customer_id}/erase", headers=tenant.headers)
@@ -70,7 +79,7 @@ async def test_erase_pseudonymises_and_keeps_the_ledger(client, tenant, database
     assert len(export["transactions"]) == 3
 
 
-async def test_erased_customer_may_enrol_again_as_a_new_customer(client, tenant):
+async def test_erased_customer_may_enrol_again_as_a_new_customer(client: httpx.AsyncClient, tenant: Tenant) -> None:
     customer_id = await _customer_id(client, tenant)
     await client.post(f"{VENDOR}/customers/{customer_id}/erase", headers=tenant.headers)
     again = await client.post(f"{VENDOR}/cards", json={"email": "customer@example.com"}, headers=tenant.headers)
@@ -78,14 +87,14 @@ async def test_erased_customer_may_enrol_again_as_a_new_customer(client, tenant)
     assert again.json()["customer"]["id"] != customer_id
 
 
-async def test_erase_twice_is_harmless(client, tenant):
+async def test_erase_twice_is_harmless(client: httpx.AsyncClient, tenant: Tenant) -> None:
     customer_id = await _customer_id(client, tenant)
     url = f"{VENDOR}/customers/{customer_id}/erase"
     assert (await client.post(url, headers=tenant.headers)).status_code == 204
     assert (await client.post(url, headers=tenant.headers)).status_code == 204
 
 
-async def test_another_vendors_customer_is_404(client, tenant, other_tenant):
+async def test_another_vendors_customer_is_404(client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant) -> None:
     foreign = await _customer_id(client, other_tenant)
     for method, url in (
         ("GET", f"{VENDOR}/customers/{foreign}/export"),
@@ -100,7 +109,7 @@ async def test_another_vendors_customer_is_404(client, tenant, other_tenant):
     assert untouched["customer"]["email"] == "other@example.com" and untouched["is_active"] is True
 
 
-async def test_customer_routes_need_a_vendor_key(client, admin_key, tenant):
+async def test_customer_routes_need_a_vendor_key(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
     customer_id = await _customer_id(client, tenant)
     for method, url in (
         ("GET", f"{VENDOR}/customers/{customer_id}/export"),
@@ -121,14 +130,16 @@ REFERENCE = "paul@example.org"
 TRACES = (JEANNE["email"], JEANNE["name"], JEANNE["phone"], "621 222 333", REFERENCE, "Muller")
 
 
-def keyed(tenant, key: str) -> dict[str, str]:
+def keyed(tenant: Tenant, key: str) -> dict[str, str]:
     return {**tenant.headers, "Idempotency-Key": key}
 
 
-async def _touch_every_route_that_stores_data(client, tenant) -> dict[str, Any]:
+async def _touch_every_route_that_stores_data(client: httpx.AsyncClient, tenant: Tenant) -> dict[str, Any]:
     """Jeanne enrols at the counter (and tries again on the public page), then collects a stamp and
     points with notes and references a member of staff typed about her, and one entry is voided."""
-    card = (await client.post(f"{VENDOR}/cards", json=JEANNE, headers=keyed(tenant, "enrol-0001"))).json()
+    card: dict[str, Any] = (
+        await client.post(f"{VENDOR}/cards", json=JEANNE, headers=keyed(tenant, "enrol-0001"))
+    ).json()
     ref = {"card_id": card["id"], "staff_pin": tenant.pin}
     stamp = await client.post(f"{VENDOR}/stamp", json={**ref, "notes": NOTE}, headers=keyed(tenant, "s-1"))
     earn = await client.post(
@@ -150,7 +161,7 @@ async def _touch_every_route_that_stores_data(client, tenant) -> dict[str, Any]:
     return card
 
 
-async def test_erasure_forgets_the_stored_answers_and_the_free_text(client, tenant):
+async def test_erasure_forgets_the_stored_answers_and_the_free_text(client: httpx.AsyncClient, tenant: Tenant) -> None:
     """A peer system's fault: after erasure, replaying the enrolment's Idempotency-Key answered 201 with
     the old e-mail and name, notes and order references still showed, and the card could be reactivated."""
     card = await _touch_every_route_that_stores_data(client, tenant)
@@ -169,7 +180,9 @@ async def test_erasure_forgets_the_stored_answers_and_the_free_text(client, tena
     assert_error(reactivated, 400, "CUSTOMER_ERASED")
 
 
-async def test_after_erasure_no_table_holds_the_persons_data(client, tenant, database):
+async def test_after_erasure_no_table_holds_the_persons_data(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database
+) -> None:
     """Every text column of every table, and every stored answer (decompressed), is searched."""
     card = await _touch_every_route_that_stores_data(client, tenant)
     assert (
@@ -181,7 +194,7 @@ async def test_after_erasure_no_table_holds_the_persons_data(client, tenant, dat
     assert found == []
 
 
-async def _text_containing(database, needles: tuple[str, ...]) -> list[str]:
+async def _text_containing(database: Database, needles: tuple[str, ...]) -> list[str]:
     found = []
     async with database.unit_of_work() as session:
         for table in Base.metadata.sorted_tables:

@@ -3,34 +3,37 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from tests.tenants import Tenant
+
 pytestmark = pytest.mark.anyio
 
 
-def assert_envelope(body: dict, code: str) -> None:
+def assert_envelope(body: dict[str, Any], code: str) -> None:
     assert set(body) == {"error_code", "message", "details"}
     assert body["error_code"] == code
     assert isinstance(body["message"], str) and body["message"]
 
 
-async def test_unknown_route_is_404_route_not_found(client: httpx.AsyncClient):
+async def test_unknown_route_is_404_route_not_found(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/nothing-here")
     assert response.status_code == 404
     assert_envelope(response.json(), "ROUTE_NOT_FOUND")
 
 
-async def test_wrong_method_is_405(client: httpx.AsyncClient):
+async def test_wrong_method_is_405(client: httpx.AsyncClient) -> None:
     response = await client.delete("/api/v1/loyalty/health")
     assert response.status_code == 405
     assert_envelope(response.json(), "METHOD_NOT_ALLOWED")
     assert response.headers["allow"] == "GET"
 
 
-async def test_405_allows_every_method_of_the_path(client: httpx.AsyncClient, tenant):
+async def test_405_allows_every_method_of_the_path(client: httpx.AsyncClient, tenant: Tenant) -> None:
     """RFC 9110: a 405 names the methods the path does answer, all of them (GET, POST and PATCH here are
     three routes; Starlette's own 405 named the first one's only)."""
     response = await client.delete("/api/v1/vendor/loyalty/program", headers=tenant.headers)
@@ -41,7 +44,7 @@ async def test_405_allows_every_method_of_the_path(client: httpx.AsyncClient, te
     assert response.headers["allow"] == "PATCH, DELETE"
 
 
-async def test_malformed_json_is_422_with_field_errors(client: httpx.AsyncClient, tenant):
+async def test_malformed_json_is_422_with_field_errors(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.post(
         "/api/v1/vendor/loyalty/stamp",
         content=b'{"card_id": 1,',
@@ -55,7 +58,7 @@ async def test_malformed_json_is_422_with_field_errors(client: httpx.AsyncClient
     ]
 
 
-async def test_wrong_types_name_the_field(client: httpx.AsyncClient, tenant):
+async def test_wrong_types_name_the_field(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.post(
         "/api/v1/vendor/loyalty/points/earn",
         json={"card_id": tenant.card_id, "purchase_amount_cents": "lots"},
@@ -66,7 +69,7 @@ async def test_wrong_types_name_the_field(client: httpx.AsyncClient, tenant):
     assert "purchase_amount_cents" in fields
 
 
-async def test_missing_key_is_401_and_revealing_nothing(client: httpx.AsyncClient):
+async def test_missing_key_is_401_and_revealing_nothing(client: httpx.AsyncClient) -> None:
     response = await client.get("/api/v1/vendor/loyalty/program")
     assert response.status_code == 401
     assert_envelope(response.json(), "UNAUTHENTICATED")
@@ -74,7 +77,7 @@ async def test_missing_key_is_401_and_revealing_nothing(client: httpx.AsyncClien
 
 
 @pytest.mark.parametrize("authorization", ["Bearer lyk_live_not_a_key", "bearer nope"])
-async def test_a_refused_key_is_401_with_invalid_token(client: httpx.AsyncClient, authorization):
+async def test_a_refused_key_is_401_with_invalid_token(client: httpx.AsyncClient, authorization: str) -> None:
     """RFC 6750 section 3: a bearer token sent and refused is `error="invalid_token"`."""
     response = await client.get("/api/v1/vendor/loyalty/program", headers={"Authorization": authorization})
     assert response.status_code == 401
@@ -83,7 +86,7 @@ async def test_a_refused_key_is_401_with_invalid_token(client: httpx.AsyncClient
     assert challenge.startswith('Bearer realm="loyalty", error="invalid_token"'), challenge
 
 
-async def test_another_scheme_is_asked_for_a_bearer_key(client: httpx.AsyncClient, tenant):
+async def test_another_scheme_is_asked_for_a_bearer_key(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.get("/api/v1/vendor/loyalty/program", headers={"Authorization": "Basic dXNlcjpwYXNz"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == 'Bearer realm="loyalty"'
@@ -91,14 +94,16 @@ async def test_another_scheme_is_asked_for_a_bearer_key(client: httpx.AsyncClien
     assert authenticated.status_code == 200 and "www-authenticate" not in authenticated.headers
 
 
-async def test_messages_follow_accept_language_but_codes_do_not(client: httpx.AsyncClient):
+async def test_messages_follow_accept_language_but_codes_do_not(client: httpx.AsyncClient) -> None:
     english = (await client.get("/api/v1/vendor/loyalty/program")).json()
     french = (await client.get("/api/v1/vendor/loyalty/program", headers={"Accept-Language": "fr"})).json()
     assert english["error_code"] == french["error_code"] == "UNAUTHENTICATED"
     assert english["message"] != french["message"]
 
 
-async def test_unexpected_error_is_500_with_request_id_and_logged(app: FastAPI, caplog: pytest.LogCaptureFixture):
+async def test_unexpected_error_is_500_with_request_id_and_logged(
+    app: FastAPI, caplog: pytest.LogCaptureFixture
+) -> None:
     @app.get("/api/v1/loyalty/_boom")
     async def boom() -> None:
         raise RuntimeError("kaboom")

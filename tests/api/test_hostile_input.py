@@ -33,7 +33,7 @@ def _tracebacks(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [record for record in caplog.records if record.exc_info]
 
 
-async def test_an_id_past_the_largest_id_is_a_422(strict_client, tenant: Tenant):
+async def test_an_id_past_the_largest_id_is_a_422(strict_client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await strict_client.post(
         f"{V}/transactions/9223372036854775808/void",
         json={"reason": "x", "staff_pin": tenant.pin},
@@ -43,7 +43,9 @@ async def test_an_id_past_the_largest_id_is_a_422(strict_client, tenant: Tenant)
 
 
 @pytest.mark.parametrize("accept", ["application/json", "text/csv"])
-async def test_an_instant_that_utc_cannot_hold_is_a_422(strict_client, tenant: Tenant, accept: str):
+async def test_an_instant_that_utc_cannot_hold_is_a_422(
+    strict_client: httpx.AsyncClient, tenant: Tenant, accept: str
+) -> None:
     response = await strict_client.get(
         f"{V}/transactions",
         params={"since": "0001-01-01T00:00:00+14:00"},
@@ -53,7 +55,9 @@ async def test_an_instant_that_utc_cannot_hold_is_a_422(strict_client, tenant: T
     assert details["errors"][0]["field"] == "since"
 
 
-async def test_deeply_nested_json_with_an_idempotency_key_is_a_client_error(strict_client, tenant: Tenant):
+async def test_deeply_nested_json_with_an_idempotency_key_is_a_client_error(
+    strict_client: httpx.AsyncClient, tenant: Tenant
+) -> None:
     depth = 960
     body = '{"card_id": ' + "[" * depth + "]" * depth + "}"
     response = await strict_client.post(
@@ -66,8 +70,8 @@ async def test_deeply_nested_json_with_an_idempotency_key_is_a_client_error(stri
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite stores NUL: a plain 404 there
 async def test_a_nul_character_in_the_path_is_one_line_of_log_and_no_traceback(
-    strict_client, tenant: Tenant, caplog: pytest.LogCaptureFixture
-):
+    strict_client: httpx.AsyncClient, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     response = await strict_client.get("/api/v1/loyalty/programs/a%00b")
 
@@ -77,8 +81,8 @@ async def test_a_nul_character_in_the_path_is_one_line_of_log_and_no_traceback(
 
 
 async def test_a_failure_of_ours_is_one_500_with_one_traceback(
-    strict_client, tenant: Tenant, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-):
+    strict_client: httpx.AsyncClient, tenant: Tenant, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def broken(*_: object) -> None:
         raise RuntimeError("a bug")
 
@@ -94,8 +98,8 @@ async def test_a_failure_of_ours_is_one_500_with_one_traceback(
 
 
 async def test_a_refused_pin_leaves_no_hash_or_fingerprint_in_the_log(
-    strict_client, tenant: Tenant, caplog: pytest.LogCaptureFixture
-):
+    strict_client: httpx.AsyncClient, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     response = await strict_client.post(f"{V}/pins", json={"name": "a\u0000", "pin": "9998"}, headers=tenant.headers)
 
@@ -105,7 +109,9 @@ async def test_a_refused_pin_leaves_no_hash_or_fingerprint_in_the_log(
     assert not any(word in log for word in ("pin_hash", "pin_lookup", "parameters"))
 
 
-async def test_a_card_token_in_a_path_no_route_serves_is_redacted(strict_client, tenant: Tenant, caplog):
+async def test_a_card_token_in_a_path_no_route_serves_is_redacted(
+    strict_client: httpx.AsyncClient, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     response = await strict_client.get(f"/api/v1/loyalty/cards/{tenant.card_token}/pass")
 

@@ -33,14 +33,18 @@ async def _counter_key(client: httpx.AsyncClient, admin_key: str, tenant: Tenant
     return bearer(response.json()["key"])
 
 
-async def test_a_key_is_an_owner_key_unless_asked_otherwise(client, admin_key, tenant: Tenant):
+async def test_a_key_is_an_owner_key_unless_asked_otherwise(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     response = await client.post(
         f"{ADMIN}/vendors/{tenant.vendor_id}/api-keys", json={"name": "office"}, headers=bearer(admin_key)
     )
     assert response.status_code == 201 and response.json()["scope"] == "owner"
 
 
-async def test_a_counter_key_cannot_lift_its_own_pin_lockout(client, admin_key, tenant: Tenant):
+async def test_a_counter_key_cannot_lift_its_own_pin_lockout(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     """The issue's attack: wrong PINs until the lock, then `unlock` with the same key, again and again."""
     counter = await _counter_key(client, admin_key, tenant)
     guess = {"card_id": tenant.card_id, "staff_pin": "0000", "staff_pin_id": tenant.pin_id}
@@ -86,21 +90,20 @@ COUNTER = [
 def _request(tenant: Tenant, method: str, path: str, body: Any) -> tuple[str, str, Any]:
     values = {"pin_id": tenant.pin_id, "card_id": tenant.card_id, "pin": tenant.pin}
     if isinstance(body, dict):
-        body = {
-            k: (type(values[v[1:-1]])(values[v[1:-1]]) if isinstance(v, str) and v[:1] == "{" else v)
-            for k, v in body.items()
-        }
+        body = {k: (values[v[1:-1]] if isinstance(v, str) and v[:1] == "{" else v) for k, v in body.items()}
     return method, V + path.format(**values), body
 
 
-async def test_a_counter_key_is_forbidden_what_only_an_owner_may_do(client, admin_key, tenant: Tenant):
+async def test_a_counter_key_is_forbidden_what_only_an_owner_may_do(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     counter = await _counter_key(client, admin_key, tenant)
     for method, path, body in (_request(tenant, *route) for route in OWNER_ONLY):
         response = await client.request(method, path, json=body, headers=counter)
         assert response.status_code == 403 and response.json()["error_code"] == "FORBIDDEN", (method, path)
 
 
-async def test_a_counter_key_runs_the_counter(client, admin_key, tenant: Tenant):
+async def test_a_counter_key_runs_the_counter(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
     counter = await _counter_key(client, admin_key, tenant)
     for method, path, body in (_request(tenant, *route) for route in COUNTER):
         response = await client.request(method, path, json=body, headers=counter)
@@ -110,7 +113,9 @@ async def test_a_counter_key_runs_the_counter(client, admin_key, tenant: Tenant)
 # --- the last admin key ----------------------------------------------------------------------------
 
 
-async def _two_admin_keys(admin_key: str, database: Database, settings, clock) -> list[tuple[int, str]]:
+async def _two_admin_keys(
+    admin_key: str, database: Database, settings: Settings, clock: FixedClock
+) -> list[tuple[int, str]]:
     """(id, secret) of the fixture's admin key and of a second one."""
     async with database.unit_of_work() as session:
         second = await api_keys.create_admin_key(Context(session, settings, clock), "second admin")
@@ -119,7 +124,9 @@ async def _two_admin_keys(admin_key: str, database: Database, settings, clock) -
     return [(first.key_id, admin_key), (second.record.id, second.secret)]
 
 
-async def test_the_last_active_admin_key_cannot_be_revoked(client, admin_key, database, settings, clock):
+async def test_the_last_active_admin_key_cannot_be_revoked(
+    client: httpx.AsyncClient, admin_key: str, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     (first_id, _), (second_id, _) = await _two_admin_keys(admin_key, database, settings, clock)
 
     revoked = await client.delete(f"{ADMIN}/api-keys/{second_id}", headers=bearer(admin_key))
@@ -132,8 +139,8 @@ async def test_the_last_active_admin_key_cannot_be_revoked(client, admin_key, da
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # row locks decide the race
 async def test_two_admins_revoking_their_own_keys_at_once_leave_one(
-    client, admin_key, database: Database, settings: Settings, clock: FixedClock
-):
+    client: httpx.AsyncClient, admin_key: str, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     keys = await _two_admin_keys(admin_key, database, settings, clock)
 
     answers = await asyncio.gather(

@@ -8,14 +8,16 @@ import asyncio
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, MutableMapping
 from typing import Any
 
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from loyalty.app import create_app
+from loyalty.clock import FixedClock
 from loyalty.db import Database
 from tests.api.helpers import assert_error
 from tests.api.live_server import serve
@@ -29,7 +31,7 @@ V = "/api/v1/vendor/loyalty"
 ENROLL = "/api/v1/loyalty/programs/cafe-one/enroll"
 
 
-async def test_a_declared_body_over_the_limit_is_refused_before_the_caller_is_known(client):
+async def test_a_declared_body_over_the_limit_is_refused_before_the_caller_is_known(client: httpx.AsyncClient) -> None:
     response = await client.post(
         f"{V}/stamp", content=b"{}", headers={"Content-Length": "70000", "Content-Type": "application/json"}
     )
@@ -37,7 +39,7 @@ async def test_a_declared_body_over_the_limit_is_refused_before_the_caller_is_kn
     assert response.headers["Connection"] == "close"
 
 
-async def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(client, tenant: Tenant):
+async def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(client: httpx.AsyncClient, tenant: Tenant) -> None:
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"email": "a@example.com", "name": "'
         for _ in range(100):
@@ -48,7 +50,7 @@ async def test_a_streamed_body_is_cut_off_once_it_passes_the_limit(client, tenan
     assert response.headers["Connection"] == "close"  # the rest is never read, so no keep-alive
 
 
-async def test_too_many_or_too_large_headers_are_refused(client, tenant: Tenant):
+async def test_too_many_or_too_large_headers_are_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
     many = {f"x-filler-{i}": "1" for i in range(120)}
     large = {"x-filler": "x" * 20_000}
     for headers in (many, large):
@@ -59,7 +61,9 @@ async def test_too_many_or_too_large_headers_are_refused(client, tenant: Tenant)
         }
 
 
-async def test_a_body_that_does_not_arrive_in_time_is_a_408_and_holds_no_connection(database_url, clock):
+async def test_a_body_that_does_not_arrive_in_time_is_a_408_and_holds_no_connection(
+    database_url: str, clock: FixedClock
+) -> None:
     """With a pool of one, a client trickling its body must not stop another request from being served."""
     settings = test_settings(database_url, db_pool_size=1, db_pool_timeout_seconds=1, body_timeout_seconds=0.5)
     database = Database.from_settings(settings)
@@ -103,7 +107,9 @@ def _trickler(port: int, path: str) -> socket.socket:
 
 
 @pytest.mark.postgres
-async def test_forty_slow_clients_take_no_connection_from_health_and_the_counter(pg_database_url, clock):
+async def test_forty_slow_clients_take_no_connection_from_health_and_the_counter(
+    pg_database_url: str, clock: FixedClock
+) -> None:
     settings = test_settings(pg_database_url, body_timeout_seconds=4)  # production's pool: 8, no overflow
     seeding = Database.from_settings(settings)
     try:
@@ -153,7 +159,7 @@ async def _backends_in_transaction(database_url: str) -> int:
         await connection.close()
 
 
-async def test_a_rewards_list_past_its_bound_is_refused(client, tenant: Tenant):
+async def test_a_rewards_list_past_its_bound_is_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
     """The issue's 700,000-entry catalogue is refused unread (413); one entry past the schema's 200 is a 422."""
     huge = b'{"points_rewards": [' + b",".join([b'{"name":"r","points_required":1}'] * 700_000) + b"]}"
     one_too_many = [{"name": f"r{i}", "points_required": 1} for i in range(201)]
@@ -167,23 +173,27 @@ async def test_a_rewards_list_past_its_bound_is_refused(client, tenant: Tenant):
     assert assert_error(refused, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "points_rewards"
 
 
-async def test_a_client_gone_while_sending_its_body_is_one_log_line(app, tenant: Tenant, caplog):
+async def test_a_client_gone_while_sending_its_body_is_one_log_line(
+    app: FastAPI, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
     """Found in review: the disconnect escaped as a 500 with two tracebacks, which any client could
     repeat to flood the log."""
     caplog.set_level(logging.INFO)
-    sent: list[dict[str, Any]] = []
+    sent: list[MutableMapping[str, Any]] = []
     scope = {
         "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
         "path": ENROLL, "raw_path": ENROLL.encode(), "query_string": b"", "root_path": "",
         "headers": [(b"content-type", b"application/json"), (b"content-length", b"1000")],
         "client": ("198.51.100.7", 50000), "server": ("test", 80), "state": {},
     }  # fmt: skip
-    messages = iter([{"type": "http.request", "body": b'{"email": ', "more_body": True}, {"type": "http.disconnect"}])
+    messages: Iterator[dict[str, Any]] = iter(
+        [{"type": "http.request", "body": b'{"email": ', "more_body": True}, {"type": "http.disconnect"}]
+    )
 
     async def receive() -> dict[str, Any]:
         return next(messages)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: MutableMapping[str, Any]) -> None:
         sent.append(message)
 
     await app(scope, receive, send)

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import update
 
 from loyalty.api.errors import field_message
+from loyalty.db import Database
 from loyalty.models import Vendor
 from loyalty.services.card_numbers import luhn_check_digit
 from tests.api.helpers import assert_error
@@ -31,7 +32,9 @@ def field_errors(response: httpx.Response) -> dict[str, str]:
     return {error["field"]: error["message"] for error in details["errors"]}
 
 
-async def post(client: httpx.AsyncClient, tenant: Tenant, path: str, body: Any, locale: str | None = None):
+async def post(
+    client: httpx.AsyncClient, tenant: Tenant, path: str, body: Any, locale: str | None = None
+) -> httpx.Response:
     headers = {**tenant.headers, **({"Accept-Language": locale} if locale else {})}
     return await client.post(f"{VENDOR}{path}", json=body, headers=headers)
 
@@ -48,7 +51,9 @@ async def post(client: httpx.AsyncClient, tenant: Tenant, path: str, body: Any, 
         ("lb", "Dat ass keng gëlteg E-Mail-Adress"),
     ],
 )
-async def test_an_invalid_email_is_said_in_the_requests_language(client, tenant, locale, expected):
+async def test_an_invalid_email_is_said_in_the_requests_language(
+    client: httpx.AsyncClient, tenant: Tenant, locale: str, expected: str
+) -> None:
     response = await post(client, tenant, "/cards", {"email": "marie.example.com"}, locale)
     assert field_errors(response) == {"email": expected}
 
@@ -108,12 +113,14 @@ async def test_an_invalid_email_is_said_in_the_requests_language(client, tenant,
         ),
     ],
 )
-async def test_field_errors_are_ours_and_translated(client, tenant, path, body, field, english, french):
+async def test_field_errors_are_ours_and_translated(
+    client: httpx.AsyncClient, tenant: Tenant, path: str, body: dict[str, Any], field: str, english: str, french: str
+) -> None:
     assert field_errors(await post(client, tenant, path, body))[field] == english
     assert field_errors(await post(client, tenant, path, body, "fr"))[field] == french
 
 
-async def test_a_count_takes_the_plural_form_of_the_language(client, tenant):
+async def test_a_count_takes_the_plural_form_of_the_language(client: httpx.AsyncClient, tenant: Tenant) -> None:
     body = {"program_type": "stamps", "name": "Card", "points_per_euro": "1.5"}
     program = await client.get(f"{VENDOR}/program", headers=tenant.headers)
     assert program.status_code == 200  # the tenant has one: PATCH validates the same fields
@@ -128,7 +135,9 @@ async def test_a_count_takes_the_plural_form_of_the_language(client, tenant):
     ("content", "line", "column"),
     [(b'{"card_id": 1,', 1, 15), (b'{\n  "card_id": 1,\n  "staff_pin": 1234\n  "notes": "x"\n}', 4, 3)],
 )
-async def test_a_json_syntax_error_names_the_body_and_says_where(client, tenant, content, line, column):
+async def test_a_json_syntax_error_names_the_body_and_says_where(
+    client: httpx.AsyncClient, tenant: Tenant, content: bytes, line: int, column: int
+) -> None:
     headers = {**tenant.headers, "Content-Type": "application/json"}
     response = await client.post(f"{VENDOR}/stamp", content=content, headers=headers)
     assert field_errors(response) == {"body": f"The body is not valid JSON: see line {line}, column {column}"}
@@ -138,7 +147,9 @@ async def test_a_json_syntax_error_names_the_body_and_says_where(client, tenant,
     }
 
 
-async def test_our_validators_messages_are_translated_too(client, tenant, admin_key):
+async def test_our_validators_messages_are_translated_too(
+    client: httpx.AsyncClient, tenant: Tenant, admin_key: str
+) -> None:
     response = await post(client, tenant, "/stamp", {"staff_pin": "1234"}, "lb")
     assert field_errors(response) == {"body": "Gitt genee eent vun dëse Felder un: card_id, qr_code, card_number"}
     response = await client.post(
@@ -152,7 +163,7 @@ async def test_our_validators_messages_are_translated_too(client, tenant, admin_
     }
 
 
-def test_an_unknown_error_type_keeps_pydantics_english():
+def test_an_unknown_error_type_keeps_pydantics_english() -> None:
     error = {"type": "uuid_parsing", "loc": ("body", "x"), "msg": "Input should be a valid UUID", "ctx": {}}
     assert field_message(error, "fr") == "Input should be a valid UUID"
 
@@ -160,13 +171,15 @@ def test_an_unknown_error_type_keeps_pydantics_english():
 # --- item 11: unknown fields, what a PIN looks like, the check digit ---------------------------------
 
 
-async def test_an_unknown_field_is_refused_by_name_not_ignored(client, tenant):
+async def test_an_unknown_field_is_refused_by_name_not_ignored(client: httpx.AsyncClient, tenant: Tenant) -> None:
     """`staff_pn` used to be ignored, and the answer was STAFF_PIN_REQUIRED."""
     response = await post(client, tenant, "/stamp", {"card_id": tenant.card_id, "staff_pn": tenant.pin})
     assert field_errors(response) == {"staff_pn": "This field is not accepted here: check its spelling"}
 
 
-async def test_every_request_body_refuses_unknown_fields(app: FastAPI, client, tenant, admin_key):
+async def test_every_request_body_refuses_unknown_fields(
+    app: FastAPI, client: httpx.AsyncClient, tenant: Tenant, admin_key: str
+) -> None:
     """Each operation with a body, found in the OpenAPI document, so a new one is covered too."""
     admin = {"Authorization": f"Bearer {admin_key}"}
     values = {"vendor_slug": tenant.slug, "vendor_id": tenant.vendor_id, "pin_id": tenant.pin_id}
@@ -189,7 +202,7 @@ async def test_every_request_body_refuses_unknown_fields(app: FastAPI, client, t
     assert checked >= 14
 
 
-async def test_unknown_fields_inside_a_reward_are_refused(client, tenant):
+async def test_unknown_fields_inside_a_reward_are_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
     body = {"points_rewards": [{"name": "Croissant", "points_required": 50, "point_required": 5}]}
     response = await client.patch(f"{VENDOR}/program", json=body, headers=tenant.headers)
     assert "points_rewards.0.point_required" in field_errors(response)
@@ -200,7 +213,7 @@ def _mistyped(number: str) -> str:
     return number[:-1] + str((int(number[-1]) + 1) % 10)
 
 
-async def test_a_wrong_check_digit_is_a_typo_not_an_unknown_card(client, tenant):
+async def test_a_wrong_check_digit_is_a_typo_not_an_unknown_card(client: httpx.AsyncClient, tenant: Tenant) -> None:
     typo = _mistyped(tenant.card_number)
     response = await post(client, tenant, "/stamp", {"card_number": typo, "staff_pin": tenant.pin})
     assert field_errors(response) == {"card_number": "The card number's check digit does not match: a typo?"}
@@ -222,12 +235,14 @@ async def test_a_wrong_check_digit_is_a_typo_not_an_unknown_card(client, tenant)
 # --- item 12: public errors fall back to the vendor's language ---------------------------------------
 
 
-async def _speaks(database, tenant: Tenant, locale: str) -> None:
+async def _speaks(database: Database, tenant: Tenant, locale: str) -> None:
     async with database.unit_of_work() as session:
         await session.execute(update(Vendor).where(Vendor.id == tenant.vendor_id).values(default_locale=locale))
 
 
-async def test_public_enrolment_errors_speak_the_vendors_language(client, tenant, database):
+async def test_public_enrolment_errors_speak_the_vendors_language(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database
+) -> None:
     await _speaks(database, tenant, "lb")
     url = f"{PUBLIC}/programs/{tenant.slug}/enroll"
     response = await client.post(url, json={"email": "not-an-address"})
@@ -241,7 +256,7 @@ async def test_public_enrolment_errors_speak_the_vendors_language(client, tenant
     assert field_errors(response) == {"email": "Cette adresse e-mail n'est pas valide"}
 
 
-async def test_public_errors_of_an_english_vendor_stay_english(client, tenant):
+async def test_public_errors_of_an_english_vendor_stay_english(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.post(f"{PUBLIC}/programs/{tenant.slug}/enroll", json={"email": "x"})
     assert response.json()["message"] == "The request is not valid"
     assert field_errors(response) == {"email": "This is not a valid e-mail address"}

@@ -10,6 +10,9 @@ import pytest
 
 from loyalty import i18n
 from loyalty.api.schemas import operations
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.services import cards, programs
 from loyalty.services.context import Actor, Context
 from tests.api.helpers import assert_error
@@ -30,7 +33,7 @@ def _json(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if v is not None}
 
 
-async def earn(client: httpx.AsyncClient, tenant: Tenant, cents: int | None = 1000, **body: Any) -> httpx.Response:
+async def earn(client: httpx.AsyncClient, tenant: Tenant, cents: object = 1000, **body: Any) -> httpx.Response:
     payload: dict[str, Any] = {"card_id": tenant.card_id, "staff_pin": tenant.pin, "purchase_amount_cents": cents}
     payload.update(body)
     headers = {**tenant.headers, **payload.pop("headers", {})}
@@ -45,7 +48,7 @@ async def spend(client: httpx.AsyncClient, tenant: Tenant, reward_id: int | None
 
 
 @pytest.fixture
-async def shop(database, settings, clock) -> Tenant:
+async def shop(database: Database, settings: Settings, clock: FixedClock) -> Tenant:
     """A points programme at 1.5 points per euro with a small catalogue."""
     return await make_tenant(
         database, settings, clock, slug="points-shop", program_type="points", points_per_euro="1.5",
@@ -56,7 +59,7 @@ async def shop(database, settings, clock) -> Tenant:
 # --- earn ------------------------------------------------------------------------------------------
 
 
-async def test_earn_floors_cents_times_rate(client, shop, database):
+async def test_earn_floors_cents_times_rate(client: httpx.AsyncClient, shop: Tenant, database: Database) -> None:
     response = await earn(client, shop, 1999, order_reference="A-17", staff_pin_id=shop.pin_id)
 
     assert response.status_code == 201, response.text
@@ -88,7 +91,15 @@ async def test_earn_floors_cents_times_rate(client, shop, database):
         (301, "2.5", 7),
     ],
 )
-async def test_points_formula(client, database, settings, clock, cents, rate, points):
+async def test_points_formula(
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    clock: FixedClock,
+    cents: int,
+    rate: str,
+    points: int,
+) -> None:
     tenant = await make_tenant(database, settings, clock, slug="rate-shop", points_per_euro=rate)
 
     body = (await earn(client, tenant, cents)).json()
@@ -97,7 +108,7 @@ async def test_points_formula(client, database, settings, clock, cents, rate, po
     assert body["points_balance"] == points
 
 
-async def test_earn_accumulates(client, shop):
+async def test_earn_accumulates(client: httpx.AsyncClient, shop: Tenant) -> None:
     await earn(client, shop, 1000)
     body = (await earn(client, shop, 1000)).json()
 
@@ -105,7 +116,9 @@ async def test_earn_accumulates(client, shop):
 
 
 @pytest.mark.parametrize("cents", [0, -5, None, "ten", 100_000_001])
-async def test_purchase_amount_must_be_positive(client, shop, database, cents):
+async def test_purchase_amount_must_be_positive(
+    client: httpx.AsyncClient, shop: Tenant, database: Database, cents: object
+) -> None:
     details = assert_error(await earn(client, shop, cents), 422, "VALIDATION_ERROR")
 
     assert any(error["field"] == "purchase_amount_cents" for error in details["errors"])
@@ -115,12 +128,14 @@ async def test_purchase_amount_must_be_positive(client, shop, database, cents):
 @pytest.mark.parametrize(
     "reference", [{"card_id": None}, {"qr_code": "abc"}, {"card_id": None, "qr_code": "abc", "card_number": "42"}]
 )
-async def test_none_or_several_card_references_are_422(client, shop, reference):
+async def test_none_or_several_card_references_are_422(
+    client: httpx.AsyncClient, shop: Tenant, reference: dict[str, Any]
+) -> None:
     assert_error(await earn(client, shop, **reference), 422, "VALIDATION_ERROR")
     assert_error(await spend(client, shop, **reference), 422, "VALIDATION_ERROR")
 
 
-async def test_earn_by_qr_code_and_card_number(client, shop, database):
+async def test_earn_by_qr_code_and_card_number(client: httpx.AsyncClient, shop: Tenant, database: Database) -> None:
     by_qr = await earn(client, shop, card_id=None, qr_code=shop.qr_code)
     by_number = await earn(client, shop, card_id=None, card_number=shop.card_number)
 
@@ -132,7 +147,9 @@ async def test_earn_by_qr_code_and_card_number(client, shop, database):
     assert (await card_row(database, shop.card_id)).points_balance == 30
 
 
-async def test_stamps_programme_does_not_collect_points(client, database, settings, clock):
+async def test_stamps_programme_does_not_collect_points(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await make_tenant(database, settings, clock, slug="stamps-only", program_type="stamps")
 
     details = assert_error(await earn(client, tenant), 400, "POINTS_NOT_ENABLED")
@@ -140,7 +157,7 @@ async def test_stamps_programme_does_not_collect_points(client, database, settin
     assert_error(await spend(client, tenant), 400, "POINTS_NOT_ENABLED")
 
 
-async def test_hybrid_programme_collects_points(client, tenant, database):
+async def test_hybrid_programme_collects_points(client: httpx.AsyncClient, tenant: Tenant, database: Database) -> None:
     response = await earn(client, tenant)  # 10 € at the tenant's 1 point per euro
 
     assert response.status_code == 201, response.text
@@ -149,7 +166,7 @@ async def test_hybrid_programme_collects_points(client, tenant, database):
     assert (card.points_balance, card.stamp_count) == (10, 0)  # points only: no stamp comes with them
 
 
-async def test_points_check_the_pin(client, shop):
+async def test_points_check_the_pin(client: httpx.AsyncClient, shop: Tenant) -> None:
     assert_error(await earn(client, shop, staff_pin=None), 403, "STAFF_PIN_REQUIRED")
     assert assert_error(await earn(client, shop, staff_pin="0000"), 403, "INVALID_STAFF_PIN")["remaining_attempts"] == 4
     assert (
@@ -158,7 +175,7 @@ async def test_points_check_the_pin(client, shop):
     assert_error(await spend(client, shop, staff_pin=None), 403, "STAFF_PIN_REQUIRED")
 
 
-async def test_points_lock_after_five_failures(client, shop):
+async def test_points_lock_after_five_failures(client: httpx.AsyncClient, shop: Tenant) -> None:
     for _ in range(5):
         await earn(client, shop, staff_pin="0000", staff_pin_id=shop.pin_id)
 
@@ -166,7 +183,7 @@ async def test_points_lock_after_five_failures(client, shop):
     assert_error(await spend(client, shop), 423, "STAFF_PIN_LOCKED")
 
 
-async def deactivate(database: Any, settings: Any, clock: Any, tenant: Tenant, *, card: bool) -> None:
+async def deactivate(database: Database, settings: Settings, clock: FixedClock, tenant: Tenant, *, card: bool) -> None:
     async with database.unit_of_work() as session:
         ctx = Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
         if card:
@@ -175,14 +192,18 @@ async def deactivate(database: Any, settings: Any, clock: Any, tenant: Tenant, *
             await programs.set_program_active(ctx, await programs.get_program(ctx), False)
 
 
-async def test_inactive_programme_refuses_points(client, shop, database, settings, clock):
+async def test_inactive_programme_refuses_points(
+    client: httpx.AsyncClient, shop: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await deactivate(database, settings, clock, shop, card=False)
 
     assert_error(await earn(client, shop), 400, "LOYALTY_PROGRAM_INACTIVE")
     assert_error(await spend(client, shop), 400, "LOYALTY_PROGRAM_INACTIVE")
 
 
-async def test_inactive_card_refuses_points(client, shop, database, settings, clock):
+async def test_inactive_card_refuses_points(
+    client: httpx.AsyncClient, shop: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await earn(client, shop, 2000)
     await deactivate(database, settings, clock, shop, card=True)
 
@@ -190,7 +211,7 @@ async def test_inactive_card_refuses_points(client, shop, database, settings, cl
     assert_error(await spend(client, shop), 400, "LOYALTY_CARD_INACTIVE")
 
 
-async def test_unknown_or_foreign_card_is_404(client, shop, other_tenant):
+async def test_unknown_or_foreign_card_is_404(client: httpx.AsyncClient, shop: Tenant, other_tenant: Tenant) -> None:
     for reference in ({"card_id": 424242}, {"card_id": other_tenant.card_id}, {"card_id": None, "qr_code": "zz"}):
         assert_error(await earn(client, shop, **reference), 404, "LOYALTY_CARD_NOT_FOUND")
         assert_error(await spend(client, shop, **reference), 404, "LOYALTY_CARD_NOT_FOUND")
@@ -199,7 +220,7 @@ async def test_unknown_or_foreign_card_is_404(client, shop, other_tenant):
 # --- redeem ----------------------------------------------------------------------------------------
 
 
-async def test_redeem_spends_the_rewards_points(client, shop, database):
+async def test_redeem_spends_the_rewards_points(client: httpx.AsyncClient, shop: Tenant, database: Database) -> None:
     await earn(client, shop, 1000)  # 15 points
 
     response = await spend(client, shop, 1, notes="takeaway")
@@ -219,7 +240,7 @@ async def test_redeem_spends_the_rewards_points(client, shop, database):
     assert (card.points_balance, card.total_points_earned, card.total_points_redeemed) == (5, 15, 10)
 
 
-async def test_redeem_without_enough_points(client, shop, database):
+async def test_redeem_without_enough_points(client: httpx.AsyncClient, shop: Tenant, database: Database) -> None:
     await earn(client, shop, 600)  # 9 points
 
     details = assert_error(await spend(client, shop, 1), 400, "INSUFFICIENT_POINTS")
@@ -229,7 +250,7 @@ async def test_redeem_without_enough_points(client, shop, database):
 
 
 @pytest.mark.parametrize("reward_id", [2, 99], ids=["inactive", "unknown"])
-async def test_invalid_reward(client, shop, reward_id):
+async def test_invalid_reward(client: httpx.AsyncClient, shop: Tenant, reward_id: int) -> None:
     await earn(client, shop, 5000)
 
     details = assert_error(await spend(client, shop, reward_id), 400, "INVALID_REWARD")
@@ -237,11 +258,11 @@ async def test_invalid_reward(client, shop, reward_id):
     assert details == {"reward_id": reward_id}
 
 
-async def test_reward_id_is_required(client, shop):
+async def test_reward_id_is_required(client: httpx.AsyncClient, shop: Tenant) -> None:
     assert_error(await spend(client, shop, None), 422, "VALIDATION_ERROR")
 
 
-async def test_balance_can_be_spent_to_zero_not_below(client, shop):
+async def test_balance_can_be_spent_to_zero_not_below(client: httpx.AsyncClient, shop: Tenant) -> None:
     await earn(client, shop, 1334)  # floor(20.01) = 20 points
 
     assert (await spend(client, shop)).json()["points_balance"] == 10
@@ -253,7 +274,7 @@ async def test_balance_can_be_spent_to_zero_not_below(client, shop):
 
 
 @pytest.mark.parametrize("language", ["fr", "de", "lb"])
-async def test_points_messages_are_localised(client, shop, language):
+async def test_points_messages_are_localised(client: httpx.AsyncClient, shop: Tenant, language: str) -> None:
     earned = await earn(client, shop, 1000, headers={"Accept-Language": language})
     assert earned.json()["message"] == i18n.translate(operations.POINTS_ADDED, language, points=15)
 
@@ -267,7 +288,9 @@ async def test_points_messages_are_localised(client, shop, language):
 # --- reward ids are never reused -------------------------------------------------------------------
 
 
-async def test_a_new_reward_never_takes_a_removed_rewards_id(client, database, settings, clock):
+async def test_a_new_reward_never_takes_a_removed_rewards_id(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     """A peer system's fault: the new first reward took id 1, and a terminal that cached `reward_id` 1
     spent 400 points on a birthday cake instead of 50 on a croissant."""
     bakery = await make_tenant(
@@ -299,8 +322,13 @@ async def test_a_new_reward_never_takes_a_removed_rewards_id(client, database, s
 
 
 async def test_a_receipt_earns_once_per_vendor_until_its_entry_is_voided(
-    client, shop, other_tenant, database, settings, clock
-):
+    client: httpx.AsyncClient,
+    shop: Tenant,
+    other_tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    clock: FixedClock,
+) -> None:
     """A peer system's fault: the same till receipt sent twice (no Idempotency-Key) credited twice."""
     second_card = (await client.post(f"{V}/cards", json={"email": "b@example.com"}, headers=shop.headers)).json()
 
@@ -325,7 +353,9 @@ async def test_a_receipt_earns_once_per_vendor_until_its_entry_is_voided(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # the unique index decides the race
-async def test_the_same_receipt_sent_twice_at_once_earns_once(client, shop, database):
+async def test_the_same_receipt_sent_twice_at_once_earns_once(
+    client: httpx.AsyncClient, shop: Tenant, database: Database
+) -> None:
     answers = await asyncio.gather(*(earn(client, shop, cents=1000, order_reference="POS-RACE") for _ in range(2)))
 
     assert sorted(a.status_code for a in answers) == [201, 409]

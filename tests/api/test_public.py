@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from loyalty.app import create_app
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.models import Customer, LoyaltyCard
 from loyalty.services import programs
 from loyalty.services.context import Actor, Context
 from tests.api.test_vendor_cards import seed_points
 from tests.fixtures import test_settings
-from tests.tenants import make_tenant
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +30,7 @@ REWARDS = [
 
 
 @pytest.fixture
-async def shop(database, settings, clock):
+async def shop(database: Database, settings: Settings, clock: FixedClock) -> Tenant:
     """A hybrid programme with a stamp reward and a points catalogue (one reward retired)."""
     return await make_tenant(
         database,
@@ -40,20 +44,22 @@ async def shop(database, settings, clock):
     )
 
 
-async def _deactivate(database, settings, clock, tenant) -> None:
+async def _deactivate(database: Database, settings: Settings, clock: FixedClock, tenant: Tenant) -> None:
     async with database.unit_of_work() as session:
         ctx = Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
         await programs.set_program_active(ctx, await programs.get_program(ctx), False)
 
 
-def _enroll(client, slug: str, email: str, headers: dict[str, str] | None = None, **fields):
-    return client.post(f"{PUBLIC}/programs/{slug}/enroll", json={"email": email, **fields}, headers=headers)
+async def _enroll(
+    client: httpx.AsyncClient, slug: str, email: str, headers: dict[str, str] | None = None, **fields: Any
+) -> httpx.Response:
+    return await client.post(f"{PUBLIC}/programs/{slug}/enroll", json={"email": email, **fields}, headers=headers)
 
 
 # --- programme page --------------------------------------------------------------------------------
 
 
-async def test_public_programme(client, shop):
+async def test_public_programme(client: httpx.AsyncClient, shop: Tenant) -> None:
     response = await client.get(f"{PUBLIC}/programs/corner-shop")
     assert response.status_code == 200
     body = response.json()
@@ -69,7 +75,7 @@ async def test_public_programme(client, shop):
         assert private not in response.text
 
 
-async def test_unknown_programme_is_404(client, shop):
+async def test_unknown_programme_is_404(client: httpx.AsyncClient, shop: Tenant) -> None:
     response = await client.get(f"{PUBLIC}/programs/no-such-shop")
     assert response.status_code == 404
     body = response.json()
@@ -77,7 +83,9 @@ async def test_unknown_programme_is_404(client, shop):
     assert body["details"]["identifier"] == "no-such-shop"
 
 
-async def test_inactive_programme_is_404(client, shop, database, settings, clock):
+async def test_inactive_programme_is_404(
+    client: httpx.AsyncClient, shop: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await _deactivate(database, settings, clock, shop)
     page = await client.get(f"{PUBLIC}/programs/corner-shop")
     assert page.status_code == 404
@@ -90,7 +98,7 @@ async def test_inactive_programme_is_404(client, shop, database, settings, clock
 # --- enrolment -------------------------------------------------------------------------------------
 
 
-async def test_enroll(client, shop):
+async def test_enroll(client: httpx.AsyncClient, shop: Tenant) -> None:
     response = await _enroll(client, "corner-shop", "new@example.com", name="Nina", locale="lu", marketing_consent=True)
     assert response.status_code == 201
     card = response.json()
@@ -110,7 +118,7 @@ async def test_enroll(client, shop):
 
 
 @pytest.mark.parametrize("again", ["Customer@Example.com", "  CUSTOMER@example.COM ", "customer@EXAMPLE.com"])
-async def test_enrolling_twice_is_409_and_reveals_nothing(client, shop, again):
+async def test_enrolling_twice_is_409_and_reveals_nothing(client: httpx.AsyncClient, shop: Tenant, again: str) -> None:
     response = await _enroll(client, "corner-shop", again)
     assert response.status_code == 409
     body = response.json()
@@ -121,7 +129,9 @@ async def test_enrolling_twice_is_409_and_reveals_nothing(client, shop, again):
         assert secret not in response.text
 
 
-async def test_same_email_enrolls_with_another_vendor(client, shop, tenant, database):
+async def test_same_email_enrolls_with_another_vendor(
+    client: httpx.AsyncClient, shop: Tenant, tenant: Tenant, database: Database
+) -> None:
     here = await _enroll(client, "corner-shop", "both@example.com")
     there = await _enroll(client, tenant.slug, "both@example.com")
 
@@ -143,13 +153,13 @@ async def test_same_email_enrolls_with_another_vendor(client, shop, tenant, data
     "body",
     [{}, {"email": "nope"}, {"email": "a@example.com", "locale": "klingon"}, {"email": "a@example.com", "name": 5}],
 )
-async def test_enrolment_is_validated(client, shop, body):
+async def test_enrolment_is_validated(client: httpx.AsyncClient, shop: Tenant, body: dict[str, Any]) -> None:
     response = await client.post(f"{PUBLIC}/programs/corner-shop/enroll", json=body)
     assert response.status_code == 422
     assert response.json()["error_code"] == "VALIDATION_ERROR"
 
 
-async def test_enrolment_honours_idempotency_key(client, shop):
+async def test_enrolment_honours_idempotency_key(client: httpx.AsyncClient, shop: Tenant) -> None:
     headers = {"Idempotency-Key": "signup-1"}
     first = await _enroll(client, "corner-shop", "idem@example.com", headers=headers)
     second = await _enroll(client, "corner-shop", "idem@example.com", headers=headers)
@@ -161,7 +171,9 @@ async def test_enrolment_honours_idempotency_key(client, shop):
     assert different.json()["error_code"] == "IDEMPOTENCY_KEY_REUSED"
 
 
-async def test_enrolment_is_rate_limited_per_client_ip(database_url, database, clock, shop):
+async def test_enrolment_is_rate_limited_per_client_ip(
+    database_url: str, database: Database, clock: FixedClock, shop: Tenant
+) -> None:
     settings = test_settings(database_url, enroll_rate_limit=2, enroll_rate_window_seconds=60, trust_forwarded_for=True)
     app = create_app(settings, clock=clock, database=database)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -181,7 +193,9 @@ async def test_enrolment_is_rate_limited_per_client_ip(database_url, database, c
         assert (await _enroll(client, "corner-shop", "two@example.com", headers=ip_a)).status_code == 201
 
 
-async def test_rate_limit_counts_attempts_on_unknown_programmes(database_url, database, clock, shop):
+async def test_rate_limit_counts_attempts_on_unknown_programmes(
+    database_url: str, database: Database, clock: FixedClock, shop: Tenant
+) -> None:
     settings = test_settings(database_url, enroll_rate_limit=1)
     app = create_app(settings, clock=clock, database=database)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -195,7 +209,9 @@ async def test_rate_limit_counts_attempts_on_unknown_programmes(database_url, da
 # --- card page -------------------------------------------------------------------------------------
 
 
-async def test_card_page_shows_balances_and_last_10_transactions(client, shop, database, settings, clock):
+async def test_card_page_shows_balances_and_last_10_transactions(
+    client: httpx.AsyncClient, shop: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     amounts = [100 * (i + 1) for i in range(12)]  # 1, 2, ... 12 points, one minute apart
     await seed_points(database, settings, clock, shop, *amounts)
     response = await client.get(f"{PUBLIC}/cards/{shop.card_token}")
@@ -217,7 +233,7 @@ async def test_card_page_shows_balances_and_last_10_transactions(client, shop, d
         assert private not in response.text
 
 
-async def test_unknown_card_token_is_404(client, shop):
+async def test_unknown_card_token_is_404(client: httpx.AsyncClient, shop: Tenant) -> None:
     response = await client.get(f"{PUBLIC}/cards/not-a-token")
     assert response.status_code == 404
     assert response.json()["error_code"] == "LOYALTY_CARD_NOT_FOUND"
@@ -227,14 +243,16 @@ async def test_unknown_card_token_is_404(client, shop):
     assert (await client.get(f"{PUBLIC}/cards/{shop.qr_code}")).status_code == 404
 
 
-async def test_card_page_stays_readable_when_the_programme_pauses(client, shop, database, settings, clock):
+async def test_card_page_stays_readable_when_the_programme_pauses(
+    client: httpx.AsyncClient, shop: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await _deactivate(database, settings, clock, shop)
     response = await client.get(f"{PUBLIC}/cards/{shop.card_token}")
     assert response.status_code == 200
     assert response.json()["card_number"] == shop.card_number
 
 
-async def test_public_messages_follow_accept_language(client, shop):
+async def test_public_messages_follow_accept_language(client: httpx.AsyncClient, shop: Tenant) -> None:
     english = await client.get(f"{PUBLIC}/programs/nowhere")
     german = await client.get(f"{PUBLIC}/programs/nowhere", headers={"Accept-Language": "de"})
     assert english.json()["error_code"] == german.json()["error_code"] == "LOYALTY_PROGRAM_NOT_FOUND"

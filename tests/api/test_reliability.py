@@ -8,7 +8,6 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 import httpx
@@ -19,7 +18,7 @@ from loyalty.app import create_app
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from loyalty.models import Base, LoyaltyCard, LoyaltyTransaction
 from tests.api.helpers import assert_error
 from tests.databases import asyncpg_dsn
 from tests.fixtures import empty_tables, test_settings
@@ -65,7 +64,7 @@ async def counter(pg_database_url: str, clock: FixedClock) -> Tenant:
         await seeding.dispose()
 
 
-async def _count(database: Database, model: Any) -> int:
+async def _count(database: Database, model: type[Base]) -> int:
     async with database.unit_of_work() as session:
         return int(await session.scalar(select(func.count()).select_from(model)) or 0)
 
@@ -74,7 +73,9 @@ async def _stamp(client: httpx.AsyncClient, tenant: Tenant) -> httpx.Response:
     return await client.post(f"{V}/stamp", json={"card_id": tenant.card_id}, headers=tenant.headers)
 
 
-async def test_sixty_concurrent_enrolments_on_the_default_pool_all_succeed(pg_database_url, clock, counter):
+async def test_sixty_concurrent_enrolments_on_the_default_pool_all_succeed(
+    pg_database_url: str, clock: FixedClock, counter: Tenant
+) -> None:
     """The issue's burst: each enrolment used to hold a connection while asking for a second one."""
     settings = test_settings(pg_database_url, enroll_rate_limit=100_000)
     assert (settings.db_pool_size, settings.db_max_overflow) == (8, 0)  # production's pool
@@ -89,7 +90,9 @@ async def test_sixty_concurrent_enrolments_on_the_default_pool_all_succeed(pg_da
         assert await _count(database, LoyaltyCard) == 61  # the tenant's own card and the sixty
 
 
-async def test_enrolments_over_the_limit_and_wrong_pins_need_one_connection_only(pg_database_url, clock, counter):
+async def test_enrolments_over_the_limit_and_wrong_pins_need_one_connection_only(
+    pg_database_url: str, clock: FixedClock, counter: Tenant
+) -> None:
     """With a pool of one, the attempt counted apart and the failed PIN counted after the rollback run
     on the request's own connection: a second checkout would wait out the bounded wait and answer 503."""
     settings = test_settings(pg_database_url, db_pool_size=1, db_pool_timeout_seconds=2, enroll_rate_limit=3)
@@ -113,7 +116,9 @@ async def test_enrolments_over_the_limit_and_wrong_pins_need_one_connection_only
     assert remaining == [2, 3, 4]  # each failure counted, one after the other, on the one connection
 
 
-async def test_a_full_pool_answers_503_with_retry_after_then_serves_again(pg_database_url, clock, counter):
+async def test_a_full_pool_answers_503_with_retry_after_then_serves_again(
+    pg_database_url: str, clock: FixedClock, counter: Tenant
+) -> None:
     settings = test_settings(pg_database_url, db_pool_size=1, db_pool_timeout_seconds=0.5)
     async with serving(settings, clock) as (client, database):
         async with database.engine.connect():  # something else holds the only connection
@@ -128,7 +133,7 @@ async def test_a_full_pool_answers_503_with_retry_after_then_serves_again(pg_dat
     assert served.status_code == 201 and served.json()["stamp_count"] == 1  # the refused stamp left no trace
 
 
-async def test_an_unreachable_database_answers_503_and_health_says_so(clock):
+async def test_an_unreachable_database_answers_503_and_health_says_so(clock: FixedClock) -> None:
     settings = test_settings("postgresql://postgres@127.0.0.1:1/nowhere")
     async with serving(settings, clock) as (client, _):
         health = await client.get(f"{PUBLIC}/health")
@@ -155,7 +160,9 @@ async def _terminate_backends(database_url: str) -> int:
         await connection.close()
 
 
-async def test_the_service_recovers_by_itself_when_its_connections_are_terminated(pg_database_url, clock, counter):
+async def test_the_service_recovers_by_itself_when_its_connections_are_terminated(
+    pg_database_url: str, clock: FixedClock, counter: Tenant
+) -> None:
     settings = test_settings(pg_database_url)
     async with serving(settings, clock) as (client, database):
         warm_up = await asyncio.gather(*(_stamp(client, counter) for _ in range(8)))  # fills the pool
@@ -172,8 +179,8 @@ async def test_the_service_recovers_by_itself_when_its_connections_are_terminate
 
 
 async def test_a_connection_lost_in_the_middle_of_a_request_is_a_503_that_wrote_nothing(
-    pg_database_url, clock, counter
-):
+    pg_database_url: str, clock: FixedClock, counter: Tenant
+) -> None:
     """The backend is terminated while the request's transaction is open (during the PIN's bcrypt)."""
     slow = test_settings(pg_database_url, bcrypt_rounds=13)  # ~0.5 s a check: the request is in flight
     seeding = Database.from_settings(slow)

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.tenants import Tenant
+
 pytestmark = pytest.mark.anyio
 
 
-def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict]:
+def request_lines(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
     return [json.loads(r.getMessage()) for r in caplog.records if r.name == "loyalty.requests"]
 
 
-async def test_one_line_per_request_with_the_fields_operators_need(client: httpx.AsyncClient, tenant, caplog):
+async def test_one_line_per_request_with_the_fields_operators_need(
+    client: httpx.AsyncClient, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="loyalty.requests"):
         response = await client.get("/api/v1/vendor/loyalty/program", headers=tenant.headers)
     lines = request_lines(caplog)
@@ -28,7 +33,9 @@ async def test_one_line_per_request_with_the_fields_operators_need(client: httpx
     assert line["duration_ms"] >= 0
 
 
-async def test_no_secret_reaches_the_log(client: httpx.AsyncClient, tenant, caplog):
+async def test_no_secret_reaches_the_log(
+    client: httpx.AsyncClient, tenant: Tenant, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO):
         await client.post(
             "/api/v1/vendor/loyalty/stamp",

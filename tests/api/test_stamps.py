@@ -9,10 +9,13 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty import errors, i18n
 from loyalty.api.schemas import operations
 from loyalty.app import create_app
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.services import api_keys, cards, programs
 from loyalty.services.context import Actor, Context
@@ -44,20 +47,20 @@ async def redeem(client: httpx.AsyncClient, tenant: Tenant, **body: Any) -> http
     )
 
 
-async def stamps_in_a_row(client: httpx.AsyncClient, tenant: Tenant, clock: Any, count: int) -> None:
+async def stamps_in_a_row(client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, count: int) -> None:
     for _ in range(count):
         assert (await stamp(client, tenant)).status_code == 201
         clock.advance(COOLDOWN)
 
 
-def vendor_ctx(session: Any, settings: Any, clock: Any, tenant: Tenant) -> Context:
+def vendor_ctx(session: AsyncSession, settings: Settings, clock: FixedClock, tenant: Tenant) -> Context:
     return Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
 
 
 # --- success ---------------------------------------------------------------------------------------
 
 
-async def test_stamp_answers_the_new_state(client, tenant):
+async def test_stamp_answers_the_new_state(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await stamp(client, tenant)
 
     assert response.status_code == 201, response.text
@@ -76,7 +79,7 @@ async def test_stamp_answers_the_new_state(client, tenant):
 
 
 @pytest.mark.parametrize("reference", ["card_id", "qr_code", "card_number"])
-async def test_every_card_reference_finds_the_card(client, tenant, reference):
+async def test_every_card_reference_finds_the_card(client: httpx.AsyncClient, tenant: Tenant, reference: str) -> None:
     value = getattr(tenant, reference)
     body = {"card_id": None, reference: value}
 
@@ -86,7 +89,7 @@ async def test_every_card_reference_finds_the_card(client, tenant, reference):
     assert response.json()["card_id"] == tenant.card_id
 
 
-async def test_typed_card_number_with_spaces_is_accepted(client, tenant):
+async def test_typed_card_number_with_spaces_is_accepted(client: httpx.AsyncClient, tenant: Tenant) -> None:
     spaced = " ".join(tenant.card_number[i : i + 4] for i in range(0, len(tenant.card_number), 4))
 
     response = await stamp(client, tenant, card_id=None, card_number=spaced)
@@ -95,7 +98,9 @@ async def test_typed_card_number_with_spaces_is_accepted(client, tenant):
     assert (response.json()["card_id"], response.json()["stamp_count"]) == (tenant.card_id, 1)
 
 
-async def test_reaching_the_target_earns_the_reward(client, database, settings, clock):
+async def test_reaching_the_target_earns_the_reward(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await make_tenant(database, settings, clock, slug="reward-cafe", stamps_reward_description="A free coffee")
     await stamps_in_a_row(client, tenant, clock, 2)
 
@@ -108,7 +113,9 @@ async def test_reaching_the_target_earns_the_reward(client, database, settings, 
     assert body["message"] == "Reward earned: A free coffee!"
 
 
-async def test_reward_without_description_has_a_plain_message(client, tenant, clock):
+async def test_reward_without_description_has_a_plain_message(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
     await stamps_in_a_row(client, tenant, clock, 2)
 
     body = (await stamp(client, tenant)).json()
@@ -118,7 +125,9 @@ async def test_reward_without_description_has_a_plain_message(client, tenant, cl
     assert body["message"] == "Reward earned!"
 
 
-async def test_no_cooldown_means_no_next_stamp_time(client, database, settings, clock):
+async def test_no_cooldown_means_no_next_stamp_time(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await make_tenant(database, settings, clock, slug="no-wait", cooldown_minutes=0)
 
     body = (await stamp(client, tenant)).json()
@@ -126,7 +135,9 @@ async def test_no_cooldown_means_no_next_stamp_time(client, database, settings, 
     assert body["next_stamp_available_at"] is None
 
 
-async def test_ledger_row_records_pin_ip_user_agent_and_notes(client, tenant, database):
+async def test_ledger_row_records_pin_ip_user_agent_and_notes(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database
+) -> None:
     response = await stamp(
         client, tenant, staff_pin_id=tenant.pin_id, notes="window seat", headers={"User-Agent": "POS-Terminal/2.1"}
     )
@@ -144,14 +155,16 @@ async def test_ledger_row_records_pin_ip_user_agent_and_notes(client, tenant, da
     assert (card.stamp_count, card.total_stamps_earned) == (1, 1)
 
 
-async def test_pin_is_found_without_staff_pin_id(client, tenant, database):
+async def test_pin_is_found_without_staff_pin_id(client: httpx.AsyncClient, tenant: Tenant, database: Database) -> None:
     assert (await stamp(client, tenant)).status_code == 201
 
     [entry] = await ledger(database, tenant.card_id)
     assert entry.staff_pin_id == tenant.pin_id
 
 
-async def test_programme_without_pin_requirement_stamps_without_pin(client, database, settings, clock):
+async def test_programme_without_pin_requirement_stamps_without_pin(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await make_tenant(database, settings, clock, slug="open-counter", require_staff_pin=False)
 
     response = await stamp(client, tenant, staff_pin=None)
@@ -162,7 +175,9 @@ async def test_programme_without_pin_requirement_stamps_without_pin(client, data
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # deferred constraint triggers
-async def test_a_stamp_whose_commit_fails_is_answered_500_and_writes_nothing(client, tenant, database):
+async def test_a_stamp_whose_commit_fails_is_answered_500_and_writes_nothing(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database
+) -> None:
     """The request's unit of work commits before the answer is sent: when COMMIT itself fails (here a
     deferred constraint trigger refuses the ledger row at commit time), the counter never sees 201."""
     async with database.engine.begin() as connection:
@@ -194,7 +209,9 @@ async def test_a_stamp_whose_commit_fails_is_answered_500_and_writes_nothing(cli
 # --- cooldown and daily limit --------------------------------------------------------------------
 
 
-async def test_cooldown_answers_429_with_retry_after(client, tenant, clock):
+async def test_cooldown_answers_429_with_retry_after(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
     assert (await stamp(client, tenant)).status_code == 201
     clock.advance(timedelta(minutes=10))
 
@@ -207,7 +224,7 @@ async def test_cooldown_answers_429_with_retry_after(client, tenant, clock):
     assert response.json()["message"] == "Please wait 15 minutes between stamps"
 
 
-async def test_cooldown_ends_exactly_on_time(client, tenant, clock):
+async def test_cooldown_ends_exactly_on_time(client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock) -> None:
     assert (await stamp(client, tenant)).status_code == 201
     clock.advance(COOLDOWN - timedelta(seconds=1))
     response = await stamp(client, tenant)
@@ -218,7 +235,9 @@ async def test_cooldown_ends_exactly_on_time(client, tenant, clock):
     assert (await stamp(client, tenant)).status_code == 201
 
 
-async def test_failed_stamp_changes_nothing(client, tenant, clock, database):
+async def test_failed_stamp_changes_nothing(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, database: Database
+) -> None:
     assert (await stamp(client, tenant)).status_code == 201
     assert (await stamp(client, tenant)).status_code == 429
 
@@ -226,13 +245,15 @@ async def test_failed_stamp_changes_nothing(client, tenant, clock, database):
     assert (await card_row(database, tenant.card_id)).stamp_count == 1
 
 
-async def daily_tenant(database: Any, settings: Any, clock: Any) -> Tenant:
+async def daily_tenant(database: Database, settings: Settings, clock: FixedClock) -> Tenant:
     return await make_tenant(
         database, settings, clock, slug="busy-bar", cooldown_minutes=0, max_daily_stamps=5, require_staff_pin=False
     )
 
 
-async def test_daily_limit_answers_429_until_local_midnight(client, database, settings, clock):
+async def test_daily_limit_answers_429_until_local_midnight(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await daily_tenant(database, settings, clock)
     remaining = []
     for _ in range(5):
@@ -250,7 +271,9 @@ async def test_daily_limit_answers_429_until_local_midnight(client, database, se
     assert response.headers["Retry-After"] == str(14 * 3600)
 
 
-async def test_daily_limit_resets_at_local_not_utc_midnight(client, database, settings, clock):
+async def test_daily_limit_resets_at_local_not_utc_midnight(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await daily_tenant(database, settings, clock)
     clock.current = datetime(2026, 11, 21, 22, 30, tzinfo=UTC)  # 23:30 in Luxembourg
     for _ in range(5):
@@ -266,7 +289,9 @@ async def test_daily_limit_resets_at_local_not_utc_midnight(client, database, se
     assert response.json()["stamps_today"] == 1
 
 
-async def test_daily_limit_retry_after_follows_summer_time(client, database, settings, clock):
+async def test_daily_limit_retry_after_follows_summer_time(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     clock.current = datetime(2026, 7, 1, 10, 0, tzinfo=UTC)  # 12:00 in Luxembourg (UTC+2)
     tenant = await daily_tenant(database, settings, clock)
     for _ in range(5):
@@ -281,13 +306,15 @@ async def test_daily_limit_retry_after_follows_summer_time(client, database, set
 # --- staff PIN -------------------------------------------------------------------------------------
 
 
-async def test_missing_pin_is_refused(client, tenant):
+async def test_missing_pin_is_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await stamp(client, tenant, staff_pin=None)
 
     assert_error(response, 403, "STAFF_PIN_REQUIRED")
 
 
-async def test_wrong_pin_counts_down_then_locks_the_named_pin(client, tenant, clock):
+async def test_wrong_pin_counts_down_then_locks_the_named_pin(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
     remaining = []
     for _ in range(5):
         response = await stamp(client, tenant, staff_pin="0000", staff_pin_id=tenant.pin_id)
@@ -300,7 +327,9 @@ async def test_wrong_pin_counts_down_then_locks_the_named_pin(client, tenant, cl
     assert datetime.fromisoformat(details["locked_until"]) == START + timedelta(minutes=30)
 
 
-async def test_a_failed_pin_is_counted_even_when_one_connection_serves_everything(tenant, settings, clock):
+async def test_a_failed_pin_is_counted_even_when_one_connection_serves_everything(
+    tenant: Tenant, settings: Settings, clock: FixedClock
+) -> None:
     """The failure is recorded in a transaction of its own once the request's rolls back, on the
     request's own connection: waiting for a second connection would deadlock a busy pool."""
     one_connection = Database.from_url(settings.database_url, pool_size=1, max_overflow=0)
@@ -317,7 +346,9 @@ async def test_a_failed_pin_is_counted_even_when_one_connection_serves_everythin
     assert assert_error(second, 403, "INVALID_STAFF_PIN")["remaining_attempts"] == 3
 
 
-async def test_wrong_pin_without_pin_id_locks_the_terminal(client, tenant, database):
+async def test_wrong_pin_without_pin_id_locks_the_terminal(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database
+) -> None:
     remaining = []
     for _ in range(5):
         response = await stamp(client, tenant, staff_pin="0000")
@@ -331,7 +362,9 @@ async def test_wrong_pin_without_pin_id_locks_the_terminal(client, tenant, datab
     assert await ledger(database, tenant.card_id) == []
 
 
-async def test_guessing_between_successes_of_a_known_pin_still_locks(client, tenant, database, settings, clock):
+async def test_guessing_between_successes_of_a_known_pin_still_locks(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     """A peer system's fault: a terminal's count of wrong PINs was cleared by any PIN's success. Anna
     (4321) knows hers and guesses Boss's: four wrong, one right, again; the fifth wrong one locks."""
     async with database.unit_of_work() as session:
@@ -354,7 +387,9 @@ async def test_guessing_between_successes_of_a_known_pin_still_locks(client, ten
     assert_error(locked, 423, "STAFF_PIN_LOCKED")
 
 
-async def test_a_terminal_count_lapses_after_the_lockout_window(client, tenant, clock):
+async def test_a_terminal_count_lapses_after_the_lockout_window(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
     for _ in range(4):
         await stamp(client, tenant, staff_pin="0000")
     clock.advance(timedelta(minutes=31))  # LOYALTY_PIN_LOCKOUT_MINUTES is 30
@@ -364,7 +399,9 @@ async def test_a_terminal_count_lapses_after_the_lockout_window(client, tenant, 
     assert assert_error(response, 403, "INVALID_STAFF_PIN")["remaining_attempts"] == 4  # a new window
 
 
-async def test_naming_another_pin_does_not_dodge_the_lock(client, tenant, database, settings, clock):
+async def test_naming_another_pin_does_not_dodge_the_lock(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     async with database.unit_of_work() as session:
         ctx = vendor_ctx(session, settings, clock, tenant)
         second = await pins_create(ctx, "Second", "5678")
@@ -376,7 +413,9 @@ async def test_naming_another_pin_does_not_dodge_the_lock(client, tenant, databa
         assert_error(response, 423, "STAFF_PIN_LOCKED")
 
 
-async def test_locked_pin_stays_locked_from_another_terminal(client, tenant, database, settings, clock):
+async def test_locked_pin_stays_locked_from_another_terminal(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     for _ in range(5):
         await stamp(client, tenant, staff_pin="0000", staff_pin_id=tenant.pin_id)
     async with database.unit_of_work() as session:
@@ -390,7 +429,7 @@ async def test_locked_pin_stays_locked_from_another_terminal(client, tenant, dat
         assert_error(response, 423, "STAFF_PIN_LOCKED")
 
 
-async def test_lock_expires_after_the_lockout(client, tenant, clock):
+async def test_lock_expires_after_the_lockout(client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock) -> None:
     for _ in range(5):
         await stamp(client, tenant, staff_pin="0000")
     assert (await stamp(client, tenant)).status_code == 423
@@ -400,7 +439,9 @@ async def test_lock_expires_after_the_lockout(client, tenant, clock):
     assert (await stamp(client, tenant)).status_code == 201
 
 
-async def test_a_good_pin_does_not_reset_the_terminals_count(client, tenant, clock):
+async def test_a_good_pin_does_not_reset_the_terminals_count(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
     await stamp(client, tenant, staff_pin="0000")
     await stamp(client, tenant, staff_pin="0000")
     assert (await stamp(client, tenant)).status_code == 201
@@ -411,13 +452,15 @@ async def test_a_good_pin_does_not_reset_the_terminals_count(client, tenant, clo
     assert assert_error(response, 403, "INVALID_STAFF_PIN")["remaining_attempts"] == 2  # the third in the window
 
 
-async def test_unknown_staff_pin_id_is_an_invalid_pin(client, tenant):
+async def test_unknown_staff_pin_id_is_an_invalid_pin(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await stamp(client, tenant, staff_pin_id=9999)
 
     assert_error(response, 403, "INVALID_STAFF_PIN")
 
 
-async def test_pin_of_another_vendor_is_refused(client, tenant, other_tenant):
+async def test_pin_of_another_vendor_is_refused(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
     response = await stamp(client, tenant, staff_pin=other_tenant.pin, staff_pin_id=other_tenant.pin_id)
 
     assert_error(response, 403, "INVALID_STAFF_PIN")
@@ -433,14 +476,18 @@ async def pins_create(ctx: Context, name: str, pin: str) -> int:
 # --- programme and card state --------------------------------------------------------------------
 
 
-async def test_points_programme_does_not_stamp(client, database, settings, clock):
+async def test_points_programme_does_not_stamp(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await make_tenant(database, settings, clock, slug="points-only", program_type="points")
 
     assert_error(await stamp(client, tenant), 400, "STAMPS_NOT_ENABLED")
     assert_error(await redeem(client, tenant), 400, "STAMPS_NOT_ENABLED")
 
 
-async def test_inactive_programme_does_not_stamp(client, tenant, database, settings, clock):
+async def test_inactive_programme_does_not_stamp(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     async with database.unit_of_work() as session:
         ctx = vendor_ctx(session, settings, clock, tenant)
         await programs.set_program_active(ctx, await programs.get_program(ctx), False)
@@ -450,7 +497,9 @@ async def test_inactive_programme_does_not_stamp(client, tenant, database, setti
     assert_error(await redeem(client, tenant), 400, "LOYALTY_PROGRAM_INACTIVE")
 
 
-async def test_inactive_card_does_not_stamp(client, tenant, database, settings, clock):
+async def test_inactive_card_does_not_stamp(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     async with database.unit_of_work() as session:
         await cards.set_card_active(vendor_ctx(session, settings, clock, tenant), tenant.card_id, False)
 
@@ -462,11 +511,13 @@ async def test_inactive_card_does_not_stamp(client, tenant, database, settings, 
 @pytest.mark.parametrize(
     "reference", [{"card_id": 999_999}, {"card_id": None, "qr_code": "nope"}, {"card_id": None, "card_number": "42"}]
 )
-async def test_unknown_card_is_404(client, tenant, reference):
+async def test_unknown_card_is_404(client: httpx.AsyncClient, tenant: Tenant, reference: dict[str, Any]) -> None:
     assert_error(await stamp(client, tenant, **reference), 404, "LOYALTY_CARD_NOT_FOUND")
 
 
-async def test_another_vendors_card_is_404(client, tenant, other_tenant, database):
+async def test_another_vendors_card_is_404(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, database: Database
+) -> None:
     for reference in ({"card_id": other_tenant.card_id}, {"card_id": None, "qr_code": other_tenant.qr_code}):
         assert_error(await stamp(client, tenant, **reference), 404, "LOYALTY_CARD_NOT_FOUND")
         assert_error(await redeem(client, tenant, **reference), 404, "LOYALTY_CARD_NOT_FOUND")
@@ -483,13 +534,15 @@ async def test_another_vendors_card_is_404(client, tenant, other_tenant, databas
     ],
     ids=["none", "id+qr", "id+number", "qr+number"],
 )
-async def test_none_or_several_card_references_are_422(client, tenant, reference):
+async def test_none_or_several_card_references_are_422(
+    client: httpx.AsyncClient, tenant: Tenant, reference: dict[str, Any]
+) -> None:
     for call in (stamp, redeem):
         details = assert_error(await call(client, tenant, **reference), 422, "VALIDATION_ERROR")
         assert details["errors"]
 
 
-async def test_stamp_needs_a_vendor_key(client, tenant, admin_key):
+async def test_stamp_needs_a_vendor_key(client: httpx.AsyncClient, tenant: Tenant, admin_key: str) -> None:
     assert_error(await client.post(f"{V}/stamp", json={"card_id": tenant.card_id}), 401, "UNAUTHENTICATED")
     response = await client.post(f"{V}/stamp", json={"card_id": tenant.card_id}, headers=bearer(admin_key))
     assert_error(response, 403, "FORBIDDEN")
@@ -498,7 +551,9 @@ async def test_stamp_needs_a_vendor_key(client, tenant, admin_key):
 # --- redeem ----------------------------------------------------------------------------------------
 
 
-async def test_redeem_without_enough_stamps(client, tenant, clock, database):
+async def test_redeem_without_enough_stamps(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, database: Database
+) -> None:
     await stamps_in_a_row(client, tenant, clock, 2)
 
     details = assert_error(await redeem(client, tenant), 400, "INSUFFICIENT_STAMPS")
@@ -507,7 +562,9 @@ async def test_redeem_without_enough_stamps(client, tenant, clock, database):
     assert (await card_row(database, tenant.card_id)).stamp_count == 2
 
 
-async def test_redeem_gives_the_reward(client, database, settings, clock):
+async def test_redeem_gives_the_reward(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await make_tenant(database, settings, clock, slug="reward-bar", stamps_reward_description="A free beer")
     await stamps_in_a_row(client, tenant, clock, 4)
 
@@ -530,7 +587,9 @@ async def test_redeem_gives_the_reward(client, database, settings, clock):
     assert (card.stamp_count, card.stamps_redeemed, card.total_stamps_earned) == (1, 1, 4)
 
 
-async def test_redeem_without_description_says_reward_redeemed(client, tenant, clock):
+async def test_redeem_without_description_says_reward_redeemed(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
     await stamps_in_a_row(client, tenant, clock, 3)
 
     body = (await redeem(client, tenant)).json()
@@ -539,7 +598,7 @@ async def test_redeem_without_description_says_reward_redeemed(client, tenant, c
     assert body["stamp_count"] == 0
 
 
-async def test_redeem_checks_the_pin(client, tenant, clock):
+async def test_redeem_checks_the_pin(client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock) -> None:
     await stamps_in_a_row(client, tenant, clock, 3)
 
     assert_error(await redeem(client, tenant, staff_pin=None), 403, "STAFF_PIN_REQUIRED")
@@ -561,19 +620,23 @@ class FakeFrench:
 
 
 @pytest.fixture
-def fake_french(monkeypatch):
+def fake_french(monkeypatch: pytest.MonkeyPatch) -> None:
     real = i18n.catalogue
     monkeypatch.setattr(i18n, "catalogue", lambda locale: FakeFrench() if locale == "fr" else real(locale))
 
 
-async def test_accept_language_changes_the_message(client, tenant, fake_french):
+async def test_accept_language_changes_the_message(
+    client: httpx.AsyncClient, tenant: Tenant, fake_french: None
+) -> None:
     response = await stamp(client, tenant, headers={"Accept-Language": "fr-LU, en;q=0.5"})
 
     assert response.status_code == 201
     assert response.json()["message"] == "FR[Stamp added: 1 of 3 stamps]"
 
 
-async def test_accept_language_never_changes_the_error_code(client, tenant, fake_french):
+async def test_accept_language_never_changes_the_error_code(
+    client: httpx.AsyncClient, tenant: Tenant, fake_french: None
+) -> None:
     assert (await stamp(client, tenant)).status_code == 201
     english = await stamp(client, tenant)
     french = await stamp(client, tenant, headers={"Accept-Language": "fr"})
@@ -585,7 +648,9 @@ async def test_accept_language_never_changes_the_error_code(client, tenant, fake
 
 
 @pytest.mark.parametrize("language", ["fr", "de", "lb", "lu"])
-async def test_messages_use_the_real_catalogue(client, tenant, clock, language):
+async def test_messages_use_the_real_catalogue(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, language: str
+) -> None:
     response = await stamp(client, tenant, headers={"Accept-Language": language})
     assert response.json()["message"] == i18n.translate(operations.STAMP_ADDED, language, count=1, target=3)
 

@@ -12,6 +12,9 @@ import pytest
 from sqlalchemy import select
 
 from loyalty.app import create_app
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.models import LoyaltyTransaction
 from loyalty.services import transactions
 from tests.api.live_server import serve
@@ -39,7 +42,14 @@ async def journal(client: httpx.AsyncClient, tenant: Tenant, **params: Any) -> h
 
 
 @pytest.fixture
-async def history(client, tenant, other_tenant, database, settings, clock) -> dict[str, Any]:
+async def history(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    clock: FixedClock,
+) -> dict[str, Any]:
     """One hour apart from START: stamp, points, stamp, void of the first stamp; and a second card."""
     ids = {"stamp1": await post(client, tenant, "/stamp")}
     clock.advance(HOUR)
@@ -54,7 +64,9 @@ async def history(client, tenant, other_tenant, database, settings, clock) -> di
     return ids
 
 
-async def make_tenant_card(client: Any, tenant: Tenant, database: Any, settings: Any, clock: Any) -> int:
+async def make_tenant_card(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> int:
     from loyalty.services import cards, programs
     from loyalty.services.context import Actor, Context
 
@@ -67,7 +79,9 @@ async def make_tenant_card(client: Any, tenant: Tenant, database: Any, settings:
     return card_id
 
 
-async def test_journal_is_newest_first_and_only_the_vendors(client, tenant, history):
+async def test_journal_is_newest_first_and_only_the_vendors(
+    client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]
+) -> None:
     response = await journal(client, tenant)
 
     assert response.status_code == 200, response.text
@@ -89,7 +103,9 @@ async def test_journal_is_newest_first_and_only_the_vendors(client, tenant, hist
     assert page["items"][0]["card_id"] == history["second_card"]
 
 
-async def test_journal_items_are_transactions(client, tenant, history):
+async def test_journal_items_are_transactions(
+    client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]
+) -> None:
     items = {item["id"]: item for item in (await journal(client, tenant)).json()["items"]}
 
     points = items[history["points"]]
@@ -111,7 +127,7 @@ async def test_journal_items_are_transactions(client, tenant, history):
     assert expected <= set(points)
 
 
-async def test_journal_pages(client, tenant, history):
+async def test_journal_pages(client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]) -> None:
     first = (await journal(client, tenant, limit=2)).json()
     second = (await journal(client, tenant, limit=2, offset=2)).json()
     last = (await journal(client, tenant, limit=2, offset=4)).json()
@@ -124,34 +140,38 @@ async def test_journal_pages(client, tenant, history):
 
 
 @pytest.mark.parametrize("params", [{"limit": 0}, {"limit": 201}, {"offset": -1}, {"transaction_type": "gift"}])
-async def test_bad_query_is_422(client, tenant, params):
+async def test_bad_query_is_422(client: httpx.AsyncClient, tenant: Tenant, params: dict[str, Any]) -> None:
     response = await journal(client, tenant, **params)
 
     assert response.status_code == 422
     assert response.json()["error_code"] == "VALIDATION_ERROR"
 
 
-async def test_filter_by_type(client, tenant, history):
+async def test_filter_by_type(client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]) -> None:
     page = (await journal(client, tenant, transaction_type="stamp_earned")).json()
 
     assert page["total"] == 3
     assert {item["transaction_type"] for item in page["items"]} == {"stamp_earned"}
 
 
-async def test_filter_by_card(client, tenant, history):
+async def test_filter_by_card(client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]) -> None:
     page = (await journal(client, tenant, card_id=tenant.card_id)).json()
 
     assert page["total"] == 4
     assert {item["card_id"] for item in page["items"]} == {tenant.card_id}
 
 
-async def test_filter_by_another_vendors_card_finds_nothing(client, tenant, other_tenant, history):
+async def test_filter_by_another_vendors_card_finds_nothing(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, history: dict[str, Any]
+) -> None:
     page = (await journal(client, tenant, card_id=other_tenant.card_id)).json()
 
     assert (page["total"], page["items"]) == (0, [])
 
 
-async def test_filter_by_time_since_inclusive_until_exclusive(client, tenant, history):
+async def test_filter_by_time_since_inclusive_until_exclusive(
+    client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]
+) -> None:
     since = (START + HOUR).isoformat()
     until = (START + 3 * HOUR).isoformat()
 
@@ -160,14 +180,16 @@ async def test_filter_by_time_since_inclusive_until_exclusive(client, tenant, hi
     assert [item["id"] for item in page["items"]] == [history["stamp2"], history["points"]]
 
 
-async def test_filter_by_time_with_another_offset(client, tenant, history):
+async def test_filter_by_time_with_another_offset(
+    client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]
+) -> None:
     # 12:00 in Luxembourg is 11:00 UTC: the stamp at 11:00 UTC and what follows.
     page = (await journal(client, tenant, since="2026-11-21T12:00:00+01:00")).json()
 
     assert page["total"] == 3
 
 
-async def test_combined_filters(client, tenant, history):
+async def test_combined_filters(client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]) -> None:
     page = (
         await journal(
             client, tenant, transaction_type="stamp_earned", card_id=tenant.card_id, since=(START + HOUR).isoformat()
@@ -177,7 +199,7 @@ async def test_combined_filters(client, tenant, history):
     assert [item["id"] for item in page["items"]] == [history["stamp2"]]
 
 
-async def test_journal_needs_a_vendor_key(client, admin_key):
+async def test_journal_needs_a_vendor_key(client: httpx.AsyncClient, admin_key: str) -> None:
     assert (await client.get(f"{V}/transactions")).status_code == 401
     forbidden = await client.get(f"{V}/transactions", headers={"Authorization": f"Bearer {admin_key}"})
     assert forbidden.json()["error_code"] == "FORBIDDEN"
@@ -196,7 +218,7 @@ def csv_text(response: httpx.Response) -> str:
     return response.content.decode("utf-8-sig")
 
 
-async def test_csv_download(client, tenant, history):
+async def test_csv_download(client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]) -> None:
     response = await csv_download(client, tenant)
 
     assert response.status_code == 200
@@ -213,7 +235,9 @@ async def test_csv_download(client, tenant, history):
     assert points["reward_id"] == ""
 
 
-async def test_csv_honours_filters_and_ignores_paging(client, tenant, history):
+async def test_csv_honours_filters_and_ignores_paging(
+    client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]
+) -> None:
     response = await csv_download(client, tenant, transaction_type="stamp_earned", limit=1)
 
     rows = list(csv.DictReader(io.StringIO(csv_text(response))))
@@ -221,7 +245,7 @@ async def test_csv_honours_filters_and_ignores_paging(client, tenant, history):
     assert {row["transaction_type"] for row in rows} == {"stamp_earned"}
 
 
-async def test_csv_of_an_empty_journal_has_the_header(client, tenant):
+async def test_csv_of_an_empty_journal_has_the_header(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await csv_download(client, tenant)
 
     assert response.status_code == 200
@@ -230,14 +254,18 @@ async def test_csv_of_an_empty_journal_has_the_header(client, tenant):
     assert len(csv_text(response).splitlines()) == 1
 
 
-async def test_csv_is_only_the_vendors(client, tenant, other_tenant, history):
+async def test_csv_is_only_the_vendors(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, history: dict[str, Any]
+) -> None:
     rows = list(csv.DictReader(io.StringIO(csv_text(await csv_download(client, other_tenant)))))
 
     assert len(rows) == 1
     assert int(rows[0]["card_id"]) == other_tenant.card_id
 
 
-async def test_csv_has_the_card_number_and_the_vendors_local_time(client, tenant, admin_key, database, settings, clock):
+async def test_csv_has_the_card_number_and_the_vendors_local_time(
+    client: httpx.AsyncClient, tenant: Tenant, admin_key: str, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     """Issue 11, 15: the card number (as printed on the card, so a spreadsheet keeps it as text) and the
     vendor's local time with its offset, beside the UTC instant: winter and summer in Luxembourg, then
     New York once the admin moves the vendor there."""
@@ -272,8 +300,8 @@ async def test_csv_has_the_card_number_and_the_vendors_local_time(client, tenant
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_chunked_csv_export_has_the_local_time_and_card_number_in_every_chunk(
-    tenant, database_url, clock, monkeypatch
-):
+    tenant: Tenant, database_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Through a real server, 2 entries a chunk: each chunk runs in a unit of its own, whose Context
     carries no VendorState, and every one still writes the vendor's local time and the card number."""
     monkeypatch.setattr(transactions, "CSV_BATCH", 2)
@@ -291,7 +319,7 @@ async def test_a_chunked_csv_export_has_the_local_time_and_card_number_in_every_
     assert {row["card_number"].replace(" ", "") for row in rows} == {tenant.card_number}
 
 
-async def test_json_is_the_default(client, tenant, history):
+async def test_json_is_the_default(client: httpx.AsyncClient, tenant: Tenant, history: dict[str, Any]) -> None:
     response = await client.get(f"{V}/transactions", headers={**tenant.headers, "Accept": "application/json"})
 
     assert response.headers["content-type"].startswith("application/json")
@@ -300,8 +328,8 @@ async def test_json_is_the_default(client, tenant, history):
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_csv_export_streams_in_chunks_on_one_connection_and_is_consistent(
-    tenant, database_url, clock, monkeypatch
-):
+    tenant: Tenant, database_url: str, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Through a real server with a pool of one: the export reads 3 entries a chunk, each in a unit of
     its own, so an earn goes through while it streams; the export holds every entry that existed
     when it began, once each, and not the one written meanwhile (the ledger is append-only)."""
@@ -326,7 +354,9 @@ async def test_a_csv_export_streams_in_chunks_on_one_connection_and_is_consisten
     assert [int(row["id"]) for row in rows] == sorted(before, reverse=True)
 
 
-async def test_the_export_neutralises_formulas_and_keeps_numbers(client, database, settings, clock):
+async def test_the_export_neutralises_formulas_and_keeps_numbers(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     """A peer system's fault: names, notes and references starting with `=`, `+`, `-` or `@` were
     written verbatim, and the vendor's spreadsheet ran them (OWASP's CSV-injection rule)."""
     tenant = await make_tenant(
@@ -358,7 +388,9 @@ async def test_the_export_neutralises_formulas_and_keeps_numbers(client, databas
 # --- what the ledger records ------------------------------------------------------------------------
 
 
-async def test_ledger_records_pin_ip_and_user_agent(client, database, settings, clock):
+async def test_ledger_records_pin_ip_and_user_agent(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await make_tenant(
         database, settings, clock, slug="audit", cooldown_minutes=0,
         points_rewards=[{"id": 1, "name": "Tea", "points_required": 1}],

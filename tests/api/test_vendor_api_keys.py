@@ -25,7 +25,7 @@ async def _keys(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> li
     return response.json()["items"]  # type: ignore[no-any-return]
 
 
-async def test_an_owner_key_rotates_itself(client, admin_key, tenant: Tenant):
+async def test_an_owner_key_rotates_itself(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
     (old,) = await _keys(client, admin_key, tenant)
 
     response = await client.post(ROTATE, headers=tenant.headers)
@@ -43,7 +43,9 @@ async def test_an_owner_key_rotates_itself(client, admin_key, tenant: Tenant):
     assert new["key"] not in str(listed)
 
 
-async def test_a_counter_key_rotates_itself_and_stays_a_counter_key(client, admin_key, tenant: Tenant):
+async def test_a_counter_key_rotates_itself_and_stays_a_counter_key(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     issued = await client.post(
         f"{ADMIN}/vendors/{tenant.vendor_id}/api-keys", json={"name": "till 1", "scope": "counter"},
         headers=bearer(admin_key),
@@ -63,7 +65,9 @@ async def test_a_counter_key_rotates_itself_and_stays_a_counter_key(client, admi
     assert (await client.get(f"{V}/program", headers=tenant.headers)).status_code == 200
 
 
-async def test_a_rotated_key_cannot_rotate_again_and_an_admin_key_cannot_rotate(client, admin_key, tenant: Tenant):
+async def test_a_rotated_key_cannot_rotate_again_and_an_admin_key_cannot_rotate(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     first = await client.post(ROTATE, headers=tenant.headers)
 
     again = await client.post(ROTATE, headers=tenant.headers)
@@ -78,7 +82,9 @@ async def test_a_rotated_key_cannot_rotate_again_and_an_admin_key_cannot_rotate(
 
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # row locks decide the race
-async def test_two_rotations_at_once_with_one_key_give_one_new_key(client, admin_key, tenant: Tenant):
+async def test_two_rotations_at_once_with_one_key_give_one_new_key(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
     answers = await asyncio.gather(*(client.post(ROTATE, headers=tenant.headers) for _ in range(4)))
 
     assert sorted(answer.status_code for answer in answers) == [201, 401, 401, 401]

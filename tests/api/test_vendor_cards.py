@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import httpx
 import pytest
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.services import points, programs
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.context import Actor, Context
 from tests.api.helpers import assert_error, bearer
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -51,7 +57,14 @@ TRANSACTION_FIELDS = {
 }
 
 
-async def seed_points(database, settings, clock, tenant, *amounts_cents: int, card_id: int | None = None) -> None:
+async def seed_points(
+    database: Database,
+    settings: Settings,
+    clock: FixedClock,
+    tenant: Tenant,
+    *amounts_cents: int,
+    card_id: int | None = None,
+) -> None:
     """Ledger entries through the points service, one clock minute apart (so "newest first" is visible)."""
     for cents in amounts_cents:
         clock.advance(timedelta(minutes=1))
@@ -66,14 +79,14 @@ async def seed_points(database, settings, clock, tenant, *amounts_cents: int, ca
             await points.earn_points(ctx, request)
 
 
-async def _enrol(client, tenant, email: str, **fields):
+async def _enrol(client: httpx.AsyncClient, tenant: Tenant, email: str, **fields: Any) -> httpx.Response:
     return await client.post(CARDS, json={"email": email, **fields}, headers=tenant.headers)
 
 
 # --- auth ------------------------------------------------------------------------------------------
 
 
-async def test_cards_need_a_vendor_key(client, admin_key, tenant):
+async def test_cards_need_a_vendor_key(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
     for method, url in (
         ("GET", CARDS),
         ("POST", CARDS),
@@ -94,7 +107,7 @@ async def test_cards_need_a_vendor_key(client, admin_key, tenant):
 # --- enrolment at the counter ----------------------------------------------------------------------
 
 
-async def test_enrol_at_the_counter(client, tenant):
+async def test_enrol_at_the_counter(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await _enrol(client, tenant, "New.Customer@Example.com", name="Nina", phone="+352 123", locale="fr")
     assert response.status_code == 201
     card = response.json()
@@ -115,7 +128,7 @@ async def test_enrol_at_the_counter(client, tenant):
 
 
 @pytest.mark.parametrize("again", ["CUSTOMER@example.com", "  Customer@Example.COM  "])
-async def test_enrolment_normalises_the_email(client, tenant, again):
+async def test_enrolment_normalises_the_email(client: httpx.AsyncClient, tenant: Tenant, again: str) -> None:
     response = await _enrol(client, tenant, again)
     assert response.status_code == 409
     body = response.json()
@@ -124,7 +137,9 @@ async def test_enrolment_normalises_the_email(client, tenant, again):
     assert tenant.qr_code not in response.text
 
 
-async def test_same_email_may_join_another_vendor(client, tenant, other_tenant):
+async def test_same_email_may_join_another_vendor(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
     response = await _enrol(client, other_tenant, "customer@example.com")
     assert response.status_code == 201
     assert response.json()["program_id"] == other_tenant.program_id
@@ -139,13 +154,15 @@ async def test_same_email_may_join_another_vendor(client, tenant, other_tenant):
         {"email": "a@example.com", "name": "n" * 201},
     ],
 )
-async def test_enrolment_validates(client, tenant, body):
+async def test_enrolment_validates(client: httpx.AsyncClient, tenant: Tenant, body: dict[str, Any]) -> None:
     response = await client.post(CARDS, json=body, headers=tenant.headers)
     assert response.status_code == 422
     assert response.json()["error_code"] == "VALIDATION_ERROR"
 
 
-async def test_enrolment_in_an_inactive_programme_is_refused(client, tenant, database, settings, clock):
+async def test_enrolment_in_an_inactive_programme_is_refused(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     async with database.unit_of_work() as session:
         ctx = Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
         await programs.set_program_active(ctx, await programs.get_program(ctx), False)
@@ -156,7 +173,7 @@ async def test_enrolment_in_an_inactive_programme_is_refused(client, tenant, dat
     assert (await client.get(f"{CARDS}/{tenant.card_id}", headers=tenant.headers)).status_code == 200
 
 
-async def test_enrolment_honours_idempotency_key(client, tenant):
+async def test_enrolment_honours_idempotency_key(client: httpx.AsyncClient, tenant: Tenant) -> None:
     headers = {**tenant.headers, "Idempotency-Key": "enrol-42"}
     first = await client.post(CARDS, json={"email": "idem@example.com", "name": "I"}, headers=headers)
     second = await client.post(CARDS, json={"name": "I", "email": "idem@example.com"}, headers=headers)
@@ -169,7 +186,9 @@ async def test_enrolment_honours_idempotency_key(client, tenant):
     assert reused.json()["error_code"] == "IDEMPOTENCY_KEY_REUSED"
 
 
-async def test_idempotency_keys_are_scoped_per_vendor(client, tenant, other_tenant):
+async def test_idempotency_keys_are_scoped_per_vendor(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
     key = {"Idempotency-Key": "shared-key"}
     one = await client.post(CARDS, json={"email": "x@example.com"}, headers={**tenant.headers, **key})
     two = await client.post(CARDS, json={"email": "x@example.com"}, headers={**other_tenant.headers, **key})
@@ -180,7 +199,7 @@ async def test_idempotency_keys_are_scoped_per_vendor(client, tenant, other_tena
 # --- list and search -------------------------------------------------------------------------------
 
 
-async def test_list_and_search_cards(client, tenant, other_tenant):
+async def test_list_and_search_cards(client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant) -> None:
     anna = (await _enrol(client, tenant, "anna@mail.lu", name="Anna Muller")).json()
     bert = (await _enrol(client, tenant, "bert@shop.lu", name="Bert Anders")).json()
     listed = (await client.get(CARDS, headers=tenant.headers)).json()
@@ -203,14 +222,14 @@ async def test_list_and_search_cards(client, tenant, other_tenant):
     assert await search("nobody") == []
 
 
-async def test_search_wildcards_are_plain_characters(client, tenant):
+async def test_search_wildcards_are_plain_characters(client: httpx.AsyncClient, tenant: Tenant) -> None:
     under = (await _enrol(client, tenant, "first_last@example.com", name="100% Fan")).json()
     for term, expected in (("%", [under["id"]]), ("_", [under["id"]]), ("100%", [under["id"]]), ("x_y", [])):
         page = (await client.get(CARDS, params={"search": term}, headers=tenant.headers)).json()
         assert [c["id"] for c in page["items"]] == expected, term
 
 
-async def test_list_cards_pages(client, tenant):
+async def test_list_cards_pages(client: httpx.AsyncClient, tenant: Tenant) -> None:
     for i in range(4):
         await _enrol(client, tenant, f"p{i}@example.com")
     page = (await client.get(CARDS, params={"limit": 2, "offset": 3}, headers=tenant.headers)).json()
@@ -222,7 +241,7 @@ async def test_list_cards_pages(client, tenant):
 # --- look-up and get -------------------------------------------------------------------------------
 
 
-async def test_lookup_by_qr_code_or_card_number(client, tenant):
+async def test_lookup_by_qr_code_or_card_number(client: httpx.AsyncClient, tenant: Tenant) -> None:
     by_qr = await client.get(f"{CARDS}/lookup", params={"qr_code": tenant.qr_code}, headers=tenant.headers)
     assert by_qr.status_code == 200
     assert by_qr.json()["id"] == tenant.card_id
@@ -233,7 +252,9 @@ async def test_lookup_by_qr_code_or_card_number(client, tenant):
 
 
 @pytest.mark.parametrize("params", [{}, "both"])
-async def test_lookup_needs_exactly_one_reference(client, tenant, params):
+async def test_lookup_needs_exactly_one_reference(
+    client: httpx.AsyncClient, tenant: Tenant, params: dict[str, str] | str
+) -> None:
     if params == "both":
         params = {"qr_code": tenant.qr_code, "card_number": tenant.card_number}
     response = await client.get(f"{CARDS}/lookup", params=params, headers=tenant.headers)
@@ -243,7 +264,9 @@ async def test_lookup_needs_exactly_one_reference(client, tenant, params):
     assert {e["field"] for e in body["details"]["errors"]} == {"qr_code", "card_number"}
 
 
-async def test_lookup_unknown_or_foreign_card_is_404(client, tenant, other_tenant):
+async def test_lookup_unknown_or_foreign_card_is_404(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
     for params, identifier in (
         ({"qr_code": "nope"}, "nope"),
         ({"qr_code": other_tenant.qr_code}, other_tenant.qr_code),
@@ -255,7 +278,7 @@ async def test_lookup_unknown_or_foreign_card_is_404(client, tenant, other_tenan
         assert response.json()["details"]["identifier"] == identifier
 
 
-async def test_get_card(client, tenant):
+async def test_get_card(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.get(f"{CARDS}/{tenant.card_id}", headers=tenant.headers)
     assert response.status_code == 200
     card = response.json()
@@ -264,7 +287,9 @@ async def test_get_card(client, tenant):
     assert card["customer"]["email"] == "customer@example.com" and card["customer"]["name"] == "Customer"
 
 
-async def test_a_vendor_cannot_read_another_vendors_card(client, tenant, other_tenant):
+async def test_a_vendor_cannot_read_another_vendors_card(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
     for url in (f"{CARDS}/{other_tenant.card_id}", f"{CARDS}/{other_tenant.card_id}/transactions"):
         response = await client.get(url, headers=tenant.headers)
         assert response.status_code == 404
@@ -277,12 +302,12 @@ async def test_a_vendor_cannot_read_another_vendors_card(client, tenant, other_t
     assert unknown.status_code == 404 and unknown.json()["details"]["identifier"] == 987654
 
 
-async def test_card_id_must_be_a_positive_integer(client, tenant):
+async def test_card_id_must_be_a_positive_integer(client: httpx.AsyncClient, tenant: Tenant) -> None:
     for bad in ("0", "-1", "abc", str(2**64)):
         assert (await client.get(f"{CARDS}/{bad}", headers=tenant.headers)).status_code == 422
 
 
-async def test_card_not_found_message_is_localised(client, tenant):
+async def test_card_not_found_message_is_localised(client: httpx.AsyncClient, tenant: Tenant) -> None:
     english = await client.get(f"{CARDS}/987654", headers=tenant.headers)
     french = await client.get(f"{CARDS}/987654", headers={**tenant.headers, "Accept-Language": "fr"})
     assert english.json()["error_code"] == french.json()["error_code"] == "LOYALTY_CARD_NOT_FOUND"
@@ -292,7 +317,9 @@ async def test_card_not_found_message_is_localised(client, tenant):
 # --- history ---------------------------------------------------------------------------------------
 
 
-async def test_card_transactions_newest_first(client, tenant, database, settings, clock):
+async def test_card_transactions_newest_first(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await seed_points(database, settings, clock, tenant, 500, 1250, 300)
     response = await client.get(f"{CARDS}/{tenant.card_id}/transactions", headers=tenant.headers)
     assert response.status_code == 200
@@ -314,7 +341,9 @@ async def test_card_transactions_newest_first(client, tenant, database, settings
     assert card["points_balance"] == card["total_points_earned"] == 20
 
 
-async def test_card_transactions_pages(client, tenant, database, settings, clock):
+async def test_card_transactions_pages(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await seed_points(database, settings, clock, tenant, 100, 200, 300, 400)
     page = (
         await client.get(
@@ -332,7 +361,7 @@ async def test_card_transactions_pages(client, tenant, database, settings, clock
 # --- deactivate / reactivate -----------------------------------------------------------------------
 
 
-async def test_deactivate_and_reactivate(client, tenant):
+async def test_deactivate_and_reactivate(client: httpx.AsyncClient, tenant: Tenant) -> None:
     off = await client.post(f"{CARDS}/{tenant.card_id}/deactivate", headers=tenant.headers)
     assert off.status_code == 200
     assert off.json()["is_active"] is False and off.json()["id"] == tenant.card_id
@@ -343,7 +372,9 @@ async def test_deactivate_and_reactivate(client, tenant):
     assert on.status_code == 200 and on.json()["is_active"] is True
 
 
-async def test_cannot_deactivate_another_vendors_card(client, tenant, other_tenant):
+async def test_cannot_deactivate_another_vendors_card(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
     for action in ("deactivate", "reactivate"):
         response = await client.post(f"{CARDS}/{other_tenant.card_id}/{action}", headers=tenant.headers)
         assert response.status_code == 404
@@ -351,7 +382,9 @@ async def test_cannot_deactivate_another_vendors_card(client, tenant, other_tena
     assert (await client.get(f"{CARDS}/{other_tenant.card_id}", headers=other_tenant.headers)).json()["is_active"]
 
 
-async def test_text_with_a_nul_character_is_refused_not_a_server_error(client, tenant, database_url):
+async def test_text_with_a_nul_character_is_refused_not_a_server_error(
+    client: httpx.AsyncClient, tenant: Tenant, database_url: str
+) -> None:
     """Found by the schemathesis run: PostgreSQL cannot store NUL in text, and refused it with a 500."""
     before = (await client.get(CARDS, headers=tenant.headers)).json()["total"]
     response = await _enrol(client, tenant, "nul@example.com", phone="+352\u0000123")
@@ -365,7 +398,9 @@ async def test_text_with_a_nul_character_is_refused_not_a_server_error(client, t
     assert_error(nul_in_query, 422, "VALIDATION_ERROR")
 
 
-async def test_a_card_enrolled_at_the_counter_comes_with_the_customers_own_link(client, tenant):
+async def test_a_card_enrolled_at_the_counter_comes_with_the_customers_own_link(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
     """A peer system's gap: the vendor API never returned `card_token`, so the café could not hand the
     customer the card page."""
     card = (await client.post(CARDS, json={"email": "new@example.com"}, headers=tenant.headers)).json()
@@ -375,7 +410,9 @@ async def test_a_card_enrolled_at_the_counter_comes_with_the_customers_own_link(
     assert page.status_code == 200 and page.json()["card_number"] == card["card_number"]
 
 
-async def test_a_second_enrolment_at_the_counter_names_the_existing_card_to_the_vendor_only(client, tenant):
+async def test_a_second_enrolment_at_the_counter_names_the_existing_card_to_the_vendor_only(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
     at_the_counter = await client.post(CARDS, json={"email": "CUSTOMER@example.com"}, headers=tenant.headers)
     on_the_web = await client.post(
         f"/api/v1/loyalty/programs/{tenant.slug}/enroll", json={"email": "customer@example.com"}

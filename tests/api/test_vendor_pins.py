@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+import httpx
 import pytest
 from sqlalchemy import update
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.models import StaffPin
 from loyalty.services import api_keys, vendors
 from loyalty.services.context import Context
 from tests.api.helpers import assert_error, bearer
 from tests.fixtures import START
-from tests.tenants import make_tenant
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -26,7 +30,7 @@ def assert_no_secret(text: str, *digits: str) -> None:
         assert secret not in text
 
 
-async def _lock(database, pin_id: int, until, attempts: int = 5) -> None:
+async def _lock(database: Database, pin_id: int, until: datetime | None, attempts: int = 5) -> None:
     async with database.unit_of_work() as session:
         await session.execute(
             update(StaffPin).where(StaffPin.id == pin_id).values(failed_attempts=attempts, locked_until=until)
@@ -36,7 +40,7 @@ async def _lock(database, pin_id: int, until, attempts: int = 5) -> None:
 # --- auth ------------------------------------------------------------------------------------------
 
 
-async def test_pins_need_a_vendor_key(client, admin_key):
+async def test_pins_need_a_vendor_key(client: httpx.AsyncClient, admin_key: str) -> None:
     missing = await client.get(PINS)
     assert missing.status_code == 401
     assert missing.json()["error_code"] == "UNAUTHENTICATED"
@@ -50,7 +54,7 @@ async def test_pins_need_a_vendor_key(client, admin_key):
 # --- list ------------------------------------------------------------------------------------------
 
 
-async def test_list_pins_shows_staff_without_secrets(client, tenant):
+async def test_list_pins_shows_staff_without_secrets(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.get(PINS, headers=tenant.headers)
     assert response.status_code == 200
     assert_no_secret(response.text, tenant.pin)
@@ -67,7 +71,9 @@ async def test_list_pins_shows_staff_without_secrets(client, tenant):
     assert pin["created_at"].startswith("2026-11-21T09:00:00")
 
 
-async def test_list_pins_pages_and_sees_only_own_programme(client, tenant, other_tenant):
+async def test_list_pins_pages_and_sees_only_own_programme(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
     for i, digits in enumerate(("5839", "6840", "7851")):
         created = await client.post(PINS, json={"name": f"S{i}", "pin": digits}, headers=tenant.headers)
         assert created.status_code == 201
@@ -83,7 +89,7 @@ async def test_list_pins_pages_and_sees_only_own_programme(client, tenant, other
 # --- create ----------------------------------------------------------------------------------------
 
 
-async def test_create_pin(client, tenant):
+async def test_create_pin(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.post(PINS, json={"name": "Anna", "pin": "58392017"}, headers=tenant.headers)
     assert response.status_code == 201
     assert_no_secret(response.text, "58392017")
@@ -95,7 +101,9 @@ async def test_create_pin(client, tenant):
     assert_no_secret(listed.text, "58392017", tenant.pin)
 
 
-async def test_same_digits_conflict_within_a_programme_only(client, tenant, other_tenant):
+async def test_same_digits_conflict_within_a_programme_only(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
     again = await client.post(PINS, json={"name": "Twin", "pin": tenant.pin}, headers=tenant.headers)
     assert again.status_code == 409
     assert again.json()["error_code"] == "STAFF_PIN_ALREADY_EXISTS"
@@ -105,7 +113,7 @@ async def test_same_digits_conflict_within_a_programme_only(client, tenant, othe
 
 
 @pytest.mark.parametrize("pin", ["123", "123456789", "12a4", "", " 1234", "١٢٣٤", 1234])
-async def test_pin_must_be_4_to_8_digits(client, tenant, pin):
+async def test_pin_must_be_4_to_8_digits(client: httpx.AsyncClient, tenant: Tenant, pin: object) -> None:
     response = await client.post(PINS, json={"name": "Bad", "pin": pin}, headers=tenant.headers)
     assert response.status_code == 422
     body = response.json()
@@ -113,13 +121,15 @@ async def test_pin_must_be_4_to_8_digits(client, tenant, pin):
     assert "pin" in [error["field"] for error in body["details"]["errors"]]
 
 
-async def test_create_pin_needs_a_name(client, tenant):
+async def test_create_pin_needs_a_name(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.post(PINS, json={"pin": "5839"}, headers=tenant.headers)
     assert response.status_code == 422
     assert "name" in [error["field"] for error in response.json()["details"]["errors"]]
 
 
-async def test_create_pin_without_programme_is_404(client, database, settings, clock):
+async def test_create_pin_without_programme_is_404(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     async with database.unit_of_work() as session:
         ctx = Context(session, settings, clock)
         vendor = await vendors.create_vendor(ctx, vendors.VendorCreate(name="No Programme", slug="no-programme"))
@@ -129,7 +139,7 @@ async def test_create_pin_without_programme_is_404(client, database, settings, c
     assert response.json()["error_code"] == "LOYALTY_PROGRAM_NOT_FOUND"
 
 
-async def test_create_pin_honours_idempotency_key(client, tenant):
+async def test_create_pin_honours_idempotency_key(client: httpx.AsyncClient, tenant: Tenant) -> None:
     headers = {**tenant.headers, "Idempotency-Key": "pin-1"}
     first = await client.post(PINS, json={"name": "Anna", "pin": "5839"}, headers=headers)
     second = await client.post(PINS, json={"pin": "5839", "name": "Anna"}, headers=headers)
@@ -144,7 +154,7 @@ async def test_create_pin_honours_idempotency_key(client, tenant):
 # --- update ----------------------------------------------------------------------------------------
 
 
-async def test_update_pin(client, tenant):
+async def test_update_pin(client: httpx.AsyncClient, tenant: Tenant) -> None:
     url = f"{PINS}/{tenant.pin_id}"
     renamed = await client.patch(url, json={"name": "Head barista"}, headers=tenant.headers)
     assert renamed.status_code == 200
@@ -160,20 +170,20 @@ async def test_update_pin(client, tenant):
     assert taken.status_code == 409
 
 
-async def test_update_pin_to_digits_in_use_is_409(client, tenant):
+async def test_update_pin_to_digits_in_use_is_409(client: httpx.AsyncClient, tenant: Tenant) -> None:
     other = (await client.post(PINS, json={"name": "Anna", "pin": "5839"}, headers=tenant.headers)).json()
     response = await client.patch(f"{PINS}/{other['id']}", json={"pin": tenant.pin}, headers=tenant.headers)
     assert response.status_code == 409
     assert response.json()["error_code"] == "STAFF_PIN_ALREADY_EXISTS"
 
 
-async def test_update_pin_validates(client, tenant):
+async def test_update_pin_validates(client: httpx.AsyncClient, tenant: Tenant) -> None:
     url = f"{PINS}/{tenant.pin_id}"
     assert (await client.patch(url, json={"pin": "12"}, headers=tenant.headers)).status_code == 422
     assert (await client.patch(url, json={"name": ""}, headers=tenant.headers)).status_code == 422
 
 
-async def test_unknown_or_foreign_pin_is_404(client, tenant, other_tenant):
+async def test_unknown_or_foreign_pin_is_404(client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant) -> None:
     for pin_id in (999999, other_tenant.pin_id):
         for method, url, body in (
             ("PATCH", f"{PINS}/{pin_id}", {"name": "X"}),
@@ -188,7 +198,7 @@ async def test_unknown_or_foreign_pin_is_404(client, tenant, other_tenant):
     assert still["name"] == "Staff" and still["is_active"] is True
 
 
-async def test_pin_id_must_be_positive(client, tenant):
+async def test_pin_id_must_be_positive(client: httpx.AsyncClient, tenant: Tenant) -> None:
     assert (await client.patch(f"{PINS}/0", json={"name": "X"}, headers=tenant.headers)).status_code == 422
     assert (await client.delete(f"{PINS}/abc", headers=tenant.headers)).status_code == 422
 
@@ -196,7 +206,7 @@ async def test_pin_id_must_be_positive(client, tenant):
 # --- delete ----------------------------------------------------------------------------------------
 
 
-async def test_delete_pin(client, tenant):
+async def test_delete_pin(client: httpx.AsyncClient, tenant: Tenant) -> None:
     url = f"{PINS}/{tenant.pin_id}"
     response = await client.delete(url, headers=tenant.headers)
     assert response.status_code == 204
@@ -212,7 +222,9 @@ async def test_delete_pin(client, tenant):
 # --- lock / unlock ---------------------------------------------------------------------------------
 
 
-async def test_unlock_resets_failed_attempts_and_lock(client, tenant, database):
+async def test_unlock_resets_failed_attempts_and_lock(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database
+) -> None:
     await _lock(database, tenant.pin_id, START + timedelta(minutes=30))
     locked = (await client.get(PINS, headers=tenant.headers)).json()["items"][0]
     assert locked["is_locked"] is True
@@ -227,7 +239,9 @@ async def test_unlock_resets_failed_attempts_and_lock(client, tenant, database):
     assert listed["is_locked"] is False and listed["failed_attempts"] == 0
 
 
-async def test_is_locked_follows_the_app_clock(client, tenant, database, clock):
+async def test_is_locked_follows_the_app_clock(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, clock: FixedClock
+) -> None:
     await _lock(database, tenant.pin_id, START + timedelta(minutes=30))
     assert (await client.get(PINS, headers=tenant.headers)).json()["items"][0]["is_locked"] is True
     clock.advance(timedelta(minutes=31))
@@ -236,19 +250,23 @@ async def test_is_locked_follows_the_app_clock(client, tenant, database, clock):
     assert expired["locked_until"] is not None  # kept as history; the lock has simply run out
 
 
-async def test_unlock_an_unlocked_pin_is_harmless(client, tenant):
+async def test_unlock_an_unlocked_pin_is_harmless(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.post(f"{PINS}/{tenant.pin_id}/unlock", headers=tenant.headers)
     assert response.status_code == 200
     assert response.json()["failed_attempts"] == 0
 
 
-async def test_other_vendor_keeps_its_own_pins(client, database, settings, clock, tenant):
+async def test_other_vendor_keeps_its_own_pins(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock, tenant: Tenant
+) -> None:
     third = await make_tenant(database, settings, clock, slug="third-shop", pin="4321", email="t@example.com")
     response = await client.get(PINS, headers=third.headers)
     assert [p["id"] for p in response.json()["items"]] == [third.pin_id]
 
 
-async def test_a_locked_terminal_is_visible_and_says_what_is_locked(client, tenant, clock):
+async def test_a_locked_terminal_is_visible_and_says_what_is_locked(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
     """A peer system's gap: after five wrong PINs sent without `staff_pin_id`, every PIN of the terminal
     answered 423 while `GET /pins` showed every PIN unlocked with no failures."""
     for _ in range(5):
@@ -265,7 +283,9 @@ async def test_a_locked_terminal_is_visible_and_says_what_is_locked(client, tena
 
 
 @pytest.mark.parametrize("shape", ["12", "12345678901", "12a4", " 1234"])
-async def test_a_pin_of_the_wrong_shape_is_a_422_not_a_guess(client, tenant, shape):
+async def test_a_pin_of_the_wrong_shape_is_a_422_not_a_guess(
+    client: httpx.AsyncClient, tenant: Tenant, shape: str
+) -> None:
     response = await client.post(STAMP, json={"card_id": tenant.card_id, "staff_pin": shape}, headers=tenant.headers)
 
     assert assert_error(response, 422, "VALIDATION_ERROR")["errors"][0]["field"] == "staff_pin"

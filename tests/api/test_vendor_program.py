@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
+import httpx
 import pytest
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.services import api_keys, vendors
 from loyalty.services.context import Context
 from tests.api.helpers import bearer
 from tests.api.test_admin_programs import seed_activity
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -19,7 +25,7 @@ MINIMAL = {"program_type": "stamps", "name": "Coffee card"}
 
 
 @pytest.fixture
-async def newcomer(database, settings, clock) -> tuple[int, dict[str, str]]:
+async def newcomer(database: Database, settings: Settings, clock: FixedClock) -> tuple[int, dict[str, str]]:
     """A vendor with a key and no programme yet: (vendor_id, headers)."""
     async with database.unit_of_work() as session:
         ctx = Context(session, settings, clock)
@@ -28,7 +34,7 @@ async def newcomer(database, settings, clock) -> tuple[int, dict[str, str]]:
         return vendor.id, bearer(issued.secret)
 
 
-def assert_validation_error(response, field: str) -> None:
+def assert_validation_error(response: httpx.Response, field: str) -> None:
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["error_code"] == "VALIDATION_ERROR"
@@ -50,7 +56,9 @@ def assert_validation_error(response, field: str) -> None:
         ("GET", STATS),
     ],
 )
-async def test_vendor_program_routes_need_a_vendor_key(client, admin_key, method, path):
+async def test_vendor_program_routes_need_a_vendor_key(
+    client: httpx.AsyncClient, admin_key: str, method: str, path: str
+) -> None:
     body = MINIMAL if method in ("POST", "PATCH") else None
 
     missing = await client.request(method, path, json=body)
@@ -65,7 +73,9 @@ async def test_vendor_program_routes_need_a_vendor_key(client, admin_key, method
 # --- create ----------------------------------------------------------------------------------------
 
 
-async def test_create_program_with_the_defaults(client, newcomer, clock):
+async def test_create_program_with_the_defaults(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]], clock: FixedClock
+) -> None:
     vendor_id, headers = newcomer
 
     response = await client.post(PROGRAM, json=MINIMAL, headers=headers)
@@ -95,7 +105,7 @@ async def test_create_program_with_the_defaults(client, newcomer, clock):
     assert (await client.get(PROGRAM, headers=headers)).json() == program
 
 
-async def test_create_program_with_every_field(client, newcomer):
+async def test_create_program_with_every_field(client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]) -> None:
     _, headers = newcomer
     body = {
         "program_type": "hybrid",
@@ -132,7 +142,9 @@ async def test_create_program_with_every_field(client, newcomer):
     ]
 
 
-async def test_points_per_euro_is_a_json_number_kept_exactly(client, newcomer):
+async def test_points_per_euro_is_a_json_number_kept_exactly(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]
+) -> None:
     _, headers = newcomer
 
     response = await client.post(PROGRAM, json={**MINIMAL, "points_per_euro": "0.1234"}, headers=headers)
@@ -141,7 +153,7 @@ async def test_points_per_euro_is_a_json_number_kept_exactly(client, newcomer):
     assert (await client.get(PROGRAM, headers=headers)).json()["points_per_euro"] == 0.1234
 
 
-async def test_second_program_is_a_conflict(client, tenant):
+async def test_second_program_is_a_conflict(client: httpx.AsyncClient, tenant: Tenant) -> None:
     response = await client.post(PROGRAM, json=MINIMAL, headers=tenant.headers)
 
     assert response.status_code == 409
@@ -167,7 +179,9 @@ async def test_second_program_is_a_conflict(client, tenant):
         ({"points_rewards": [{"name": "Free", "points_required": 0}]}, "points_rewards.0.points_required"),
     ],
 )
-async def test_create_program_rejects_invalid_fields(client, newcomer, changes, field):
+async def test_create_program_rejects_invalid_fields(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]], changes: dict[str, Any], field: str
+) -> None:
     _, headers = newcomer
 
     response = await client.post(PROGRAM, json={**MINIMAL, **changes}, headers=headers)
@@ -176,7 +190,9 @@ async def test_create_program_rejects_invalid_fields(client, newcomer, changes, 
     assert (await client.get(PROGRAM, headers=headers)).status_code == 404
 
 
-async def test_create_program_needs_type_and_name(client, newcomer):
+async def test_create_program_needs_type_and_name(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]
+) -> None:
     _, headers = newcomer
 
     response = await client.post(PROGRAM, json={}, headers=headers)
@@ -185,7 +201,7 @@ async def test_create_program_needs_type_and_name(client, newcomer):
     assert {e["field"] for e in response.json()["details"]["errors"]} == {"program_type", "name"}
 
 
-async def test_reward_ids_must_be_unique(client, newcomer):
+async def test_reward_ids_must_be_unique(client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]) -> None:
     _, headers = newcomer
     rewards = [{"id": 1, "name": "A", "points_required": 5}, {"id": 1, "name": "B", "points_required": 9}]
 
@@ -198,7 +214,9 @@ async def test_reward_ids_must_be_unique(client, newcomer):
 # --- idempotency -----------------------------------------------------------------------------------
 
 
-async def test_create_program_replays_with_the_same_idempotency_key(client, newcomer):
+async def test_create_program_replays_with_the_same_idempotency_key(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]
+) -> None:
     _, headers = newcomer
     keyed = {**headers, "Idempotency-Key": "create-1"}
 
@@ -212,7 +230,9 @@ async def test_create_program_replays_with_the_same_idempotency_key(client, newc
     assert (await client.post(PROGRAM, json=MINIMAL, headers=headers)).status_code == 409
 
 
-async def test_idempotency_key_with_another_body_is_refused(client, newcomer):
+async def test_idempotency_key_with_another_body_is_refused(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]
+) -> None:
     _, headers = newcomer
     keyed = {**headers, "Idempotency-Key": "create-2"}
     await client.post(PROGRAM, json=MINIMAL, headers=keyed)
@@ -224,7 +244,9 @@ async def test_idempotency_key_with_another_body_is_refused(client, newcomer):
     assert (await client.get(PROGRAM, headers=headers)).json()["name"] == "Coffee card"
 
 
-async def test_idempotency_keys_are_scoped_per_vendor(client, newcomer, tenant):
+async def test_idempotency_keys_are_scoped_per_vendor(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]], tenant: Tenant
+) -> None:
     _, headers = newcomer
     await client.post(PROGRAM, json=MINIMAL, headers={**headers, "Idempotency-Key": "shared"})
 
@@ -234,7 +256,9 @@ async def test_idempotency_keys_are_scoped_per_vendor(client, newcomer, tenant):
     assert response.json()["error_code"] == "LOYALTY_PROGRAM_ALREADY_EXISTS"
 
 
-async def test_a_failed_create_stores_nothing_under_its_key(client, newcomer):
+async def test_a_failed_create_stores_nothing_under_its_key(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]
+) -> None:
     _, headers = newcomer
     keyed = {**headers, "Idempotency-Key": "retry-me"}
 
@@ -245,7 +269,9 @@ async def test_a_failed_create_stores_nothing_under_its_key(client, newcomer):
 
 
 @pytest.mark.parametrize("key", ["", "k" * 256])
-async def test_idempotency_key_length_is_checked(client, newcomer, key):
+async def test_idempotency_key_length_is_checked(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]], key: str
+) -> None:
     _, headers = newcomer
 
     response = await client.post(PROGRAM, json=MINIMAL, headers={**headers, "Idempotency-Key": key})
@@ -256,7 +282,7 @@ async def test_idempotency_key_length_is_checked(client, newcomer, key):
 # --- read ------------------------------------------------------------------------------------------
 
 
-async def test_get_program_without_one_is_404(client, newcomer):
+async def test_get_program_without_one_is_404(client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]) -> None:
     vendor_id, headers = newcomer
 
     response = await client.get(PROGRAM, headers=headers)
@@ -266,7 +292,9 @@ async def test_get_program_without_one_is_404(client, newcomer):
     assert response.json()["details"] == {"identifier": vendor_id}
 
 
-async def test_each_vendor_sees_its_own_program(client, tenant, other_tenant):
+async def test_each_vendor_sees_its_own_program(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
+) -> None:
     mine = (await client.get(PROGRAM, headers=tenant.headers)).json()
     theirs = (await client.get(PROGRAM, headers=other_tenant.headers)).json()
 
@@ -277,7 +305,9 @@ async def test_each_vendor_sees_its_own_program(client, tenant, other_tenant):
 # --- update ----------------------------------------------------------------------------------------
 
 
-async def test_patch_changes_only_the_given_fields(client, tenant, clock):
+async def test_patch_changes_only_the_given_fields(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
     before = (await client.get(PROGRAM, headers=tenant.headers)).json()
     clock.advance(timedelta(minutes=5))
     changes = {
@@ -306,7 +336,7 @@ async def test_patch_changes_only_the_given_fields(client, tenant, clock):
     assert (await client.get(PROGRAM, headers=tenant.headers)).json() == after
 
 
-async def test_patch_clears_optional_text(client, tenant):
+async def test_patch_clears_optional_text(client: httpx.AsyncClient, tenant: Tenant) -> None:
     await client.patch(PROGRAM, json={"terms": "Old terms", "card_name": "Card"}, headers=tenant.headers)
 
     response = await client.patch(PROGRAM, json={"terms": None}, headers=tenant.headers)
@@ -325,7 +355,9 @@ async def test_patch_clears_optional_text(client, tenant):
         ({"stamps_target": None}, "body"),
     ],
 )
-async def test_patch_rejects_invalid_fields(client, tenant, changes, field):
+async def test_patch_rejects_invalid_fields(
+    client: httpx.AsyncClient, tenant: Tenant, changes: dict[str, Any], field: str
+) -> None:
     before = (await client.get(PROGRAM, headers=tenant.headers)).json()
 
     response = await client.patch(PROGRAM, json=changes, headers=tenant.headers)
@@ -334,7 +366,7 @@ async def test_patch_rejects_invalid_fields(client, tenant, changes, field):
     assert (await client.get(PROGRAM, headers=tenant.headers)).json() == before
 
 
-async def test_patch_without_a_program_is_404(client, newcomer):
+async def test_patch_without_a_program_is_404(client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]) -> None:
     vendor_id, headers = newcomer
 
     response = await client.patch(PROGRAM, json={"name": "X"}, headers=headers)
@@ -346,7 +378,7 @@ async def test_patch_without_a_program_is_404(client, newcomer):
 # --- activate / deactivate -------------------------------------------------------------------------
 
 
-async def test_deactivate_and_activate(client, tenant, other_tenant):
+async def test_deactivate_and_activate(client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant) -> None:
     off = await client.post(f"{PROGRAM}/deactivate", headers=tenant.headers)
 
     assert (off.status_code, off.json()["is_active"], off.json()["id"]) == (200, False, tenant.program_id)
@@ -358,7 +390,9 @@ async def test_deactivate_and_activate(client, tenant, other_tenant):
     assert (on.status_code, on.json()["is_active"]) == (200, True)
 
 
-async def test_deactivate_replays_with_the_same_idempotency_key(client, tenant, clock):
+async def test_deactivate_replays_with_the_same_idempotency_key(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
     keyed = {**tenant.headers, "Idempotency-Key": "off-1"}
     first = await client.post(f"{PROGRAM}/deactivate", headers=keyed)
     await client.post(f"{PROGRAM}/activate", headers=tenant.headers)
@@ -372,7 +406,7 @@ async def test_deactivate_replays_with_the_same_idempotency_key(client, tenant, 
     assert (await client.get(PROGRAM, headers=tenant.headers)).json()["is_active"] is True
 
 
-async def test_the_same_key_on_another_route_is_refused(client, tenant):
+async def test_the_same_key_on_another_route_is_refused(client: httpx.AsyncClient, tenant: Tenant) -> None:
     keyed = {**tenant.headers, "Idempotency-Key": "toggle"}
     await client.post(f"{PROGRAM}/deactivate", headers=keyed)
 
@@ -382,7 +416,9 @@ async def test_the_same_key_on_another_route_is_refused(client, tenant):
 
 
 @pytest.mark.parametrize("action", ["activate", "deactivate"])
-async def test_toggle_without_a_program_is_404(client, newcomer, action):
+async def test_toggle_without_a_program_is_404(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]], action: str
+) -> None:
     vendor_id, headers = newcomer
 
     response = await client.post(f"{PROGRAM}/{action}", headers=headers)
@@ -394,7 +430,14 @@ async def test_toggle_without_a_program_is_404(client, newcomer, action):
 # --- statistics ------------------------------------------------------------------------------------
 
 
-async def test_stats_count_the_vendors_own_activity(client, tenant, other_tenant, database, settings, clock):
+async def test_stats_count_the_vendors_own_activity(
+    client: httpx.AsyncClient,
+    tenant: Tenant,
+    other_tenant: Tenant,
+    database: Database,
+    settings: Settings,
+    clock: FixedClock,
+) -> None:
     await seed_activity(database, settings, clock, tenant, stamps_given=3, purchases=(2050,))
     await seed_activity(database, settings, clock, other_tenant, stamps_given=2)
 
@@ -423,7 +466,9 @@ async def test_stats_count_the_vendors_own_activity(client, tenant, other_tenant
     assert (theirs["stamps_issued"], theirs["stamps_redeemed"], theirs["transactions_30d"]) == (2, 0, 2)
 
 
-async def test_stats_of_a_fresh_programme_are_zero(client, newcomer):
+async def test_stats_of_a_fresh_programme_are_zero(
+    client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]
+) -> None:
     _, headers = newcomer
     await client.post(PROGRAM, json=MINIMAL, headers=headers)
 
@@ -434,7 +479,9 @@ async def test_stats_of_a_fresh_programme_are_zero(client, newcomer):
     assert sum(day["stamps"] + day["new_cards"] + day["redemptions"] for day in figures["daily"]) == 0
 
 
-async def test_stats_still_answer_for_an_inactive_programme(client, tenant, database, settings, clock):
+async def test_stats_still_answer_for_an_inactive_programme(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await seed_activity(database, settings, clock, tenant, stamps_given=1)
     await client.post(f"{PROGRAM}/deactivate", headers=tenant.headers)
 
@@ -443,7 +490,7 @@ async def test_stats_still_answer_for_an_inactive_programme(client, tenant, data
     assert (response.status_code, response.json()["stamps_issued"]) == (200, 1)
 
 
-async def test_stats_without_a_program_is_404(client, newcomer):
+async def test_stats_without_a_program_is_404(client: httpx.AsyncClient, newcomer: tuple[int, dict[str, str]]) -> None:
     vendor_id, headers = newcomer
 
     response = await client.get(STATS, headers=headers)

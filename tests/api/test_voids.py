@@ -9,6 +9,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.models import LoyaltyCard, LoyaltyTransaction
 from loyalty.services import programs
 from loyalty.services.context import Actor, Context
@@ -29,10 +32,11 @@ async def post(client: httpx.AsyncClient, tenant: Tenant, path: str, **body: Any
     return response
 
 
-async def stamp(client: httpx.AsyncClient, tenant: Tenant, clock: Any) -> int:
+async def stamp(client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock) -> int:
     response = await post(client, tenant, "/stamp")
     clock.advance(COOLDOWN)
-    return response.json()["transaction_id"]
+    transaction_id: int = response.json()["transaction_id"]
+    return transaction_id
 
 
 async def void(client: httpx.AsyncClient, tenant: Tenant, transaction_id: int, **body: Any) -> httpx.Response:
@@ -41,7 +45,7 @@ async def void(client: httpx.AsyncClient, tenant: Tenant, transaction_id: int, *
     return await client.post(f"{V}/transactions/{transaction_id}/void", json=payload, headers=tenant.headers)
 
 
-async def assert_balances_match_ledger(database: Any, card_id: int) -> None:
+async def assert_balances_match_ledger(database: Database, card_id: int) -> None:
     async with database.unit_of_work() as session:
         card = await session.get(LoyaltyCard, card_id)
         stamps, points = (
@@ -56,7 +60,9 @@ async def assert_balances_match_ledger(database: Any, card_id: int) -> None:
     assert (card.stamp_count, card.points_balance) == (stamps, points)
 
 
-async def test_void_of_a_stamp_is_a_compensating_entry(client, tenant, clock, database):
+async def test_void_of_a_stamp_is_a_compensating_entry(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, database: Database
+) -> None:
     first = await stamp(client, tenant, clock)
     await stamp(client, tenant, clock)
 
@@ -78,7 +84,9 @@ async def test_void_of_a_stamp_is_a_compensating_entry(client, tenant, clock, da
     await assert_balances_match_ledger(database, tenant.card_id)
 
 
-async def test_the_original_entry_is_kept(client, tenant, clock, database):
+async def test_the_original_entry_is_kept(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, database: Database
+) -> None:
     first = await stamp(client, tenant, clock)
     await void(client, tenant, first)
 
@@ -88,7 +96,9 @@ async def test_the_original_entry_is_kept(client, tenant, clock, database):
     assert (original.transaction_type, original.stamps_delta) == ("stamp_earned", 1)
 
 
-async def test_void_twice_is_refused(client, tenant, clock, database):
+async def test_void_twice_is_refused(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, database: Database
+) -> None:
     first = await stamp(client, tenant, clock)
     assert (await void(client, tenant, first)).status_code == 201
 
@@ -98,7 +108,7 @@ async def test_void_twice_is_refused(client, tenant, clock, database):
     assert (await card_row(database, tenant.card_id)).stamp_count == 0
 
 
-async def test_a_void_cannot_be_voided(client, tenant, clock):
+async def test_a_void_cannot_be_voided(client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock) -> None:
     first = await stamp(client, tenant, clock)
     the_void = (await void(client, tenant, first)).json()["id"]
 
@@ -107,7 +117,9 @@ async def test_a_void_cannot_be_voided(client, tenant, clock):
     assert details == {"transaction_id": the_void, "reason": "is_void"}
 
 
-async def test_void_of_a_spent_stamp_is_refused(client, tenant, clock, database):
+async def test_void_of_a_spent_stamp_is_refused(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, database: Database
+) -> None:
     first = await stamp(client, tenant, clock)
     await stamp(client, tenant, clock)
     await stamp(client, tenant, clock)
@@ -119,7 +131,9 @@ async def test_void_of_a_spent_stamp_is_refused(client, tenant, clock, database)
     assert (await card_row(database, tenant.card_id)).stamp_count == 0
 
 
-async def test_void_of_a_redemption_gives_the_stamps_back(client, tenant, clock, database):
+async def test_void_of_a_redemption_gives_the_stamps_back(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, database: Database
+) -> None:
     for _ in range(3):
         await stamp(client, tenant, clock)
     redemption = (await post(client, tenant, "/stamp/redeem")).json()["transaction_id"]
@@ -132,7 +146,9 @@ async def test_void_of_a_redemption_gives_the_stamps_back(client, tenant, clock,
     await assert_balances_match_ledger(database, tenant.card_id)
 
 
-async def test_void_of_points_earned_and_redeemed(client, database, settings, clock):
+async def test_void_of_points_earned_and_redeemed(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await make_tenant(
         database, settings, clock, slug="points-void", program_type="points",
         points_rewards=[{"id": 1, "name": "Cake", "points_required": 10}],
@@ -151,7 +167,9 @@ async def test_void_of_points_earned_and_redeemed(client, database, settings, cl
     await assert_balances_match_ledger(database, tenant.card_id)
 
 
-async def test_void_of_points_already_spent_is_refused(client, database, settings, clock):
+async def test_void_of_points_already_spent_is_refused(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await make_tenant(
         database, settings, clock, slug="points-spent", program_type="points",
         points_rewards=[{"id": 1, "name": "Cake", "points_required": 10}],
@@ -164,7 +182,9 @@ async def test_void_of_points_already_spent_is_refused(client, database, setting
     assert details["reason"] == "negative_balance"
 
 
-async def test_another_vendors_transaction_is_not_found(client, tenant, other_tenant, clock, database):
+async def test_another_vendors_transaction_is_not_found(
+    client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant, clock: FixedClock, database: Database
+) -> None:
     theirs = await stamp(client, other_tenant, clock)
 
     details = assert_error(await void(client, tenant, theirs), 404, "TRANSACTION_NOT_FOUND")
@@ -173,11 +193,13 @@ async def test_another_vendors_transaction_is_not_found(client, tenant, other_te
     assert (await card_row(database, other_tenant.card_id)).stamp_count == 1
 
 
-async def test_unknown_transaction_is_not_found(client, tenant):
+async def test_unknown_transaction_is_not_found(client: httpx.AsyncClient, tenant: Tenant) -> None:
     assert_error(await void(client, tenant, 987654), 404, "TRANSACTION_NOT_FOUND")
 
 
-async def test_void_needs_a_good_pin(client, tenant, clock, database):
+async def test_void_needs_a_good_pin(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, database: Database
+) -> None:
     first = await stamp(client, tenant, clock)
 
     assert_error(await void(client, tenant, first, staff_pin=None), 403, "STAFF_PIN_REQUIRED")
@@ -187,7 +209,9 @@ async def test_void_needs_a_good_pin(client, tenant, clock, database):
 
 
 @pytest.mark.parametrize("reason", [None, ""])
-async def test_void_needs_a_reason(client, tenant, clock, reason):
+async def test_void_needs_a_reason(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, reason: str | None
+) -> None:
     first = await stamp(client, tenant, clock)
 
     details = assert_error(await void(client, tenant, first, reason=reason), 422, "VALIDATION_ERROR")
@@ -195,7 +219,9 @@ async def test_void_needs_a_reason(client, tenant, clock, reason):
     assert any(error["field"] == "reason" for error in details["errors"])
 
 
-async def test_void_works_while_the_programme_is_paused(client, tenant, clock, database, settings):
+async def test_void_works_while_the_programme_is_paused(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock, database: Database, settings: Settings
+) -> None:
     first = await stamp(client, tenant, clock)
     async with database.unit_of_work() as session:
         ctx = Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
@@ -208,7 +234,9 @@ async def test_void_works_while_the_programme_is_paused(client, tenant, clock, d
     assert (await card_row(database, tenant.card_id)).stamp_count == 0
 
 
-async def test_a_voided_stamp_still_counts_toward_the_daily_limit(client, database, settings, clock):
+async def test_a_voided_stamp_still_counts_toward_the_daily_limit(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock
+) -> None:
     tenant = await make_tenant(
         database, settings, clock, slug="quota", cooldown_minutes=0, max_daily_stamps=2, require_staff_pin=False
     )

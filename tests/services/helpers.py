@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
@@ -32,7 +33,7 @@ class Caller:
     clock: FixedClock
     actor: Actor
 
-    def context(self, session: Any) -> Context:
+    def context(self, session: AsyncSession) -> Context:
         return Context(session, self.settings, self.clock, self.actor)
 
     def as_terminal(self, **actor_fields: Any) -> Caller:

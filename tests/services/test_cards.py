@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from loyalty.clock import FixedClock
+from loyalty.db import Database
 from loyalty.errors import CardAlreadyExists, CardNotFound
 from loyalty.services import cards
 from loyalty.services.card_numbers import (
@@ -22,6 +24,8 @@ from loyalty.services.card_numbers import (
 )
 from loyalty.services.cards import CardRef, Enrolment
 from tests.services import helpers
+from tests.services.helpers import Caller
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -29,12 +33,12 @@ bodies = st.text(alphabet="0123456789", min_size=CARD_NUMBER_DIGITS - 1, max_siz
 
 
 @given(body=bodies)
-def test_a_number_with_its_check_digit_passes_luhn(body):
+def test_a_number_with_its_check_digit_passes_luhn(body: str) -> None:
     assert is_valid_card_number(body + luhn_check_digit(body))
 
 
 @given(body=bodies, position=st.integers(0, CARD_NUMBER_DIGITS - 1), shift=st.integers(1, 9))
-def test_a_single_digit_typo_fails(body, position, shift):
+def test_a_single_digit_typo_fails(body: str, position: int, shift: int) -> None:
     number = body + luhn_check_digit(body)
     typo = number[:position] + str((int(number[position]) + shift) % 10) + number[position + 1 :]
     assert typo != number
@@ -42,7 +46,7 @@ def test_a_single_digit_typo_fails(body, position, shift):
 
 
 @given(body=bodies, position=st.integers(0, CARD_NUMBER_DIGITS - 2))
-def test_swapping_two_neighbours_fails_unless_they_are_0_and_9_or_equal(body, position):
+def test_swapping_two_neighbours_fails_unless_they_are_0_and_9_or_equal(body: str, position: int) -> None:
     number = body + luhn_check_digit(body)
     a, b = number[position], number[position + 1]
     swapped = number[:position] + b + a + number[position + 2 :]
@@ -51,7 +55,7 @@ def test_swapping_two_neighbours_fails_unless_they_are_0_and_9_or_equal(body, po
     assert not is_valid_card_number(swapped)
 
 
-def test_known_luhn_numbers():
+def test_known_luhn_numbers() -> None:
     assert is_valid_card_number("4539578763621486")
     assert is_valid_card_number("4111111111111111")
     assert not is_valid_card_number("4111111111111112")
@@ -59,7 +63,7 @@ def test_known_luhn_numbers():
     assert not is_valid_card_number("4111 1111 1111 1111")  # stored form is digits only
 
 
-def test_new_card_numbers_are_sixteen_valid_digits_without_a_leading_zero():
+def test_new_card_numbers_are_sixteen_valid_digits_without_a_leading_zero() -> None:
     numbers = {new_card_number() for _ in range(2000)}
     assert len(numbers) == 2000
     for number in numbers:
@@ -67,7 +71,7 @@ def test_new_card_numbers_are_sixteen_valid_digits_without_a_leading_zero():
         assert is_valid_card_number(number)
 
 
-def test_typed_numbers_are_normalised_and_formatted():
+def test_typed_numbers_are_normalised_and_formatted() -> None:
     assert normalise_card_number(" 4111 1111-1111 1111 ") == "4111111111111111"
     assert format_card_number("4111111111111111") == "4111 1111 1111 1111"
 
@@ -76,13 +80,13 @@ def _token_bits(token: str) -> int:
     return len(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))) * 8
 
 
-def test_tokens_carry_at_least_128_random_bits():
+def test_tokens_carry_at_least_128_random_bits() -> None:
     tokens = {new_token() for _ in range(2000)}
     assert len(tokens) == 2000
     assert min(_token_bits(token) for token in tokens) >= 128
 
 
-async def test_enrolled_cards_have_distinct_identifiers(database, caller, tenant):
+async def test_enrolled_cards_have_distinct_identifiers(database: Database, caller: Caller, tenant: Tenant) -> None:
     views = [await caller.with_program(cards.enrol, Enrolment(email=f"c{n}@example.com")) for n in range(12)]
     numbers = [v.card.card_number for v in views] + [tenant.card_number]
     secrets = [v.card.qr_code for v in views] + [v.card.card_token for v in views] + [tenant.qr_code, tenant.card_token]
@@ -93,7 +97,7 @@ async def test_enrolled_cards_have_distinct_identifiers(database, caller, tenant
     assert not any(n in s for n in numbers for s in secrets)
 
 
-async def test_enrolment_starts_an_empty_card(caller, clock):
+async def test_enrolment_starts_an_empty_card(caller: Caller, clock: FixedClock) -> None:
     view = await caller.with_program(
         cards.enrol, Enrolment(email="New@Example.com", name="New", phone="+352 123", locale="fr-LU")
     )
@@ -103,7 +107,7 @@ async def test_enrolment_starts_an_empty_card(caller, clock):
     assert (customer.email, customer.email_normalised, customer.locale) == ("New@example.com", "new@example.com", "fr")
 
 
-async def test_one_card_per_email_per_programme(database, caller, tenant):
+async def test_one_card_per_email_per_programme(database: Database, caller: Caller, tenant: Tenant) -> None:
     for again in ("customer@example.com", "CUSTOMER@EXAMPLE.COM", "Customer@Example.Com"):
         with pytest.raises(CardAlreadyExists) as refused:
             await caller.with_program(cards.enrol, Enrolment(email=again))
@@ -112,19 +116,19 @@ async def test_one_card_per_email_per_programme(database, caller, tenant):
     assert len(await helpers.ledger(database)) == 0
 
 
-async def test_the_same_email_enrols_in_another_programme(other_caller, tenant):
+async def test_the_same_email_enrols_in_another_programme(other_caller: Caller, tenant: Tenant) -> None:
     view = await other_caller.with_program(cards.enrol, Enrolment(email="Customer@Example.com"))
     assert view.card.id != tenant.card_id
 
 
-def test_enrolment_validates_its_input():
+def test_enrolment_validates_its_input() -> None:
     with pytest.raises(ValidationError):
         Enrolment(email="not-an-email")
     with pytest.raises(ValidationError):
         Enrolment(email="a@example.com", locale="xx")
 
 
-async def test_a_card_is_found_by_any_reference(caller, tenant):
+async def test_a_card_is_found_by_any_reference(caller: Caller, tenant: Tenant) -> None:
     for ref in (
         CardRef(card_id=tenant.card_id),
         CardRef(qr_code=tenant.qr_code),
@@ -135,7 +139,7 @@ async def test_a_card_is_found_by_any_reference(caller, tenant):
     assert (await caller(cards.find_card_by_token, tenant.card_token)).id == tenant.card_id
 
 
-async def test_another_vendors_card_is_not_found(caller, other_tenant):
+async def test_another_vendors_card_is_not_found(caller: Caller, other_tenant: Tenant) -> None:
     for ref in (CardRef(card_id=other_tenant.card_id), CardRef(qr_code=other_tenant.qr_code)):
         with pytest.raises(CardNotFound):
             await caller(cards.find_card, ref)
@@ -143,7 +147,9 @@ async def test_another_vendors_card_is_not_found(caller, other_tenant):
         await caller(cards.find_card_by_token, "no-such-token")
 
 
-async def test_deactivating_a_card_moves_its_pass_version(database, caller, tenant, clock):
+async def test_deactivating_a_card_moves_its_pass_version(
+    database: Database, caller: Caller, tenant: Tenant, clock: FixedClock
+) -> None:
     from datetime import timedelta
 
     clock.advance(timedelta(minutes=1))

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Awaitable, Sequence
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import func, select
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.errors import (
     DailyStampLimit,
     InsufficientPoints,
@@ -19,44 +24,48 @@ from loyalty.errors import (
     StampCooldown,
     TransactionNotVoidable,
 )
-from loyalty.models import LoyaltyTransaction
+from loyalty.models import LoyaltyProgram, LoyaltyTransaction, StaffPin
 from loyalty.services import programs
+from loyalty.services.context import Context
 from loyalty.services.points import EarnRequest, PointsRedeemRequest, earn_points, redeem_points
 from loyalty.services.stamps import StampRequest, add_stamp, redeem_stamps
 from loyalty.services.voids import VoidRequest, void_transaction
 from tests.services import helpers
-from tests.services.helpers import caller_for
-from tests.tenants import make_tenant
+from tests.services.helpers import Caller, caller_for
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 
 N = 25
+T = TypeVar("T")
 
 
 @pytest.fixture
-def database_url(pg_database_url):
+def database_url(pg_database_url: str) -> str:
     """This module runs on PostgreSQL only: row locks are what it proves."""
     return pg_database_url
 
 
-async def at_once(*operations):
+async def at_once(*operations: Awaitable[T]) -> list[T | BaseException]:
     """Run the coroutines together; each result is the return value or the exception raised."""
     return await asyncio.gather(*operations, return_exceptions=True)
 
 
-def outcome_kinds(results):
+def outcome_kinds(results: Sequence[object]) -> Counter[str]:
     return Counter("ok" if not isinstance(r, BaseException) else type(r).__name__ for r in results)
 
 
-def unexpected(results, *allowed):
+def unexpected(results: Sequence[object], *allowed: type[BaseException]) -> list[BaseException]:
     return [r for r in results if isinstance(r, BaseException) and not isinstance(r, allowed)]
 
 
-def stamp(tenant):
+def stamp(tenant: Tenant) -> StampRequest:
     return StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin)
 
 
-async def test_the_daily_limit_holds_under_concurrent_stamps(database, caller, tenant):
+async def test_the_daily_limit_holds_under_concurrent_stamps(
+    database: Database, caller: Caller, tenant: Tenant
+) -> None:
     await helpers.set_program(database, tenant.program_id, cooldown_minutes=0, max_daily_stamps=5, stamps_target=100)
 
     results = await at_once(*(caller(add_stamp, stamp(tenant)) for _ in range(N)))
@@ -69,7 +78,7 @@ async def test_the_daily_limit_holds_under_concurrent_stamps(database, caller, t
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_the_cooldown_holds_under_concurrent_stamps(database, caller, tenant):
+async def test_the_cooldown_holds_under_concurrent_stamps(database: Database, caller: Caller, tenant: Tenant) -> None:
     await helpers.set_program(database, tenant.program_id, cooldown_minutes=15, max_daily_stamps=100)
 
     results = await at_once(*(caller(add_stamp, stamp(tenant)) for _ in range(N)))
@@ -80,7 +89,7 @@ async def test_the_cooldown_holds_under_concurrent_stamps(database, caller, tena
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_concurrent_stamp_redemptions_never_overdraw(database, caller, tenant):
+async def test_concurrent_stamp_redemptions_never_overdraw(database: Database, caller: Caller, tenant: Tenant) -> None:
     await helpers.set_program(database, tenant.program_id, cooldown_minutes=0, max_daily_stamps=100)
     for _ in range(7):  # 7 stamps, 3 per reward: exactly 2 rewards
         await caller(add_stamp, stamp(tenant))
@@ -95,25 +104,27 @@ async def test_concurrent_stamp_redemptions_never_overdraw(database, caller, ten
 
 
 @pytest.fixture
-async def shop(database, settings, clock):
+async def shop(database: Database, settings: Settings, clock: FixedClock) -> Tenant:
     rewards = [programs.Reward(name="Croissant", points_required=3)]
     return await make_tenant(database, settings, clock, slug="bakery", program_type="points", points_rewards=rewards)
 
 
 @pytest.fixture
-async def shop_caller(database, settings, clock, shop):
+async def shop_caller(database: Database, settings: Settings, clock: FixedClock, shop: Tenant) -> Caller:
     return await caller_for(database, settings, clock, shop)
 
 
-def earn(shop, cents):
+def earn(shop: Tenant, cents: int) -> EarnRequest:
     return EarnRequest(card_id=shop.card_id, purchase_amount_cents=cents, staff_pin=shop.pin)
 
 
-def spend(shop):
+def spend(shop: Tenant) -> PointsRedeemRequest:
     return PointsRedeemRequest(card_id=shop.card_id, reward_id=1, staff_pin=shop.pin)
 
 
-async def test_concurrent_point_redemptions_never_overdraw(database, shop_caller, shop):
+async def test_concurrent_point_redemptions_never_overdraw(
+    database: Database, shop_caller: Caller, shop: Tenant
+) -> None:
     await shop_caller(earn_points, earn(shop, 1000))  # 10 points, 3 per croissant: exactly 3
 
     results = await at_once(*(shop_caller(redeem_points, spend(shop)) for _ in range(N)))
@@ -125,7 +136,9 @@ async def test_concurrent_point_redemptions_never_overdraw(database, shop_caller
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_concurrent_earning_and_spending_lose_no_update(database, shop_caller, shop):
+async def test_concurrent_earning_and_spending_lose_no_update(
+    database: Database, shop_caller: Caller, shop: Tenant
+) -> None:
     await shop_caller(earn_points, earn(shop, 600))  # 6 points to start with
     operations = [shop_caller(earn_points, earn(shop, 500)) for _ in range(15)]
     operations += [shop_caller(redeem_points, spend(shop)) for _ in range(15)]
@@ -133,7 +146,7 @@ async def test_concurrent_earning_and_spending_lose_no_update(database, shop_cal
     results = await at_once(*operations)
 
     assert unexpected(results, InsufficientPoints) == []
-    earned = sum(r.entry.points_delta for r in results[:15])
+    earned = sum(r.entry.points_delta for r in results[:15] if not isinstance(r, BaseException))
     spent = [r for r in results[15:] if not isinstance(r, BaseException)]
     assert earned == 75
     card = await helpers.card(database, shop.card_id)
@@ -143,7 +156,9 @@ async def test_concurrent_earning_and_spending_lose_no_update(database, shop_cal
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_concurrent_voids_of_one_entry_void_it_once(database, shop_caller, shop):
+async def test_concurrent_voids_of_one_entry_void_it_once(
+    database: Database, shop_caller: Caller, shop: Tenant
+) -> None:
     entry = (await shop_caller(earn_points, earn(shop, 2000))).entry
 
     results = await at_once(
@@ -152,7 +167,7 @@ async def test_concurrent_voids_of_one_entry_void_it_once(database, shop_caller,
 
     assert unexpected(results, TransactionNotVoidable) == []
     assert outcome_kinds(results) == {"ok": 1, "TransactionNotVoidable": N - 1}
-    assert {r.details["reason"] for r in results if isinstance(r, BaseException)} == {"already_voided"}
+    assert {r.details["reason"] for r in results if isinstance(r, TransactionNotVoidable)} == {"already_voided"}
     async with database.unit_of_work() as session:
         voids = await session.scalar(select(func.count()).where(LoyaltyTransaction.voids_transaction_id == entry.id))
     assert voids == 1
@@ -160,7 +175,9 @@ async def test_concurrent_voids_of_one_entry_void_it_once(database, shop_caller,
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_every_concurrent_wrong_pin_is_counted(database, settings, clock, tenant):
+async def test_every_concurrent_wrong_pin_is_counted(
+    database: Database, settings: Settings, clock: FixedClock, tenant: Tenant
+) -> None:
     from tests.fixtures import test_settings
 
     lenient = test_settings(settings.database_url, pin_max_attempts=100)
@@ -174,7 +191,9 @@ async def test_every_concurrent_wrong_pin_is_counted(database, settings, clock, 
     assert guard.failed_attempts == N
 
 
-async def test_concurrent_wrong_pins_lock_the_pin(database, settings, caller, tenant):
+async def test_concurrent_wrong_pins_lock_the_pin(
+    database: Database, settings: Settings, caller: Caller, tenant: Tenant
+) -> None:
     results = await at_once(*(caller.with_program(_verify, "0000", tenant.pin_id) for _ in range(N)))
 
     assert unexpected(results, InvalidStaffPin, StaffPinLocked) == []
@@ -187,7 +206,9 @@ async def test_concurrent_wrong_pins_lock_the_pin(database, settings, caller, te
         await caller.with_program(_verify, tenant.pin, tenant.pin_id)
 
 
-async def test_concurrent_stamps_on_many_cards_keep_every_ledger_consistent(database, settings, clock, caller, tenant):
+async def test_concurrent_stamps_on_many_cards_keep_every_ledger_consistent(
+    database: Database, settings: Settings, clock: FixedClock, caller: Caller, tenant: Tenant
+) -> None:
     from loyalty.services import cards
 
     await helpers.set_program(database, tenant.program_id, cooldown_minutes=0, max_daily_stamps=3, stamps_target=2)
@@ -195,7 +216,7 @@ async def test_concurrent_stamps_on_many_cards_keep_every_ledger_consistent(data
     for n in range(4):
         view = await caller.with_program(cards.enrol, cards.Enrolment(email=f"c{n}@example.com"))
         card_ids.append(view.card.id)
-    operations = []
+    operations: list[Awaitable[object]] = []
     for card_id in card_ids:
         operations += [caller(add_stamp, StampRequest(card_id=card_id, staff_pin=tenant.pin)) for _ in range(5)]
         operations += [caller(redeem_stamps, StampRequest(card_id=card_id, staff_pin=tenant.pin)) for _ in range(2)]
@@ -210,13 +231,15 @@ async def test_concurrent_stamps_on_many_cards_keep_every_ledger_consistent(data
     await helpers.assert_ledger_consistent(database)
 
 
-async def _verify(ctx, program, pin, pin_id):
+async def _verify(ctx: Context, program: LoyaltyProgram, pin: str | None, pin_id: int | None) -> StaffPin | None:
     from loyalty.services.pins import verify_staff_pin
 
     return await verify_staff_pin(ctx, program, pin, pin_id)
 
 
-async def test_concurrent_enrolments_of_one_email_give_one_card(database, caller, tenant):
+async def test_concurrent_enrolments_of_one_email_give_one_card(
+    database: Database, caller: Caller, tenant: Tenant
+) -> None:
     from loyalty.errors import CardAlreadyExists
     from loyalty.services import cards
 
@@ -227,7 +250,9 @@ async def test_concurrent_enrolments_of_one_email_give_one_card(database, caller
     assert outcome_kinds(results) == {"ok": 1, "CardAlreadyExists": 9}
 
 
-async def test_concurrent_pins_with_the_same_digits_give_one_pin(database, caller, tenant):
+async def test_concurrent_pins_with_the_same_digits_give_one_pin(
+    database: Database, caller: Caller, tenant: Tenant
+) -> None:
     from loyalty.errors import StaffPinAlreadyExists
     from loyalty.services import pins
 

@@ -10,13 +10,14 @@ from sqlalchemy import select
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import WalletOutbox
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, WalletOutbox
 from loyalty.services import ledger as ledger_service
+from loyalty.services.context import Context
 from loyalty.services.points import EarnRequest, earn_points
 from loyalty.services.stamps import StampRequest, add_stamp
 from tests.fixtures import test_settings
 from tests.services import helpers
-from tests.services.helpers import caller_for
+from tests.services.helpers import Caller, caller_for
 from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
@@ -27,17 +28,17 @@ class Boom(RuntimeError):
 
 
 @pytest.fixture
-def failing_wallet_queue(monkeypatch):
+def failing_wallet_queue(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fails after the card moved and the ledger row was flushed to the database."""
 
-    async def fail(ctx, card):
+    async def fail(ctx: Context, card: LoyaltyCard) -> None:
         await ctx.session.flush()
         raise Boom()
 
     monkeypatch.setattr(ledger_service, "queue_wallet_updates", fail)
 
 
-async def snapshot(database, card_id):
+async def snapshot(database: Database, card_id: int) -> tuple[dict[str, object], list[LoyaltyTransaction]]:
     card = await helpers.card(database, card_id)
     columns = (
         "stamp_count",
@@ -50,7 +51,9 @@ async def snapshot(database, card_id):
     return {name: getattr(card, name) for name in columns}, await helpers.ledger(database)
 
 
-async def test_a_stamp_failing_half_way_leaves_card_and_ledger_unchanged(database, caller, tenant, clock):
+async def test_a_stamp_failing_half_way_leaves_card_and_ledger_unchanged(
+    database: Database, caller: Caller, tenant: Tenant, clock: FixedClock
+) -> None:
     await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
     before_card, before_ledger = await snapshot(database, tenant.card_id)
     clock.advance(timedelta(hours=1))
@@ -68,7 +71,9 @@ async def test_a_stamp_failing_half_way_leaves_card_and_ledger_unchanged(databas
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_points_failing_half_way_leave_card_and_ledger_unchanged(database, caller, tenant, failing_wallet_queue):
+async def test_points_failing_half_way_leave_card_and_ledger_unchanged(
+    database: Database, caller: Caller, tenant: Tenant, failing_wallet_queue: None
+) -> None:
     before_card, before_ledger = await snapshot(database, tenant.card_id)
     with pytest.raises(Boom):
         await caller(earn_points, EarnRequest(card_id=tenant.card_id, purchase_amount_cents=999, staff_pin=tenant.pin))
@@ -76,7 +81,7 @@ async def test_points_failing_half_way_leave_card_and_ledger_unchanged(database,
     assert (after_card, after_ledger) == (before_card, before_ledger)
 
 
-async def test_a_refused_stamp_writes_nothing(database, caller, tenant):
+async def test_a_refused_stamp_writes_nothing(database: Database, caller: Caller, tenant: Tenant) -> None:
     from loyalty.errors import StampCooldown
 
     await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
@@ -88,7 +93,9 @@ async def test_a_refused_stamp_writes_nothing(database, caller, tenant):
     assert after[0] == before[0]
 
 
-async def test_every_change_moves_the_pass_version_forward(database, settings, caller, tenant, clock):
+async def test_every_change_moves_the_pass_version_forward(
+    database: Database, settings: Settings, caller: Caller, tenant: Tenant, clock: FixedClock
+) -> None:
     await helpers.set_program(database, tenant.program_id, cooldown_minutes=0)
     versions = [(await helpers.card(database, tenant.card_id)).updated_at]
     for _ in range(3):  # the clock stands still: versions must still move
@@ -126,6 +133,6 @@ async def outbox(database: Database) -> list[WalletOutbox]:
         return list(await session.scalars(select(WalletOutbox).order_by(WalletOutbox.provider)))
 
 
-async def _flush_then_fail(ctx, card):
+async def _flush_then_fail(ctx: Context, card: LoyaltyCard) -> None:
     await ctx.session.flush()
     raise Boom()

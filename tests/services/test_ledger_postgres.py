@@ -6,19 +6,22 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from loyalty.db import Database
 from loyalty.services.stamps import StampRequest, add_stamp
 from tests.services import helpers
+from tests.services.helpers import Caller
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def database_url(pg_database_url):
+def database_url(pg_database_url: str) -> str:
     return pg_database_url
 
 
 @pytest.fixture
-async def entry_id(caller, tenant):
+async def entry_id(caller: Caller, tenant: Tenant) -> int:
     return (await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))).entry.id
 
 
@@ -30,7 +33,7 @@ async def entry_id(caller, tenant):
         "DELETE FROM loyalty_transactions WHERE id = :id",
     ],
 )
-async def test_the_ledger_rejects_updates_and_deletes(database, entry_id, statement):
+async def test_the_ledger_rejects_updates_and_deletes(database: Database, entry_id: int, statement: str) -> None:
     with pytest.raises(DBAPIError, match="append-only"):
         async with database.unit_of_work() as session:
             await session.execute(text(statement), {"id": entry_id})
@@ -38,12 +41,13 @@ async def test_the_ledger_rejects_updates_and_deletes(database, entry_id, statem
     assert (entry.id, entry.stamps_delta, entry.notes) == (entry_id, 1, None)
 
 
-async def test_the_orm_cannot_edit_an_entry_either(database, entry_id):
+async def test_the_orm_cannot_edit_an_entry_either(database: Database, entry_id: int) -> None:
     from loyalty.models import LoyaltyTransaction
 
     with pytest.raises(DBAPIError, match="append-only"):
         async with database.unit_of_work() as session:
             entry = await session.get(LoyaltyTransaction, entry_id)
+            assert entry is not None
             entry.points_delta = 100
             await session.flush()
     await helpers.assert_ledger_consistent(database)
@@ -62,7 +66,9 @@ BLANK_NOTES = "UPDATE loyalty_transactions SET notes = NULL WHERE id = :id"
         f"{ERASING}; DELETE FROM loyalty_transactions WHERE id = :id",
     ],
 )
-async def test_erasure_may_blank_free_text_and_nothing_else(database, noted_entry_id, statement):
+async def test_erasure_may_blank_free_text_and_nothing_else(
+    database: Database, noted_entry_id: int, statement: str
+) -> None:
     with pytest.raises(DBAPIError, match="append-only"):
         async with database.unit_of_work() as session:
             for part in statement.split("; "):
@@ -71,7 +77,9 @@ async def test_erasure_may_blank_free_text_and_nothing_else(database, noted_entr
     assert (entry.stamps_delta, entry.notes) == (1, "call +352 621 222 333")
 
 
-async def test_erasure_blanks_the_free_text_in_its_own_transaction_only(database, noted_entry_id):
+async def test_erasure_blanks_the_free_text_in_its_own_transaction_only(
+    database: Database, noted_entry_id: int
+) -> None:
     async with database.unit_of_work() as session:
         await session.execute(text(ERASING))
         await session.execute(
@@ -87,6 +95,6 @@ async def test_erasure_blanks_the_free_text_in_its_own_transaction_only(database
 
 
 @pytest.fixture
-async def noted_entry_id(caller, tenant):
+async def noted_entry_id(caller: Caller, tenant: Tenant) -> int:
     request = StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin, notes="call +352 621 222 333")
     return (await caller(add_stamp, request)).entry.id

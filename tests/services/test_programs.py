@@ -3,11 +3,16 @@ errors (vendors, API keys, customers)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from pydantic import ValidationError
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.errors import (
     ApiKeyNotFound,
     NotFound,
@@ -20,13 +25,25 @@ from loyalty.errors import (
 from loyalty.services import api_keys, customers, programs, vendors
 from loyalty.services.context import Actor, Context
 from loyalty.services.programs import ProgramCreate, ProgramUpdate, Reward
+from tests.services.helpers import Caller
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
+T = TypeVar("T")
+
+
+class Admin(Protocol):
+    """Runs a service in a unit of work of its own, as the platform or, given `vendor_id`, as that vendor."""
+
+    async def __call__(
+        self, service: Callable[..., Awaitable[T]], *args: Any, vendor_id: int | None = None, **kwargs: Any
+    ) -> T: ...
+
 
 @pytest.fixture
-def admin(database, settings, clock):
-    async def run(service, *args, vendor_id=None, **kwargs):
+def admin(database: Database, settings: Settings, clock: FixedClock) -> Admin:
+    async def run(service: Callable[..., Awaitable[T]], *args: Any, vendor_id: int | None = None, **kwargs: Any) -> T:
         async with database.unit_of_work() as session:
             actor = Actor(vendor_id=vendor_id) if vendor_id is not None else None
             return await service(Context(session, settings, clock, actor), *args, **kwargs)
@@ -34,7 +51,7 @@ def admin(database, settings, clock):
     return run
 
 
-async def test_a_new_programme_has_the_business_rule_defaults(admin):
+async def test_a_new_programme_has_the_business_rule_defaults(admin: Admin) -> None:
     vendor = await admin(vendors.create_vendor, vendors.VendorCreate(name="Café Zéro"))
     assert (vendor.slug, vendor.timezone) == ("cafe-zero", "Europe/Luxembourg")
     program = await admin(programs.create_program, ProgramCreate(program_type="stamps", name="C"), vendor_id=vendor.id)
@@ -42,13 +59,13 @@ async def test_a_new_programme_has_the_business_rule_defaults(admin):
     assert (program.require_staff_pin, program.points_per_euro, program.is_active) == (True, Decimal(1), True)
 
 
-async def test_one_programme_per_vendor(admin, tenant):
+async def test_one_programme_per_vendor(admin: Admin, tenant: Tenant) -> None:
     with pytest.raises(ProgramAlreadyExists) as refused:
         await admin(programs.create_program, ProgramCreate(program_type="points", name="2"), vendor_id=tenant.vendor_id)
     assert refused.value.details == {"vendor_id": tenant.vendor_id}
 
 
-async def test_a_vendor_without_a_programme_has_none(admin):
+async def test_a_vendor_without_a_programme_has_none(admin: Admin) -> None:
     vendor = await admin(vendors.create_vendor, vendors.VendorCreate(name="Empty"))
     with pytest.raises(ProgramNotFound) as missing:
         await admin(programs.get_program, vendor_id=vendor.id)
@@ -57,17 +74,17 @@ async def test_a_vendor_without_a_programme_has_none(admin):
         await admin(programs.get_public_program, "empty")
 
 
-async def test_reward_ids_are_given_and_kept(caller):
+async def test_reward_ids_are_given_and_kept(caller: Caller) -> None:
     rewards = [Reward(id=7, name="Cake", points_required=40), Reward(name="Tea", points_required=10)]
     program = await caller(programs.update_program, ProgramUpdate(points_rewards=rewards, points_per_euro="2.5"))
     assert [(r["id"], r["name"]) for r in program.points_rewards] == [(7, "Cake"), (8, "Tea")]
-    assert program.reward(8)["points_required"] == 10
+    assert program.reward(8) == {"id": 8, "name": "Tea", "points_required": 10, "is_active": True}
     stored = await caller(programs.get_program)
     assert stored.points_per_euro == Decimal("2.5")
     assert stored.points_rewards == program.points_rewards
 
 
-def test_program_changes_are_validated():
+def test_program_changes_are_validated() -> None:
     for bad in (
         {"stamps_target": 0},
         {"max_daily_stamps": 0},
@@ -89,10 +106,10 @@ def test_program_changes_are_validated():
             ProgramUpdate(**bad)
 
 
-async def test_a_paused_programme_is_hidden_from_the_public(caller, admin, tenant):
+async def test_a_paused_programme_is_hidden_from_the_public(caller: Caller, admin: Admin, tenant: Tenant) -> None:
     assert (await admin(programs.get_public_program, tenant.slug))[0].id == tenant.program_id
 
-    async def pause(ctx):
+    async def pause(ctx: Context) -> None:
         await programs.set_program_active(ctx, await programs.get_program(ctx), False)
 
     await caller(pause)
@@ -100,7 +117,7 @@ async def test_a_paused_programme_is_hidden_from_the_public(caller, admin, tenan
         await admin(programs.get_public_program, tenant.slug)
 
 
-async def test_vendor_slugs_are_unique(admin, tenant):
+async def test_vendor_slugs_are_unique(admin: Admin, tenant: Tenant) -> None:
     with pytest.raises(VendorAlreadyExists):
         await admin(vendors.create_vendor, vendors.VendorCreate(name="Other", slug=tenant.slug))
     with pytest.raises(VendorNotFound) as missing:
@@ -110,12 +127,12 @@ async def test_vendor_slugs_are_unique(admin, tenant):
         await admin(api_keys.create_vendor_key, 999_999, "ghost")
 
 
-def test_a_vendor_needs_a_real_timezone():
+def test_a_vendor_needs_a_real_timezone() -> None:
     with pytest.raises(ValidationError):
         vendors.VendorCreate(name="X", timezone="Europe/Atlantis")
 
 
-async def test_api_keys_authenticate_until_revoked(admin, tenant, database):
+async def test_api_keys_authenticate_until_revoked(admin: Admin, tenant: Tenant, database: Database) -> None:
     async def identify(secret: str | None) -> api_keys.KeyHolder:  # what every request does with its key
         async with database.unit_of_work() as session:
             return await api_keys.identify(session, secret)
@@ -136,7 +153,7 @@ async def test_api_keys_authenticate_until_revoked(admin, tenant, database):
         await admin(api_keys.revoke_key, 999_999)
 
 
-async def test_customer_erasure_keeps_the_ledger(database, caller, tenant):
+async def test_customer_erasure_keeps_the_ledger(database: Database, caller: Caller, tenant: Tenant) -> None:
     from loyalty.services.stamps import StampRequest, add_stamp
     from tests.services import helpers
 
@@ -155,7 +172,7 @@ async def test_customer_erasure_keeps_the_ledger(database, caller, tenant):
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_another_vendors_customer_is_not_found(caller, other_tenant, database):
+async def test_another_vendors_customer_is_not_found(caller: Caller, other_tenant: Tenant, database: Database) -> None:
     from tests.services import helpers
 
     card = await helpers.card(database, other_tenant.card_id)

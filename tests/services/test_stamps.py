@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.errors import (
     CardInactive,
     CardNotFound,
@@ -18,24 +22,27 @@ from loyalty.errors import (
 )
 from loyalty.services import cards, programs
 from loyalty.services.card_numbers import format_card_number
+from loyalty.services.context import Context
 from loyalty.services.stamps import StampRequest, add_stamp, redeem_stamps
 from tests.services import helpers
-from tests.services.helpers import CLIENT_IP, USER_AGENT, caller_for
-from tests.tenants import make_tenant
+from tests.services.helpers import CLIENT_IP, USER_AGENT, Caller, caller_for
+from tests.tenants import Tenant, make_tenant
 
 pytestmark = pytest.mark.anyio
 
 COOLDOWN = timedelta(minutes=15)
 
 
-def stamp(tenant, **fields):
+def stamp(tenant: Tenant, **fields: Any) -> StampRequest:
     fields.setdefault("staff_pin", tenant.pin)
     if not {"card_id", "qr_code", "card_number"} & fields.keys():
         fields["card_id"] = tenant.card_id
     return StampRequest(**fields)
 
 
-async def test_a_stamp_moves_the_card_and_appends_one_ledger_row(database, caller, tenant, clock):
+async def test_a_stamp_moves_the_card_and_appends_one_ledger_row(
+    database: Database, caller: Caller, tenant: Tenant, clock: FixedClock
+) -> None:
     outcome = await caller(add_stamp, stamp(tenant, notes="flat white"))
 
     assert outcome.card.stamp_count == 1
@@ -55,7 +62,9 @@ async def test_a_stamp_moves_the_card_and_appends_one_ledger_row(database, calle
     assert entry.notes == "flat white"
 
 
-async def test_the_card_can_be_named_by_qr_code_or_typed_number(caller, tenant, clock):
+async def test_the_card_can_be_named_by_qr_code_or_typed_number(
+    caller: Caller, tenant: Tenant, clock: FixedClock
+) -> None:
     await caller(add_stamp, stamp(tenant, qr_code=tenant.qr_code))
     clock.advance(COOLDOWN)
     typed = format_card_number(tenant.card_number).replace(" ", "-", 1)
@@ -63,14 +72,16 @@ async def test_the_card_can_be_named_by_qr_code_or_typed_number(caller, tenant, 
     assert outcome.card.stamp_count == 2
 
 
-def test_a_card_is_named_exactly_one_way():
+def test_a_card_is_named_exactly_one_way() -> None:
     with pytest.raises(ValidationError):
         StampRequest(staff_pin="1234")
     with pytest.raises(ValidationError):
         StampRequest(card_id=1, qr_code="abc", staff_pin="1234")
 
 
-async def test_cooldown_refuses_a_second_stamp_until_it_ends(database, caller, tenant, clock):
+async def test_cooldown_refuses_a_second_stamp_until_it_ends(
+    database: Database, caller: Caller, tenant: Tenant, clock: FixedClock
+) -> None:
     first = clock.now()
     await caller(add_stamp, stamp(tenant))
     clock.advance(COOLDOWN - timedelta(seconds=1))
@@ -86,7 +97,7 @@ async def test_cooldown_refuses_a_second_stamp_until_it_ends(database, caller, t
     assert (await caller(add_stamp, stamp(tenant))).card.stamp_count == 2
 
 
-async def test_cooldown_retry_after_is_the_remaining_time(caller, tenant, clock):
+async def test_cooldown_retry_after_is_the_remaining_time(caller: Caller, tenant: Tenant, clock: FixedClock) -> None:
     await caller(add_stamp, stamp(tenant))
     clock.advance(timedelta(minutes=5))
     with pytest.raises(StampCooldown) as refused:
@@ -94,7 +105,7 @@ async def test_cooldown_retry_after_is_the_remaining_time(caller, tenant, clock)
     assert refused.value.retry_after_seconds == 600
 
 
-async def test_cooldown_zero_allows_back_to_back_stamps(database, caller, tenant):
+async def test_cooldown_zero_allows_back_to_back_stamps(database: Database, caller: Caller, tenant: Tenant) -> None:
     await helpers.set_program(database, tenant.program_id, cooldown_minutes=0)
     for expected in (1, 2, 3):
         outcome = await caller(add_stamp, stamp(tenant))
@@ -102,7 +113,9 @@ async def test_cooldown_zero_allows_back_to_back_stamps(database, caller, tenant
         assert outcome.next_stamp_available_at is None
 
 
-async def test_daily_limit_refuses_the_sixth_stamp_with_details(database, caller, tenant, clock):
+async def test_daily_limit_refuses_the_sixth_stamp_with_details(
+    database: Database, caller: Caller, tenant: Tenant, clock: FixedClock
+) -> None:
     await helpers.set_program(database, tenant.program_id, stamps_target=100)
     for _ in range(5):
         await caller(add_stamp, stamp(tenant))
@@ -123,7 +136,9 @@ async def test_daily_limit_refuses_the_sixth_stamp_with_details(database, caller
     assert len(await helpers.ledger(database, tenant.card_id)) == 5
 
 
-async def test_a_voided_stamp_still_counts_towards_the_daily_limit(database, caller, tenant):
+async def test_a_voided_stamp_still_counts_towards_the_daily_limit(
+    database: Database, caller: Caller, tenant: Tenant
+) -> None:
     from loyalty.services.voids import VoidRequest, void_transaction
 
     await helpers.set_program(database, tenant.program_id, cooldown_minutes=0, max_daily_stamps=1)
@@ -133,7 +148,9 @@ async def test_a_voided_stamp_still_counts_towards_the_daily_limit(database, cal
         await caller(add_stamp, stamp(tenant))
 
 
-async def test_redeeming_needs_the_full_card(database, caller, tenant, clock):
+async def test_redeeming_needs_the_full_card(
+    database: Database, caller: Caller, tenant: Tenant, clock: FixedClock
+) -> None:
     await caller(add_stamp, stamp(tenant))
     with pytest.raises(InsufficientStamps) as refused:
         await caller(redeem_stamps, stamp(tenant))
@@ -141,7 +158,9 @@ async def test_redeeming_needs_the_full_card(database, caller, tenant, clock):
     assert len(await helpers.ledger(database, tenant.card_id)) == 1
 
 
-async def test_redeeming_a_full_card_spends_the_target(database, caller, tenant, clock):
+async def test_redeeming_a_full_card_spends_the_target(
+    database: Database, caller: Caller, tenant: Tenant, clock: FixedClock
+) -> None:
     await helpers.set_program(database, tenant.program_id, stamps_reward_description="A free coffee")
     for _ in range(4):
         await caller(add_stamp, stamp(tenant))
@@ -158,7 +177,9 @@ async def test_redeeming_a_full_card_spends_the_target(database, caller, tenant,
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_another_vendors_card_is_not_found(database, settings, clock, caller, other_tenant):
+async def test_another_vendors_card_is_not_found(
+    database: Database, settings: Settings, clock: FixedClock, caller: Caller, other_tenant: Tenant
+) -> None:
     with pytest.raises(CardNotFound) as refused:
         await caller(add_stamp, StampRequest(card_id=other_tenant.card_id, staff_pin="1234"))
     assert refused.value.details == {"identifier": other_tenant.card_id}
@@ -167,13 +188,13 @@ async def test_another_vendors_card_is_not_found(database, settings, clock, call
     assert await helpers.ledger(database) == []
 
 
-async def test_an_unknown_card_is_not_found(caller, tenant):
+async def test_an_unknown_card_is_not_found(caller: Caller, tenant: Tenant) -> None:
     with pytest.raises(CardNotFound) as refused:
         await caller(add_stamp, stamp(tenant, card_number="0000 0000 0000 0000"))
     assert refused.value.details == {"identifier": "0000 0000 0000 0000"}
 
 
-async def test_a_deactivated_card_cannot_be_stamped(database, caller, tenant):
+async def test_a_deactivated_card_cannot_be_stamped(database: Database, caller: Caller, tenant: Tenant) -> None:
     await caller(cards.set_card_active, tenant.card_id, False)
     with pytest.raises(CardInactive) as refused:
         await caller(add_stamp, stamp(tenant))
@@ -182,8 +203,8 @@ async def test_a_deactivated_card_cannot_be_stamped(database, caller, tenant):
         await caller(redeem_stamps, stamp(tenant))
 
 
-async def test_a_paused_programme_takes_no_stamps(caller, tenant):
-    async def pause(ctx):
+async def test_a_paused_programme_takes_no_stamps(caller: Caller, tenant: Tenant) -> None:
+    async def pause(ctx: Context) -> None:
         await programs.set_program_active(ctx, await programs.get_program(ctx), False)
 
     await caller(pause)
@@ -192,7 +213,7 @@ async def test_a_paused_programme_takes_no_stamps(caller, tenant):
     assert refused.value.details == {"program_id": tenant.program_id}
 
 
-async def test_a_points_programme_takes_no_stamps(database, settings, clock):
+async def test_a_points_programme_takes_no_stamps(database: Database, settings: Settings, clock: FixedClock) -> None:
     shop = await make_tenant(database, settings, clock, slug="points-only", program_type="points")
     points_caller = await caller_for(database, settings, clock, shop)
     with pytest.raises(StampsNotEnabled) as refused:
@@ -202,7 +223,7 @@ async def test_a_points_programme_takes_no_stamps(database, settings, clock):
         await points_caller(redeem_stamps, stamp(shop))
 
 
-async def test_without_a_required_pin_nothing_is_written(database, caller, tenant):
+async def test_without_a_required_pin_nothing_is_written(database: Database, caller: Caller, tenant: Tenant) -> None:
     from loyalty.errors import StaffPinRequired
 
     with pytest.raises(StaffPinRequired):
@@ -210,7 +231,7 @@ async def test_without_a_required_pin_nothing_is_written(database, caller, tenan
     assert await helpers.ledger(database) == []
 
 
-async def test_a_programme_without_pins_records_no_staff(database, caller, tenant):
+async def test_a_programme_without_pins_records_no_staff(database: Database, caller: Caller, tenant: Tenant) -> None:
     await helpers.set_program(database, tenant.program_id, require_staff_pin=False)
     outcome = await caller(add_stamp, stamp(tenant, staff_pin=None))
     assert outcome.entry.staff_pin_id is None

@@ -6,6 +6,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.services import cards, points, stamps, stats, totals, voids
 from loyalty.services.context import Context
 from tests.services.helpers import assert_vendor_totals_consistent, caller_for
@@ -16,7 +19,7 @@ pytestmark = pytest.mark.anyio
 REWARD = [{"id": 1, "name": "Croissant", "points_required": 10}]
 
 
-async def busy_day(database, settings, clock):
+async def busy_day(database: Database, settings: Settings, clock: FixedClock) -> None:
     """Two vendors; stamps, a reward, points earned and spent, a void and a second card each."""
     for slug, pin in (("north", "1111"), ("south", "2222")):
         tenant = await make_tenant(
@@ -40,12 +43,16 @@ async def busy_day(database, settings, clock):
         await call.with_program(cards.enrol, cards.Enrolment(email=f"second-{slug}@example.com"))
 
 
-async def test_the_ledger_and_enrolment_keep_the_totals_exact(database, settings, clock):
+async def test_the_ledger_and_enrolment_keep_the_totals_exact(
+    database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await busy_day(database, settings, clock)
     await assert_vendor_totals_consistent(database)
 
 
-async def test_platform_statistics_are_the_sum_of_the_totals(database, settings, clock):
+async def test_platform_statistics_are_the_sum_of_the_totals(
+    database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await busy_day(database, settings, clock)
     async with database.unit_of_work() as session:
         figures = await stats.platform_stats(Context(session, settings, clock))
@@ -65,7 +72,9 @@ async def test_platform_statistics_are_the_sum_of_the_totals(database, settings,
     assert figures.cards == 4 and figures.transactions == 2 * 7  # 3 stamps, a reward, earn, spend, a void
 
 
-async def test_rebuild_recomputes_totals_that_went_wrong(database, settings, clock):
+async def test_rebuild_recomputes_totals_that_went_wrong(
+    database: Database, settings: Settings, clock: FixedClock
+) -> None:
     await busy_day(database, settings, clock)
     async with database.unit_of_work() as session:  # as if rows had been loaded with SQL behind our back
         await session.execute(text("UPDATE vendor_totals SET cards = 0, entries = 999, points_issued = 5"))

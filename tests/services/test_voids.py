@@ -7,22 +7,27 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
 from loyalty.errors import StaffPinRequired, TransactionNotFound, TransactionNotVoidable
+from loyalty.models import LoyaltyTransaction
 from loyalty.services import programs
 from loyalty.services.points import EarnRequest, PointsRedeemRequest, earn_points, redeem_points
 from loyalty.services.stamps import StampRequest, add_stamp, redeem_stamps
 from loyalty.services.voids import VoidRequest, void_transaction
 from tests.services import helpers
-from tests.services.helpers import CLIENT_IP, USER_AGENT
+from tests.services.helpers import CLIENT_IP, USER_AGENT, Caller
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
 
-def void(tenant, reason="entered by mistake"):
+def void(tenant: Tenant, reason: str = "entered by mistake") -> VoidRequest:
     return VoidRequest(reason=reason, staff_pin=tenant.pin)
 
 
-async def give_stamps(database, caller, tenant, count):
+async def give_stamps(database: Database, caller: Caller, tenant: Tenant, count: int) -> list[LoyaltyTransaction]:
     await helpers.set_program(database, tenant.program_id, cooldown_minutes=0, max_daily_stamps=100)
     return [
         (await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))).entry
@@ -30,7 +35,9 @@ async def give_stamps(database, caller, tenant, count):
     ]
 
 
-async def test_voiding_a_stamp_reverses_it(database, caller, tenant, clock):
+async def test_voiding_a_stamp_reverses_it(
+    database: Database, caller: Caller, tenant: Tenant, clock: FixedClock
+) -> None:
     [entry] = await give_stamps(database, caller, tenant, 1)
     clock.advance(timedelta(minutes=3))
 
@@ -47,7 +54,7 @@ async def test_voiding_a_stamp_reverses_it(database, caller, tenant, clock):
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_an_entry_is_voided_at_most_once(database, caller, tenant):
+async def test_an_entry_is_voided_at_most_once(database: Database, caller: Caller, tenant: Tenant) -> None:
     [entry] = await give_stamps(database, caller, tenant, 1)
     await caller(void_transaction, entry.id, void(tenant))
     with pytest.raises(TransactionNotVoidable) as refused:
@@ -56,7 +63,7 @@ async def test_an_entry_is_voided_at_most_once(database, caller, tenant):
     assert len(await helpers.ledger(database)) == 2
 
 
-async def test_a_void_cannot_be_voided(database, caller, tenant):
+async def test_a_void_cannot_be_voided(database: Database, caller: Caller, tenant: Tenant) -> None:
     [entry] = await give_stamps(database, caller, tenant, 1)
     reversal = await caller(void_transaction, entry.id, void(tenant))
     with pytest.raises(TransactionNotVoidable) as refused:
@@ -64,7 +71,7 @@ async def test_a_void_cannot_be_voided(database, caller, tenant):
     assert refused.value.details == {"transaction_id": reversal.id, "reason": "is_void"}
 
 
-async def test_a_spent_stamp_cannot_be_voided(database, caller, tenant):
+async def test_a_spent_stamp_cannot_be_voided(database: Database, caller: Caller, tenant: Tenant) -> None:
     entries = await give_stamps(database, caller, tenant, 3)
     await caller(redeem_stamps, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
     with pytest.raises(TransactionNotVoidable) as refused:
@@ -74,7 +81,7 @@ async def test_a_spent_stamp_cannot_be_voided(database, caller, tenant):
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_voiding_a_redemption_gives_the_stamps_back(database, caller, tenant):
+async def test_voiding_a_redemption_gives_the_stamps_back(database: Database, caller: Caller, tenant: Tenant) -> None:
     await give_stamps(database, caller, tenant, 3)
     redemption = await caller(redeem_stamps, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
     reversal = await caller(void_transaction, redemption.entry.id, void(tenant))
@@ -84,7 +91,7 @@ async def test_voiding_a_redemption_gives_the_stamps_back(database, caller, tena
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_voiding_points_earned_and_redeemed(database, settings, clock):
+async def test_voiding_points_earned_and_redeemed(database: Database, settings: Settings, clock: FixedClock) -> None:
     from tests.services.helpers import caller_for
     from tests.tenants import make_tenant
 
@@ -107,7 +114,9 @@ async def test_voiding_points_earned_and_redeemed(database, settings, clock):
     await helpers.assert_ledger_consistent(database)
 
 
-async def test_an_unknown_or_foreign_entry_is_not_found(database, caller, tenant, other_caller, other_tenant):
+async def test_an_unknown_or_foreign_entry_is_not_found(
+    database: Database, caller: Caller, tenant: Tenant, other_caller: Caller, other_tenant: Tenant
+) -> None:
     with pytest.raises(TransactionNotFound) as refused:
         await caller(void_transaction, 999_999, void(tenant))
     assert refused.value.details == {"identifier": 999_999}
@@ -119,7 +128,7 @@ async def test_an_unknown_or_foreign_entry_is_not_found(database, caller, tenant
     assert (await helpers.card(database, other_tenant.card_id)).stamp_count == 1
 
 
-async def test_a_void_needs_a_pin_and_a_reason(database, caller, tenant):
+async def test_a_void_needs_a_pin_and_a_reason(database: Database, caller: Caller, tenant: Tenant) -> None:
     [entry] = await give_stamps(database, caller, tenant, 1)
     with pytest.raises(StaffPinRequired):
         await caller(void_transaction, entry.id, VoidRequest(reason="x"))
@@ -127,7 +136,9 @@ async def test_a_void_needs_a_pin_and_a_reason(database, caller, tenant):
         VoidRequest(reason="", staff_pin=tenant.pin)
 
 
-async def test_voids_stay_possible_while_the_programme_is_paused(database, caller, tenant):
+async def test_voids_stay_possible_while_the_programme_is_paused(
+    database: Database, caller: Caller, tenant: Tenant
+) -> None:
     [entry] = await give_stamps(database, caller, tenant, 1)
     await helpers.set_program(database, tenant.program_id, is_active=False)
     reversal = await caller(void_transaction, entry.id, void(tenant))
