@@ -66,11 +66,13 @@ def _cards(vendor_filter: str, with_history: bool) -> str:
     return f"""
 INSERT INTO loyalty_cards (id, vendor_id, program_id, customer_id, card_number, qr_code, card_token,
     stamp_count, total_stamps_earned, stamps_redeemed, points_balance, total_points_earned,
-    last_stamp_at, total_points_redeemed, is_active, enrolled_at, updated_at)
+    last_stamp_at, total_points_redeemed, is_active, enrolled_at, updated_at,
+    pass_serial_number, pass_authentication_token)
 SELECT s.id, s.vendor_id, s.program_id, s.customer_id, pg_temp.card_number(s.id), pg_temp.token('qr', s.id),
        pg_temp.token('card', s.id),
        {history if with_history else fresh}
-       0, true, s.enrolled, '{ANCHOR}'::timestamptz
+       0, true, s.enrolled, '{ANCHOR}'::timestamptz,
+       pg_temp.token('serial', s.id), pg_temp.token('pass', s.id)
 FROM (
   SELECT s0.*, pg_temp.entries(s0.id) AS n FROM (
     SELECT nextval('loyalty_cards_id_seq') AS id, c.vendor_id, p.id AS program_id, c.id AS customer_id,

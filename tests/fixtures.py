@@ -19,7 +19,8 @@ import logging
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,7 @@ from loyalty.db import Database, is_postgres
 from loyalty.models import Base
 from loyalty.services import api_keys
 from loyalty.services.context import Context
+from loyalty.wallet.dev_certs import DEV_PASS_TYPE_ID, DEV_TEAM_ID, DevCertificatePaths, write_dev_certificates
 from tests import databases
 from tests.services.helpers import Caller, caller_for
 from tests.tenants import Tenant, make_tenant
@@ -49,6 +51,8 @@ SECRET_PATTERNS = {
     "bcrypt hash": re.compile(r"\$2[aby]\$\d\d\$"),
     "SHA-256 (key hash, PIN fingerprint)": re.compile(r"\b[0-9a-f]{64}\b"),
     "e-mail address": re.compile(r"[A-Za-z0-9._%+\-]+@example\.(?:com|org|net)"),
+    # wallet pass authentication tokens: 43 URL-safe characters (services/card_numbers.py)
+    "pass authentication token": re.compile(r"(?<![A-Za-z0-9_\-])[A-Za-z0-9_\-]{43}(?![A-Za-z0-9_\-])"),
     # card tokens and QR payloads: 32 URL-safe characters, not a request id's lowercase hex
     "card token or QR code": re.compile(
         r"(?<![A-Za-z0-9_\-])(?![0-9a-f]{32}(?![A-Za-z0-9_\-]))[A-Za-z0-9_\-]{32}(?![A-Za-z0-9_\-])"
@@ -211,3 +215,49 @@ async def caller(database: Database, settings: Settings, clock: FixedClock, tena
 @pytest.fixture
 async def other_caller(database: Database, settings: Settings, clock: FixedClock, other_tenant: Tenant) -> Caller:
     return await caller_for(database, settings, clock, other_tenant)
+
+
+# --- wallets ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DevWallet:
+    """Development wallet certificates (`loyalty wallet dev-certs`), valid from before START until a
+    year from today, and the settings that use them."""
+
+    paths: DevCertificatePaths
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {
+            "apple_pass_type_id": DEV_PASS_TYPE_ID,
+            "apple_team_id": DEV_TEAM_ID,
+            "apple_cert": self.paths.pass_certificate,
+            "apple_key": self.paths.pass_key,
+            "apple_wwdr_cert": self.paths.wwdr_certificate,
+            "public_base_url": "http://127.0.0.1:8000",
+        }
+
+    @property
+    def ca_file(self) -> Path:
+        """The root and the WWDR stand-in in one file, as `openssl cms -verify -CAfile` takes them."""
+        bundle = self.paths.root_certificate.parent / "ca-bundle.pem"
+        if not bundle.exists():
+            bundle.write_bytes(self.paths.root_certificate.read_bytes() + self.paths.wwdr_certificate.read_bytes())
+        return bundle
+
+
+@pytest.fixture(scope="session")
+def dev_wallet(tmp_path_factory: pytest.TempPathFactory) -> DevWallet:
+    directory = tmp_path_factory.mktemp("wallet")
+    return DevWallet(
+        write_dev_certificates(
+            directory, now=START - timedelta(days=1), leaf_expires_at=datetime.now(UTC) + timedelta(days=365)
+        )
+    )
+
+
+@pytest.fixture
+def apple_settings(database_url: str, dev_wallet: DevWallet) -> Settings:
+    """`settings` with Apple Wallet configured on the development certificates."""
+    return test_settings(database_url, **dev_wallet.settings)

@@ -79,6 +79,13 @@ def test_services_never_commit() -> None:
     assert _commits(SRC / "services") == []
 
 
+def test_wallet_formats_know_nothing_of_http_or_the_database() -> None:
+    """`wallet/` draws passes from `CardFacts` (docs/code-map.md): the services read, the API answers.
+    (The models' enums, such as `TransactionType`, it may name.)"""
+    forbidden = (*FRAMEWORKS, "sqlalchemy", "loyalty.services", "loyalty.db")
+    assert _layer_breaches(SRC / "wallet", forbidden) == []
+
+
 def test_the_layer_checks_catch_a_breach(tmp_path: Path) -> None:
     """The checks above are not vacuous: a service that imports FastAPI and commits is caught."""
     (tmp_path / "bad.py").write_text("from fastapi import Request\n\n\nasync def f(s):\n    await s.commit()\n")

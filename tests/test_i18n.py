@@ -47,7 +47,8 @@ MessageId = str | tuple[str, ...]
 # plural entry (NP_), so that every language can say "1 minute" and "2 minutes" its own way. These hold
 # a name, a list of words, a bound compared with ("{minimum} or more") or a position ("line {line}"):
 # numbers beside no noun, which no language inflects.
-NOT_COUNTS = {"reward", "expected", "fields", "minimum", "maximum", "line", "column"}
+# Placeholders that hold no count: names, texts, positions, and a rate (a decimal such as 1.5, no plural).
+NOT_COUNTS = {"reward", "expected", "fields", "minimum", "maximum", "line", "column", "vendor", "rate"}
 
 
 @cache

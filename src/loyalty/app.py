@@ -27,6 +27,8 @@ from loyalty.clock import Clock, SystemClock
 from loyalty.config import DEV_SECRET_KEY, Settings
 from loyalty.db import Database
 from loyalty.housekeeping import run_forever as run_housekeeping
+from loyalty.wallet.apple import passes as apple_passes
+from loyalty.wallet.apple.passes import ApplePasses
 
 # Swagger UI's and ReDoc's files, served by the service itself (FastAPI's defaults load them from a CDN,
 # so /docs was blank on a laptop without internet or inside a shop's network). fastapi-offline ships them.
@@ -40,6 +42,11 @@ OPENAPI_TAGS = [
         "description": "A vendor's programme, staff, cards and counter operations (vendor keys).",
     },
     {"name": "public", "description": "Customer-facing enrolment and card pages (no key)."},
+    {
+        "name": "apple wallet",
+        "description": "Apple's PassKit web service, called by Wallet on the devices that hold a pass "
+        "(`ApplePass` authentication token; docs/wallet.md).",
+    },
 ]
 
 
@@ -68,6 +75,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.state.database = database
     app.state.clock = clock or SystemClock()
     app.state.refused_addresses = RefusedAddresses()
+    app.state.apple_passes = _apple_wallet(settings, app.state.clock)
     install_error_handlers(app)
     include_routers(app)
     _serve_docs_offline(app)
@@ -78,6 +86,15 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.add_middleware(RequestLogMiddleware)  # the outermost: it logs what the limits refuse too
     return app
+
+
+def _apple_wallet(settings: Settings, clock: Clock) -> ApplePasses | None:
+    """Apple Wallet loaded and checked (None when not configured); its warnings logged once.
+    Raises AppleWalletMisconfigured (one line per problem) rather than sign passes no device accepts."""
+    passes, findings = apple_passes.load_checked(settings, clock.now())
+    for finding in findings:
+        logging.getLogger("loyalty.wallet").warning("Apple Wallet: %s", finding.message)
+    return passes
 
 
 def _serve_docs_offline(app: FastAPI) -> None:

@@ -41,8 +41,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True, rich_markup_mode=None)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True, rich_markup_mode=None)
+wallet_app = typer.Typer(help="Apple Wallet and Google Wallet set-up.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
+app.add_typer(wallet_app, name="wallet")
 
 T = TypeVar("T")
 
@@ -204,6 +206,7 @@ def serve(
 
     settings = _settings()
     _require_free_port(host, port)
+    _require_working_wallets(settings)
     if migrate_first:
         migrate.upgrade(settings.database_url)
     _require_current_schema(settings)
@@ -269,6 +272,67 @@ def _schema_state(settings: Settings) -> SchemaState:
     return _run(read)
 
 
+def _require_working_wallets(settings: Settings) -> None:
+    """Refuse to serve passes no device would accept: every problem of the wallet set-up, one line each."""
+    from loyalty.wallet.apple import passes
+    from loyalty.wallet.apple.credentials import AppleWalletMisconfigured
+
+    try:
+        passes.load_checked(settings, SystemClock().now())
+    except AppleWalletMisconfigured as exc:
+        raise CliError("\n".join(f"Apple Wallet: {problem}" for problem in exc.problems)) from exc
+
+
+@wallet_app.command("doctor")
+def wallet_doctor() -> None:
+    """Check the wallet set-up: certificate and key match, the WWDR certificate issued the pass
+    certificate, the pass type id is the certificate's, expiry (a warning 30 days ahead), an https
+    base URL outside development. Prints one line per finding; exits 1 when any is an error."""
+    from loyalty.wallet.apple import passes
+    from loyalty.wallet.apple.credentials import AppleWalletMisconfigured
+
+    settings = _settings()
+    try:
+        apple, findings = passes.from_settings(settings, SystemClock().now())
+    except AppleWalletMisconfigured as exc:
+        raise CliError("\n".join(f"Apple Wallet: {problem}" for problem in exc.problems)) from exc
+    if apple is None:
+        typer.echo("Apple Wallet: not configured (set LOYALTY_APPLE_PASS_TYPE_ID; see docs/wallet.md)")
+        return
+    for finding in findings:
+        typer.echo(f"Apple Wallet: {finding.severity}: {finding.message}", err=finding.severity == "error")
+    if any(finding.severity == "error" for finding in findings):
+        raise typer.Exit(1)
+    typer.echo(
+        f"Apple Wallet: ok: pass type {apple.pass_type_identifier}, certificate valid until "
+        f"{apple.credentials.expires_at:%Y-%m-%d}, web service {apple.web_service_url}"
+    )
+
+
+@wallet_app.command("dev-certs")
+def wallet_dev_certs(
+    directory: Path = typer.Argument(..., help="Where to write the files (created if missing)."),
+    pass_type_id: str = typer.Option("pass.dev.loyalty.example", help="Pass type id in the pass certificate."),
+    team_id: str = typer.Option("DEVTEAM123", help="Team id in the pass certificate (its OU)."),
+) -> None:
+    """Write development certificates shaped like Apple's: a root CA, an intermediate standing in for
+    WWDR, a Pass Type ID certificate and key, and a TLS certificate for a local APNs peer. Passes signed
+    with them verify against the root with openssl; a phone will not install them (docs/wallet.md)."""
+    from loyalty.wallet import dev_certs
+
+    paths = dev_certs.write_dev_certificates(directory, pass_type_identifier=pass_type_id, team_identifier=team_id)
+    typer.echo(
+        f"""Wrote development wallet certificates to {directory}. To use them:
+  LOYALTY_APPLE_PASS_TYPE_ID={pass_type_id}
+  LOYALTY_APPLE_TEAM_ID={team_id}
+  LOYALTY_APPLE_CERT={paths.pass_certificate}
+  LOYALTY_APPLE_KEY={paths.pass_key}
+  LOYALTY_APPLE_WWDR_CERT={paths.wwdr_certificate}
+Check a pass: openssl cms -verify -binary -inform DER -in signature -content manifest.json \\
+  -CAfile <(cat {paths.root_certificate} {paths.wwdr_certificate}) -purpose any"""
+    )
+
+
 NOT_A_DEMO_FLAG = "--i-know-this-is-not-a-demo-database"
 
 
@@ -321,17 +385,63 @@ def demo(
             await database.dispose()
 
     summary = _run(seed)
-    _print_demo(summary, f"http://{host}:{port}", settings.database_url)
+    base = f"http://{host}:{port}"
+    wallet_note = _use_development_wallet(settings, base)
+    _print_demo(summary, base, settings.database_url, wallet_note)
     if not seed_only:
         serve(host=host, port=port, workers=1, migrate_first=False)
 
 
-def _print_demo(summary: Any, base: str, database_url: str) -> None:
+DEV_WALLET_DIR = Path(".loyalty-dev") / "wallet"
+
+
+def _use_development_wallet(settings: Settings, base: str) -> str:
+    """Apple Wallet for the demo: the configured one, else development certificates in
+    `.loyalty-dev/wallet` (written on first use, renewed a month before they expire), so every pass
+    download works with no Apple account. The server reads them from the environment. Returns a line
+    that says which."""
+    import os
+
+    from loyalty.wallet import dev_certs
+    from loyalty.wallet.apple import credentials
+
+    if settings.apple_wallet_configured:
+        return f"Apple Wallet    configured: pass type {settings.apple_pass_type_id}"
+    paths = dev_certs.paths_in(DEV_WALLET_DIR.resolve())
+    if not _still_valid(paths.pass_certificate, credentials.EXPIRY_WARNING):
+        dev_certs.write_dev_certificates(DEV_WALLET_DIR.resolve())
+    os.environ.update(
+        LOYALTY_APPLE_PASS_TYPE_ID=dev_certs.DEV_PASS_TYPE_ID,
+        LOYALTY_APPLE_TEAM_ID=dev_certs.DEV_TEAM_ID,
+        LOYALTY_APPLE_CERT=str(paths.pass_certificate),
+        LOYALTY_APPLE_KEY=str(paths.pass_key),
+        LOYALTY_APPLE_WWDR_CERT=str(paths.wwdr_certificate),
+    )
+    os.environ.setdefault("LOYALTY_PUBLIC_BASE_URL", base)
+    _checked.clear()  # the next _settings() reads the wallet settings just set
+    return (
+        f"Apple Wallet    development certificates in {DEV_WALLET_DIR}/ (passes verify against root.pem "
+        "with openssl; a phone installs only passes signed through Apple)"
+    )
+
+
+def _still_valid(certificate_file: Path, margin: Any) -> bool:
+    from cryptography import x509
+
+    try:
+        certificate = x509.load_pem_x509_certificate(certificate_file.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return bool(certificate.not_valid_after_utc - margin > SystemClock().now())
+
+
+def _print_demo(summary: Any, base: str, database_url: str, wallet_note: str) -> None:
     from loyalty import demo as d
 
     cards = "\n".join(
-        f"                  {c.shop:<12} {c.customer:<6} card_id {c.card_id}  number {c.card_number}  "
-        f"page {base}/api/v1/loyalty/cards/{c.card_token}"
+        f"                  {c.shop:<12} {c.customer:<6} card_id {c.card_id}  number {c.card_number}\n"
+        f"                    page {base}/api/v1/loyalty/cards/{c.card_token}\n"
+        f"                    Apple Wallet pass {base}/api/v1/loyalty/cards/{c.card_token}/apple-pass"
         for c in summary.cards
     )
     first = summary.cards[0]
@@ -345,6 +455,7 @@ Loyalty demo ready on {describe_database(database_url)}.
   Admin key       {d.DEMO_ADMIN_KEY}
   Café key        {d.CAFE_KEY}    stamp card; staff PINs {d.CAFE_PIN} (Anna), {d.CAFE_PIN_2} (Luc)
   Bakery key      {d.BAKERY_KEY}  points; staff PIN {d.BAKERY_PIN} (Marie)
+  {wallet_note}
   Demo cards
 {cards}
 
@@ -392,5 +503,6 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _fail(message: str) -> None:
-    typer.echo(f"loyalty: error: {message}", err=True)
+    for line in message.splitlines():
+        typer.echo(f"loyalty: error: {line}", err=True)
     sys.exit(1)

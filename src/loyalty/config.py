@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -102,8 +103,21 @@ class Settings(BaseSettings):
     )
     max_headers: int = Field(100, ge=10, description="Most header lines a request may carry (431 past it).")
 
-    wallet_providers: str = Field(
-        "", description="Comma-separated wallets to keep updated (apple, google); empty: none configured."
+    # Wallets (docs/wallet.md, ../shared/WALLET.md "Configuration"): a wallet is configured when its
+    # identifier is set; its files are then loaded and checked at start-up and by `loyalty wallet doctor`.
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Origin the passes and pages link to; https, or http on 127.0.0.1/localhost in development.",
+    )
+    apple_pass_type_id: str = Field("", description="Apple Pass Type ID (pass.com.example.loyalty); empty: no Apple.")
+    apple_team_id: str = Field("", description="Apple Developer Team ID of the pass type.")
+    apple_cert: Path | None = Field(None, description="Pass Type ID certificate, PEM or DER (or use apple_p12).")
+    apple_key: Path | None = Field(None, description="Its private key, PEM.")
+    apple_key_password: str | None = Field(None, description="Password of apple_key, if it is encrypted.")
+    apple_p12: Path | None = Field(None, description="Certificate and key as one PKCS#12 file, instead of the two.")
+    apple_p12_password: str | None = Field(None, description="Password of apple_p12.")
+    apple_wwdr_cert: Path | None = Field(
+        None, description="The Apple WWDR intermediate that issued the pass certificate (G4 since 2022)."
     )
 
     shutdown_grace_seconds: int = Field(
@@ -115,8 +129,13 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description=f"Python logging level: one of {', '.join(LOG_LEVELS)}.")
 
     @property
+    def apple_wallet_configured(self) -> bool:
+        return bool(self.apple_pass_type_id.strip())
+
+    @property
     def wallet_provider_list(self) -> list[str]:
-        return [name.strip() for name in self.wallet_providers.split(",") if name.strip()]
+        """The wallets whose passes are kept updated through the outbox: those configured."""
+        return ["apple"] if self.apple_wallet_configured else []
 
     @field_validator("default_timezone")
     @classmethod

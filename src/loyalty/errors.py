@@ -4,7 +4,7 @@
     ├── BadRequest (400)        ProgramInactive, CardInactive, CustomerErased, StampsNotEnabled,
     │                           PointsNotEnabled,
     │                           InsufficientStamps, InsufficientPoints, InvalidReward, TransactionNotVoidable,
-    │                           MalformedBody, ClientGone
+    │                           MalformedBody, ClientGone, PushTokenMissing
     ├── Unauthenticated (401)
     ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin
     ├── NotFound (404)          ProgramNotFound, CardNotFound, StaffPinNotFound, VendorNotFound,
@@ -14,14 +14,14 @@
     ├── Conflict (409)          ProgramAlreadyExists, CardAlreadyExists, VendorAlreadyExists,
     │                           StaffPinAlreadyExists, IdempotencyKeyReused, LastAdminKey,
     │                           OrderAlreadyEarned
-    ├── PayloadTooLarge (413)
+    ├── PayloadTooLarge (413)   DeviceLogTooLarge
     ├── UnsupportedMediaType (415)
     ├── ValidationFailed (422)
     ├── StaffPinLocked (423)
     ├── TooManyRequests (429)   StampCooldown, DailyStampLimit, RateLimited
     ├── HeadersTooLarge (431)
     ├── InternalError (500)
-    └── ServiceUnavailable (503) DatabaseUnavailable
+    └── ServiceUnavailable (503) DatabaseUnavailable, WalletNotConfigured
 
 `ErrorCode` is the closed set of codes: a class's `error_code` is one of its members (checked when the
 class is defined, and by mypy), and each member is the code of exactly one class
@@ -63,6 +63,7 @@ class ErrorCode(StrEnum):
     TRANSACTION_NOT_VOIDABLE = "TRANSACTION_NOT_VOIDABLE"
     MALFORMED_BODY = "MALFORMED_BODY"
     CLIENT_DISCONNECTED = "CLIENT_DISCONNECTED"
+    PUSH_TOKEN_MISSING = "PUSH_TOKEN_MISSING"
     # 401, 403
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
@@ -90,6 +91,7 @@ class ErrorCode(StrEnum):
     LAST_ADMIN_KEY = "LAST_ADMIN_KEY"
     # 413, 415, 422, 423
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+    DEVICE_LOG_TOO_LARGE = "DEVICE_LOG_TOO_LARGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     VALIDATION_ERROR = "VALIDATION_ERROR"
     STAFF_PIN_LOCKED = "STAFF_PIN_LOCKED"
@@ -101,6 +103,7 @@ class ErrorCode(StrEnum):
     # 500, 503
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    WALLET_NOT_CONFIGURED = "WALLET_NOT_CONFIGURED"
 
 
 class LoyaltyError(Exception):
@@ -164,6 +167,13 @@ class MalformedBody(BadRequest):
 
     error_code = ErrorCode.MALFORMED_BODY
     message = N_("The request body could not be parsed")
+
+
+class PushTokenMissing(BadRequest):
+    """A PassKit registration without its `pushToken` (WALLET.md: 400)."""
+
+    error_code = ErrorCode.PUSH_TOKEN_MISSING
+    message = N_("The registration has no pushToken")
 
 
 class ProgramInactive(BadRequest):
@@ -413,11 +423,32 @@ class LastAdminKey(Conflict):
 class PayloadTooLarge(LoyaltyError):
     status_code = 413
     error_code = ErrorCode.PAYLOAD_TOO_LARGE
-    message = N_("The request body is too large")
+    message: ClassVar[Message] = N_("The request body is too large")
     closes_connection = True
 
     def __init__(self, max_bytes: int) -> None:
         super().__init__({"max_bytes": max_bytes})
+
+
+class DeviceLogTooLarge(PayloadTooLarge):
+    """A Wallet device log past its bounds (WALLET.md: at most 100 entries of at most 1 KiB). The body
+    was read whole, so the connection stays open."""
+
+    error_code = ErrorCode.DEVICE_LOG_TOO_LARGE
+    message = NP_(
+        "A device log holds at most {most_entries} entry of at most {most_entry_bytes} bytes",
+        "A device log holds at most {most_entries} entries of at most {most_entry_bytes} bytes each",
+        count="most_entries",
+    )
+    closes_connection = False
+
+    def __init__(self, most_entries: int, most_entry_bytes: int) -> None:
+        LoyaltyError.__init__(
+            self,
+            {"max_entries": most_entries, "max_entry_bytes": most_entry_bytes},
+            most_entries=most_entries,
+            most_entry_bytes=most_entry_bytes,
+        )
 
 
 class UnsupportedMediaType(LoyaltyError):
@@ -549,6 +580,18 @@ class ServiceUnavailable(LoyaltyError):
     @property
     def retry_after_seconds(self) -> int:
         return self.retry_after
+
+
+class WalletNotConfigured(ServiceUnavailable):
+    """The platform has not configured this wallet (`wallet`: "apple" or "google"). The client did
+    nothing wrong, hence 503 and not 400 (WALLET.md); it lasts until an operator configures it."""
+
+    error_code = ErrorCode.WALLET_NOT_CONFIGURED
+    message = N_("This wallet is not available on this service")
+    retry_after = 3600
+
+    def __init__(self, wallet: str) -> None:
+        super().__init__({"wallet": wallet})
 
 
 class DatabaseUnavailable(ServiceUnavailable):

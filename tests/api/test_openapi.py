@@ -24,7 +24,7 @@ from loyalty.models.api_key import COUNTER_SCOPE
 from loyalty.services import api_keys
 from loyalty.services.context import Context
 from tests.api.live_server import serve
-from tests.fixtures import empty_tables, test_settings
+from tests.fixtures import DevWallet, empty_tables, test_settings
 from tests.tenants import make_tenant
 
 EXAMPLES_PER_OPERATION = 30
@@ -32,9 +32,10 @@ API_MD = Path(__file__).resolve().parents[3] / "shared" / "API.md"
 
 
 @pytest.fixture(scope="module")
-def live(_postgres_url: str) -> Iterator[tuple[str, dict[str, str | None]]]:
-    """A live server on PostgreSQL, with a vendor's programme, PIN and card, and a key of every kind."""
-    app_settings = test_settings(_postgres_url, enroll_rate_limit=1000)
+def live(_postgres_url: str, dev_wallet: DevWallet) -> Iterator[tuple[str, dict[str, str | None]]]:
+    """A live server on PostgreSQL, with a vendor's programme, PIN and card, a key of every kind, and
+    Apple Wallet on the development certificates (so its routes are fuzzed, not merely 503)."""
+    app_settings = test_settings(_postgres_url, enroll_rate_limit=1000, **dev_wallet.settings)
 
     async def seed() -> dict[str, str | None]:
         database = Database.from_settings(app_settings)
@@ -100,7 +101,8 @@ def test_openapi_describes_every_route_with_tags_errors_and_bearer(live: tuple[s
     operations = [(path, method, op) for path, item in spec["paths"].items() for method, op in item.items()]
     assert len(operations) >= 40
     for path, method, op in operations:
-        assert op.get("tags") and op["tags"][0] in {"admin", "vendor", "public"}, f"{method} {path} has no audience tag"
+        audiences = {"admin", "vendor", "public", "apple wallet"}
+        assert op.get("tags") and op["tags"][0] in audiences, f"{method} {path} has no audience tag"
         assert op.get("summary"), f"{method} {path} has no summary"
         if "parameters" in op or "requestBody" in op:
             error_schema = op["responses"].get("422", {}).get("content", {}).get("application/json", {}).get("schema")

@@ -98,6 +98,7 @@ async def test_create_program_with_the_defaults(
         "card_color": None,
         "logo_url": None,
         "terms": None,
+        "locations": [],
         "is_active": True,
     }
     assert program["created_at"] == program["updated_at"]

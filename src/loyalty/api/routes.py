@@ -8,21 +8,24 @@ from loyalty.api.admin import api_keys as admin_api_keys
 from loyalty.api.admin import programs as admin_programs
 from loyalty.api.admin import stats as admin_stats
 from loyalty.api.admin import vendors as admin_vendors
+from loyalty.api.apple import web_service as apple_web_service
 from loyalty.api.error_responses import document_common_errors, install_error_schemas
+from loyalty.api.public import apple_passes, health
 from loyalty.api.public import cards as public_cards
-from loyalty.api.public import health
 from loyalty.api.public import programs as public_programs
-from loyalty.api.vendor import api_keys, cards, customers, pins, points, program, stamps, stats, transactions
+from loyalty.api.vendor import api_keys, cards, customers, pins, points, program, stamps, stats, transactions, wallet
 
 ADMIN_PREFIX = "/api/v1/admin/loyalty"
 VENDOR_PREFIX = "/api/v1/vendor/loyalty"
 PUBLIC_PREFIX = "/api/v1/loyalty"
+APPLE_PREFIX = "/api/v1/loyalty/apple"  # the passes' webServiceURL (wallet/apple/passes.py)
 
 ADMIN_ROUTERS = (admin_vendors, admin_api_keys, admin_programs, admin_stats)
 # The counter's routes come first: FastAPI tries the routers in order, and a stamp should not pay for
 # matching every admin route before its own (no two routers share a path, so order decides nothing else).
-VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, transactions, customers, api_keys)
-PUBLIC_ROUTERS = (health, public_programs, public_cards)
+VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, transactions, customers, api_keys, wallet)
+PUBLIC_ROUTERS = (health, public_programs, public_cards, apple_passes)
+APPLE_ROUTERS = (apple_web_service,)
 
 
 def include_routers(app: FastAPI) -> None:
@@ -32,6 +35,7 @@ def include_routers(app: FastAPI) -> None:
         (VENDOR_ROUTERS, VENDOR_PREFIX, "vendor", True),
         (ADMIN_ROUTERS, ADMIN_PREFIX, "admin", True),
         (PUBLIC_ROUTERS, PUBLIC_PREFIX, "public", False),
+        (APPLE_ROUTERS, APPLE_PREFIX, "apple wallet", False),
     ):
         for module in routers:
             document_common_errors(module.router, keyed=keyed)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigId, UTCDateTime
@@ -16,8 +16,9 @@ class AppleDeviceRegistration(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id"))
     card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"), index=True)
-    device_library_identifier: Mapped[str] = mapped_column(String(128))
-    push_token: Mapped[str] = mapped_column(String(256))
+    # Apple documents neither length: stored as text of any length (WALLET.md).
+    device_library_identifier: Mapped[str] = mapped_column(Text)
+    push_token: Mapped[str] = mapped_column(Text)
     pass_type_identifier: Mapped[str] = mapped_column(String(200))
     serial_number: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

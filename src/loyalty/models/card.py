@@ -39,10 +39,20 @@ class LoyaltyCard(Base):
     stamps_today: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     stamps_today_date: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The wallet pass: a random serial and authentication token (WALLET.md, "The pass"), and the
+    # commit-ordered tag of its last change, set by a trigger whenever `updated_at` moves (migration 0008).
+    pass_serial_number: Mapped[str] = mapped_column(String(64), unique=True)
+    pass_authentication_token: Mapped[str] = mapped_column(String(64))
+    pass_changed_xid: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("program_id", "customer_id"),
         Index("ix_loyalty_cards_vendor_id_enrolled_at", "vendor_id", "enrolled_at"),
         CheckConstraint("stamp_count >= 0", name="stamp_count_not_negative"),
         CheckConstraint("points_balance >= 0", name="points_balance_not_negative"),
+        # SQLite only: its trigger takes max() + 1 on every change. PostgreSQL tags with the transaction id
+        # and needs no index, which keeps card updates HOT there.
+        Index("ix_loyalty_cards_pass_changed_xid", "pass_changed_xid", info={"only_on": "sqlite"}).ddl_if(
+            dialect="sqlite"
+        ),
     )

@@ -44,6 +44,8 @@ class LoyaltyProgram(Base):
     card_color: Mapped[str | None] = mapped_column(String(7))
     logo_url: Mapped[str | None] = mapped_column(String(1000))
     terms: Mapped[str | None] = mapped_column(Text)
+    # Shops where the wallet pass shows itself: [{"latitude", "longitude", "relevant_text"}], at most 10.
+    locations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

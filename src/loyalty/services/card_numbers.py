@@ -1,4 +1,5 @@
-"""Card identifiers: a human-readable number with a Luhn check digit, and two unguessable tokens.
+"""Card identifiers: a human-readable number with a Luhn check digit, two unguessable tokens, and
+the wallet pass's serial number and authentication token.
 
 The number is what a customer reads out at the counter; a typo in one digit (or two swapped digits)
 fails the check digit. The QR payload and the public `card_token` are separate 192-bit random tokens,
@@ -50,3 +51,14 @@ def format_card_number(number: str) -> str:
 def new_token() -> str:
     """A QR payload or public card token: 192 random bits, 32 URL-safe characters (DESIGN.md: ≥ 128)."""
     return secrets.token_urlsafe(24)
+
+
+def new_pass_serial_number() -> str:
+    """The pass's `serialNumber`: 128 random bits as 32 hex digits, unrelated to any other identifier
+    of the card (WALLET.md: not the card token, card number or QR payload)."""
+    return secrets.token_hex(16)
+
+
+def new_authentication_token() -> str:
+    """The pass's `authenticationToken`: 256 random bits, 43 URL-safe characters (Apple asks for ≥ 16)."""
+    return secrets.token_urlsafe(32)

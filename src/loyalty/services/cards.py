@@ -21,7 +21,9 @@ from loyalty.services.card_numbers import (
     CARD_NUMBER_DIGITS,
     CHECK_DIGIT_ERROR,
     is_valid_card_number,
+    new_authentication_token,
     new_card_number,
+    new_pass_serial_number,
     new_token,
     normalise_card_number,
 )
@@ -86,8 +88,17 @@ class CardView:
 
 
 def bump_pass_version(card: LoyaltyCard, now: datetime) -> None:
-    """Wallet pass versions only move forward, even when two changes share a clock tick."""
-    card.updated_at = now if now > card.updated_at else card.updated_at + timedelta(microseconds=1)
+    """Moves the card's pass version (`updated_at`, the pass's Last-Modified); the database then tags
+    the change for the PassKit list call (migration 0008's trigger)."""
+    card.updated_at = pass_version_after(card.updated_at, now)
+
+
+def pass_version_after(previous: datetime | None, now: datetime) -> datetime:
+    """`now` rounded up to the second, and at least one second after `previous` (WALLET.md): HTTP dates
+    have one-second resolution, so two changes within a second must still give two Last-Modified
+    values, or the device answers its second fetch with 304 and keeps the first."""
+    rounded = now if now.microsecond == 0 else now.replace(microsecond=0) + timedelta(seconds=1)
+    return rounded if previous is None else max(rounded, previous + timedelta(seconds=1))
 
 
 def normalise_email(email: str) -> str:
@@ -228,7 +239,9 @@ async def enrol(ctx: Context, program: LoyaltyProgram, enrolment: Enrolment) -> 
         total_points_redeemed=0,
         is_active=True,
         enrolled_at=now,
-        updated_at=now,
+        updated_at=pass_version_after(None, now),
+        pass_serial_number=new_pass_serial_number(),
+        pass_authentication_token=new_authentication_token(),
     )
     try:
         async with ctx.session.begin_nested():

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.errors import ProgramAlreadyExists, ProgramInactive, ProgramNotFound, ValidationFailed
 from loyalty.models import LoyaltyProgram, ProgramType, Vendor
 from loyalty.models.base import MAX_ID
+from loyalty.services import wallet_passes
 from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
@@ -27,7 +28,11 @@ REQUIRED_SETTINGS = (
     "cooldown_minutes",
     "max_daily_stamps",
     "require_staff_pin",
+    "locations",
 )
+# What a programme's wallet passes do not show: changing only these moves no pass.
+NOT_ON_THE_PASS = frozenset({"cooldown_minutes", "require_staff_pin", "logo_url"})
+MOST_SHOP_LOCATIONS = 10  # Apple Wallet shows a pass near at most 10 places (WALLET.md)
 
 
 class Reward(RequestBody):
@@ -37,6 +42,16 @@ class Reward(RequestBody):
     name: str = Field(min_length=1, max_length=200)
     points_required: int = Field(ge=1, le=MAX_ID)
     is_active: bool = True
+
+
+class ShopLocation(RequestBody):
+    """A shop where the card's wallet pass offers itself on the lock screen (Apple: `locations`)."""
+
+    latitude: float = Field(ge=-90, le=90, description="Degrees north (WGS 84).")
+    longitude: float = Field(ge=-180, le=180, description="Degrees east (WGS 84).")
+    relevant_text: str | None = Field(
+        None, max_length=100, description='Shown near the shop, e.g. "Your stamp card for Rue du Fort".'
+    )
 
 
 class ProgramUpdate(RequestBody):
@@ -56,6 +71,7 @@ class ProgramUpdate(RequestBody):
     card_color: str | None = Field(None, pattern=COLOR_PATTERN)
     logo_url: str | None = Field(None, max_length=1000)
     terms: str | None = Field(None, max_length=20000)
+    locations: list[ShopLocation] | None = Field(None, max_length=MOST_SHOP_LOCATIONS)
 
     @model_validator(mode="after")
     def _required_settings_not_cleared(self) -> ProgramUpdate:
@@ -83,6 +99,7 @@ class ProgramCreate(ProgramUpdate):
     cooldown_minutes: int = Field(15, ge=0, le=10080)
     max_daily_stamps: int = Field(5, ge=1, le=1000)
     require_staff_pin: bool = True
+    locations: list[ShopLocation] = Field(default_factory=list, max_length=MOST_SHOP_LOCATIONS)
 
 
 def _catalogue(rewards: list[Reward], current: list[dict[str, Any]], last_id: int) -> tuple[list[dict[str, Any]], int]:
@@ -198,16 +215,30 @@ async def _in_session(ctx: Context, program: LoyaltyProgram) -> LoyaltyProgram:
 
 
 async def update_program(ctx: Context, changes: ProgramUpdate) -> LoyaltyProgram:
-    """Applies the PATCH (a field left out is unchanged). Raises ProgramNotFound (404); ValidationFailed
-    (422) for reward ids it cannot take (docs/rules.md, "Points")."""
+    """Applies the PATCH (a field left out is unchanged); when it changes what the wallet passes show,
+    every card's pass moves in the same transaction (`wallet_passes.move_program_passes`), so each device
+    fetches the new look. Raises ProgramNotFound (404); ValidationFailed (422) for reward ids it cannot
+    take (docs/rules.md, "Points")."""
     program = await _in_session(ctx, await get_program(ctx))
+    shown_before = _shown_on_the_pass(program)
     for name, value in _values(changes, only_set=True).items():
         setattr(program, name, value)
     if changes.points_rewards is not None:
         _set_catalogue(program, changes.points_rewards)
     program.updated_at = ctx.clock.now()
     await ctx.session.flush()
+    if _shown_on_the_pass(program) != shown_before:
+        await wallet_passes.move_program_passes(ctx, program.id)
     return program
+
+
+def _shown_on_the_pass(program: LoyaltyProgram) -> dict[str, Any]:
+    columns = LoyaltyProgram.__table__.columns.keys()
+    return {
+        name: getattr(program, name)
+        for name in columns
+        if name not in NOT_ON_THE_PASS and name not in {"updated_at", "created_at", "last_reward_id"}
+    }
 
 
 async def set_program_active(ctx: Context, program: LoyaltyProgram, active: bool) -> LoyaltyProgram:

@@ -56,15 +56,23 @@ def write_dev_certificates(
     pass_type_identifier: str = DEV_PASS_TYPE_ID,
     team_identifier: str = DEV_TEAM_ID,
     now: datetime | None = None,
+    leaf_expires_at: datetime | None = None,
 ) -> DevCertificatePaths:
-    """Writes a new development chain into `directory` (created if needed), replacing any there."""
+    """Writes a new development chain into `directory` (created if needed), replacing any there: valid
+    from `now` (default: the current time), the leaves for a year or until `leaf_expires_at`."""
     now = now or datetime.now(UTC)
+    leaf_expires_at = leaf_expires_at or now + LEAF_LIFETIME
     directory.mkdir(parents=True, exist_ok=True)
     paths = paths_in(directory)
 
-    root_key, root = _authority(_name(CN="Loyalty Development Root CA", O="Loyalty development"), None, now)
+    root_key, root = _authority(
+        _name(CN="Loyalty Development Root CA", O="Loyalty development"), None, now, leaf_expires_at
+    )
     wwdr_key, wwdr = _authority(
-        _name(CN="Loyalty Development WWDR stand-in", OU="G4", O="Loyalty development"), (root_key, root), now
+        _name(CN="Loyalty Development WWDR stand-in", OU="G4", O="Loyalty development"),
+        (root_key, root),
+        now,
+        leaf_expires_at,
     )
     pass_key = _new_key()
     pass_subject = x509.Name(
@@ -77,13 +85,13 @@ def write_dev_certificates(
         ]
     )
     pass_certificate = (
-        _leaf(pass_subject, pass_key, wwdr_key, wwdr, now)
+        _leaf(pass_subject, pass_key, wwdr_key, wwdr, now, leaf_expires_at)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .sign(wwdr_key, hashes.SHA256())
     )
     peer_key = _new_key()
     peer_certificate = (
-        _leaf(_name(CN="localhost"), peer_key, root_key, root, now)
+        _leaf(_name(CN="localhost"), peer_key, root_key, root, now, leaf_expires_at)
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ip_address("127.0.0.1"))]),
             critical=False,
@@ -111,7 +119,10 @@ def _new_key() -> rsa.RSAPrivateKey:
 
 
 def _authority(
-    subject: x509.Name, issuer: tuple[rsa.RSAPrivateKey, x509.Certificate] | None, now: datetime
+    subject: x509.Name,
+    issuer: tuple[rsa.RSAPrivateKey, x509.Certificate] | None,
+    now: datetime,
+    leaf_expires_at: datetime,
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """A CA certificate: self-signed when `issuer` is None, else an intermediate that issues leaves only."""
     key = _new_key()
@@ -123,7 +134,7 @@ def _authority(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + ROOT_LIFETIME)
+        .not_valid_after(max(now + ROOT_LIFETIME, leaf_expires_at))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None if issuer is None else 0), critical=True)
         .add_extension(
             x509.KeyUsage(
@@ -151,6 +162,7 @@ def _leaf(
     issuer_key: rsa.RSAPrivateKey,
     issuer: x509.Certificate,
     now: datetime,
+    expires_at: datetime,
 ) -> x509.CertificateBuilder:
     return (
         x509.CertificateBuilder()
@@ -159,7 +171,7 @@ def _leaf(
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
-        .not_valid_after(now + LEAF_LIFETIME)
+        .not_valid_after(expires_at)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(

@@ -1,0 +1,146 @@
+"""`loyalty wallet dev-certs`, `loyalty wallet doctor`, start-up's wallet check and the demo's pass, run
+as a user runs them: the console script in a subprocess."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import zipfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from loyalty.wallet.dev_certs import write_dev_certificates
+from tests.commands import LOYALTY, loyalty_server
+from tests.test_graceful_stop import free_port
+
+PASS_TYPE = "pass.dev.loyalty.example"
+
+
+def run(*args: str, cwd: Path, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LOYALTY_")}
+    env.update(LOYALTY_DATABASE_URL=f"sqlite:///{cwd / 'wallet.db'}", **settings)
+    return subprocess.run([str(LOYALTY), *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+def apple_settings(directory: Path, **overrides: str) -> dict[str, str]:
+    settings = {
+        "LOYALTY_APPLE_PASS_TYPE_ID": PASS_TYPE,
+        "LOYALTY_APPLE_TEAM_ID": "DEVTEAM123",
+        "LOYALTY_APPLE_CERT": str(directory / "pass.pem"),
+        "LOYALTY_APPLE_KEY": str(directory / "pass.key"),
+        "LOYALTY_APPLE_WWDR_CERT": str(directory / "wwdr.pem"),
+    }
+    settings.update(overrides)
+    return settings
+
+
+def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("loyalty: error:")]
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("certs")
+    result = run("wallet", "dev-certs", str(directory), cwd=directory)
+    assert result.returncode == 0, result.stderr
+    return directory
+
+
+def test_dev_certs_writes_a_chain_shaped_like_apples(certificates: Path) -> None:
+    subject = subprocess.run(
+        ["openssl", "x509", "-in", str(certificates / "pass.pem"), "-noout", "-subject", "-issuer"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    chain = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(certificates / "root.pem"), "-untrusted",
+         str(certificates / "wwdr.pem"), str(certificates / "pass.pem")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+    assert f"subject=UID = {PASS_TYPE}, CN = Pass Type ID: {PASS_TYPE}, OU = DEVTEAM123" in subject
+    assert "issuer=CN = Loyalty Development WWDR stand-in" in subject
+    assert chain.returncode == 0, chain.stdout + chain.stderr
+    assert oct((certificates / "pass.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_doctor_passes_a_good_set_up(certificates: Path) -> None:
+    result = run("wallet", "doctor", cwd=certificates, **apple_settings(certificates))
+
+    assert result.returncode == 0, result.stderr
+    assert f"Apple Wallet: ok: pass type {PASS_TYPE}" in result.stdout
+
+
+def test_doctor_says_when_apple_wallet_is_not_configured(tmp_path: Path) -> None:
+    result = run("wallet", "doctor", cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert "Apple Wallet: not configured" in result.stdout
+
+
+def test_doctor_names_each_mistake_in_one_line(certificates: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    write_dev_certificates(other, pass_type_identifier="pass.other.example")
+    cases = {  # the setting changed → what the one line says
+        "key": ({"LOYALTY_APPLE_KEY": str(other / "pass.key")}, "is not the pass certificate's key"),
+        "wwdr": ({"LOYALTY_APPLE_WWDR_CERT": str(other / "wwdr.pem")}, "did not sign the pass"),
+        "type": ({"LOYALTY_APPLE_PASS_TYPE_ID": "pass.wrong.type"}, "but the pass certificate is for pass.dev"),
+        "base": ({"LOYALTY_PUBLIC_BASE_URL": "http://shop.example"}, "https only"),
+        "file": ({"LOYALTY_APPLE_CERT": str(tmp_path / "missing.pem")}, "LOYALTY_APPLE_CERT: cannot read"),
+        "team": ({"LOYALTY_APPLE_TEAM_ID": ""}, "LOYALTY_APPLE_TEAM_ID is not set"),
+    }
+    for case, (changed, expected) in cases.items():
+        result = run("wallet", "doctor", cwd=tmp_path, **apple_settings(certificates, **changed))
+
+        assert result.returncode == 1, case
+        assert any(expected in line for line in result.stderr.splitlines()), (case, result.stderr)
+
+
+def test_doctor_warns_a_month_before_the_certificate_expires(tmp_path: Path) -> None:
+    write_dev_certificates(tmp_path, leaf_expires_at=datetime.now(UTC) + timedelta(days=20))
+
+    result = run("wallet", "doctor", cwd=tmp_path, **apple_settings(tmp_path))
+
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"Apple Wallet: warning: the pass certificate expires on \d{4}-\d\d-\d\d", result.stdout)
+
+
+def test_serve_refuses_a_wallet_no_device_would_accept(certificates: Path, tmp_path: Path) -> None:
+    settings = apple_settings(certificates, LOYALTY_APPLE_PASS_TYPE_ID="pass.wrong.type")
+
+    result = run("serve", "--port", str(free_port()), cwd=tmp_path, **settings)
+
+    assert result.returncode == 1
+    assert error_lines(result) == [
+        "loyalty: error: Apple Wallet: LOYALTY_APPLE_PASS_TYPE_ID is 'pass.wrong.type' but the pass certificate "
+        "is for pass.dev.loyalty.example"
+    ]
+
+
+def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_path: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LOYALTY_")}
+    env.update(LOYALTY_DATABASE_URL=f"sqlite:///{tmp_path / 'demo.db'}", LOYALTY_BCRYPT_ROUNDS="4")
+    with loyalty_server("demo", env, tmp_path) as base:
+        printed = (tmp_path / next(p.name for p in tmp_path.glob("demo-*.log"))).read_text()
+        pass_url = re.search(r"Apple Wallet pass (\S+)", printed)
+        assert pass_url is not None, printed
+        response = httpx.get(pass_url.group(1), timeout=30)
+        assert pass_url.group(1).startswith(base)
+
+    assert response.status_code == 200, response.text
+    wallet = tmp_path / ".loyalty-dev" / "wallet"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        archive.extract("manifest.json", tmp_path)
+        archive.extract("signature", tmp_path)
+    (tmp_path / "ca.pem").write_bytes((wallet / "root.pem").read_bytes() + (wallet / "wwdr.pem").read_bytes())
+    verified = subprocess.run(
+        ["openssl", "cms", "-verify", "-binary", "-inform", "DER", "-in", str(tmp_path / "signature"),
+         "-content", str(tmp_path / "manifest.json"), "-CAfile", str(tmp_path / "ca.pem"), "-purpose", "any",
+         "-out", os.devnull],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert verified.returncode == 0, verified.stderr
