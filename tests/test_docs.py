@@ -69,7 +69,8 @@ METHODS = {"GET", "HEAD", "POST", "PATCH", "PUT", "DELETE"}
 def documented_routes() -> set[tuple[str, str]]:
     """Each `| METHOD | `/path` |` row of docs/api.md (`GET, HEAD` names two), under the prefix its
     `## … — `/prefix`` heading names."""
-    routes, prefix = set(), ""
+    routes: set[tuple[str, str]] = set()
+    prefix = ""
     for line in API_MD.read_text().splitlines():
         if line.startswith("## "):
             prefix = line.split("`")[1] if "`/api/v1/" in line else ""
