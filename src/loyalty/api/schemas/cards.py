@@ -13,32 +13,36 @@ from loyalty.services.cards import CardView
 
 
 class CustomerOut(BaseModel):
-    id: int
-    email: str
-    name: str | None
+    id: int = Field(description="The customer's id (the GDPR export and erasure routes take it).")
+    email: str = Field(description="The e-mail the customer enrolled with, as typed.")
+    name: str | None = Field(description="The name given at enrolment, if any.")
 
 
 class CardOut(BaseModel):
-    id: int
-    card_number: str
-    card_number_display: str
-    qr_code: str
+    id: int = Field(description="The card's id.")
+    card_number: str = Field(description="The 16-digit card number (digits only; the last is a Luhn check digit).")
+    card_number_display: str = Field(description="The card number as printed, in groups of four.")
+    qr_code: str = Field(description="The payload of the card's QR code, which the counter scans (a random token).")
     card_token: str = Field(
         description="The customer's own link: the public card page and, later, the wallet pass "
         "(`/api/v1/loyalty/cards/{card_token}`). Hand it to the customer only."
     )
-    program_id: int
-    customer: CustomerOut
-    stamp_count: int
-    stamps_target: int
-    total_stamps_earned: int
-    stamps_redeemed: int
-    points_balance: int
-    total_points_earned: int
-    total_points_redeemed: int
-    is_active: bool
-    enrolled_at: Instant
-    last_stamp_at: Instant | None
+    program_id: int = Field(description="The programme the card belongs to.")
+    customer: CustomerOut = Field(description="The card's holder.")
+    stamp_count: int = Field(description="Stamps on the card now.")
+    stamps_target: int = Field(description="Stamps a reward takes (the programme's).")
+    total_stamps_earned: int = Field(description="Every stamp the card ever received, less voided ones.")
+    stamps_redeemed: int = Field(description="Stamp rewards redeemed with the card.")
+    points_balance: int = Field(description="Points on the card now.")
+    total_points_earned: int = Field(description="Every point the card ever earned, less voided earns.")
+    total_points_redeemed: int = Field(description="Points spent on rewards.")
+    is_active: bool = Field(
+        description="False: deactivated by the vendor (or its holder erased); it takes no stamp nor points.",
+    )
+    enrolled_at: Instant = Field(description="When the card was issued (UTC).")
+    last_stamp_at: Instant | None = Field(
+        description="When the card last received a stamp (UTC), the start of its cooldown; null before.",
+    )
 
     @classmethod
     def from_view(cls, view: CardView, program: LoyaltyProgram) -> CardOut:
@@ -67,6 +71,8 @@ class CardOut(BaseModel):
 class CustomerExportOut(BaseModel):
     """Everything held about one customer (GDPR access request): the row, their cards, their ledger."""
 
-    customer: dict[str, Any]
-    cards: list[dict[str, Any]]
-    transactions: list[dict[str, Any]]
+    customer: dict[str, Any] = Field(description="The customer's row, every column.")
+    cards: list[dict[str, Any]] = Field(description="Each of the customer's cards, every column.")
+    transactions: list[dict[str, Any]] = Field(
+        description="Every ledger entry of those cards, by id, without the client's IP and user agent.",
+    )

@@ -38,10 +38,10 @@ InstantIn = Annotated[datetime, AfterValidator(_utc_instant)]
 
 
 class PageOut(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
+    items: list[T] = Field(description="This page's items.")
+    total: int = Field(description="How many items the whole list holds.")
+    limit: int = Field(description="The most items a page holds (as asked, default 50, at most 200).")
+    offset: int = Field(description="How many items come before this page.")
 
     @classmethod
     def of(cls, page: Page[Any], items: Sequence[T]) -> PageOut[T]:

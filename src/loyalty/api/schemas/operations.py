@@ -6,7 +6,7 @@ VoidRequest): one definition of what the counter may send.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from loyalty.api.schemas.common import Instant
 from loyalty.i18n import N_, NP_, translate
@@ -23,18 +23,22 @@ POINTS_ADDED = NP_("{points} point added", "{points} points added", count="point
 
 
 class StampResult(BaseModel):
-    transaction_id: int
-    card_id: int
-    card_number: str
-    stamp_count: int
-    stamps_target: int
-    stamps_until_reward: int
-    reward_earned: bool
-    reward_description: str | None
-    next_stamp_available_at: Instant | None
-    stamps_today: int
-    stamps_remaining_today: int
-    message: str
+    transaction_id: int = Field(description="The ledger entry this stamp wrote.")
+    card_id: int = Field(description="The stamped card.")
+    card_number: str = Field(description="The card's number (digits only).")
+    stamp_count: int = Field(description="Stamps on the card after this one.")
+    stamps_target: int = Field(description="Stamps a reward takes.")
+    stamps_until_reward: int = Field(description="Stamps still missing for the reward (0 once it is earned).")
+    reward_earned: bool = Field(description="Whether the card now holds enough stamps for the reward.")
+    reward_description: str | None = Field(description="The programme's stamp reward, if it names one.")
+    next_stamp_available_at: Instant | None = Field(
+        description="When the cooldown ends and the card may be stamped again (UTC); null without cooldown.",
+    )
+    stamps_today: int = Field(
+        description="Stamps the card received today, the vendor's local day (voided ones included).",
+    )
+    stamps_remaining_today: int = Field(description="Stamps the card may still receive today, the vendor's local day.")
+    message: str = Field(description="What to tell the customer, in the request's language.")
 
     @classmethod
     def from_outcome(cls, outcome: StampOutcome, locale: str) -> StampResult:
@@ -62,14 +66,14 @@ class StampResult(BaseModel):
 
 
 class RedeemResult(BaseModel):
-    transaction_id: int
-    card_id: int
-    card_number: str
-    stamp_count: int
-    stamps_target: int
-    reward_description: str | None
-    total_redemptions: int
-    message: str
+    transaction_id: int = Field(description="The ledger entry this redemption wrote.")
+    card_id: int = Field(description="The card.")
+    card_number: str = Field(description="The card's number (digits only).")
+    stamp_count: int = Field(description="Stamps left on the card (extra stamps carry over).")
+    stamps_target: int = Field(description="Stamps a reward takes.")
+    reward_description: str | None = Field(description="The reward redeemed, if the programme names one.")
+    total_redemptions: int = Field(description="Stamp rewards redeemed with this card, this one included.")
+    message: str = Field(description="What to tell the customer, in the request's language.")
 
     @classmethod
     def from_outcome(cls, outcome: RedeemOutcome, locale: str) -> RedeemResult:
@@ -87,14 +91,14 @@ class RedeemResult(BaseModel):
 
 
 class PointsResult(BaseModel):
-    transaction_id: int
-    card_id: int
-    card_number: str
-    points_delta: int
-    points_balance: int
-    reward_id: int | None = None
-    reward_description: str | None = None
-    message: str
+    transaction_id: int = Field(description="The ledger entry this operation wrote.")
+    card_id: int = Field(description="The card.")
+    card_number: str = Field(description="The card's number (digits only).")
+    points_delta: int = Field(description="Points added (earn) or taken off (redemption, negative).")
+    points_balance: int = Field(description="Points on the card after the operation.")
+    reward_id: int | None = Field(None, description="The catalogue reward redeemed; null for an earn.")
+    reward_description: str | None = Field(None, description="The reward's name; null for an earn.")
+    message: str = Field(description="What to tell the customer, in the request's language.")
 
     @classmethod
     def from_outcome(cls, outcome: PointsOutcome, locale: str) -> PointsResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from loyalty.api.schemas.common import Instant
 from loyalty.models import StaffPin
@@ -12,14 +12,16 @@ from loyalty.services.pins import TerminalCount, is_locked
 
 
 class StaffPinOut(BaseModel):
-    id: int
-    name: str
-    is_active: bool
-    is_locked: bool
-    locked_until: Instant | None
-    failed_attempts: int
-    last_used_at: Instant | None
-    created_at: Instant
+    id: int = Field(description="The PIN's id: a terminal may send it as `staff_pin_id`, so only this PIN is checked.")
+    name: str = Field(description="Whose PIN it is (a member of staff).")
+    is_active: bool = Field(description="False: the PIN approves nothing until switched on again.")
+    is_locked: bool = Field(
+        description='Whether the PIN is locked now (423 `STAFF_PIN_LOCKED` with `lock: "staff_pin"`).',
+    )
+    locked_until: Instant | None = Field(description="When the PIN's lock ends (UTC); null when it has none.")
+    failed_attempts: int = Field(description="Wrong PINs counted against this PIN in its current window.")
+    last_used_at: Instant | None = Field(description="When the PIN last approved an operation (UTC); null before.")
+    created_at: Instant = Field(description="When the PIN was created (UTC).")
 
     @classmethod
     def from_pin(cls, pin: StaffPin, now: datetime) -> StaffPinOut:
@@ -41,12 +43,14 @@ class TerminalLockOut(BaseModel):
     against it; while `is_locked`, every PIN sent from it answers 423 `STAFF_PIN_LOCKED` with
     `lock: "terminal"`. `POST /pins/{id}/unlock` (any PIN) clears these counts."""
 
-    terminal: str
-    api_key_id: int | None
-    api_key_name: str | None
-    failed_attempts: int
-    is_locked: bool
-    locked_until: Instant | None
+    terminal: str = Field(
+        description="The terminal: `key:<id>` for an API key, `ip:<address>` for a caller without one.",
+    )
+    api_key_id: int | None = Field(description="The terminal's API key, if it is one.")
+    api_key_name: str | None = Field(description="That key's name.")
+    failed_attempts: int = Field(description="Wrong PINs counted against the terminal in its current window.")
+    is_locked: bool = Field(description="Whether the terminal is locked now.")
+    locked_until: Instant | None = Field(description="When the terminal's lock ends (UTC); null when it has none.")
 
     @classmethod
     def from_count(cls, count: TerminalCount, now: datetime) -> TerminalLockOut:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from loyalty.api.schemas.common import Instant
 from loyalty.models import LoyaltyCard, LoyaltyProgram, ProgramType, TransactionType, Vendor
@@ -16,9 +16,9 @@ from loyalty.services.transactions import TransactionView
 
 
 class PublicRewardOut(BaseModel):
-    id: int
-    name: str
-    points_required: int
+    id: int = Field(description="The reward's id.")
+    name: str = Field(description="The reward.")
+    points_required: int = Field(description="Points the reward costs.")
 
 
 def _active_rewards(program: LoyaltyProgram) -> list[PublicRewardOut]:
@@ -31,18 +31,18 @@ def _active_rewards(program: LoyaltyProgram) -> list[PublicRewardOut]:
 
 
 class PublicProgramOut(BaseModel):
-    vendor_name: str
-    vendor_slug: str
-    program_type: ProgramType
-    name: str
-    card_name: str | None
-    card_color: str | None
-    logo_url: str | None
-    terms: str | None
-    stamps_target: int
-    stamps_reward_description: str | None
-    points_per_euro: float  # a JSON number, as in the vendor's Program
-    points_rewards: list[PublicRewardOut]
+    vendor_name: str = Field(description="The shop's name.")
+    vendor_slug: str = Field(description="The shop's address in this API (`/programs/{vendor_slug}`).")
+    program_type: ProgramType = Field(description="What the programme collects.")
+    name: str = Field(description="The programme's name.")
+    card_name: str | None = Field(description="The card's title.")
+    card_color: str | None = Field(description="The card's colour, `#RRGGBB`.")
+    logo_url: str | None = Field(description="The shop's logo.")
+    terms: str | None = Field(description="The programme's terms.")
+    stamps_target: int = Field(description="Stamps a reward takes.")
+    stamps_reward_description: str | None = Field(description="The stamp card's reward.")
+    points_per_euro: float = Field(description="Points per euro spent.")
+    points_rewards: list[PublicRewardOut] = Field(description="The rewards points can be spent on (active ones only).")
 
     @classmethod
     def from_program(cls, program: LoyaltyProgram, vendor: Vendor) -> PublicProgramOut:
@@ -65,14 +65,16 @@ class PublicProgramOut(BaseModel):
 class PublicTransactionOut(BaseModel):
     """A ledger entry on the customer's page: what changed and when, not who approved it."""
 
-    transaction_type: TransactionType
-    stamps_delta: int
-    points_delta: int
-    stamps_balance_after: int
-    points_balance_after: int
-    purchase_amount_cents: int | None
-    reward_description: str | None
-    transaction_at: Instant
+    transaction_type: TransactionType = Field(description="What happened.")
+    stamps_delta: int = Field(description="Stamps added (positive) or taken off (negative).")
+    points_delta: int = Field(description="Points added (positive) or taken off (negative).")
+    stamps_balance_after: int = Field(description="Stamps on the card after it.")
+    points_balance_after: int = Field(description="Points on the card after it.")
+    purchase_amount_cents: int | None = Field(description="The purchase that earned points, in cents; null otherwise.")
+    reward_description: str | None = Field(
+        description="The reward redeemed (or whose redemption a void reverses); null otherwise.",
+    )
+    transaction_at: Instant = Field(description="When it happened (UTC).")
 
     @classmethod
     def from_view(cls, view: TransactionView) -> PublicTransactionOut:
@@ -80,30 +82,30 @@ class PublicTransactionOut(BaseModel):
 
 
 class PublicCardOut(BaseModel):
-    card_number: str
-    card_number_display: str
-    card_token: str
-    qr_code: str
-    name: str  # the programme's name
-    card_name: str | None
-    card_color: str | None
-    logo_url: str | None
-    program_type: ProgramType
-    vendor_name: str
-    is_active: bool
-    stamp_count: int
-    stamps_target: int
-    stamps_until_reward: int
-    total_stamps_earned: int
-    stamps_redeemed: int
-    points_balance: int
-    total_points_earned: int
-    total_points_redeemed: int
-    stamps_reward_description: str | None
-    points_rewards: list[PublicRewardOut]
-    enrolled_at: Instant
-    last_stamp_at: Instant | None
-    transactions: list[PublicTransactionOut]
+    card_number: str = Field(description="The card's number (digits only).")
+    card_number_display: str = Field(description="The card number as printed, in groups of four.")
+    card_token: str = Field(description="This page's token: the customer's own link to the card.")
+    qr_code: str = Field(description="The QR payload to show at the counter.")
+    name: str = Field(description="The programme's name.")
+    card_name: str | None = Field(description="The card's title.")
+    card_color: str | None = Field(description="The card's colour, `#RRGGBB`.")
+    logo_url: str | None = Field(description="The shop's logo.")
+    program_type: ProgramType = Field(description="What the programme collects.")
+    vendor_name: str = Field(description="The shop's name.")
+    is_active: bool = Field(description="False: the card takes no more stamps or points.")
+    stamp_count: int = Field(description="Stamps on the card.")
+    stamps_target: int = Field(description="Stamps a reward takes.")
+    stamps_until_reward: int = Field(description="Stamps still missing for the reward.")
+    total_stamps_earned: int = Field(description="Every stamp the card received, less voided ones.")
+    stamps_redeemed: int = Field(description="Stamp rewards redeemed.")
+    points_balance: int = Field(description="Points on the card.")
+    total_points_earned: int = Field(description="Every point the card earned, less voided earns.")
+    total_points_redeemed: int = Field(description="Points spent on rewards.")
+    stamps_reward_description: str | None = Field(description="The stamp card's reward.")
+    points_rewards: list[PublicRewardOut] = Field(description="The rewards points can be spent on.")
+    enrolled_at: Instant = Field(description="When the card was issued (UTC).")
+    last_stamp_at: Instant | None = Field(description="When the card last received a stamp (UTC); null before.")
+    transactions: list[PublicTransactionOut] = Field(description="The card's last 10 entries, newest first.")
 
     @classmethod
     def build(
