@@ -9,9 +9,10 @@ import asyncio
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import CheckConstraint, inspect
+from sqlalchemy import CheckConstraint, Connection, Table, inspect
+from sqlalchemy.engine.interfaces import ReflectedCheckConstraint
 
 from loyalty.app import create_app
 from loyalty.db import create_engine
@@ -27,7 +28,7 @@ MIGRATED_CHECK = "program_type IN ('stamps', 'points', 'hybrid')"
 def test_the_program_type_check_is_built_from_the_enum_with_the_migrated_text() -> None:
     checks = {
         constraint.name: str(constraint.sqltext)
-        for constraint in LoyaltyProgram.__table__.constraints
+        for constraint in cast(Table, LoyaltyProgram.__table__).constraints
         if isinstance(constraint, CheckConstraint)
     }
     assert checks["ck_loyalty_programs_program_type"] == MIGRATED_CHECK
@@ -35,11 +36,14 @@ def test_the_program_type_check_is_built_from_the_enum_with_the_migrated_text() 
 
 
 def test_the_migrated_database_checks_the_enum_s_values(database_url: str) -> None:
-    async def read() -> list[dict[str, Any]]:
+    def checks_of(sync: Connection) -> list[ReflectedCheckConstraint]:
+        return inspect(sync).get_check_constraints("loyalty_programs")
+
+    async def read() -> list[ReflectedCheckConstraint]:
         engine = create_engine(database_url)
         try:
             async with engine.connect() as connection:
-                return await connection.run_sync(lambda sync: inspect(sync).get_check_constraints("loyalty_programs"))
+                return await connection.run_sync(checks_of)
         finally:
             await engine.dispose()
 

@@ -15,15 +15,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import pytest
 import sqlalchemy
 from packaging.requirements import Requirement
 from packaging.version import Version
-from sqlalchemy import bindparam, event, inspect, text
-from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+from sqlalchemy import Table, bindparam, event, inspect, text
+from sqlalchemy.engine import make_url
 
 from loyalty import sqlalchemy_internals
 from loyalty.db import create_engine
@@ -115,7 +115,7 @@ def test_loaded_builds_an_instance_whose_row_is_its_committed_state() -> None:
 
 
 def test_a_driver_statement_is_asyncpg_sql_with_its_parameters_in_order() -> None:
-    ledger = LoyaltyTransaction.__table__
+    ledger = cast(Table, LoyaltyTransaction.__table__)
     statement = (
         ledger.update()
         .where(ledger.c.card_id == bindparam("card"), ledger.c.vendor_id == bindparam("vendor"))
@@ -128,7 +128,7 @@ def test_a_driver_statement_is_asyncpg_sql_with_its_parameters_in_order() -> Non
         "the asyncpg dialect compiling to asyncpg's $n placeholders, and SQLCompiler.construct_expanded_state() "
         "giving their order, the statement's own values and the types' bind processors",
     ):
-        compiled = driver_statement(statement, asyncpg_dialect.dialect())
+        compiled = driver_statement(statement, make_url("postgresql+asyncpg://").get_dialect()())
         placeholders = [int(n) for n in re.findall(r"\$(\d+)", compiled.sql)]
         assert sorted(placeholders) == list(range(1, len(compiled.names) + 1)), compiled.sql
         assert compiled.names.index("card") < compiled.names.index("vendor")
