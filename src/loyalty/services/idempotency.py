@@ -129,10 +129,6 @@ async def forget_answers_about(ctx: Context, program_ids: list[int], identifiers
     return len(about)
 
 
-def _mentions(answer: str, identifiers: list[str]) -> bool:
-    return any(identifier in answer for identifier in identifiers)
-
-
 async def _forget_expired(ctx: Context, scope: str, key: str, cutoff: object) -> None:
     await ctx.session.execute(
         delete(IdempotencyRecord).where(
