@@ -353,3 +353,11 @@ def test_each_error_renders_in_each_language(cls: type[errors.LoyaltyError]) -> 
         assert message != english, f"{cls.__name__}: not translated into {locale}"
         for value in error.message_params.values():
             assert str(value) in message, (cls.__name__, locale, message)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_no_translation_is_a_fuzzy_guess(locale: str) -> None:
+    """`make messages` fills a new msgid with the nearest old translation, marked fuzzy: a wrong text
+    ("Loyalty programme not found" for a missing wallet update) until someone translates it."""
+    fuzzy = sorted(str(message.id) for message in po_catalogue(locale) if message.id and message.fuzzy)
+    assert fuzzy == [], f"fuzzy {locale} entries to translate: {MAKE_MESSAGES}"

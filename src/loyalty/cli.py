@@ -9,10 +9,11 @@ the database first says which one on stderr (password hidden), so stdout keeps o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -333,6 +334,24 @@ Check a pass: openssl cms -verify -binary -inform DER -in signature -content man
     )
 
 
+@app.command()
+def worker() -> None:
+    """Drain the wallet outbox: push each changed pass to the devices that hold it (APNs).
+
+    Run as many as you like, on any machines: they share the work and never send one row twice at
+    once. SIGTERM (or Ctrl+C) stops it after the row in hand; it exits 0. One JSON log line per push.
+    """
+    import logging
+
+    from loyalty.worker import run_worker
+
+    settings = _settings()
+    _require_working_wallets(settings)
+    _require_current_schema(settings)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(message)s")
+    _run(lambda: run_worker(settings))
+
+
 NOT_A_DEMO_FLAG = "--i-know-this-is-not-a-demo-database"
 
 
@@ -389,10 +408,31 @@ def demo(
     wallet_note = _use_development_wallet(settings, base)
     _print_demo(summary, base, settings.database_url, wallet_note)
     if not seed_only:
-        serve(host=host, port=port, workers=1, migrate_first=False)
+        with _demo_worker():
+            serve(host=host, port=port, workers=1, migrate_first=False)
+
+
+@contextlib.contextmanager
+def _demo_worker() -> Iterator[None]:
+    """`loyalty worker` beside the demo's server, in its log. With the development certificates Apple
+    would refuse every push, so unless LOYALTY_APNS_DRY_RUN says otherwise it logs each push it would
+    send (`"event": "wallet_push"`, `"dry_run": true`) instead."""
+    import os
+    import subprocess
+
+    env = {**os.environ}
+    if not os.environ.get("LOYALTY_APNS_DRY_RUN") and os.environ.get("LOYALTY_APPLE_PASS_TYPE_ID") == DEV_PASS_TYPE:
+        env["LOYALTY_APNS_DRY_RUN"] = "true"
+    worker = subprocess.Popen([sys.executable, "-m", "loyalty", "worker"], env=env)
+    try:
+        yield
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
 
 
 DEV_WALLET_DIR = Path(".loyalty-dev") / "wallet"
+DEV_PASS_TYPE = "pass.dev.loyalty.example"  # wallet/dev_certs.py's; read here without importing it
 
 
 def _use_development_wallet(settings: Settings, base: str) -> str:

@@ -116,6 +116,25 @@ class Settings(BaseSettings):
     apple_key_password: str | None = Field(None, description="Password of apple_key, if it is encrypted.")
     apple_p12: Path | None = Field(None, description="Certificate and key as one PKCS#12 file, instead of the two.")
     apple_p12_password: str | None = Field(None, description="Password of apple_p12.")
+    apns_url: str = Field(
+        "https://api.push.apple.com",
+        description="APNs origin. Pass updates work only in production, so there is no sandbox: change it only "
+        "for a local test peer.",
+    )
+    apns_ca_file: Path | None = Field(None, description="Test only: trust the local APNs peer's certificate.")
+    apns_dry_run: bool = Field(
+        False, description="Log each push instead of sending it (the demo, whose certificates Apple would refuse)."
+    )
+    worker_batch_size: int = Field(50, ge=1, le=1000, description="Outbox rows a worker claims at once.")
+    worker_idle_seconds: float = Field(
+        0.5, gt=0, le=60, description="How long a worker waits before looking again when nothing was due."
+    )
+    outbox_max_attempts: int = Field(
+        8, ge=1, le=50, description="Failed sends before an outbox row is parked for the admin (about an hour at 8)."
+    )
+    outbox_sent_retention_hours: int = Field(
+        24, ge=1, description="How long sent outbox rows are kept for the statistics before housekeeping deletes them."
+    )
     apple_wwdr_cert: Path | None = Field(
         None, description="The Apple WWDR intermediate that issued the pass certificate (G4 since 2022)."
     )

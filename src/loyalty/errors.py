@@ -8,7 +8,8 @@
     ├── Unauthenticated (401)
     ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin
     ├── NotFound (404)          ProgramNotFound, CardNotFound, StaffPinNotFound, VendorNotFound,
-    │                           TransactionNotFound, ApiKeyNotFound, CustomerNotFound, RouteNotFound
+    │                           TransactionNotFound, ApiKeyNotFound, CustomerNotFound, RouteNotFound,
+    │                           OutboxRowNotFound
     ├── MethodNotAllowed (405)
     ├── RequestTimeout (408)
     ├── Conflict (409)          ProgramAlreadyExists, CardAlreadyExists, VendorAlreadyExists,
@@ -78,6 +79,7 @@ class ErrorCode(StrEnum):
     API_KEY_NOT_FOUND = "API_KEY_NOT_FOUND"
     NOT_FOUND = "NOT_FOUND"
     ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
+    OUTBOX_ROW_NOT_FOUND = "OUTBOX_ROW_NOT_FOUND"
     # 405, 408
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
@@ -324,6 +326,13 @@ class ProgramNotFound(NotFound):
 class CardNotFound(NotFound):
     error_code = ErrorCode.LOYALTY_CARD_NOT_FOUND
     message = N_("Loyalty card not found")
+
+
+class OutboxRowNotFound(NotFound):
+    """No wallet outbox row of that id waits or is parked (a sent row cannot be retried)."""
+
+    error_code = ErrorCode.OUTBOX_ROW_NOT_FOUND
+    message = N_("Wallet update not found")
 
 
 class StaffPinNotFound(NotFound):

@@ -2,7 +2,9 @@
 
 - Idempotency-Key answers older than LOYALTY_IDEMPOTENCY_TTL_HOURS (they may hold personal data, and
   otherwise grow without end);
-- rate-limit buckets of windows that are over (a bucket per client address, enrolment and wrong keys).
+- rate-limit buckets of windows that are over (a bucket per client address, enrolment and wrong keys);
+- wallet outbox rows sent more than LOYALTY_OUTBOX_SENT_RETENTION_HOURS ago (kept that long for the
+  push statistics).
 
 Every `loyalty serve` process runs it every LOYALTY_HOUSEKEEPING_INTERVAL_SECONDS; processes that run
 it at once only delete the same rows twice. `loyalty db purge` runs it once (for cron, or by hand).
@@ -13,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.services import idempotency, rate_limits
+from loyalty.services import idempotency, outbox, rate_limits
 from loyalty.services.context import Context
 
 log = logging.getLogger("loyalty.housekeeping")
@@ -27,6 +30,7 @@ log = logging.getLogger("loyalty.housekeeping")
 class Purged:
     idempotency_records: int
     rate_limit_buckets: int
+    wallet_outbox_rows: int = 0
 
 
 async def purge_once(database: Database, settings: Settings, clock: Clock) -> Purged:
@@ -36,6 +40,7 @@ async def purge_once(database: Database, settings: Settings, clock: Clock) -> Pu
         return Purged(
             idempotency_records=await idempotency.purge_expired(ctx),
             rate_limit_buckets=await rate_limits.purge_past_windows(ctx, longest_window),
+            wallet_outbox_rows=await outbox.purge_sent(ctx, timedelta(hours=settings.outbox_sent_retention_hours)),
         )
 
 
@@ -52,9 +57,10 @@ async def run_forever(database: Database, settings: Settings, clock: Clock) -> N
                 settings.housekeeping_interval_seconds,
             )
         else:
-            if purged.idempotency_records or purged.rate_limit_buckets:
+            if purged.idempotency_records or purged.rate_limit_buckets or purged.wallet_outbox_rows:
                 log.info(
-                    "purged %d idempotency records and %d rate-limit buckets",
+                    "purged %d idempotency records, %d rate-limit buckets and %d sent wallet updates",
                     purged.idempotency_records,
                     purged.rate_limit_buckets,
+                    purged.wallet_outbox_rows,
                 )

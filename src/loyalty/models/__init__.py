@@ -14,7 +14,7 @@ from loyalty.models.staff_pin import StaffPin
 from loyalty.models.transaction import LoyaltyTransaction, TransactionType
 from loyalty.models.vendor import Vendor
 from loyalty.models.vendor_totals import VendorTotals
-from loyalty.models.wallet_outbox import WalletOutbox
+from loyalty.models.wallet_outbox import OutboxStatus, WalletOutbox
 
 __all__ = [
     "ApiKey",
@@ -26,6 +26,7 @@ __all__ = [
     "LoyaltyProgram",
     "LoyaltyTransaction",
     "OrderReference",
+    "OutboxStatus",
     "PinGuard",
     "ProgramType",
     "RateLimitBucket",

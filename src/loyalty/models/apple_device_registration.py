@@ -22,6 +22,9 @@ class AppleDeviceRegistration(Base):
     pass_type_identifier: Mapped[str] = mapped_column(String(200))
     serial_number: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The last push to this device for this pass: when, and APNs' answer ("200", "410 Unregistered").
+    last_push_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_push_status: Mapped[str | None] = mapped_column(String(64))
 
     # Named by hand: the conventional name would pass PostgreSQL's 63-character limit.
     __table_args__ = (

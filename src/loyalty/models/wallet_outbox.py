@@ -1,16 +1,28 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from loyalty.models.base import Base, BigId, UTCDateTime
 
 
+class OutboxStatus(StrEnum):
+    """Where an outbox row is: `pending` (due at `due_at`), `sending` (claimed by a worker until
+    `claimed_until`), `sent` (kept a day for the statistics), `parked` (given up; an admin may retry)."""
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    PARKED = "parked"
+
+
 class WalletOutbox(Base):
-    """A pending wallet update (APNs push, Google PATCH), written in the same transaction as the
-    card change and sent after commit by `loyalty worker` (`FOR UPDATE SKIP LOCKED`)."""
+    """A pending wallet update (APNs push, Google PATCH), written in the same transaction as the card
+    change and sent after commit by `loyalty worker`. At most one row per card and wallet is pending:
+    later changes move it (coalescing, services/outbox.py); migration 0009 explains the lifecycle."""
 
     __tablename__ = "wallet_outbox"
 
@@ -19,11 +31,30 @@ class WalletOutbox(Base):
     card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"))
     provider: Mapped[str] = mapped_column(String(16))
     pass_version: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
+    apns_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_wallet_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index(
+            "uq_wallet_outbox_pending_card_provider",
+            "card_id",
+            "provider",
+            unique=True,
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index(
+            "ix_wallet_outbox_due",
+            "due_at",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+            sqlite_where=text("status IN ('pending', 'sending')"),
+        ),
+        Index("ix_wallet_outbox_status_sent_at", "status", "sent_at"),
+    )

@@ -138,3 +138,38 @@ async def registered_devices(ctx: Context, card_id: int) -> int:
         select(func.count()).select_from(AppleDeviceRegistration).where(AppleDeviceRegistration.card_id == card_id)
     )
     return int(count or 0)
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A device to push to for a card: the registration's id and the device's push token."""
+
+    id: int
+    push_token: str
+
+
+async def registrations_of(ctx: Context, card_id: int) -> list[Registration]:
+    """The devices registered for the card's pass, in registration order."""
+    rows = (
+        await ctx.session.execute(
+            select(AppleDeviceRegistration.id, AppleDeviceRegistration.push_token)
+            .where(AppleDeviceRegistration.card_id == card_id)
+            .order_by(AppleDeviceRegistration.id)
+        )
+    ).all()
+    return [Registration(row.id, row.push_token) for row in rows]
+
+
+async def record_push(ctx: Context, registration_id: int, summary: str) -> None:
+    """Keeps the last push to a device: when, and APNs' answer (`200`, `429 TooManyRequests`)."""
+    await ctx.session.execute(
+        update(AppleDeviceRegistration)
+        .where(AppleDeviceRegistration.id == registration_id)
+        .values(last_push_at=ctx.clock.now(), last_push_status=summary)
+    )
+
+
+async def forget_device(ctx: Context, registration_id: int) -> None:
+    """APNs says the device no longer holds the pass (410, `BadDeviceToken`): Apple asks providers to
+    stop pushing to it, so its registration goes."""
+    await ctx.session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.id == registration_id))

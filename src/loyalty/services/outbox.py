@@ -1,27 +1,270 @@
-"""Wallet updates leave the process only after commit: changes queue rows here, `loyalty worker`
-sends them (APNs pushes, Google PATCHes) with `FOR UPDATE SKIP LOCKED` so many workers can drain."""
+"""Wallet updates leave the process only after commit: a change queues a row here, in its own
+transaction, and `loyalty worker` sends it (WALLET.md, "Updates").
+
+Rows coalesce: a card has at most one pending row per wallet (a partial unique index, migration 0009),
+due `COALESCE_SECONDS` after the first change of a burst, so ten stamps in a row give one push, not
+ten (devices throttle frequent pushes; Google caps notices). A change that lands while its row is
+being sent finds no pending row and queues a new one, so none is lost.
+"""
 
 from __future__ import annotations
 
-from loyalty.models import LoyaltyCard, WalletOutbox
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, delete, func, or_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.db import is_postgres
+from loyalty.errors import OutboxRowNotFound
+from loyalty.models import AppleDeviceRegistration, LoyaltyCard, OutboxStatus, WalletOutbox
 from loyalty.services.context import Context
+from loyalty.services.pages import Page, paginate
+
+COALESCE_SECONDS = 2
+_OUTBOX = cast(Table, WalletOutbox.__table__)
 
 
 async def queue_wallet_updates(ctx: Context, card: LoyaltyCard) -> None:
-    """Adds one `pending` outbox row per configured wallet provider (`LOYALTY_WALLET_PROVIDERS`) for the
-    card's current pass version, in the caller's transaction: an update leaves the process only if the
-    change commits (DESIGN.md, "Wallets"). Raises nothing."""
-    now = ctx.clock.now()
+    """One pending row per configured wallet for `card` at its current pass version, due in
+    `COALESCE_SECONDS` or sooner if a row was already pending (then that row is moved, not added)."""
     for provider in ctx.settings.wallet_provider_list:
-        ctx.session.add(
-            WalletOutbox(
-                vendor_id=card.vendor_id,
-                card_id=card.id,
-                provider=provider,
-                pass_version=card.updated_at,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
+        await ctx.session.execute(_pending_row(ctx, card.vendor_id, card.id, card.updated_at, provider))
+
+
+async def queue_for_registered_cards(ctx: Context, program_id: int) -> int:
+    """After a programme change: a pending row per configured wallet for each card of the programme
+    that a device holds; returns how many cards. (Cards no wallet holds have nothing to update.)"""
+    rows = (
+        await ctx.session.execute(
+            select(LoyaltyCard.id, LoyaltyCard.vendor_id, LoyaltyCard.updated_at)
+            .where(
+                LoyaltyCard.program_id == program_id,
+                LoyaltyCard.id.in_(select(AppleDeviceRegistration.card_id).distinct()),
+            )
+            .order_by(LoyaltyCard.id)
+        )
+    ).all()
+    for card_id, vendor_id, version in rows:
+        for provider in ctx.settings.wallet_provider_list:
+            await ctx.session.execute(_pending_row(ctx, vendor_id, card_id, version, provider))
+    return len(rows)
+
+
+def _pending_row(ctx: Context, vendor_id: int, card_id: int, version: datetime, provider: str) -> Any:
+    """INSERT … ON CONFLICT (card_id, provider) WHERE status = 'pending' DO UPDATE: the burst's row keeps
+    its earliest due time and takes the latest pass version."""
+    now = ctx.clock.now()
+    dialect = postgresql if is_postgres(ctx.session) else sqlite
+    statement = dialect.insert(_OUTBOX).values(
+        vendor_id=vendor_id,
+        card_id=card_id,
+        provider=provider,
+        pass_version=version,
+        status=OutboxStatus.PENDING,
+        attempts=0,
+        due_at=now + timedelta(seconds=COALESCE_SECONDS),
+        created_at=now,
+    )
+    earliest = func.least if dialect is postgresql else func.min
+    return statement.on_conflict_do_update(
+        index_elements=["card_id", "provider"],
+        index_where=text("status = 'pending'"),  # the partial index's own predicate, as PostgreSQL infers it
+        set_={
+            "due_at": earliest(_OUTBOX.c.due_at, statement.excluded.due_at),
+            "pass_version": statement.excluded.pass_version,
+        },
+    )
+
+
+# --- the worker's side -------------------------------------------------------------------------------
+
+LEASE_SECONDS = 60
+FIRST_RETRY_SECONDS = 15
+LONGEST_RETRY_SECONDS = 3600
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """An outbox row a worker holds until `claimed_until`: send it, then `sent`, `retry_later` or `park`."""
+
+    id: int
+    card_id: int
+    provider: str
+    attempts: int
+
+
+async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
+    """Up to `limit` due rows (pending and due, or claimed by a worker whose lease ran out), oldest due
+    first, marked `sending` for `LEASE_SECONDS`. PostgreSQL skips rows another worker is claiming
+    (`FOR UPDATE SKIP LOCKED`), so any number of workers share the work and none sends a row another holds."""
+    now = ctx.clock.now()
+    due = (
+        select(WalletOutbox.id)
+        .where(
+            or_(
+                and_(WalletOutbox.status == OutboxStatus.PENDING, WalletOutbox.due_at <= now),
+                and_(WalletOutbox.status == OutboxStatus.SENDING, WalletOutbox.claimed_until < now),
             )
         )
+        .order_by(WalletOutbox.due_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = (
+        await ctx.session.execute(
+            update(WalletOutbox)
+            .where(WalletOutbox.id.in_(due.scalar_subquery()))
+            .values(status=OutboxStatus.SENDING, claimed_until=now + timedelta(seconds=LEASE_SECONDS))
+            .returning(WalletOutbox.id, WalletOutbox.card_id, WalletOutbox.provider, WalletOutbox.attempts)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+
+
+async def sent(ctx: Context, row: Claimed, apns_id: str | None) -> None:
+    """The row's update reached every device (or there was none): kept as `sent` for the statistics."""
+    now = ctx.clock.now()
+    await ctx.session.execute(
+        update(WalletOutbox)
+        .where(WalletOutbox.id == row.id)
+        .values(status=OutboxStatus.SENT, sent_at=now, last_attempt_at=now, last_error=None, apns_id=apns_id)
+    )
+
+
+async def park(ctx: Context, row: Claimed, error: str) -> None:
+    """Given up until an admin retries it (a configuration error, or too many failures)."""
+    await ctx.session.execute(
+        update(WalletOutbox)
+        .where(WalletOutbox.id == row.id)
+        .values(
+            status=OutboxStatus.PARKED,
+            attempts=row.attempts + 1,
+            last_attempt_at=ctx.clock.now(),
+            last_error=error[:2000],
+            claimed_until=None,
+        )
+    )
+
+
+async def retry_later(ctx: Context, row: Claimed, error: str, jitter: float) -> None:
+    """Due again after an exponential back-off (15 s, 30 s, … at most an hour) times `jitter` (0.5–1.5,
+    so workers that failed together do not retry together). When a newer change already queued a
+    pending row for the card, that row carries the update: this one goes."""
+    now = ctx.clock.now()
+    delay = min(FIRST_RETRY_SECONDS * 2**row.attempts, LONGEST_RETRY_SECONDS) * jitter
+    newer = await ctx.session.scalar(
+        select(WalletOutbox.id).where(
+            WalletOutbox.card_id == row.card_id,
+            WalletOutbox.provider == row.provider,
+            WalletOutbox.status == OutboxStatus.PENDING,
+        )
+    )
+    if newer is None:
+        try:
+            async with ctx.session.begin_nested():  # a change may queue its row meanwhile: then it wins
+                await ctx.session.execute(
+                    update(WalletOutbox)
+                    .where(WalletOutbox.id == row.id)
+                    .values(
+                        status=OutboxStatus.PENDING,
+                        attempts=row.attempts + 1,
+                        due_at=now + timedelta(seconds=delay),
+                        last_attempt_at=now,
+                        last_error=error[:2000],
+                        claimed_until=None,
+                    )
+                )
+            return
+        except IntegrityError:
+            pass
+    await ctx.session.execute(delete(WalletOutbox).where(WalletOutbox.id == row.id))
+
+
+async def purge_sent(ctx: Context, older_than: timedelta) -> int:
+    """Deletes the rows sent before `older_than` ago; returns how many."""
+    result = await ctx.session.execute(
+        delete(WalletOutbox).where(
+            WalletOutbox.status == OutboxStatus.SENT, WalletOutbox.sent_at < ctx.clock.now() - older_than
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- what people see -----------------------------------------------------------------------------------
+
+
+async def list_rows(ctx: Context, status: OutboxStatus, *, limit: int, offset: int) -> Page[WalletOutbox]:
+    """The platform's outbox rows of one status, the longest waiting first (the admin's view)."""
+    query = select(WalletOutbox).where(WalletOutbox.status == status)
+    return await paginate(
+        ctx.session, query, order_by=(WalletOutbox.due_at, WalletOutbox.id), limit=limit, offset=offset
+    )
+
+
+async def retry_now(ctx: Context, row_id: int) -> WalletOutbox:
+    """A parked (or waiting) row due now, its failures forgotten; when a newer pending row already
+    carries the card's update, that one is made due now instead and returned.
+
+    Raises OutboxRowNotFound (404) for an unknown row, or one already sent.
+    """
+    row = await ctx.session.get(WalletOutbox, row_id)
+    if row is None or row.status == OutboxStatus.SENT:
+        raise OutboxRowNotFound(row_id)
+    now = ctx.clock.now()
+    newer = await ctx.session.scalar(
+        select(WalletOutbox).where(
+            WalletOutbox.card_id == row.card_id,
+            WalletOutbox.provider == row.provider,
+            WalletOutbox.status == OutboxStatus.PENDING,
+            WalletOutbox.id != row.id,
+        )
+    )
+    if newer is not None:
+        await ctx.session.delete(row)
+        row = newer
+    row.status, row.due_at, row.attempts, row.claimed_until = OutboxStatus.PENDING, now, 0, None
+    await ctx.session.flush()
+    return row
+
+
+@dataclass(frozen=True)
+class WalletStats:
+    """A vendor's wallet adoption and push health over the last 24 hours."""
+
+    apple_installed_cards: int
+    pushes_24h: int
+    failures_24h: int
+    oldest_pending_seconds: int | None
+
+
+async def vendor_stats(ctx: Context) -> WalletStats:
+    """Cards some device holds in Apple Wallet; wallet updates sent and failed attempts in the last 24 h;
+    how long the oldest pending update has been due (None: none is)."""
+    vendor_id, now = ctx.vendor_id, ctx.clock.now()
+    since = now - timedelta(hours=24)
+    installed = await ctx.session.scalar(
+        select(func.count(func.distinct(AppleDeviceRegistration.card_id))).where(
+            AppleDeviceRegistration.vendor_id == vendor_id
+        )
+    )
+    mine = WalletOutbox.vendor_id == vendor_id
+    pushes = await ctx.session.scalar(
+        select(func.count()).where(mine, WalletOutbox.status == OutboxStatus.SENT, WalletOutbox.sent_at >= since)
+    )
+    failures = await ctx.session.scalar(
+        select(func.count()).where(
+            mine,
+            WalletOutbox.last_error.is_not(None),
+            WalletOutbox.last_attempt_at >= since,
+            WalletOutbox.status != OutboxStatus.SENT,
+        )
+    )
+    oldest = await ctx.session.scalar(
+        select(func.min(WalletOutbox.due_at)).where(mine, WalletOutbox.status == OutboxStatus.PENDING)
+    )
+    waiting = None if oldest is None else max(0, int((now - oldest).total_seconds()))
+    return WalletStats(int(installed or 0), int(pushes or 0), int(failures or 0), waiting)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.errors import ProgramAlreadyExists, ProgramInactive, ProgramNotFound, ValidationFailed
 from loyalty.models import LoyaltyProgram, ProgramType, Vendor
 from loyalty.models.base import MAX_ID
-from loyalty.services import wallet_passes
+from loyalty.services import outbox, wallet_passes
 from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
@@ -229,6 +229,7 @@ async def update_program(ctx: Context, changes: ProgramUpdate) -> LoyaltyProgram
     await ctx.session.flush()
     if _shown_on_the_pass(program) != shown_before:
         await wallet_passes.move_program_passes(ctx, program.id)
+        await outbox.queue_for_registered_cards(ctx, program.id)
     return program
 
 

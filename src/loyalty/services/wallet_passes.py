@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 
 from loyalty.errors import CardNotFound, Unauthenticated
 from loyalty.models import AppleDeviceRegistration, Customer, LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Vendor
@@ -66,26 +66,36 @@ async def authenticated_card_id(ctx: Context, serial_number: str, authentication
 
 @dataclass(frozen=True)
 class CardWallet:
-    """Where a card's pass is: devices registered for its Apple Wallet updates, and its version
-    (the pass's Last-Modified, whole seconds, UTC)."""
+    """Where a card's pass is: devices registered for its Apple Wallet updates, the last push to any of
+    them (when, APNs' answer; None before the first), and the pass version (its Last-Modified, UTC)."""
 
     registered_devices: int
+    last_push_at: datetime | None
+    last_push_status: str | None
     pass_version: datetime
 
 
 async def card_wallet(ctx: Context, card_id: int) -> CardWallet:
     """The wallet state of the calling vendor's card. Raises CardNotFound (404) for another vendor's card."""
-    row = (
-        await ctx.session.execute(
-            select(LoyaltyCard.updated_at, func.count(AppleDeviceRegistration.id))
-            .outerjoin(AppleDeviceRegistration, AppleDeviceRegistration.card_id == LoyaltyCard.id)
-            .where(LoyaltyCard.id == card_id, LoyaltyCard.vendor_id == ctx.vendor_id)
-            .group_by(LoyaltyCard.id, LoyaltyCard.updated_at)
-        )
-    ).first()
-    if row is None:
+    version = await ctx.session.scalar(
+        select(LoyaltyCard.updated_at).where(LoyaltyCard.id == card_id, LoyaltyCard.vendor_id == ctx.vendor_id)
+    )
+    if version is None:
         raise CardNotFound(card_id)
-    return CardWallet(registered_devices=int(row[1]), pass_version=last_modified_second(row[0]))
+    devices = (
+        await ctx.session.execute(
+            select(AppleDeviceRegistration.last_push_at, AppleDeviceRegistration.last_push_status)
+            .where(AppleDeviceRegistration.card_id == card_id)
+            .order_by(AppleDeviceRegistration.last_push_at.desc().nulls_last(), AppleDeviceRegistration.id.desc())
+        )
+    ).all()
+    latest = devices[0] if devices else None
+    return CardWallet(
+        registered_devices=len(devices),
+        last_push_at=latest.last_push_at if latest else None,
+        last_push_status=latest.last_push_status if latest else None,
+        pass_version=last_modified_second(version),
+    )
 
 
 async def move_program_passes(ctx: Context, program_id: int) -> int:

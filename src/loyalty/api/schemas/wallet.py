@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.api.schemas.common import Instant
+from loyalty.models import OutboxStatus
+from loyalty.services.outbox import WalletStats
 from loyalty.services.wallet_passes import CardWallet
 
 
@@ -25,4 +27,40 @@ class CardWalletOut(BaseModel):
 
     @classmethod
     def from_wallet(cls, wallet: CardWallet) -> CardWalletOut:
-        return cls(apple=AppleWalletOut(registered_devices=wallet.registered_devices), pass_version=wallet.pass_version)
+        apple = AppleWalletOut(
+            registered_devices=wallet.registered_devices,
+            last_push_at=wallet.last_push_at,
+            last_push_status=wallet.last_push_status,
+        )
+        return cls(apple=apple, pass_version=wallet.pass_version)
+
+
+class WalletStatsOut(BaseModel):
+    apple_installed_cards: int = Field(description="Cards at least one device holds in Apple Wallet.")
+    google_objects: int | None = Field(None, description="Google Wallet objects: null while it is not configured.")
+    pushes_24h: int = Field(description="Card updates delivered to the wallets in the last 24 hours.")
+    failures_24h: int = Field(description="Card updates whose last attempt in the last 24 hours failed.")
+    oldest_pending_seconds: int | None = Field(
+        description="How long the oldest waiting update has been due, in seconds (null: none waits)."
+    )
+
+    @classmethod
+    def from_stats(cls, stats: WalletStats) -> WalletStatsOut:
+        return cls(
+            apple_installed_cards=stats.apple_installed_cards,
+            pushes_24h=stats.pushes_24h,
+            failures_24h=stats.failures_24h,
+            oldest_pending_seconds=stats.oldest_pending_seconds,
+        )
+
+
+class OutboxRowOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int = Field(description="The row's id (the retry route's `{id}`).")
+    card_id: int = Field(description="The card whose pass changed.")
+    provider: str = Field(description="`apple` or `google`.")
+    status: OutboxStatus = Field(description="`pending` (waits for `due_at`), `sending`, `sent` or `parked`.")
+    attempts: int = Field(description="Failed sends so far.")
+    last_error: str | None = Field(description="The last failure, as the wallet answered it.")
+    due_at: Instant = Field(description="When a worker sends it next (UTC).")
