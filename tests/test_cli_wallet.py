@@ -4,9 +4,12 @@ as a user runs them: the console script in a subprocess."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
+import signal
 import subprocess
+import time
 import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -144,3 +147,59 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert verified.returncode == 0, verified.stderr
+
+
+def test_the_demos_log_shows_the_push_after_a_stamp_on_a_card_a_device_holds(tmp_path: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LOYALTY_")}
+    env.update(LOYALTY_DATABASE_URL=f"sqlite:///{tmp_path / 'demo.db'}", LOYALTY_BCRYPT_ROUNDS="4")
+    with loyalty_server("demo", env, tmp_path) as base:
+        log = next(tmp_path.glob("demo-*.log"))
+        token = re.search(r"Café Demo\s+Alice\s+card_id (\d+).*?\n\s+page \S+/cards/(\S+)", log.read_text())
+        assert token is not None, log.read_text()
+        card_id, card_token = token.groups()
+        with zipfile.ZipFile(
+            io.BytesIO(httpx.get(f"{base}/api/v1/loyalty/cards/{card_token}/apple-pass").content)
+        ) as z:
+            document = json.loads(z.read("pass.json"))
+        registered = httpx.post(
+            f"{document['webServiceURL']}/v1/devices/demo-phone/registrations/{PASS_TYPE}/{document['serialNumber']}",
+            json={"pushToken": "f" * 64},
+            headers={"Authorization": f"ApplePass {document['authenticationToken']}"},
+        )
+        stamped = httpx.post(
+            f"{base}/api/v1/vendor/loyalty/stamp",
+            json={"card_id": int(card_id), "staff_pin": "1234"},
+            headers={"Authorization": "Bearer lyk_live_demo_cafe_00000000000000000000000000"},
+        )
+        pushed = None
+        deadline = time.monotonic() + 20
+        while pushed is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            pushed = next((line for line in log.read_text().splitlines() if '"event": "wallet_push"' in line), None)
+
+    assert registered.status_code == 201, registered.text
+    assert stamped.status_code == 201, stamped.text
+    assert pushed is not None, log.read_text()
+    push = json.loads(pushed)
+    assert (push["card_id"], push["outcome"], push["dry_run"]) == (int(card_id), "delivered", True)
+    assert "f" * 64 not in log.read_text()  # the push token stays out of the log
+
+
+def test_the_worker_stops_on_sigterm_with_status_0(tmp_path: Path) -> None:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LOYALTY_")}
+    env.update(LOYALTY_DATABASE_URL=f"sqlite:///{tmp_path / 'worker.db'}")
+    subprocess.run([str(LOYALTY), "db", "upgrade"], env=env, capture_output=True, check=True, timeout=60)
+    worker = subprocess.Popen(
+        [str(LOYALTY), "worker"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 20
+    started = ""
+    while "worker_started" not in started and time.monotonic() < deadline:
+        line = worker.stderr.readline() if worker.stderr else ""
+        started += line
+    worker.send_signal(signal.SIGTERM)
+    _, rest = worker.communicate(timeout=30)
+
+    assert "worker_started" in started, started + rest
+    assert worker.returncode == 0, started + rest
+    assert "worker_stopped" in rest
