@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -121,6 +122,11 @@ class Settings(BaseSettings):
         description="APNs origin. Pass updates work only in production, so there is no sandbox: change it only "
         "for a local test peer.",
     )
+    apns_auth: Literal["certificate", "token"] = Field(
+        "certificate", description="How the worker authenticates to APNs: the pass certificate, or a provider token."
+    )
+    apns_key_file: Path | None = Field(None, description="Token auth only: the .p8 key, of the pass type's team.")
+    apns_key_id: str = Field("", description="Token auth only: the key's id (the JWT's kid).")
     apns_ca_file: Path | None = Field(None, description="Test only: trust the local APNs peer's certificate.")
     apns_dry_run: bool = Field(
         False, description="Log each push instead of sending it (the demo, whose certificates Apple would refuse)."

@@ -32,7 +32,7 @@ from loyalty.models import OutboxStatus, WalletOutbox
 from loyalty.services import apple_devices, outbox
 from loyalty.services.context import Context
 from loyalty.services.outbox import Claimed
-from loyalty.wallet.apple.apns import Answer, ApnsClient, ApnsSettings, Outcome
+from loyalty.wallet.apple.apns import Answer, ApnsClient, ApnsSettings, Outcome, ProviderToken
 
 log = logging.getLogger("loyalty.worker")
 
@@ -153,12 +153,18 @@ def apns_client(settings: Settings) -> ApnsClient | None:
     """The APNs connection of the configured Apple Wallet; None without one, or in a dry run."""
     if not settings.apple_wallet_configured or settings.apns_dry_run:
         return None
+    topic = settings.apple_pass_type_id.strip()
+    if settings.apns_auth == "token":
+        if settings.apns_key_file is None or not settings.apns_key_id:
+            raise ValueError("LOYALTY_APNS_AUTH=token needs LOYALTY_APNS_KEY_FILE and LOYALTY_APNS_KEY_ID")
+        token = ProviderToken(settings.apns_key_file, settings.apns_key_id, settings.apple_team_id.strip())
+        return ApnsClient(ApnsSettings(url=settings.apns_url, topic=topic, token=token, ca_file=settings.apns_ca_file))
     if settings.apple_cert is None or settings.apple_key is None:
         raise ValueError("the worker authenticates to APNs with LOYALTY_APPLE_CERT and LOYALTY_APPLE_KEY")
     return ApnsClient(
         ApnsSettings(
             url=settings.apns_url,
-            topic=settings.apple_pass_type_id.strip(),
+            topic=topic,
             certificate_file=settings.apple_cert,
             key_file=settings.apple_key,
             key_password=settings.apple_key_password,

@@ -1,5 +1,9 @@
 """Pushes to Apple Wallet through APNs: one empty push per device that holds a changed pass.
 
+Authentication is the Pass Type ID certificate by default (TLS client certificate, Apple's documented
+way for passes), or a provider token (`LOYALTY_APNS_AUTH=token`: an ES256 JWT from a `.p8` key of the
+same team, reused for 40 minutes, renewed once on `ExpiredProviderToken`).
+
 Apple, "Updating a Pass" and "Sending notification requests to APNs": `POST /3/device/<push token>`
 over HTTP/2, authenticated by the Pass Type ID certificate (TLS client certificate), `apns-topic` = the
 pass type id, body `{}`. WALLET.md adds `apns-push-type: alert`, `apns-priority: 10` and a 24-hour
@@ -20,6 +24,8 @@ from enum import StrEnum
 from pathlib import Path
 
 import httpx
+from google.auth import jwt as google_jwt
+from google.auth.crypt.es256 import ES256Signer
 
 DEFAULT_URL = "https://api.push.apple.com"
 EXPIRATION = timedelta(hours=24)
@@ -79,15 +85,37 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class ProviderToken:
+    """Token authentication (WALLET.md: the option): a `.p8` key of the pass type's team, its key id and
+    the team id. Each JWT is reused for `REUSE` (Apple refuses one older than an hour, and one renewed
+    more often than every 20 minutes)."""
+
+    key_file: Path
+    key_id: str
+    team_id: str
+
+    REUSE = timedelta(minutes=40)
+
+    def jwt(self, now: datetime) -> str:
+        """An ES256 JWT `{alg, kid}.{iss: team id, iat}`, signed by google-auth's ES256 signer."""
+        signer = ES256Signer.from_string(self.key_file.read_bytes(), key_id=self.key_id)
+        # google-auth ships no type hints for jwt.encode; it returns the compact JWT as bytes.
+        token = google_jwt.encode(signer, {"iss": self.team_id, "iat": int(now.timestamp())})  # type: ignore[no-untyped-call]
+        return token.decode() if isinstance(token, bytes) else str(token)
+
+
+@dataclass(frozen=True)
 class ApnsSettings:
     """Where and as whom to push: the APNs origin, the pass type id (the topic), the Pass Type ID
-    certificate and key (PEM files), and, for a local peer only, the CA that signed its certificate."""
+    certificate and key (PEM files; Apple's documented way), or a provider token instead, and, for a
+    local peer only, the CA that signed its certificate."""
 
     url: str
     topic: str
-    certificate_file: Path
-    key_file: Path
+    certificate_file: Path | None = None
+    key_file: Path | None = None
     key_password: str | None = None
+    token: ProviderToken | None = None
     ca_file: Path | None = None
 
 
@@ -96,6 +124,7 @@ class ApnsClient:
 
     def __init__(self, settings: ApnsSettings) -> None:
         self.settings = settings
+        self._jwt: tuple[str, datetime] | None = None  # the provider token in use, and when it was made
         self._http = httpx.AsyncClient(
             http1=False,
             http2=True,
@@ -106,8 +135,17 @@ class ApnsClient:
 
     def _tls(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.settings.ca_file) if self.settings.ca_file else None)
-        context.load_cert_chain(self.settings.certificate_file, self.settings.key_file, self.settings.key_password)
+        if self.settings.token is None and self.settings.certificate_file and self.settings.key_file:
+            context.load_cert_chain(self.settings.certificate_file, self.settings.key_file, self.settings.key_password)
         return context
+
+    def _authorization(self, now: datetime, renew: bool = False) -> dict[str, str]:
+        token = self.settings.token
+        if token is None:
+            return {}
+        if renew or self._jwt is None or now - self._jwt[1] >= ProviderToken.REUSE:
+            self._jwt = (token.jwt(now), now)
+        return {"authorization": f"bearer {self._jwt[0]}"}
 
     async def push(self, push_token: str, now: datetime) -> Answer:
         """Tells the device holding `push_token` that a pass changed; never raises for APNs' answers or
@@ -118,6 +156,12 @@ class ApnsClient:
             "apns-priority": "10",
             "apns-expiration": str(int((now + EXPIRATION).timestamp())),
         }
+        answer = await self._post(push_token, {**headers, **self._authorization(now)})
+        if answer.reason == "ExpiredProviderToken":  # WALLET.md: a new JWT, and one more try
+            answer = await self._post(push_token, {**headers, **self._authorization(now, renew=True)})
+        return answer
+
+    async def _post(self, push_token: str, headers: dict[str, str]) -> Answer:
         try:
             response = await self._http.post(f"/3/device/{push_token}", content=b"{}", headers=headers)
         except httpx.HTTPError as exc:
