@@ -278,3 +278,28 @@ async def test_the_admin_sees_a_parked_update_and_a_retry_sends_it(
         "failures_24h": 0,
         "oldest_pending_seconds": None,
     }
+
+
+async def test_the_claim_reads_the_due_index_with_a_million_sent_rows_present(
+    database: Database, tenant: Tenant, clock: FixedClock
+) -> None:
+    async with database.unit_of_work() as session:
+        await session.execute(
+            text(
+                "INSERT INTO wallet_outbox (vendor_id, card_id, provider, pass_version, status, attempts, due_at,"
+                " created_at, sent_at) SELECT :vendor, :card, 'apple', :now, 'sent', 0, :now, :now, :now"
+                " FROM generate_series(1, 1000000)"
+            ),
+            {"vendor": tenant.vendor_id, "card": tenant.card_id, "now": clock.now()},
+        )
+    async with database.engine.connect() as connection:
+        await connection.execute(text("ANALYZE wallet_outbox"))
+        claim = outbox.due_rows(clock.now(), 50).compile(
+            dialect=connection.dialect, compile_kwargs={"literal_binds": True}
+        )
+        plan = (await connection.execute(text(f"EXPLAIN {claim}"))).scalars().all()
+        await connection.execute(text("TRUNCATE wallet_outbox"))
+        await connection.commit()
+
+    assert any("ix_wallet_outbox_due" in line for line in plan), "\n".join(plan)
+    assert not any("Seq Scan" in line for line in plan), "\n".join(plan)

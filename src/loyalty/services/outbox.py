@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, or_, select, text, update
+from sqlalchemy import Select, Table, and_, delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -101,7 +101,23 @@ async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
     first, marked `sending` for `LEASE_SECONDS`. PostgreSQL skips rows another worker is claiming
     (`FOR UPDATE SKIP LOCKED`), so any number of workers share the work and none sends a row another holds."""
     now = ctx.clock.now()
-    due = (
+    due = due_rows(now, limit)
+    rows = (
+        await ctx.session.execute(
+            update(WalletOutbox)
+            .where(WalletOutbox.id.in_(due.scalar_subquery()))
+            .values(status=OutboxStatus.SENDING, claimed_until=now + timedelta(seconds=LEASE_SECONDS))
+            .returning(WalletOutbox.id, WalletOutbox.card_id, WalletOutbox.provider, WalletOutbox.attempts)
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+
+
+def due_rows(now: datetime, limit: int) -> Select[int]:
+    """The ids `claim_due` takes: pending and due, or `sending` past their lease; it reads the partial
+    index `ix_wallet_outbox_due`, which holds only those two statuses, so sent rows never slow it."""
+    return (
         select(WalletOutbox.id)
         .where(
             or_(
@@ -113,16 +129,6 @@ async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows = (
-        await ctx.session.execute(
-            update(WalletOutbox)
-            .where(WalletOutbox.id.in_(due.scalar_subquery()))
-            .values(status=OutboxStatus.SENDING, claimed_until=now + timedelta(seconds=LEASE_SECONDS))
-            .returning(WalletOutbox.id, WalletOutbox.card_id, WalletOutbox.provider, WalletOutbox.attempts)
-            .execution_options(synchronize_session=False)
-        )
-    ).all()
-    return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
 
 
 async def sent(ctx: Context, row: Claimed, apns_id: str | None) -> None:
