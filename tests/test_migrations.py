@@ -142,25 +142,30 @@ def test_keys_made_before_scopes_keep_every_right_they_had(fresh_url: str) -> No
     assert [tuple(row) for row in scopes] == [(1, "admin"), (2, "owner")]
 
 
+def old_shop(connection: Connection, program_type: str, rewards: str) -> None:
+    """Vendor 1 and its programme 1, written as an older revision's schema takes them (no services)."""
+    connection.execute(
+        text(
+            "INSERT INTO vendors (id, name, slug, timezone, default_locale, created_at)"
+            " VALUES (1, 'Old shop', 'old-shop', 'Europe/Luxembourg', 'en', CURRENT_TIMESTAMP)"
+        )
+    )
+    connection.execute(
+        text(
+            "INSERT INTO loyalty_programs (id, vendor_id, program_type, name, stamps_target, points_per_euro,"
+            " points_rewards, cooldown_minutes, max_daily_stamps, require_staff_pin, is_active, created_at,"
+            " updated_at) VALUES (1, 1, :type, 'Old', 10, 1, :rewards, 15, 5, true, true,"
+            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+        ),
+        {"type": program_type, "rewards": rewards},
+    )
+
+
 def test_a_catalogue_made_before_0004_never_gives_its_ids_again(fresh_url: str) -> None:
     migrate.upgrade(fresh_url, "0003")
 
     def seed(connection: Connection) -> None:
-        connection.execute(
-            text(
-                "INSERT INTO vendors (id, name, slug, timezone, default_locale, created_at)"
-                " VALUES (1, 'Old shop', 'old-shop', 'Europe/Luxembourg', 'en', CURRENT_TIMESTAMP)"
-            )
-        )
-        connection.execute(
-            text(
-                "INSERT INTO loyalty_programs (vendor_id, program_type, name, stamps_target, points_per_euro,"
-                " points_rewards, cooldown_minutes, max_daily_stamps, require_staff_pin, is_active, created_at,"
-                " updated_at) VALUES (1, 'points', 'Old', 10, 1, :rewards, 15, 5, true, true,"
-                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            ),
-            {"rewards": '[{"id": 1, "name": "Tea"}, {"id": 5, "name": "Cake"}]'},
-        )
+        old_shop(connection, "points", '[{"id": 1, "name": "Tea"}, {"id": 5, "name": "Cake"}]')
         connection.commit()
 
     inspect_schema(fresh_url, seed)
@@ -339,21 +344,8 @@ def test_a_failing_upgrade_of_an_empty_database_leaves_no_table_at_all(failing_s
 def test_cards_made_before_0008_get_a_random_pass_serial_and_token(fresh_url: str) -> None:
     migrate.upgrade(fresh_url, "0007")
 
-    def seed(connection: Any) -> None:
-        connection.execute(
-            text(
-                "INSERT INTO vendors (id, name, slug, timezone, default_locale, created_at)"
-                " VALUES (1, 'Old shop', 'old-shop', 'Europe/Luxembourg', 'en', CURRENT_TIMESTAMP)"
-            )
-        )
-        connection.execute(
-            text(
-                "INSERT INTO loyalty_programs (id, vendor_id, program_type, name, stamps_target, points_per_euro,"
-                " points_rewards, cooldown_minutes, max_daily_stamps, require_staff_pin, is_active, created_at,"
-                " updated_at) VALUES (1, 1, 'stamps', 'Old', 10, 1, '[]', 15, 5, true, true,"
-                " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
-            )
-        )
+    def seed(connection: Connection) -> None:
+        old_shop(connection, "stamps", "[]")
         for n in (1, 2, 3):
             connection.execute(
                 text(
