@@ -109,7 +109,7 @@ async def updated_since(
     ctx: Context, *, device_library_identifier: str, pass_type_identifier: str, tag: int | None
 ) -> UpdatedPasses | None:
     """The device's passes changed at or after `tag` (all of them without one), with the next tag;
-    None when there are none, an unknown device included (Apple: 204)."""
+    None when there are none, an unknown device included (Apple: 204). Raises nothing."""
     next_tag: Any = (
         _POSTGRES_NEXT_TAG
         if is_postgres(ctx.session)
@@ -133,7 +133,7 @@ async def updated_since(
 
 
 async def registered_devices(ctx: Context, card_id: int) -> int:
-    """How many devices hold the card's pass with updates switched on."""
+    """How many devices hold the card's pass with updates switched on. Raises nothing."""
     count = await ctx.session.scalar(
         select(func.count()).select_from(AppleDeviceRegistration).where(AppleDeviceRegistration.card_id == card_id)
     )
@@ -149,7 +149,7 @@ class Registration:
 
 
 async def registrations_of(ctx: Context, card_id: int) -> list[Registration]:
-    """The devices registered for the card's pass, in registration order."""
+    """The devices registered for the card's pass, in registration order. Raises nothing."""
     rows = (
         await ctx.session.execute(
             select(AppleDeviceRegistration.id, AppleDeviceRegistration.push_token)
@@ -171,5 +171,5 @@ async def record_push(ctx: Context, registration_id: int, summary: str) -> None:
 
 async def forget_device(ctx: Context, registration_id: int) -> None:
     """APNs says the device no longer holds the pass (410, `BadDeviceToken`): Apple asks providers to
-    stop pushing to it, so its registration goes."""
+    stop pushing to it, so its registration goes. Raises nothing."""
     await ctx.session.execute(delete(AppleDeviceRegistration).where(AppleDeviceRegistration.id == registration_id))

@@ -29,14 +29,14 @@ _OUTBOX = cast(Table, WalletOutbox.__table__)
 
 async def queue_wallet_updates(ctx: Context, card: LoyaltyCard) -> None:
     """One pending row per configured wallet for `card` at its current pass version, due in
-    `COALESCE_SECONDS` or sooner if a row was already pending (then that row is moved, not added)."""
+    `COALESCE_SECONDS` or sooner if a row was already pending (then that row is moved, not added). Raises nothing."""
     for provider in ctx.settings.wallet_provider_list:
         await ctx.session.execute(_pending_row(ctx, card.vendor_id, card.id, card.updated_at, provider))
 
 
 async def queue_for_registered_cards(ctx: Context, program_id: int) -> int:
     """After a programme change: a pending row per configured wallet for each card of the programme
-    that a device holds; returns how many cards. (Cards no wallet holds have nothing to update.)"""
+    that a device holds; returns how many cards. (Cards no wallet holds have nothing to update.) Raises nothing."""
     rows = (
         await ctx.session.execute(
             select(LoyaltyCard.id, LoyaltyCard.vendor_id, LoyaltyCard.updated_at)
@@ -99,7 +99,8 @@ class Claimed:
 async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
     """Up to `limit` due rows (pending and due, or claimed by a worker whose lease ran out), oldest due
     first, marked `sending` for `LEASE_SECONDS`. PostgreSQL skips rows another worker is claiming
-    (`FOR UPDATE SKIP LOCKED`), so any number of workers share the work and none sends a row another holds."""
+    (`FOR UPDATE SKIP LOCKED`), so any number of workers share the work and none sends a row another holds.
+    Raises nothing."""
     now = ctx.clock.now()
     due = due_rows(now, limit)
     rows = (
@@ -132,7 +133,7 @@ def due_rows(now: datetime, limit: int) -> Select[int]:
 
 
 async def sent(ctx: Context, row: Claimed, apns_id: str | None) -> None:
-    """The row's update reached every device (or there was none): kept as `sent` for the statistics."""
+    """The row's update reached every device (or there was none): kept as `sent` for the statistics. Raises nothing."""
     now = ctx.clock.now()
     await ctx.session.execute(
         update(WalletOutbox)
@@ -142,7 +143,7 @@ async def sent(ctx: Context, row: Claimed, apns_id: str | None) -> None:
 
 
 async def park(ctx: Context, row: Claimed, error: str) -> None:
-    """Given up until an admin retries it (a configuration error, or too many failures)."""
+    """Given up until an admin retries it (a configuration error, or too many failures). Raises nothing."""
     await ctx.session.execute(
         update(WalletOutbox)
         .where(WalletOutbox.id == row.id)
@@ -159,7 +160,7 @@ async def park(ctx: Context, row: Claimed, error: str) -> None:
 async def retry_later(ctx: Context, row: Claimed, error: str, jitter: float) -> None:
     """Due again after an exponential back-off (15 s, 30 s, … at most an hour) times `jitter` (0.5–1.5,
     so workers that failed together do not retry together). When a newer change already queued a
-    pending row for the card, that row carries the update: this one goes."""
+    pending row for the card, that row carries the update: this one goes. Raises nothing."""
     now = ctx.clock.now()
     delay = min(FIRST_RETRY_SECONDS * 2**row.attempts, LONGEST_RETRY_SECONDS) * jitter
     newer = await ctx.session.scalar(
@@ -191,7 +192,7 @@ async def retry_later(ctx: Context, row: Claimed, error: str, jitter: float) -> 
 
 
 async def purge_sent(ctx: Context, older_than: timedelta) -> int:
-    """Deletes the rows sent before `older_than` ago; returns how many."""
+    """Deletes the rows sent before `older_than` ago; returns how many. Raises nothing."""
     result = await ctx.session.execute(
         delete(WalletOutbox).where(
             WalletOutbox.status == OutboxStatus.SENT, WalletOutbox.sent_at < ctx.clock.now() - older_than
@@ -204,7 +205,7 @@ async def purge_sent(ctx: Context, older_than: timedelta) -> int:
 
 
 async def list_rows(ctx: Context, status: OutboxStatus, *, limit: int, offset: int) -> Page[WalletOutbox]:
-    """The platform's outbox rows of one status, the longest waiting first (the admin's view)."""
+    """The platform's outbox rows of one status, the longest waiting first (the admin's view). Raises nothing."""
     query = select(WalletOutbox).where(WalletOutbox.status == status)
     return await paginate(
         ctx.session, query, order_by=(WalletOutbox.due_at, WalletOutbox.id), limit=limit, offset=offset
@@ -249,7 +250,7 @@ class WalletStats:
 
 async def vendor_stats(ctx: Context) -> WalletStats:
     """Cards some device holds in Apple Wallet; wallet updates sent and failed attempts in the last 24 h;
-    how long the oldest pending update has been due (None: none is)."""
+    how long the oldest pending update has been due (None: none is). Raises nothing."""
     vendor_id, now = ctx.vendor_id, ctx.clock.now()
     since = now - timedelta(hours=24)
     installed = await ctx.session.scalar(

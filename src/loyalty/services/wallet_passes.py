@@ -104,7 +104,7 @@ async def move_program_passes(ctx: Context, program_id: int) -> int:
 
     The cards are locked first (in id order, as every other writer locks one card at most), so a
     stamp landing meanwhile cannot be overtaken by a version computed before it.
-    """
+     Raises nothing."""
     now = ctx.clock.now()
     rows = (
         await ctx.session.execute(

@@ -19,7 +19,7 @@ class AppleWalletOut(BaseModel):
 
 
 class CardWalletOut(BaseModel):
-    apple: AppleWalletOut
+    apple: AppleWalletOut = Field(description="Apple Wallet: the devices holding the pass and the last push.")
     google: None = Field(None, description="Google Wallet: null while it is not configured.")
     pass_version: Instant = Field(
         description="The pass's version: its Last-Modified, which moves with every change to the card."
