@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck bench faults clean
+.PHONY: demo test install lint typecheck bench faults pushes clean
 
 # The virtual environment is rebuilt whenever the lock file or the package metadata changes.
 $(STAMP): requirements.lock pyproject.toml
@@ -37,6 +37,10 @@ bench: install
 # Fault injection (bench/faults/README.md): `make faults`, or `make faults ARGS=--quick`.
 faults: install
 	bench/faults/run $(ARGS)
+
+# Wallet pushes (docs/performance.md, "Wallet pushes"): `make pushes`, or `make pushes ARGS=--quick`.
+pushes: install
+	bench/pushes/run $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache loyalty.db
