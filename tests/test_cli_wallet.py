@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 import zipfile
@@ -17,7 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from loyalty.wallet.dev_certs import paths_in as dev_certificate_paths
 from loyalty.wallet.dev_certs import write_dev_certificates
+from tests.apns_peer import dev_apns_peer
 from tests.commands import LOYALTY, loyalty_server
 from tests.test_graceful_stop import free_port
 
@@ -203,3 +206,41 @@ def test_the_worker_stops_on_sigterm_with_status_0(tmp_path: Path) -> None:
     assert "worker_started" in started, started + rest
     assert worker.returncode == 0, started + rest
     assert "worker_stopped" in rest
+
+
+def test_the_worker_pushes_through_apns_and_keeps_the_push_token_out_of_its_log(tmp_path: Path) -> None:
+    database = tmp_path / "demo.db"
+    env = {name: value for name, value in os.environ.items() if not name.startswith("LOYALTY_")}
+    env.update(LOYALTY_DATABASE_URL=f"sqlite:///{database}", LOYALTY_BCRYPT_ROUNDS="4")
+    seeded = subprocess.run([str(LOYALTY), "demo", "--seed-only"], env=env, cwd=tmp_path, capture_output=True)
+    assert seeded.returncode == 0, seeded.stderr
+    token = "e" * 64
+    with sqlite3.connect(database) as connection:
+        connection.execute(
+            "INSERT INTO apple_device_registrations (vendor_id, card_id, device_library_identifier, push_token,"
+            " pass_type_identifier, serial_number, created_at)"
+            " SELECT vendor_id, id, 'phone', ?, ?, pass_serial_number, CURRENT_TIMESTAMP"
+            " FROM loyalty_cards WHERE id = 1",
+            (token, PASS_TYPE),
+        )
+        connection.execute(
+            "INSERT INTO wallet_outbox (vendor_id, card_id, provider, pass_version, status, attempts, due_at,"
+            " created_at)"
+            " SELECT vendor_id, id, 'apple', updated_at, 'pending', 0, '2000-01-01', CURRENT_TIMESTAMP"
+            " FROM loyalty_cards WHERE id = 1"
+        )
+    wallet = tmp_path / ".loyalty-dev" / "wallet"
+    with dev_apns_peer(dev_certificate_paths(wallet)) as peer:
+        env.update(apple_settings(wallet), LOYALTY_APNS_URL=peer.url, LOYALTY_APNS_CA_FILE=str(wallet / "root.pem"))
+        worker = subprocess.Popen(
+            [str(LOYALTY), "worker"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            [push] = peer.wait_for_requests(1, within=30)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            _, log = worker.communicate(timeout=30)
+
+    assert push.token == token and push.topic == PASS_TYPE and push.status == 200
+    assert '"event": "wallet_push"' in log and '"outcome": "delivered"' in log
+    assert token not in log

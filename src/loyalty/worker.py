@@ -175,6 +175,9 @@ def apns_client(settings: Settings) -> ApnsClient | None:
 
 async def run_worker(settings: Settings) -> None:
     """`loyalty worker`: the loop, stopped by SIGTERM or SIGINT after the row in hand."""
+    # httpx logs each request's URL at INFO, and an APNs URL ends with the device's push token.
+    for library in ("httpx", "httpcore", "hpack"):
+        logging.getLogger(library).setLevel(logging.WARNING)
     database = Database.from_settings(settings)
     worker = Worker(database, settings, apns=apns_client(settings))
     loop = asyncio.get_running_loop()

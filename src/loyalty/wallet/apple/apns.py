@@ -157,6 +157,8 @@ class ApnsClient:
             "apns-expiration": str(int((now + EXPIRATION).timestamp())),
         }
         answer = await self._post(push_token, {**headers, **self._authorization(now)})
+        if answer.status == 0:  # APNs closes idle or old connections (GOAWAY): once more, on a new one
+            answer = await self._post(push_token, {**headers, **self._authorization(now)})
         if answer.reason == "ExpiredProviderToken":  # WALLET.md: a new JWT, and one more try
             answer = await self._post(push_token, {**headers, **self._authorization(now, renew=True)})
         return answer
