@@ -13,15 +13,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, delete, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Select, Table, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from loyalty.db import is_postgres
 from loyalty.errors import OutboxRowNotFound
 from loyalty.models import AppleDeviceRegistration, LoyaltyCard, OutboxStatus, WalletOutbox
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
+from loyalty.services.upserts import upsert_into_partial_index
 
 COALESCE_SECONDS = 2
 _OUTBOX = cast(Table, WalletOutbox.__table__)
@@ -57,25 +56,23 @@ def _pending_row(ctx: Context, vendor_id: int, card_id: int, version: datetime, 
     """INSERT … ON CONFLICT (card_id, provider) WHERE status = 'pending' DO UPDATE: the burst's row keeps
     its earliest due time and takes the latest pass version."""
     now = ctx.clock.now()
-    dialect = postgresql if is_postgres(ctx.session) else sqlite
-    statement = dialect.insert(_OUTBOX).values(
-        vendor_id=vendor_id,
-        card_id=card_id,
-        provider=provider,
-        pass_version=version,
-        status=OutboxStatus.PENDING,
-        attempts=0,
-        due_at=now + timedelta(seconds=COALESCE_SECONDS),
-        created_at=now,
-    )
-    earliest = func.least if dialect is postgresql else func.min
-    return statement.on_conflict_do_update(
-        index_elements=["card_id", "provider"],
-        index_where=text("status = 'pending'"),  # the partial index's own predicate, as PostgreSQL infers it
-        set_={
-            "due_at": earliest(_OUTBOX.c.due_at, statement.excluded.due_at),
-            "pass_version": statement.excluded.pass_version,
+    return upsert_into_partial_index(
+        ctx.session,
+        _OUTBOX,
+        {
+            "vendor_id": vendor_id,
+            "card_id": card_id,
+            "provider": provider,
+            "pass_version": version,
+            "status": OutboxStatus.PENDING,
+            "attempts": 0,
+            "due_at": now + timedelta(seconds=COALESCE_SECONDS),
+            "created_at": now,
         },
+        index_columns=["card_id", "provider"],
+        index_predicate="status = 'pending'",
+        earliest="due_at",
+        latest="pass_version",
     )
 
 

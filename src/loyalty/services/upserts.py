@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, func, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,4 +26,30 @@ def upsert_increment(session: AsyncSession, table: Table, key: dict[str, Any], c
     statement = dialect.insert(table).values(**key, **{column: 1})
     return statement.on_conflict_do_update(index_elements=list(key), set_={column: table.c[column] + 1}).returning(
         table.c[column]
+    )
+
+
+def upsert_into_partial_index(
+    session: AsyncSession,
+    table: Table,
+    values: dict[str, Any],
+    *,
+    index_columns: list[str],
+    index_predicate: str,
+    earliest: str,
+    latest: str,
+) -> Any:
+    """INSERT `values`, or, when a row of the partial unique index `index_columns` WHERE `index_predicate`
+    (its own SQL text, which PostgreSQL needs to infer the index) exists, UPDATE that row: column
+    `earliest` keeps the smaller of its value and the new one, column `latest` takes the new one."""
+    postgres = is_postgres(session)
+    statement = (postgresql if postgres else sqlite).insert(table).values(**values)
+    smaller = func.least if postgres else func.min  # SQLite's min() of two values is its LEAST
+    return statement.on_conflict_do_update(
+        index_elements=index_columns,
+        index_where=text(index_predicate),
+        set_={
+            earliest: smaller(table.c[earliest], statement.excluded[earliest]),
+            latest: statement.excluded[latest],
+        },
     )

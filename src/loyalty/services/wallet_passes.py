@@ -21,7 +21,7 @@ from loyalty.models import AppleDeviceRegistration, Customer, LoyaltyCard, Loyal
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.cards import pass_version_after
 from loyalty.services.context import Context
-from loyalty.wallet.card_facts import CardFacts, LastTransaction, Reward, ShopLocation
+from loyalty.wallet.card_facts import CardFacts, LastTransaction, PassLocation, PassReward
 
 
 async def facts_by_card_token(ctx: Context, card_token: str) -> CardFacts:
@@ -166,7 +166,7 @@ def _card_facts(
         stamps_reward=program.stamps_reward_description,
         points_per_euro=float(program.points_per_euro),
         rewards=tuple(
-            Reward(str(reward["name"]), int(reward["points_required"]))
+            PassReward(str(reward["name"]), int(reward["points_required"]))
             for reward in sorted(program.points_rewards, key=lambda reward: int(reward["points_required"]))
             if reward.get("is_active", True)
         ),
@@ -182,7 +182,7 @@ def _card_facts(
         qr_code=None if erased else card.qr_code,
         last_transaction=None if erased or last is None else LastTransaction(last[0], last[1]),
         locations=tuple(
-            ShopLocation(float(shop["latitude"]), float(shop["longitude"]), shop.get("relevant_text"))
+            PassLocation(float(shop["latitude"]), float(shop["longitude"]), shop.get("relevant_text"))
             for shop in program.locations or []
         ),
     )

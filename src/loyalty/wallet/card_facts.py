@@ -10,7 +10,7 @@ from loyalty.models.program import ProgramType
 
 
 @dataclass(frozen=True)
-class ShopLocation:
+class PassLocation:
     """A shop of the vendor: the pass becomes relevant near it (Apple shows `relevant_text` on the lock screen)."""
 
     latitude: float
@@ -19,7 +19,7 @@ class ShopLocation:
 
 
 @dataclass(frozen=True)
-class Reward:
+class PassReward:
     """A catalogue reward a points card can be redeemed for."""
 
     name: str
@@ -52,7 +52,7 @@ class CardFacts:
     stamps_target: int
     stamps_reward: str | None
     points_per_euro: float
-    rewards: tuple[Reward, ...]
+    rewards: tuple[PassReward, ...]
     max_daily_stamps: int
     terms: str | None
     card_color: str | None
@@ -64,7 +64,7 @@ class CardFacts:
     card_number: str | None
     qr_code: str | None
     last_transaction: LastTransaction | None
-    locations: tuple[ShopLocation, ...] = field(default=())
+    locations: tuple[PassLocation, ...] = field(default=())
 
     @property
     def collects_stamps(self) -> bool:
