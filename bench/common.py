@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -14,6 +15,8 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import asyncpg
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = ROOT / ".venv" / "bin"
@@ -218,3 +221,16 @@ def timed(label: str) -> Iterator[None]:
     log(f"{label} ...")
     yield
     log(f"{label}: {time.monotonic() - started:.1f} s")
+
+
+async def recreate_database(name: str, env: dict[str, str]) -> None:
+    """Drops the bench database `name` (closing its connections), creates it anew and migrates it with
+    `loyalty db upgrade` run under `env` (whose LOYALTY_DATABASE_URL names it)."""
+    admin = await asyncpg.connect(PG_ADMIN_URL, timeout=10)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    upgrade = [str(VENV_BIN / "loyalty"), "db", "upgrade"]
+    await asyncio.to_thread(subprocess.run, upgrade, env=env, check=True, capture_output=True)

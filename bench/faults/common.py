@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from bench.common import PG_ADMIN_URL, SECRET_KEY, VENV_BIN, free_port, log, server_env
+from bench.common import PG_ADMIN_URL, SECRET_KEY, VENV_BIN, free_port, log, recreate_database, server_env
 
 DB_NAME = "loyalty_faults"
 FAULTS_URL = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + DB_NAME
@@ -76,14 +76,7 @@ def faults_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 async def create_database() -> str:
     """Drops and re-creates `loyalty_faults`, migrates it with `loyalty db upgrade` and returns a new
     admin key from `loyalty keys create-admin --name faults`."""
-    admin = await connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DB_NAME}")
-    finally:
-        await admin.close()
-    command = [str(VENV_BIN / "loyalty"), "db", "upgrade"]
-    await asyncio.to_thread(subprocess.run, command, env=faults_env(), check=True, capture_output=True)
+    await recreate_database(DB_NAME, faults_env())
     return await create_admin_key("faults")
 
 

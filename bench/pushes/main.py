@@ -31,7 +31,16 @@ from pathlib import Path
 import asyncpg
 import httpx
 
-from bench.common import PG_ADMIN_URL, SECRET_KEY, VENV_BIN, Server, busy_cpu_percent, log, server_env
+from bench.common import (
+    PG_ADMIN_URL,
+    SECRET_KEY,
+    VENV_BIN,
+    Server,
+    busy_cpu_percent,
+    log,
+    recreate_database,
+    server_env,
+)
 from loyalty.clock import SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database
@@ -126,15 +135,7 @@ async def create_database(opts: Options, env: dict[str, str]) -> tuple[int, str]
     """`loyalty_pushes` dropped and re-created, migrated, one vendor (through the services: its key and
     programme are real) and, with SQL, `opts.cards` customers, cards and one device registration per card.
     Returns the vendor id and its API key."""
-    admin = await connect(PG_ADMIN_URL)
-    try:
-        await admin.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        await admin.execute(f"CREATE DATABASE {DB_NAME}")
-    finally:
-        await admin.close()
-    await asyncio.to_thread(
-        subprocess.run, [str(VENV_BIN / "loyalty"), "db", "upgrade"], env=env, check=True, capture_output=True
-    )
+    await recreate_database(DB_NAME, env)
     vendor_id, program_id, key = await _vendor()
     salt = f"{random.getrandbits(64):016x}"
     connection = await connect()
