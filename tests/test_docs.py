@@ -73,7 +73,7 @@ def documented_routes() -> set[tuple[str, str]]:
     prefix = ""
     for line in API_MD.read_text().splitlines():
         if line.startswith("## "):
-            prefix = line.split("`")[1] if "`/api/v1/" in line else ""
+            prefix = line.split("`")[1] if " — `/" in line else ""
         cells = [cell.strip() for cell in line.split("|")]
         methods = cells[1].split(", ") if len(cells) > 3 else []  # "GET, HEAD": one row, both methods
         if methods and set(methods) <= METHODS:

@@ -29,6 +29,8 @@ from loyalty.db import Database
 from loyalty.housekeeping import run_forever as run_housekeeping
 from loyalty.wallet.apple import passes as apple_passes
 from loyalty.wallet.apple.passes import ApplePasses
+from loyalty.wallet.google import issuer as google_issuer
+from loyalty.wallet.google.issuer import GoogleIssuer
 
 # Swagger UI's and ReDoc's files, served by the service itself (FastAPI's defaults load them from a CDN,
 # so /docs was blank on a laptop without internet or inside a shop's network). fastapi-offline ships them.
@@ -46,6 +48,10 @@ OPENAPI_TAGS = [
         "name": "apple wallet",
         "description": "Apple's PassKit web service, called by Wallet on the devices that hold a pass "
         "(`ApplePass` authentication token; docs/wallet.md).",
+    },
+    {
+        "name": "wallet pictures",
+        "description": "The public, immutable pictures Google Wallet shows: a stamp row, a programme logo.",
     },
 ]
 
@@ -76,6 +82,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.state.clock = clock or SystemClock()
     app.state.refused_addresses = RefusedAddresses()
     app.state.apple_passes = _apple_wallet(settings, app.state.clock)
+    app.state.google_issuer = _google_wallet(settings)
     install_error_handlers(app)
     include_routers(app)
     _serve_docs_offline(app)
@@ -95,6 +102,15 @@ def _apple_wallet(settings: Settings, clock: Clock) -> ApplePasses | None:
     for finding in findings:
         logging.getLogger("loyalty.wallet").warning("Apple Wallet: %s", finding.message)
     return passes
+
+
+def _google_wallet(settings: Settings) -> GoogleIssuer | None:
+    """Google Wallet loaded and checked (None when not configured); its warnings logged once.
+    Raises GoogleWalletMisconfigured (one line per problem)."""
+    issuer, findings = google_issuer.load_checked(settings)
+    for finding in findings:
+        logging.getLogger("loyalty.wallet").warning("Google Wallet: %s", finding.message)
+    return issuer
 
 
 def _serve_docs_offline(app: FastAPI) -> None:

@@ -277,37 +277,83 @@ def _require_working_wallets(settings: Settings) -> None:
     """Refuse to serve passes no device would accept: every problem of the wallet set-up, one line each."""
     from loyalty.wallet.apple import passes
     from loyalty.wallet.apple.credentials import AppleWalletMisconfigured
+    from loyalty.wallet.google import issuer
+    from loyalty.wallet.google.credentials import GoogleWalletMisconfigured
 
+    problems = []
     try:
         passes.load_checked(settings, SystemClock().now())
     except AppleWalletMisconfigured as exc:
-        raise CliError("\n".join(f"Apple Wallet: {problem}" for problem in exc.problems)) from exc
+        problems += [f"Apple Wallet: {problem}" for problem in exc.problems]
+    try:
+        issuer.load_checked(settings)
+    except GoogleWalletMisconfigured as exc:
+        problems += [f"Google Wallet: {problem}" for problem in exc.problems]
+    if problems:
+        raise CliError("\n".join(problems))
 
 
 @wallet_app.command("doctor")
 def wallet_doctor() -> None:
-    """Check the wallet set-up: certificate and key match, the WWDR certificate issued the pass
-    certificate, the pass type id is the certificate's, expiry (a warning 30 days ahead), an https
-    base URL outside development. Prints one line per finding; exits 1 when any is an error."""
+    """Check the wallet set-up. Apple: certificate and key match, the WWDR certificate issued the pass
+    certificate, the pass type id is the certificate's, expiry (a warning 30 days ahead). Google: the
+    service-account key reads, the issuer id is Google's. Both: an https base URL outside development.
+    Prints one line per finding; exits 1 when any is an error."""
+    settings = _settings()
+    apple_ok = _doctor_apple(settings)
+    google_ok = _doctor_google(settings)
+    if not (apple_ok and google_ok):
+        raise typer.Exit(1)
+
+
+def _doctor_apple(settings: Settings) -> bool:
     from loyalty.wallet.apple import passes
     from loyalty.wallet.apple.credentials import AppleWalletMisconfigured
 
-    settings = _settings()
     try:
         apple, findings = passes.from_settings(settings, SystemClock().now())
     except AppleWalletMisconfigured as exc:
-        raise CliError("\n".join(f"Apple Wallet: {problem}" for problem in exc.problems)) from exc
+        typer.echo("\n".join(f"Apple Wallet: error: {problem}" for problem in exc.problems), err=True)
+        return False
     if apple is None:
         typer.echo("Apple Wallet: not configured (set LOYALTY_APPLE_PASS_TYPE_ID; see docs/wallet.md)")
-        return
-    for finding in findings:
-        typer.echo(f"Apple Wallet: {finding.severity}: {finding.message}", err=finding.severity == "error")
-    if any(finding.severity == "error" for finding in findings):
-        raise typer.Exit(1)
+        return True
+    if not _echo_findings("Apple Wallet", findings):
+        return False
     typer.echo(
         f"Apple Wallet: ok: pass type {apple.pass_type_identifier}, certificate valid until "
         f"{apple.credentials.expires_at:%Y-%m-%d}, web service {apple.web_service_url}"
     )
+    return True
+
+
+def _doctor_google(settings: Settings) -> bool:
+    from loyalty.wallet.google import issuer
+    from loyalty.wallet.google.credentials import GoogleWalletMisconfigured
+
+    try:
+        google, findings = issuer.from_settings(settings)
+    except GoogleWalletMisconfigured as exc:
+        typer.echo("\n".join(f"Google Wallet: error: {problem}" for problem in exc.problems), err=True)
+        return False
+    if google is None:
+        typer.echo("Google Wallet: not configured (set LOYALTY_GOOGLE_ISSUER_ID; see docs/wallet.md)")
+        return True
+    if not _echo_findings("Google Wallet", findings):
+        return False
+    typer.echo(
+        f"Google Wallet: ok: issuer {google.issuer_id}, service account {google.credentials.email}, "
+        f"token endpoint {google.credentials.token_uri}, API {settings.google_api_url}, "
+        f"origins {', '.join(google.origins)}"
+    )
+    return True
+
+
+def _echo_findings(wallet: str, findings: list[Any]) -> bool:
+    """Prints each finding; False when one is an error."""
+    for finding in findings:
+        typer.echo(f"{wallet}: {finding.severity}: {finding.message}", err=finding.severity == "error")
+    return not any(finding.severity == "error" for finding in findings)
 
 
 @wallet_app.command("dev-certs")
@@ -315,13 +361,19 @@ def wallet_dev_certs(
     directory: Path = typer.Argument(..., help="Where to write the files (created if missing)."),
     pass_type_id: str = typer.Option("pass.dev.loyalty.example", help="Pass type id in the pass certificate."),
     team_id: str = typer.Option("DEVTEAM123", help="Team id in the pass certificate (its OU)."),
+    google_token_uri: str = typer.Option(
+        "http://127.0.0.1:8470/token", help="The token endpoint written in the Google service-account key."
+    ),
 ) -> None:
     """Write development certificates shaped like Apple's: a root CA, an intermediate standing in for
-    WWDR, a Pass Type ID certificate and key, and a TLS certificate for a local APNs peer. Passes signed
-    with them verify against the root with openssl; a phone will not install them (docs/wallet.md)."""
+    WWDR, a Pass Type ID certificate and key, and a TLS certificate for a local APNs peer; and a Google
+    service-account key whose token endpoint is local. Passes signed with them verify against the root
+    with openssl; a phone will not install them, nor Google accept the key (docs/wallet.md)."""
     from loyalty.wallet import dev_certs
 
-    paths = dev_certs.write_dev_certificates(directory, pass_type_identifier=pass_type_id, team_identifier=team_id)
+    paths = dev_certs.write_dev_certificates(
+        directory, pass_type_identifier=pass_type_id, team_identifier=team_id, google_token_uri=google_token_uri
+    )
     typer.echo(
         f"""Wrote development wallet certificates to {directory}. To use them:
   LOYALTY_APPLE_PASS_TYPE_ID={pass_type_id}
@@ -329,6 +381,9 @@ def wallet_dev_certs(
   LOYALTY_APPLE_CERT={paths.pass_certificate}
   LOYALTY_APPLE_KEY={paths.pass_key}
   LOYALTY_APPLE_WWDR_CERT={paths.wwdr_certificate}
+  LOYALTY_GOOGLE_ISSUER_ID={dev_certs.DEV_GOOGLE_ISSUER_ID}
+  LOYALTY_GOOGLE_SERVICE_ACCOUNT_FILE={paths.google_service_account}
+  LOYALTY_GOOGLE_DRY_RUN=true   (Google refuses this key; a save link's JWT verifies with {paths.google_certificate})
 Check a pass: openssl cms -verify -binary -inform DER -in signature -content manifest.json \\
   -CAfile <(cat {paths.root_certificate} {paths.wwdr_certificate}) -purpose any"""
     )
@@ -415,14 +470,17 @@ def demo(
 @contextlib.contextmanager
 def _demo_worker() -> Iterator[None]:
     """`loyalty worker` beside the demo's server, in its log. With the development certificates Apple
-    would refuse every push, so unless LOYALTY_APNS_DRY_RUN says otherwise it logs each push it would
-    send (`"event": "wallet_push"`, `"dry_run": true`) instead."""
+    would refuse every push and Google every call, so unless LOYALTY_APNS_DRY_RUN or
+    LOYALTY_GOOGLE_DRY_RUN say otherwise it logs each push or call it would make (`"event":
+    "wallet_push"` or `"wallet_sync"`, `"dry_run": true`) instead."""
     import os
     import subprocess
 
     env = {**os.environ}
     if not os.environ.get("LOYALTY_APNS_DRY_RUN") and os.environ.get("LOYALTY_APPLE_PASS_TYPE_ID") == DEV_PASS_TYPE:
         env["LOYALTY_APNS_DRY_RUN"] = "true"
+    if not os.environ.get("LOYALTY_GOOGLE_DRY_RUN") and os.environ.get("LOYALTY_GOOGLE_ISSUER_ID") == DEV_ISSUER:
+        env["LOYALTY_GOOGLE_DRY_RUN"] = "true"
     worker = subprocess.Popen([sys.executable, "-m", "loyalty", "worker"], env=env)
     try:
         yield
@@ -433,23 +491,38 @@ def _demo_worker() -> Iterator[None]:
 
 DEV_WALLET_DIR = Path(".loyalty-dev") / "wallet"
 DEV_PASS_TYPE = "pass.dev.loyalty.example"  # wallet/dev_certs.py's; read here without importing it
+DEV_ISSUER = "3388000000000000001"  # wallet/dev_certs.py's DEV_GOOGLE_ISSUER_ID
 
 
 def _use_development_wallet(settings: Settings, base: str) -> str:
-    """Apple Wallet for the demo: the configured one, else development certificates in
-    `.loyalty-dev/wallet` (written on first use, renewed a month before they expire), so every pass
-    download works with no Apple account. The server reads them from the environment. Returns a line
-    that says which."""
+    """The wallets for the demo: the configured ones, else development certificates and a development
+    Google service account in `.loyalty-dev/wallet` (written on first use, renewed a month before they
+    expire), so every pass download and save link works with no Apple or Google account. The server
+    reads them from the environment. Returns the lines that say which."""
     import os
 
     from loyalty.wallet import dev_certs
     from loyalty.wallet.apple import credentials
 
+    paths = dev_certs.paths_in(DEV_WALLET_DIR.resolve())
+    if not (
+        _still_valid(paths.pass_certificate, credentials.EXPIRY_WARNING)
+        and _still_valid(paths.google_certificate, credentials.EXPIRY_WARNING)
+    ):
+        dev_certs.write_dev_certificates(DEV_WALLET_DIR.resolve())
+    os.environ.setdefault("LOYALTY_PUBLIC_BASE_URL", base)
+    lines = [_use_development_apple_wallet(settings, paths), _use_development_google_wallet(settings, paths)]
+    _checked.clear()  # the next _settings() reads the wallet settings just set
+    return "\n  ".join(lines)
+
+
+def _use_development_apple_wallet(settings: Settings, paths: Any) -> str:
+    import os
+
+    from loyalty.wallet import dev_certs
+
     if settings.apple_wallet_configured:
         return f"Apple Wallet    configured: pass type {settings.apple_pass_type_id}"
-    paths = dev_certs.paths_in(DEV_WALLET_DIR.resolve())
-    if not _still_valid(paths.pass_certificate, credentials.EXPIRY_WARNING):
-        dev_certs.write_dev_certificates(DEV_WALLET_DIR.resolve())
     os.environ.update(
         LOYALTY_APPLE_PASS_TYPE_ID=dev_certs.DEV_PASS_TYPE_ID,
         LOYALTY_APPLE_TEAM_ID=dev_certs.DEV_TEAM_ID,
@@ -457,11 +530,26 @@ def _use_development_wallet(settings: Settings, base: str) -> str:
         LOYALTY_APPLE_KEY=str(paths.pass_key),
         LOYALTY_APPLE_WWDR_CERT=str(paths.wwdr_certificate),
     )
-    os.environ.setdefault("LOYALTY_PUBLIC_BASE_URL", base)
-    _checked.clear()  # the next _settings() reads the wallet settings just set
     return (
         f"Apple Wallet    development certificates in {DEV_WALLET_DIR}/ (passes verify against root.pem "
         "with openssl; a phone installs only passes signed through Apple)"
+    )
+
+
+def _use_development_google_wallet(settings: Settings, paths: Any) -> str:
+    import os
+
+    from loyalty.wallet import dev_certs
+
+    if settings.google_wallet_configured:
+        return f"Google Wallet   configured: issuer {settings.google_issuer_id}"
+    os.environ.update(
+        LOYALTY_GOOGLE_ISSUER_ID=dev_certs.DEV_GOOGLE_ISSUER_ID,
+        LOYALTY_GOOGLE_SERVICE_ACCOUNT_FILE=str(paths.google_service_account),
+    )
+    return (
+        f"Google Wallet   development service account in {DEV_WALLET_DIR}/ (save links verify with "
+        "google-service-account.pem; Google accepts only a real issuer's)"
     )
 
 
@@ -481,7 +569,8 @@ def _print_demo(summary: Any, base: str, database_url: str, wallet_note: str) ->
     cards = "\n".join(
         f"                  {c.shop:<12} {c.customer:<6} card_id {c.card_id}  number {c.card_number}\n"
         f"                    page {base}/api/v1/loyalty/cards/{c.card_token}\n"
-        f"                    Apple Wallet pass {base}/api/v1/loyalty/cards/{c.card_token}/apple-pass"
+        f"                    Apple Wallet pass {base}/api/v1/loyalty/cards/{c.card_token}/apple-pass\n"
+        f"                    Google Wallet link {base}/api/v1/loyalty/cards/{c.card_token}/google-wallet"
         for c in summary.cards
     )
     first = summary.cards[0]

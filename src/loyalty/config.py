@@ -9,6 +9,7 @@ import logging
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -144,6 +145,22 @@ class Settings(BaseSettings):
     apple_wwdr_cert: Path | None = Field(
         None, description="The Apple WWDR intermediate that issued the pass certificate (G4 since 2022)."
     )
+    google_issuer_id: str = Field("", description="Google Wallet issuer id (digits); empty: no Google Wallet.")
+    google_service_account_file: Path | None = Field(
+        None, description="The service account's JSON key; its token_uri is honoured (tests point it at a local peer)."
+    )
+    google_api_url: str = Field(
+        "https://walletobjects.googleapis.com",
+        description="Google Wallet API origin: change it only for a local test peer.",
+    )
+    google_origins: str = Field(
+        "",
+        description="Comma-separated origins of the pages that show the Save to Google Wallet button "
+        "(default: the origin of public_base_url).",
+    )
+    google_dry_run: bool = Field(
+        False, description="Log each Google Wallet call instead of making it (the demo, whose key Google would refuse)."
+    )
 
     shutdown_grace_seconds: int = Field(
         30,
@@ -158,9 +175,26 @@ class Settings(BaseSettings):
         return bool(self.apple_pass_type_id.strip())
 
     @property
+    def google_wallet_configured(self) -> bool:
+        return bool(self.google_issuer_id.strip())
+
+    @property
+    def google_origin_list(self) -> list[str]:
+        """The `origins` claim of the save links: LOYALTY_GOOGLE_ORIGINS, else the public base URL's origin."""
+        given = [origin.strip().rstrip("/") for origin in self.google_origins.split(",") if origin.strip()]
+        if given:
+            return given
+        parts = urlsplit(self.public_base_url)
+        return [f"{parts.scheme}://{parts.netloc}"]
+
+    @property
     def wallet_provider_list(self) -> list[str]:
         """The wallets whose passes are kept updated through the outbox: those configured."""
-        return ["apple"] if self.apple_wallet_configured else []
+        return [
+            name
+            for name, configured in (("apple", self.apple_wallet_configured), ("google", self.google_wallet_configured))
+            if configured
+        ]
 
     @field_validator("default_timezone")
     @classmethod

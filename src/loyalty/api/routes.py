@@ -11,7 +11,7 @@ from loyalty.api.admin import vendors as admin_vendors
 from loyalty.api.admin import wallet as admin_wallet
 from loyalty.api.apple import web_service as apple_web_service
 from loyalty.api.error_responses import document_common_errors, install_error_schemas
-from loyalty.api.public import apple_passes, health
+from loyalty.api.public import apple_passes, google_wallet, health, wallet_images
 from loyalty.api.public import cards as public_cards
 from loyalty.api.public import programs as public_programs
 from loyalty.api.vendor import api_keys, cards, customers, pins, points, program, stamps, stats, transactions, wallet
@@ -25,7 +25,8 @@ ADMIN_ROUTERS = (admin_vendors, admin_api_keys, admin_programs, admin_stats, adm
 # The counter's routes come first: FastAPI tries the routers in order, and a stamp should not pay for
 # matching every admin route before its own (no two routers share a path, so order decides nothing else).
 VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, transactions, customers, api_keys, wallet)
-PUBLIC_ROUTERS = (health, public_programs, public_cards, apple_passes)
+PUBLIC_ROUTERS = (health, public_programs, public_cards, apple_passes, google_wallet)
+ASSET_ROUTERS = (wallet_images,)  # at the root: the URLs the wallets fetch pictures from
 APPLE_ROUTERS = (apple_web_service,)
 
 
@@ -37,6 +38,7 @@ def include_routers(app: FastAPI) -> None:
         (ADMIN_ROUTERS, ADMIN_PREFIX, "admin", True),
         (PUBLIC_ROUTERS, PUBLIC_PREFIX, "public", False),
         (APPLE_ROUTERS, APPLE_PREFIX, "apple wallet", False),
+        (ASSET_ROUTERS, "", "wallet pictures", False),
     ):
         for module in routers:
             document_common_errors(module.router, keyed=keyed)

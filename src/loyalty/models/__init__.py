@@ -5,6 +5,8 @@ from loyalty.models.apple_device_registration import AppleDeviceRegistration
 from loyalty.models.base import Base
 from loyalty.models.card import LoyaltyCard
 from loyalty.models.customer import Customer
+from loyalty.models.google_wallet_class import GoogleWalletClass
+from loyalty.models.google_wallet_object import GoogleWalletObject
 from loyalty.models.idempotency_record import IdempotencyRecord
 from loyalty.models.order_reference import OrderReference
 from loyalty.models.pin_guard import PinGuard
@@ -21,6 +23,8 @@ __all__ = [
     "AppleDeviceRegistration",
     "Base",
     "Customer",
+    "GoogleWalletClass",
+    "GoogleWalletObject",
     "IdempotencyRecord",
     "LoyaltyCard",
     "LoyaltyProgram",

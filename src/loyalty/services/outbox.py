@@ -17,7 +17,7 @@ from sqlalchemy import Select, Table, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from loyalty.errors import OutboxRowNotFound
-from loyalty.models import AppleDeviceRegistration, LoyaltyCard, OutboxStatus, WalletOutbox
+from loyalty.models import AppleDeviceRegistration, GoogleWalletObject, LoyaltyCard, OutboxStatus, WalletOutbox
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 from loyalty.services.upserts import upsert_into_partial_index
@@ -33,16 +33,55 @@ async def queue_wallet_updates(ctx: Context, card: LoyaltyCard) -> None:
         await ctx.session.execute(_pending_row(ctx, card.vendor_id, card.id, card.updated_at, provider))
 
 
+async def queue_card_update(ctx: Context, card_id: int, provider: str) -> None:
+    """One pending row for `card_id` in one wallet (`provider`), coalesced as `queue_wallet_updates`'s.
+    Raises nothing."""
+    card = (
+        await ctx.session.execute(
+            select(LoyaltyCard.vendor_id, LoyaltyCard.updated_at).where(LoyaltyCard.id == card_id)
+        )
+    ).one()
+    await ctx.session.execute(_pending_row(ctx, card.vendor_id, card_id, card.updated_at, provider))
+
+
+async def queue_class_update(ctx: Context, vendor_id: int, program_id: int, provider: str) -> None:
+    """A pending row for the programme's class in `provider` (Google's LoyaltyClass): the worker writes
+    what changed. Coalesced per programme like the cards' rows. Raises nothing."""
+    now = ctx.clock.now()
+    await ctx.session.execute(
+        upsert_into_partial_index(
+            ctx.session,
+            _OUTBOX,
+            {
+                "vendor_id": vendor_id,
+                "program_id": program_id,
+                "provider": provider,
+                "pass_version": now,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "due_at": now + timedelta(seconds=COALESCE_SECONDS),
+                "created_at": now,
+            },
+            index_columns=["program_id", "provider"],
+            index_predicate="status = 'pending' AND card_id IS NULL",
+            earliest="due_at",
+            latest="pass_version",
+        )
+    )
+
+
 async def queue_for_registered_cards(ctx: Context, program_id: int) -> int:
     """After a programme change: a pending row per configured wallet for each card of the programme
-    that a device holds; returns how many cards. (Cards no wallet holds have nothing to update.) Raises nothing."""
+    that a wallet holds (a device registered for it, or its Google object exists); returns how many
+    cards. (Cards no wallet holds have nothing to update.) Raises nothing."""
+    held = or_(
+        LoyaltyCard.id.in_(select(AppleDeviceRegistration.card_id).distinct()),
+        LoyaltyCard.id.in_(select(GoogleWalletObject.card_id)),
+    )
     rows = (
         await ctx.session.execute(
             select(LoyaltyCard.id, LoyaltyCard.vendor_id, LoyaltyCard.updated_at)
-            .where(
-                LoyaltyCard.program_id == program_id,
-                LoyaltyCard.id.in_(select(AppleDeviceRegistration.card_id).distinct()),
-            )
+            .where(LoyaltyCard.program_id == program_id, held)
             .order_by(LoyaltyCard.id)
         )
     ).all()
@@ -85,12 +124,14 @@ LONGEST_RETRY_SECONDS = 3600
 
 @dataclass(frozen=True)
 class Claimed:
-    """An outbox row a worker holds until `claimed_until`: send it, then `sent`, `retry_later` or `park`."""
+    """An outbox row a worker holds until `claimed_until`: send it, then `sent`, `retry_later` or `park`.
+    It names a card whose pass changed, or (card_id None) a programme whose Google class did."""
 
     id: int
-    card_id: int
+    card_id: int | None
     provider: str
     attempts: int
+    program_id: int | None = None
 
 
 async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
@@ -105,7 +146,13 @@ async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
             update(WalletOutbox)
             .where(WalletOutbox.id.in_(due.scalar_subquery()))
             .values(status=OutboxStatus.SENDING, claimed_until=now + timedelta(seconds=LEASE_SECONDS))
-            .returning(WalletOutbox.id, WalletOutbox.card_id, WalletOutbox.provider, WalletOutbox.attempts)
+            .returning(
+                WalletOutbox.id,
+                WalletOutbox.card_id,
+                WalletOutbox.provider,
+                WalletOutbox.attempts,
+                WalletOutbox.program_id,
+            )
             .execution_options(synchronize_session=False)
         )
     ).all()
@@ -162,9 +209,7 @@ async def retry_later(ctx: Context, row: Claimed, error: str, jitter: float) -> 
     delay = min(FIRST_RETRY_SECONDS * 2**row.attempts, LONGEST_RETRY_SECONDS) * jitter
     newer = await ctx.session.scalar(
         select(WalletOutbox.id).where(
-            WalletOutbox.card_id == row.card_id,
-            WalletOutbox.provider == row.provider,
-            WalletOutbox.status == OutboxStatus.PENDING,
+            *_same_target(row.card_id, row.program_id, row.provider), WalletOutbox.status == OutboxStatus.PENDING
         )
     )
     if newer is None:
@@ -186,6 +231,16 @@ async def retry_later(ctx: Context, row: Claimed, error: str, jitter: float) -> 
         except IntegrityError:
             pass
     await ctx.session.execute(delete(WalletOutbox).where(WalletOutbox.id == row.id))
+
+
+def _same_target(card_id: int | None, program_id: int | None, provider: str) -> tuple[Any, ...]:
+    """The rows that carry the same update: one card's (or one programme class's) in one wallet.
+    (`== None` compiles to IS NULL.)"""
+    return (
+        WalletOutbox.card_id == card_id,
+        WalletOutbox.program_id == program_id,
+        WalletOutbox.provider == provider,
+    )
 
 
 async def purge_sent(ctx: Context, older_than: timedelta) -> int:
@@ -221,8 +276,7 @@ async def retry_now(ctx: Context, row_id: int) -> WalletOutbox:
     now = ctx.clock.now()
     newer = await ctx.session.scalar(
         select(WalletOutbox).where(
-            WalletOutbox.card_id == row.card_id,
-            WalletOutbox.provider == row.provider,
+            *_same_target(row.card_id, row.program_id, row.provider),
             WalletOutbox.status == OutboxStatus.PENDING,
             WalletOutbox.id != row.id,
         )
@@ -243,10 +297,12 @@ class WalletStats:
     pushes_24h: int
     failures_24h: int
     oldest_pending_seconds: int | None
+    google_objects: int | None = None
 
 
 async def vendor_stats(ctx: Context) -> WalletStats:
-    """Cards some device holds in Apple Wallet; wallet updates sent and failed attempts in the last 24 h;
+    """Cards some device holds in Apple Wallet; Google Wallet objects (None when Google Wallet is not
+    configured); wallet updates sent and failed attempts in the last 24 h;
     how long the oldest pending update has been due (None: none is). Raises nothing."""
     vendor_id, now = ctx.vendor_id, ctx.clock.now()
     since = now - timedelta(hours=24)
@@ -271,4 +327,12 @@ async def vendor_stats(ctx: Context) -> WalletStats:
         select(func.min(WalletOutbox.due_at)).where(mine, WalletOutbox.status == OutboxStatus.PENDING)
     )
     waiting = None if oldest is None else max(0, int((now - oldest).total_seconds()))
-    return WalletStats(int(installed or 0), int(pushes or 0), int(failures or 0), waiting)
+    google = None
+    if ctx.settings.google_wallet_configured:
+        google = int(
+            await ctx.session.scalar(
+                select(func.count()).select_from(GoogleWalletObject).where(GoogleWalletObject.vendor_id == vendor_id)
+            )
+            or 0
+        )
+    return WalletStats(int(installed or 0), int(pushes or 0), int(failures or 0), waiting, google)

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.errors import ProgramAlreadyExists, ProgramInactive, ProgramNotFound, ValidationFailed
 from loyalty.models import LoyaltyProgram, ProgramType, Vendor
 from loyalty.models.base import MAX_ID
-from loyalty.services import outbox, wallet_passes
+from loyalty.services import google_wallet, outbox, wallet_passes
 from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
@@ -136,7 +136,8 @@ def _set_catalogue(program: LoyaltyProgram, rewards: list[Reward]) -> None:
 
 async def create_program(ctx: Context, fields: ProgramCreate) -> LoyaltyProgram:
     """The calling vendor's one programme, active, with the reward catalogue's ids given (never reused
-    later). Raises ProgramAlreadyExists (409), also when a concurrent create won; ValidationFailed (422)
+    later); with Google Wallet configured, its class is queued for the worker to insert.
+    Raises ProgramAlreadyExists (409), also when a concurrent create won; ValidationFailed (422)
     for reward ids it cannot take. Rules: docs/rules.md, "Programmes" and "Points"."""
     vendor_id = ctx.vendor_id
     if await _find(ctx, vendor_id) is not None:
@@ -154,6 +155,7 @@ async def create_program(ctx: Context, fields: ProgramCreate) -> LoyaltyProgram:
             await ctx.session.flush()
     except IntegrityError as exc:  # a concurrent create won the unique vendor_id
         raise ProgramAlreadyExists(vendor_id) from exc
+    await google_wallet.class_wanted(ctx, vendor_id, program.id)  # Google: the class exists before any save link
     return program
 
 
@@ -230,6 +232,7 @@ async def update_program(ctx: Context, changes: ProgramUpdate) -> LoyaltyProgram
     if _shown_on_the_pass(program) != shown_before:
         await wallet_passes.move_program_passes(ctx, program.id)
         await outbox.queue_for_registered_cards(ctx, program.id)
+        await google_wallet.class_wanted(ctx, program.vendor_id, program.id)
     return program
 
 

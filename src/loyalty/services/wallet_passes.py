@@ -21,7 +21,7 @@ from loyalty.models import AppleDeviceRegistration, Customer, LoyaltyCard, Loyal
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.cards import pass_version_after
 from loyalty.services.context import Context
-from loyalty.wallet.card_facts import CardFacts, LastTransaction, PassLocation, PassReward
+from loyalty.wallet.card_facts import CardFacts, LastTransaction, PassLocation, PassReward, ProgramFacts
 
 
 async def facts_by_card_token(ctx: Context, card_token: str) -> CardFacts:
@@ -45,6 +45,12 @@ async def facts_for_device(ctx: Context, serial_number: str, authentication_toke
     if facts is None or not hmac.compare_digest(facts.authentication_token.encode(), authentication_token.encode()):
         raise Unauthenticated()
     return facts
+
+
+async def facts_by_card_id(ctx: Context, card_id: int) -> CardFacts | None:
+    """The pass of card `card_id` as it is now (the worker's read); None for an unknown card or a vendor
+    switched off by the admin. Raises nothing."""
+    return await _facts(ctx, LoyaltyCard.id == card_id)
 
 
 async def authenticated_card_id(ctx: Context, serial_number: str, authentication_token: str) -> int:
@@ -165,11 +171,7 @@ def _card_facts(
         stamps_target=program.stamps_target,
         stamps_reward=program.stamps_reward_description,
         points_per_euro=float(program.points_per_euro),
-        rewards=tuple(
-            PassReward(str(reward["name"]), int(reward["points_required"]))
-            for reward in sorted(program.points_rewards, key=lambda reward: int(reward["points_required"]))
-            if reward.get("is_active", True)
-        ),
+        rewards=catalogue(program),
         max_daily_stamps=program.max_daily_stamps,
         terms=program.terms,
         card_color=program.card_color,
@@ -185,6 +187,47 @@ def _card_facts(
             PassLocation(float(shop["latitude"]), float(shop["longitude"]), shop.get("relevant_text"))
             for shop in program.locations or []
         ),
+        card_id=card.id,
+        vendor_id=card.vendor_id,
+        program_id=program.id,
+        card_token=None if erased else card.card_token,
+        default_locale=vendor.default_locale,
+    )
+
+
+def catalogue(program: LoyaltyProgram) -> tuple[PassReward, ...]:
+    """The programme's active catalogue rewards, cheapest first."""
+    return tuple(
+        PassReward(str(reward["name"]), int(reward["points_required"]))
+        for reward in sorted(program.points_rewards, key=lambda reward: int(reward["points_required"]))
+        if reward.get("is_active", True)
+    )
+
+
+async def program_facts(ctx: Context, program_id: int) -> ProgramFacts | None:
+    """What the programme's wallet class shows; None for an unknown programme. Raises nothing."""
+    row = (
+        await ctx.session.execute(
+            select(LoyaltyProgram, Vendor)
+            .join(Vendor, Vendor.id == LoyaltyProgram.vendor_id)
+            .where(LoyaltyProgram.id == program_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    program, vendor = row
+    return ProgramFacts(
+        program_id=program.id,
+        vendor_name=vendor.name,
+        vendor_slug=vendor.slug,
+        default_locale=vendor.default_locale,
+        program_type=program.program_type,
+        program_name=program.card_name or program.name,
+        stamps_target=program.stamps_target,
+        stamps_reward=program.stamps_reward_description,
+        rewards=catalogue(program),
+        terms=program.terms,
+        card_color=program.card_color,
     )
 
 

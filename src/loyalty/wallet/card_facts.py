@@ -35,11 +35,37 @@ class LastTransaction:
 
 
 @dataclass(frozen=True)
+class ProgramFacts:
+    """A programme as its wallet class shows it (Google Wallet's LoyaltyClass): the vendor, the offer, the
+    look. `default_locale` is the vendor's language (en, fr, de or lb)."""
+
+    program_id: int
+    vendor_name: str
+    vendor_slug: str
+    default_locale: str
+    program_type: str
+    program_name: str
+    stamps_target: int
+    stamps_reward: str | None
+    rewards: tuple[PassReward, ...]
+    terms: str | None
+    card_color: str | None
+
+    @property
+    def collects_stamps(self) -> bool:
+        return self.program_type in (ProgramType.STAMPS, ProgramType.HYBRID)
+
+    @property
+    def collects_points(self) -> bool:
+        return self.program_type in (ProgramType.POINTS, ProgramType.HYBRID)
+
+
+@dataclass(frozen=True)
 class CardFacts:
     """One card as its wallet pass shows it.
 
-    `first_name`, `card_number`, `qr_code` and `last_transaction` are None for an erased customer:
-    a voided pass keeps no personal data. Balances are whole stamps and whole points.
+    `first_name`, `card_number`, `qr_code`, `card_token` and `last_transaction` are None for an erased
+    customer: a voided pass keeps no personal data. Balances are whole stamps and whole points.
     """
 
     serial_number: str
@@ -65,6 +91,11 @@ class CardFacts:
     qr_code: str | None
     last_transaction: LastTransaction | None
     locations: tuple[PassLocation, ...] = field(default=())
+    card_id: int = 0
+    vendor_id: int = 0
+    program_id: int = 0
+    card_token: str | None = None
+    default_locale: str = "en"
 
     @property
     def collects_stamps(self) -> bool:
@@ -73,6 +104,13 @@ class CardFacts:
     @property
     def collects_points(self) -> bool:
         return self.program_type in (ProgramType.POINTS, ProgramType.HYBRID)
+
+    @property
+    def reward_ready(self) -> bool:
+        """Whether the card can be redeemed now: a full stamp card, or enough points for a catalogue reward."""
+        stamps = self.collects_stamps and self.stamp_count >= self.stamps_target
+        points = self.collects_points and any(self.points_balance >= r.points_required for r in self.rewards)
+        return stamps or points
 
     @property
     def is_voided(self) -> bool:

@@ -6,10 +6,16 @@ WWDR, and a Pass Type ID certificate whose subject is `UID=<pass type id>, CN=Pa
 type id>, OU=<team id>`. A pass signed with it verifies with `openssl cms -verify` against the root;
 a phone will not install it, since it trusts only Apple's root. A TLS certificate for `localhost`
 serves the local APNs peer of the tests and the demo.
+
+For Google Wallet: a service-account JSON key shaped like the one the Google Cloud console gives
+(`type`, `private_key_id`, `private_key`, `client_email`, `token_uri`, …), whose `token_uri` is local,
+and the key's self-signed certificate (what Google publishes for a service account's key), with which
+a save link's JWT verifies. Google refuses both: the demo's worker runs dry.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,6 +29,9 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 DEV_PASS_TYPE_ID = "pass.dev.loyalty.example"
 DEV_TEAM_ID = "DEVTEAM123"
+DEV_GOOGLE_ISSUER_ID = "3388000000000000001"
+DEV_GOOGLE_SERVICE_ACCOUNT = "loyalty-dev@loyalty-dev.iam.gserviceaccount.com"
+DEV_GOOGLE_TOKEN_URI = "http://127.0.0.1:8470/token"  # a local token endpoint: the tests' peer
 ROOT_LIFETIME = timedelta(days=3650)
 LEAF_LIFETIME = timedelta(days=365)
 
@@ -37,6 +46,8 @@ class DevCertificatePaths:
     pass_key: Path
     apns_peer_certificate: Path
     apns_peer_key: Path
+    google_service_account: Path
+    google_certificate: Path
 
 
 def paths_in(directory: Path) -> DevCertificatePaths:
@@ -47,6 +58,8 @@ def paths_in(directory: Path) -> DevCertificatePaths:
         pass_key=directory / "pass.key",
         apns_peer_certificate=directory / "apns-peer.pem",
         apns_peer_key=directory / "apns-peer.key",
+        google_service_account=directory / "google-service-account.json",
+        google_certificate=directory / "google-service-account.pem",
     )
 
 
@@ -57,6 +70,7 @@ def write_dev_certificates(
     team_identifier: str = DEV_TEAM_ID,
     now: datetime | None = None,
     leaf_expires_at: datetime | None = None,
+    google_token_uri: str = DEV_GOOGLE_TOKEN_URI,
 ) -> DevCertificatePaths:
     """Writes a new development chain into `directory` (created if needed), replacing any there: valid
     from `now` (default: the current time), the leaves for a year or until `leaf_expires_at`."""
@@ -106,7 +120,40 @@ def write_dev_certificates(
     _write_key(paths.pass_key, pass_key)
     _write_certificate(paths.apns_peer_certificate, peer_certificate)
     _write_key(paths.apns_peer_key, peer_key)
+    write_google_service_account(paths, google_token_uri, now)
     return paths
+
+
+def write_google_service_account(paths: DevCertificatePaths, token_uri: str, now: datetime) -> None:
+    """A development service-account key (`google_service_account`) whose token endpoint is `token_uri`,
+    and its self-signed certificate (`google_certificate`)."""
+    key = _new_key()
+    subject = _name(CN=DEV_GOOGLE_SERVICE_ACCOUNT)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + LEAF_LIFETIME)
+        .sign(key, hashes.SHA256())
+    )
+    private_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    document = {
+        "type": "service_account",
+        "project_id": "loyalty-dev",
+        "private_key_id": certificate.fingerprint(hashes.SHA1()).hex(),
+        "private_key": private_key,
+        "client_email": DEV_GOOGLE_SERVICE_ACCOUNT,
+        "client_id": "100000000000000000001",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": token_uri,
+    }
+    _write_secret(paths.google_service_account, json.dumps(document, indent=2).encode())
+    _write_certificate(paths.google_certificate, certificate)
 
 
 def _name(**attributes: str) -> x509.Name:
@@ -202,6 +249,11 @@ def _write_key(path: Path, key: rsa.RSAPrivateKey) -> None:
     data = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
+    _write_secret(path, data)
+
+
+def _write_secret(path: Path, data: bytes) -> None:
+    """`data` in a file only its owner can read."""
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(descriptor, "wb") as file:
         file.write(data)

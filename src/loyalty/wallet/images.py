@@ -4,8 +4,9 @@ Apple (WALLET.md, "The pass"; Apple's "Pass Design and Creation"): `icon.png` 29
 at most 160×50 pt, `strip.png` 375×144 pt for a store card, each also at @2x and @3x. The strip
 shows the stamps, filled and empty; Wallet writes the primary field over the strip's left side, so
 the stamps sit on the right, and everything stays inside the central 123-pt band, which no device
-crops. Pictures depend only on the programme's look and the stamp count, never on the customer,
-so they are cached by those.
+crops. Google (WALLET.md, "Google Wallet"): the hero image is 1032×336 px with the stamps across it, the
+programme logo a square of 660×660 px with a 15 % margin. Pictures depend only on the programme's look
+and the stamp count, never on the customer, so they are cached by those.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ ICON_POINTS = (29, 29)
 LOGO_POINTS = (50, 50)  # within Apple's 160×50 limit: a square mark beside the logoText
 STRIP_POINTS = (375, 144)
 SAFE_BAND_POINTS = 123
+HERO_PIXELS = (1032, 336)  # Google Wallet's hero image (WALLET.md)
+PROGRAM_LOGO_PIXELS = (660, 660)  # Google Wallet's programLogo: square, at least 660×660
 MOST_STAMP_MARKS = 24  # past this a row of marks is unreadable: the strip draws a progress bar
 
 
@@ -65,6 +68,31 @@ def strip(palette: Palette, filled: int, target: int, scale: int) -> bytes:
         _progress_bar(draw, palette, min(filled, target) / target, (left, top, right, bottom), scale)
     else:
         _marks(draw, palette, min(filled, target), target, (left, top, right, bottom), scale)
+    return _png(image)
+
+
+@lru_cache(maxsize=256)
+def hero(palette: Palette, filled: int, target: int) -> bytes:
+    """Google Wallet's hero image: `target` marks of which `filled` are full, across the picture."""
+    width, height = HERO_PIXELS
+    image = Image.new("RGB", (width, height), palette.background)
+    draw = ImageDraw.Draw(image)
+    box = (width * 0.05, height * 0.1, width * 0.95, height * 0.9)
+    if target > MOST_STAMP_MARKS:
+        _progress_bar(draw, palette, min(filled, target) / target, box, 3)
+    else:
+        _marks(draw, palette, min(filled, target), target, box, 3)
+    return _png(image)
+
+
+@lru_cache(maxsize=256)
+def program_logo(palette: Palette, initial: str) -> bytes:
+    """Google Wallet's programme logo: the vendor's initial, inside the 15 % margin Google asks for."""
+    width, height = PROGRAM_LOGO_PIXELS
+    image = Image.new("RGB", (width, height), palette.background)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=round(height * 0.5))
+    draw.text((width / 2, height / 2), initial[:1].upper() or "?", fill=palette.foreground, font=font, anchor="mm")
     return _png(image)
 
 

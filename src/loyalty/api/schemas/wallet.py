@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loyalty.api.schemas.common import Instant
 from loyalty.models import OutboxStatus
+from loyalty.services.google_wallet import CardGoogleObject
 from loyalty.services.outbox import WalletStats
 from loyalty.services.wallet_passes import CardWallet
 
@@ -18,21 +19,42 @@ class AppleWalletOut(BaseModel):
     last_push_status: str | None = Field(None, description="How APNs answered the last push (null: none yet).")
 
 
+class GoogleWalletObjectOut(BaseModel):
+    object_id: str = Field(description="The card's LoyaltyObject id in Google Wallet (`{issuer}.{serial}`).")
+    state: str | None = Field(description="`ACTIVE` or `INACTIVE` as last written (null: not written yet).")
+    last_sync_at: Instant | None = Field(description="When the worker last wrote the object (null: not yet).")
+    notifications_24h: int = Field(description="Notices Google counted for this pass in 24 hours (3 allowed).")
+
+
+class GoogleSaveLinkOut(BaseModel):
+    save_url: str = Field(description="`https://pay.google.com/gp/v/save/<JWT>`: opens Google Wallet to save the card.")
+
+
 class CardWalletOut(BaseModel):
     apple: AppleWalletOut = Field(description="Apple Wallet: the devices holding the pass and the last push.")
-    google: None = Field(None, description="Google Wallet: null while it is not configured.")
+    google: GoogleWalletObjectOut | None = Field(
+        None, description="Google Wallet: the card's object; null until its save link was handed out."
+    )
     pass_version: Instant = Field(
         description="The pass's version: its Last-Modified, which moves with every change to the card."
     )
 
     @classmethod
-    def from_wallet(cls, wallet: CardWallet) -> CardWalletOut:
+    def from_wallet(cls, wallet: CardWallet, google: CardGoogleObject | None) -> CardWalletOut:
         apple = AppleWalletOut(
             registered_devices=wallet.registered_devices,
             last_push_at=wallet.last_push_at,
             last_push_status=wallet.last_push_status,
         )
-        return cls(apple=apple, pass_version=wallet.pass_version)
+        google_out = None
+        if google is not None:
+            google_out = GoogleWalletObjectOut(
+                object_id=google.object_id,
+                state=google.state,
+                last_sync_at=google.last_sync_at,
+                notifications_24h=google.notifications_24h,
+            )
+        return cls(apple=apple, google=google_out, pass_version=wallet.pass_version)
 
 
 class WalletStatsOut(BaseModel):
@@ -48,6 +70,7 @@ class WalletStatsOut(BaseModel):
     def from_stats(cls, stats: WalletStats) -> WalletStatsOut:
         return cls(
             apple_installed_cards=stats.apple_installed_cards,
+            google_objects=stats.google_objects,
             pushes_24h=stats.pushes_24h,
             failures_24h=stats.failures_24h,
             oldest_pending_seconds=stats.oldest_pending_seconds,
@@ -58,7 +81,8 @@ class OutboxRowOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int = Field(description="The row's id (the retry route's `{id}`).")
-    card_id: int = Field(description="The card whose pass changed.")
+    card_id: int | None = Field(description="The card whose pass changed (null: a programme's Google class).")
+    program_id: int | None = Field(description="The programme whose Google Wallet class changed (null: a card).")
     provider: str = Field(description="`apple` or `google`.")
     status: OutboxStatus = Field(description="`pending` (waits for `due_at`), `sending`, `sent` or `parked`.")
     attempts: int = Field(description="Failed sends so far.")

@@ -13,7 +13,7 @@ from loyalty.api.schemas.wallet import CardWalletOut, WalletStatsOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.errors import CardNotFound
 from loyalty.models.base import MAX_ID
-from loyalty.services import outbox, wallet_passes
+from loyalty.services import google_wallet, outbox, wallet_passes
 
 router = APIRouter(route_class=UnitOfWorkRoute)
 
@@ -23,11 +23,12 @@ CardId = Annotated[int, Path(ge=1, le=MAX_ID, description="The card's id.")]
 @router.get(
     "/cards/{card_id}/wallet",
     response_model=CardWalletOut,
-    summary="A card's wallet pass: registered devices, last push, pass version",
+    summary="A card's wallet passes: Apple devices and last push, the Google object, the pass version",
     responses=error_responses(CardNotFound),
 )
 async def get_card_wallet(ctx: VendorContext, card_id: CardId) -> CardWalletOut:
-    return CardWalletOut.from_wallet(await wallet_passes.card_wallet(ctx, card_id))
+    wallet = await wallet_passes.card_wallet(ctx, card_id)
+    return CardWalletOut.from_wallet(wallet, await google_wallet.card_google_object(ctx, card_id))
 
 
 @router.get(
