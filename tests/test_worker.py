@@ -128,6 +128,25 @@ async def test_a_burst_of_stamps_gives_one_push_per_device(
     assert len(await outbox_rows(worker.database)) == 1
 
 
+@pytest.mark.parametrize("change", ["deactivate", "erase"])
+async def test_deactivating_a_card_or_erasing_its_customer_pushes_the_voided_pass(
+    client: httpx.AsyncClient, tenant: Tenant, worker: Worker, peer: ApnsPeer, clock: FixedClock, change: str
+) -> None:
+    """Both move the pass version (the pass is now voided): the devices must be told, as after a stamp."""
+    tokens = await two_devices(client, tenant)
+    vendor = "/api/v1/vendor/loyalty"
+    if change == "deactivate":
+        answer = await client.post(f"{vendor}/cards/{tenant.card_id}/deactivate", headers=tenant.headers)
+    else:
+        customer = (await client.get(f"{vendor}/cards/{tenant.card_id}", headers=tenant.headers)).json()["customer"]
+        answer = await client.post(f"{vendor}/customers/{customer['id']}/erase", headers=tenant.headers)
+    assert answer.status_code in (200, 204), answer.text
+
+    await drain(worker, clock)
+
+    assert sorted(request.token or "" for request in peer.requests) == tokens
+
+
 async def test_gone_devices_lose_their_registration_and_no_other(
     client: httpx.AsyncClient, tenant: Tenant, worker: Worker, peer: ApnsPeer, clock: FixedClock
 ) -> None:

@@ -15,7 +15,7 @@ from loyalty.errors import CardAlreadyExists, CardInactive, CardNotFound, Custom
 from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
 from loyalty.models import Customer, LoyaltyCard, LoyaltyProgram
 from loyalty.models.base import MAX_ID
-from loyalty.services import totals
+from loyalty.services import outbox, totals
 from loyalty.services.bodies import RequestBody
 from loyalty.services.card_numbers import (
     CARD_NUMBER_DIGITS,
@@ -91,6 +91,13 @@ def bump_pass_version(card: LoyaltyCard, now: datetime) -> None:
     """Moves the card's pass version (`updated_at`, the pass's Last-Modified); the database then tags
     the change for the PassKit list call (migration 0008's trigger)."""
     card.updated_at = pass_version_after(card.updated_at, now)
+
+
+async def pass_changed(ctx: Context, card: LoyaltyCard) -> None:
+    """A change the card's wallet passes show, other than a balance (the ledger does those): moves the
+    pass version and queues the wallets' updates, in the caller's transaction. Raises nothing."""
+    bump_pass_version(card, ctx.clock.now())
+    await outbox.queue_wallet_updates(ctx, card)
 
 
 def pass_version_after(previous: datetime | None, now: datetime) -> datetime:
@@ -291,6 +298,6 @@ async def set_card_active(ctx: Context, card_id: int, active: bool) -> CardView:
         raise CustomerErased(card_id)
     if view.card.is_active != active:
         view.card.is_active = active
-        bump_pass_version(view.card, ctx.clock.now())
+        await pass_changed(ctx, view.card)
         await ctx.session.flush()
     return view

@@ -20,7 +20,7 @@ from loyalty.db import is_postgres
 from loyalty.errors import CustomerNotFound
 from loyalty.models import Customer, LoyaltyCard, LoyaltyTransaction, OrderReference
 from loyalty.services import idempotency
-from loyalty.services.cards import bump_pass_version
+from loyalty.services.cards import pass_changed
 from loyalty.services.context import Context
 
 
@@ -68,7 +68,7 @@ async def erase_customer(ctx: Context, customer_id: int) -> None:
     for card in cards:
         if card.is_active:
             card.is_active = False
-            bump_pass_version(card, now)
+            await pass_changed(ctx, card)
     await _blank_free_text(ctx, [card.id for card in cards])
     await ctx.session.flush()
 
