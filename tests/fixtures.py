@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -37,8 +38,16 @@ from loyalty.db import Database, is_postgres
 from loyalty.models import Base
 from loyalty.services import api_keys
 from loyalty.services.context import Context
-from loyalty.wallet.dev_certs import DEV_PASS_TYPE_ID, DEV_TEAM_ID, DevCertificatePaths, write_dev_certificates
+from loyalty.wallet.dev_certs import (
+    DEV_GOOGLE_ISSUER_ID,
+    DEV_GOOGLE_SERVICE_ACCOUNT,
+    DEV_PASS_TYPE_ID,
+    DEV_TEAM_ID,
+    DevCertificatePaths,
+    write_dev_certificates,
+)
 from tests import databases
+from tests.google_peer import GooglePeer, google_peer
 from tests.services.helpers import Caller, caller_for
 from tests.tenants import Tenant, make_tenant
 
@@ -261,3 +270,42 @@ def dev_wallet(tmp_path_factory: pytest.TempPathFactory) -> DevWallet:
 def apple_settings(database_url: str, dev_wallet: DevWallet) -> Settings:
     """`settings` with Apple Wallet configured on the development certificates."""
     return test_settings(database_url, **dev_wallet.settings)
+
+
+@dataclass(frozen=True)
+class DevGoogle:
+    """The local Google peer (tests/google_peer.py) and the development service-account key pointed at it."""
+
+    peer: GooglePeer
+    key_file: Path
+    certificate: bytes
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return {
+            "google_issuer_id": DEV_GOOGLE_ISSUER_ID,
+            "google_service_account_file": self.key_file,
+            "google_api_url": self.peer.url,
+            "public_base_url": "http://127.0.0.1:8000",
+        }
+
+
+@pytest.fixture(scope="session")
+def dev_google(dev_wallet: DevWallet) -> Iterator[DevGoogle]:
+    """One peer for the session; a copy of the development key whose `token_uri` is the peer's."""
+    certificate = dev_wallet.paths.google_certificate.read_bytes()
+    with google_peer(certificate, DEV_GOOGLE_SERVICE_ACCOUNT) as peer:
+        key = json.loads(dev_wallet.paths.google_service_account.read_text())
+        key_file = dev_wallet.paths.google_service_account.with_name("google-peer-key.json")
+        key_file.write_text(json.dumps({**key, "token_uri": peer.token_uri}))
+        yield DevGoogle(peer, key_file, certificate)
+
+
+@pytest.fixture
+def google(dev_google: DevGoogle) -> Iterator[DevGoogle]:
+    """The peer, forgotten before the test; after it, every body it received conformed to the discovery
+    document and no notice went past Google's budget."""
+    dev_google.peer.reset()
+    yield dev_google
+    assert dev_google.peer.invalid == []
+    assert dev_google.peer.quota_refusals == []

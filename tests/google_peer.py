@@ -59,6 +59,7 @@ before the thread starts; an error of the peer itself is raised when the block e
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import fnmatch
@@ -76,8 +77,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
+from google.auth import crypt, jwt
 from google.auth import exceptions as google_auth_exceptions
-from google.auth import jwt
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
@@ -802,3 +803,18 @@ def _stop(thread: threading.Thread, stopping: list[tuple[asyncio.AbstractEventLo
     thread.join(_STOP_TIMEOUT)
     if thread.is_alive():
         raise RuntimeError(f"the Google peer did not stop in {_STOP_TIMEOUT} s")
+
+
+def verified_save_link_claims(save_url: str, certificate: bytes) -> dict[str, Any]:
+    """The claims of a Save to Google Wallet link's JWT once its RS256 signature verifies with the service
+    account's certificate (google-auth's verifier; google-auth's `jwt.decode` would also demand an `exp`,
+    which a save link does not carry). Raises AssertionError when the signature does not verify."""
+    token = save_url.removeprefix("https://pay.google.com/gp/v/save/")
+    assert token != save_url, f"not a save link: {save_url}"
+    header_and_payload, _, signature = token.rpartition(".")
+    verifier = crypt.RSAVerifier.from_string(certificate)  # type: ignore[no-untyped-call]
+    padded = signature + "=" * (-len(signature) % 4)
+    assert verifier.verify(header_and_payload.encode(), base64.urlsafe_b64decode(padded)), "bad signature"
+    assert jwt.decode_header(token)["alg"] == "RS256"  # type: ignore[no-untyped-call]
+    claims: dict[str, Any] = jwt.decode(token, verify=False)  # type: ignore[no-untyped-call]
+    return claims

@@ -22,6 +22,8 @@ from loyalty.wallet.dev_certs import paths_in as dev_certificate_paths
 from loyalty.wallet.dev_certs import write_dev_certificates
 from tests.apns_peer import dev_apns_peer
 from tests.commands import LOYALTY, loyalty_server
+from tests.discovery import assert_valid
+from tests.google_peer import verified_save_link_claims
 from tests.test_graceful_stop import free_port
 
 PASS_TYPE = "pass.dev.loyalty.example"
@@ -72,6 +74,28 @@ def test_dev_certs_writes_a_chain_shaped_like_apples(certificates: Path) -> None
     assert "issuer=CN = Loyalty Development WWDR stand-in" in subject
     assert chain.returncode == 0, chain.stdout + chain.stderr
     assert oct((certificates / "pass.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_doctor_passes_a_good_google_set_up_and_names_a_bad_issuer(certificates: Path) -> None:
+    google = {
+        "LOYALTY_GOOGLE_ISSUER_ID": "3388000000000000001",
+        "LOYALTY_GOOGLE_SERVICE_ACCOUNT_FILE": str(certificates / "google-service-account.json"),
+    }
+    good = run("wallet", "doctor", cwd=certificates, **google)
+    bad = run("wallet", "doctor", cwd=certificates, **{**google, "LOYALTY_GOOGLE_ISSUER_ID": "my-issuer"})
+    missing = run(
+        "wallet", "doctor", cwd=certificates, **{**google, "LOYALTY_GOOGLE_SERVICE_ACCOUNT_FILE": "/nowhere.json"}
+    )
+
+    assert good.returncode == 0, good.stderr
+    assert "Google Wallet: ok: issuer 3388000000000000001" in good.stdout
+    assert "loyalty-dev@loyalty-dev.iam.gserviceaccount.com" in good.stdout
+    assert "token endpoint http://127.0.0.1:8470/token" in good.stdout
+    assert "Apple Wallet: not configured" in good.stdout
+    assert bad.returncode == 1
+    assert "Google Wallet: error: LOYALTY_GOOGLE_ISSUER_ID is 'my-issuer'" in bad.stderr
+    assert missing.returncode == 1
+    assert "/nowhere.json does not exist" in missing.stderr
 
 
 def test_doctor_passes_a_good_set_up(certificates: Path) -> None:
@@ -133,9 +157,11 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
     with loyalty_server("demo", env, tmp_path) as base:
         printed = (tmp_path / next(p.name for p in tmp_path.glob("demo-*.log"))).read_text()
         pass_url = re.search(r"Apple Wallet pass (\S+)", printed)
-        assert pass_url is not None, printed
+        google_url = re.search(r"Google Wallet link (\S+)", printed)
+        assert pass_url is not None and google_url is not None, printed
         response = httpx.get(pass_url.group(1), timeout=30)
         assert pass_url.group(1).startswith(base)
+        save_link = httpx.get(google_url.group(1), timeout=30)
 
     assert response.status_code == 200, response.text
     wallet = tmp_path / ".loyalty-dev" / "wallet"
@@ -150,6 +176,15 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert verified.returncode == 0, verified.stderr
+
+    # The demo's Google Wallet link: a JWT that verifies with the development service account's certificate,
+    # carrying an object Google's discovery document accepts.
+    assert save_link.status_code == 200, save_link.text
+    certificate = (wallet / "google-service-account.pem").read_bytes()
+    claims = verified_save_link_claims(save_link.json()["save_url"], certificate)
+    assert (claims["aud"], claims["typ"], claims["origins"]) == ("google", "savetowallet", [base])
+    [loyalty_object] = claims["payload"]["loyaltyObjects"]
+    assert_valid("LoyaltyObject", loyalty_object, required=True)
 
 
 def test_the_demos_log_shows_the_push_after_a_stamp_on_a_card_a_device_holds(tmp_path: Path) -> None:
@@ -174,11 +209,16 @@ def test_the_demos_log_shows_the_push_after_a_stamp_on_a_card_a_device_holds(tmp
             json={"card_id": int(card_id), "staff_pin": "1234"},
             headers={"Authorization": "Bearer lyk_live_demo_cafe_00000000000000000000000000"},
         )
-        pushed = None
+        linked = httpx.get(f"{base}/api/v1/loyalty/cards/{card_token}/google-wallet")
+        pushed = synced = None
         deadline = time.monotonic() + 20
-        while pushed is None and time.monotonic() < deadline:
+        while (pushed is None or synced is None) and time.monotonic() < deadline:
             time.sleep(0.2)
-            pushed = next((line for line in log.read_text().splitlines() if '"event": "wallet_push"' in line), None)
+            lines = log.read_text().splitlines()
+            pushed = next((line for line in lines if '"event": "wallet_push"' in line), None)
+            synced = next(
+                (line for line in lines if '"event": "wallet_sync"' in line and "loyaltyObject" in line), None
+            )
 
     assert registered.status_code == 201, registered.text
     assert stamped.status_code == 201, stamped.text
@@ -186,6 +226,9 @@ def test_the_demos_log_shows_the_push_after_a_stamp_on_a_card_a_device_holds(tmp
     push = json.loads(pushed)
     assert (push["card_id"], push["outcome"], push["dry_run"]) == (int(card_id), "delivered", True)
     assert "f" * 64 not in log.read_text()  # the push token stays out of the log
+    assert linked.status_code == 200, linked.text
+    assert synced is not None, log.read_text()
+    assert json.loads(synced)["dry_run"] is True  # Google would refuse the development key: logged, not sent
 
 
 def test_the_worker_stops_on_sigterm_with_status_0(tmp_path: Path) -> None:

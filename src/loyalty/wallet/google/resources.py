@@ -116,13 +116,14 @@ def loyalty_class(program: ProgramFacts, *, issuer_id: str, logo_url: str) -> di
 
 
 def minimal_object(card: CardFacts, *, issuer_id: str) -> dict[str, Any]:
-    """The object a save link carries (WALLET.md): id, class, state, account, balances and barcode. The
-    worker writes the rest (picture, link) once the card changes or the link is handed out."""
+    """The object a save link carries (WALLET.md): id, class, state, account, balances (their label in
+    the vendor's language only) and barcode, so the link stays short. The worker writes the rest (the
+    labels' translations, picture, link) once the link is handed out."""
     body: dict[str, Any] = {
         "id": object_id(issuer_id, card.serial_number),
         "classId": class_id(issuer_id, card.program_id),
         "state": INACTIVE if card.is_voided else ACTIVE,
-        **_balances(card),
+        **_balances(card, translated=False),
     }
     if card.card_number is not None:
         body["accountId"] = card.card_number
@@ -139,6 +140,7 @@ def object_fields(card: CardFacts, *, issuer_id: str, base_url: str) -> dict[str
     minimal = minimal_object(card, issuer_id=issuer_id)
     fields: dict[str, Any] = {
         **minimal,
+        **_balances(card, translated=True),
         "accountId": minimal.get("accountId"),
         "accountName": minimal.get("accountName"),
         "barcode": minimal.get("barcode"),
@@ -175,10 +177,13 @@ def logo_path(initial: str, card_color: str | None) -> str:
     return f"/wallet/img/logo/{ord(initial[:1] or '?')}/{palette_slug(card_color)}.png"
 
 
-def _balances(card: CardFacts) -> dict[str, Any]:
+def _balances(card: CardFacts, *, translated: bool) -> dict[str, Any]:
     locale = card.default_locale
-    stamps = {"label": translate(STAMPS_LABEL, locale), "localizedLabel": localized(STAMPS_LABEL, locale)}
-    points = {"label": translate(POINTS_LABEL, locale), "localizedLabel": localized(POINTS_LABEL, locale)}
+    stamps: dict[str, Any] = {"label": translate(STAMPS_LABEL, locale)}
+    points: dict[str, Any] = {"label": translate(POINTS_LABEL, locale)}
+    if translated:
+        stamps["localizedLabel"] = localized(STAMPS_LABEL, locale)
+        points["localizedLabel"] = localized(POINTS_LABEL, locale)
     progress = f"{card.stamp_count}/{card.stamps_target}"
     stamps["balance"] = {"string": progress} if len(progress) <= LONGEST_BALANCE_STRING else {"int": card.stamp_count}
     points["balance"] = {"int": min(card.points_balance, LARGEST_INT)}
