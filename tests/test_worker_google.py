@@ -11,11 +11,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import OutboxStatus
+from loyalty.models import GoogleWalletObject, OutboxStatus
 from loyalty.wallet.dev_certs import DEV_GOOGLE_ISSUER_ID
 from loyalty.worker import Worker, walletobjects_client
 from tests.fixtures import DevGoogle, test_settings
@@ -319,3 +320,28 @@ async def test_the_vendor_sees_the_cards_google_object_and_the_programmes_count(
     assert wallet["google"]["state"] == "ACTIVE" and wallet["google"]["notifications_24h"] == 1
     assert wallet["google"]["last_sync_at"] is not None
     assert stats["google_objects"] == 1
+
+
+async def test_an_eleventh_message_first_drops_our_oldest(
+    client: httpx.AsyncClient, card: Tenant, worker: Worker, clock: FixedClock, google: DevGoogle, database: Database
+) -> None:
+    await hand_out_save_link(client, card)
+    await drain(worker, clock)
+    old = [
+        {"id": f"old-{n}", "header": "Earlier", "body": "An earlier reward", "messageType": "TEXT"} for n in range(10)
+    ]
+    async with database.unit_of_work() as session:  # ten rewards ago, as Google holds them
+        await session.execute(
+            update(GoogleWalletObject).where(GoogleWalletObject.card_id == card.card_id).values(messages=old)
+        )
+    google.peer.put_object({**google.peer.objects[object_id(google)], "messages": old})
+    before = len(google.peer.requests)
+
+    for _ in range(5):
+        await stamp(client, card)
+        await drain(worker, clock)
+
+    trimmed = [request.body for request in google.peer.requests[before:] if request.body and "messages" in request.body]
+    assert [[message["id"] for message in body["messages"]] for body in trimmed] == [[f"old-{n}" for n in range(1, 10)]]
+    held = google.peer.objects[object_id(google)]["messages"]
+    assert len(held) == 10 and held[0]["id"] == "old-1" and held[-1]["header"] == "Your reward is ready!"
