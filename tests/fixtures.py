@@ -28,14 +28,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from loyalty import migrate
 from loyalty.app import create_app
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database, is_postgres
-from loyalty.models import Base
+from loyalty.models import Base, WalletOutbox
 from loyalty.services import api_keys
 from loyalty.services.context import Context
 from loyalty.wallet.dev_certs import (
@@ -46,6 +46,7 @@ from loyalty.wallet.dev_certs import (
     DevCertificatePaths,
     write_dev_certificates,
 )
+from loyalty.worker import Worker
 from tests import databases
 from tests.google_peer import GooglePeer, google_peer
 from tests.services.helpers import Caller, caller_for
@@ -270,6 +271,19 @@ def dev_wallet(tmp_path_factory: pytest.TempPathFactory) -> DevWallet:
 def apple_settings(database_url: str, dev_wallet: DevWallet) -> Settings:
     """`settings` with Apple Wallet configured on the development certificates."""
     return test_settings(database_url, **dev_wallet.settings)
+
+
+async def drain(worker: Worker, clock: FixedClock) -> None:
+    """Runs the worker until nothing is due, the clock moved past the coalescing delay first."""
+    clock.advance(timedelta(seconds=3))
+    while await worker.run_once():
+        pass
+
+
+async def outbox_rows(database: Database) -> list[WalletOutbox]:
+    """Every outbox row, oldest first."""
+    async with database.unit_of_work() as session:
+        return list(await session.scalars(select(WalletOutbox).order_by(WalletOutbox.id)))
 
 
 @dataclass(frozen=True)

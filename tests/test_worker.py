@@ -15,14 +15,14 @@ from sqlalchemy import func, select, text
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import AppleDeviceRegistration, OutboxStatus, WalletOutbox
+from loyalty.models import AppleDeviceRegistration, OutboxStatus
 from loyalty.services import outbox
 from loyalty.services.context import Context
 from loyalty.wallet.dev_certs import DEV_PASS_TYPE_ID
 from loyalty.worker import Worker, apns_client
 from tests.api.apple_device import Device
 from tests.apns_peer import ApnsPeer, dev_apns_peer
-from tests.fixtures import DevWallet, test_settings
+from tests.fixtures import DevWallet, drain, outbox_rows, test_settings
 from tests.tenants import Tenant
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -80,18 +80,6 @@ async def two_devices(client: httpx.AsyncClient, tenant: Tenant) -> list[str]:
         answer = await device.register(await device.add(tenant), push_token=token)
         assert answer.status_code == 201
     return tokens
-
-
-async def drain(worker: Worker, clock: FixedClock) -> None:
-    """Runs the worker until nothing is due, the clock moved past the coalescing delay first."""
-    clock.advance(timedelta(seconds=3))
-    while await worker.run_once():
-        pass
-
-
-async def outbox_rows(database: Database) -> list[WalletOutbox]:
-    async with database.unit_of_work() as session:
-        return list(await session.scalars(select(WalletOutbox).order_by(WalletOutbox.id)))
 
 
 async def test_a_stamp_pushes_once_to_each_registered_device_with_the_pass_type_as_topic(

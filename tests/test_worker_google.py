@@ -19,10 +19,9 @@ from loyalty.db import Database
 from loyalty.models import GoogleWalletObject, OutboxStatus
 from loyalty.wallet.dev_certs import DEV_GOOGLE_ISSUER_ID
 from loyalty.worker import Worker, walletobjects_client
-from tests.fixtures import DevGoogle, test_settings
+from tests.fixtures import DevGoogle, drain, outbox_rows, test_settings
 from tests.google_peer import RecordedRequest
 from tests.tenants import Tenant, make_tenant
-from tests.test_worker import drain, outbox_rows
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
