@@ -24,7 +24,7 @@ from loyalty.models.api_key import COUNTER_SCOPE
 from loyalty.services import api_keys
 from loyalty.services.context import Context
 from tests.api.live_server import serve
-from tests.fixtures import DevWallet, empty_tables, test_settings
+from tests.fixtures import DevGoogle, DevWallet, empty_tables, test_settings
 from tests.tenants import make_tenant
 
 EXAMPLES_PER_OPERATION = 30
@@ -32,10 +32,12 @@ API_MD = Path(__file__).resolve().parents[3] / "shared" / "API.md"
 
 
 @pytest.fixture(scope="module")
-def live(_postgres_url: str, dev_wallet: DevWallet) -> Iterator[tuple[str, dict[str, str | None]]]:
+def live(
+    _postgres_url: str, dev_wallet: DevWallet, dev_google: DevGoogle
+) -> Iterator[tuple[str, dict[str, str | None]]]:
     """A live server on PostgreSQL, with a vendor's programme, PIN and card, a key of every kind, and
-    Apple Wallet on the development certificates (so its routes are fuzzed, not merely 503)."""
-    app_settings = test_settings(_postgres_url, enroll_rate_limit=1000, **dev_wallet.settings)
+    both wallets on the development certificates and key (so their routes are fuzzed, not merely 503)."""
+    app_settings = test_settings(_postgres_url, enroll_rate_limit=1000, **{**dev_wallet.settings, **dev_google.settings})
 
     async def seed() -> dict[str, str | None]:
         database = Database.from_settings(app_settings)
@@ -101,14 +103,14 @@ def test_openapi_describes_every_route_with_tags_errors_and_bearer(live: tuple[s
     operations = [(path, method, op) for path, item in spec["paths"].items() for method, op in item.items()]
     assert len(operations) >= 40
     for path, method, op in operations:
-        audiences = {"admin", "vendor", "public", "apple wallet"}
+        audiences = {"admin", "vendor", "public", "apple wallet", "wallet pictures"}
         assert op.get("tags") and op["tags"][0] in audiences, f"{method} {path} has no audience tag"
         assert op.get("summary"), f"{method} {path} has no summary"
         if "parameters" in op or "requestBody" in op:
             error_schema = op["responses"].get("422", {}).get("content", {}).get("application/json", {}).get("schema")
             envelope = error_schema["allOf"][0] if error_schema and "allOf" in error_schema else error_schema
             assert envelope == {"$ref": "#/components/schemas/ErrorOut"}, f"{method} {path}: 422 not our envelope"
-        if not path.startswith("/api/v1/loyalty"):
+        if path.startswith(("/api/v1/vendor/", "/api/v1/admin/")):
             assert op.get("security") == [{"HTTPBearer": []}], f"{method} {path} does not declare the bearer key"
     assert httpx.get(f"{base_url}/docs").status_code == 200
 
