@@ -234,6 +234,8 @@ async def test_a_404_on_patch_inserts_and_a_409_on_that_insert_patches_the_whole
 
     sequence = [(request.method, request.status) for request in google.peer.requests[before:]]
     assert sequence == [("PATCH", 404), ("POST", 409), ("PATCH", 200)]
+    wallet = (await client.get(f"{VENDOR}/cards/{card.card_id}/wallet", headers=card.headers)).json()
+    assert wallet["google"]["notifications_24h"] == 0  # the notifying PATCH failed: nobody was told
     whole = google.peer.requests[-1].body
     assert {"classId", "state", "accountId", "barcode", "heroImage", "loyaltyPoints"} <= set(whole)
     assert [row.status for row in await outbox_rows(worker.database)][-1] == OutboxStatus.SENT
@@ -342,5 +344,43 @@ async def test_an_eleventh_message_first_drops_our_oldest(
 
     trimmed = [request.body for request in google.peer.requests[before:] if request.body and "messages" in request.body]
     assert [[message["id"] for message in body["messages"]] for body in trimmed] == [[f"old-{n}" for n in range(1, 10)]]
+    assert {message["messageType"] for message in trimmed[0]["messages"]} == {"TEXT"}
     held = google.peer.objects[object_id(google)]["messages"]
     assert len(held) == 10 and held[0]["id"] == "old-1" and held[-1]["header"] == "Your reward is ready!"
+
+
+async def test_erasing_the_holder_of_a_card_already_deactivated_still_clears_the_object(
+    client: httpx.AsyncClient, card: Tenant, worker: Worker, clock: FixedClock, google: DevGoogle
+) -> None:
+    await hand_out_save_link(client, card)
+    await drain(worker, clock)
+    deactivated = await client.post(f"{VENDOR}/cards/{card.card_id}/deactivate", headers=card.headers)
+    assert deactivated.status_code == 200
+    await drain(worker, clock)
+    assert google.peer.objects[object_id(google)]["state"] == "INACTIVE"
+    assert "accountName" in google.peer.objects[object_id(google)]  # deactivated, not erased: still the holder's
+
+    customer = (await client.get(f"{VENDOR}/cards/{card.card_id}", headers=card.headers)).json()["customer"]["id"]
+    assert (await client.post(f"{VENDOR}/customers/{customer}/erase", headers=card.headers)).status_code == 204
+    await drain(worker, clock)
+
+    stored = google.peer.objects[object_id(google)]
+    assert {"accountName", "accountId", "barcode", "linksModuleData"}.isdisjoint(stored)
+
+
+async def test_a_vendor_renamed_by_the_admin_renames_the_class(
+    client: httpx.AsyncClient, card: Tenant, worker: Worker, clock: FixedClock, google: DevGoogle, admin_key: str
+) -> None:
+    await drain(worker, clock)
+
+    renamed = await client.patch(
+        f"/api/v1/admin/loyalty/vendors/{card.vendor_id}",
+        json={"name": "Café Renamed"},
+        headers={"Authorization": f"Bearer {admin_key}"},
+    )
+    assert renamed.status_code == 200, renamed.text
+    await drain(worker, clock)
+
+    [patch] = calls(google, "PATCH", CLASSES)
+    assert patch.body["issuerName"] == "Café Renamed"
+    assert google.peer.classes[f"{DEV_GOOGLE_ISSUER_ID}.p{card.program_id}"]["issuerName"] == "Café Renamed"

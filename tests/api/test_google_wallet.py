@@ -101,7 +101,7 @@ async def test_an_unknown_card_token_answers_404(client: httpx.AsyncClient) -> N
     assert_error(answer, 404, "LOYALTY_CARD_NOT_FOUND")
 
 
-def worst_case_card() -> CardFacts:
+def worst_case_card(first_name: str = "😀" * 200) -> CardFacts:
     """The longest save link: the longest names and numbers the schemas allow, the largest balances."""
     return CardFacts(
         serial_number="f" * 32,  # services/card_numbers.py: 128 bits in hex
@@ -122,7 +122,7 @@ def worst_case_card() -> CardFacts:
         points_balance=2**63 - 1,
         is_active=True,
         is_erased=False,
-        first_name="Ä" * 200,  # the JWT's JSON escapes it: six characters each
+        first_name=first_name,
         card_number=" ".join(["9999"] * 4),  # 16 digits
         qr_code="Q" * 32,  # 192 bits, URL-safe base64
         last_transaction=None,
@@ -134,10 +134,14 @@ def worst_case_card() -> CardFacts:
     )
 
 
-def test_the_worst_case_save_link_stays_under_1800_characters(google: DevGoogle, database_url: str) -> None:
+# The JWT's JSON escapes every non-ASCII character: "Ä" takes six characters, an emoji twelve.
+@pytest.mark.parametrize("first_name", ["W" * 200, "Ä" * 200, "😀" * 200], ids=["ascii", "latin", "emoji"])
+def test_the_worst_case_save_link_stays_under_1800_characters(
+    google: DevGoogle, database_url: str, first_name: str
+) -> None:
     issuer, _ = from_settings(test_settings(database_url, **{**google.settings, "google_issuer_id": "9" * 19}))
     assert issuer is not None
-    url = issuer.save_url(worst_case_card(), START)
+    url = issuer.save_url(worst_case_card(first_name), START)
 
     token = url.removeprefix(save_link.SAVE_URL)
     assert len(token) < save_link.LONGEST_JWT, len(token)

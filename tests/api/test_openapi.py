@@ -37,7 +37,9 @@ def live(
 ) -> Iterator[tuple[str, dict[str, str | None]]]:
     """A live server on PostgreSQL, with a vendor's programme, PIN and card, a key of every kind, and
     both wallets on the development certificates and key (so their routes are fuzzed, not merely 503)."""
-    app_settings = test_settings(_postgres_url, enroll_rate_limit=1000, **{**dev_wallet.settings, **dev_google.settings})
+    app_settings = test_settings(
+        _postgres_url, enroll_rate_limit=1000, **{**dev_wallet.settings, **dev_google.settings}
+    )
 
     async def seed() -> dict[str, str | None]:
         database = Database.from_settings(app_settings)

@@ -16,7 +16,8 @@ class GoogleWalletObject(Base):
     PATCHed to Google. `synced_fields` holds the top-level fields as last written ({} before the first
     write), so a change PATCHes only what differs. `notices` are the UTC instants of the notifications
     Google counted against the pass in the last 24 hours (Google allows 3), `messages` the messages we
-    added and that Google still holds ({id, header, body, messageType}, oldest first, at most 10).
+    added and that Google still holds (Google's Message: id, header, body, messageType, localizedHeader;
+    oldest first, at most 10).
     """
 
     __tablename__ = "google_wallet_objects"

@@ -61,13 +61,14 @@ async def erase_customer(ctx: Context, customer_id: int) -> None:
     now = ctx.clock.now()
     cards = list(await ctx.session.scalars(select(LoyaltyCard).where(LoyaltyCard.customer_id == customer.id)))
     await idempotency.forget_answers_about(ctx, [card.program_id for card in cards], _identifiers(customer, cards))
+    first_time = customer.erased_at is None
     customer.email = customer.email_normalised = f"erased-{customer.id}@invalid"
     customer.name = customer.phone = None
     customer.marketing_consent = False
     customer.erased_at = now
     for card in cards:
-        if card.is_active:
-            card.is_active = False
+        card.is_active = False
+        if first_time:  # a deactivated card's passes show the holder too: every one is redrawn without them
             await pass_changed(ctx, card)
     await _blank_free_text(ctx, [card.id for card in cards])
     await ctx.session.flush()

@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from loyalty.clock import require_iana_zone
 from loyalty.errors import VendorAlreadyExists, VendorNotFound
 from loyalty.i18n import SUPPORTED_LOCALES, normalise_locale
-from loyalty.models import Vendor, VendorTotals
+from loyalty.models import LoyaltyProgram, Vendor, VendorTotals
 from loyalty.models.vendor_totals import SLOTS
+from loyalty.services import google_wallet, outbox, wallet_passes
 from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
@@ -142,7 +143,8 @@ async def get_vendor(ctx: Context, vendor_id: int) -> Vendor:
 async def update_vendor(ctx: Context, vendor_id: int, changes: VendorUpdate) -> Vendor:
     """Applies the fields given (VendorNotFound, 404, for an unknown vendor). A new slug taken by another
     vendor is VendorAlreadyExists (409), checked first and, against a concurrent change, by the unique
-    index; the vendor's own slug given again changes nothing."""
+    index; the vendor's own slug given again changes nothing. A new name, slug or language moves every
+    pass of the vendor's programme and queues the wallets' updates (the passes show them)."""
     vendor = await get_vendor(ctx, vendor_id)
     values = changes.model_dump(include=changes.model_fields_set)
     slug = values.get("slug")
@@ -150,6 +152,7 @@ async def update_vendor(ctx: Context, vendor_id: int, changes: VendorUpdate) -> 
         taken = await ctx.session.scalar(select(Vendor.id).where(Vendor.slug == slug, Vendor.id != vendor.id))
         if taken is not None:
             raise VendorAlreadyExists()
+    shown_before = _shown_on_the_passes(vendor)
     for name, value in values.items():
         setattr(vendor, name, value)
     try:
@@ -157,7 +160,25 @@ async def update_vendor(ctx: Context, vendor_id: int, changes: VendorUpdate) -> 
             await ctx.session.flush()
     except IntegrityError as exc:  # a concurrent request took the slug between our check and the update
         raise VendorAlreadyExists() from exc
+    if _shown_on_the_passes(vendor) != shown_before:
+        await _passes_changed(ctx, vendor.id)
     return vendor
+
+
+def _shown_on_the_passes(vendor: Vendor) -> tuple[str, str, str]:
+    """What the wallets show of a vendor: the name (Apple's organizationName, Google's issuerName), the slug
+    (the pass's file name) and the language (Google's default texts)."""
+    return vendor.name, vendor.slug, vendor.default_locale
+
+
+async def _passes_changed(ctx: Context, vendor_id: int) -> None:
+    """Every pass of the vendor's programme moves and the wallets are told, as after a programme change."""
+    program_id = await ctx.session.scalar(select(LoyaltyProgram.id).where(LoyaltyProgram.vendor_id == vendor_id))
+    if program_id is None:
+        return
+    await wallet_passes.move_program_passes(ctx, program_id)
+    await outbox.queue_for_registered_cards(ctx, program_id)
+    await google_wallet.class_wanted(ctx, vendor_id, program_id)
 
 
 async def set_vendor_active(ctx: Context, vendor_id: int, active: bool) -> Vendor:

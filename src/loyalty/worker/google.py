@@ -122,9 +122,9 @@ class GoogleSender:
                 return written
         wanted = resources.object_fields(card, issuer_id=self.issuer_id, base_url=self.base_url)
         plan = _plan(state, card, wanted, self.clock.now())
-        reply = Reply(200)
+        reply, notified = Reply(200), False
         if plan.changes or plan.notify_update:
-            reply = await self._patch_object(row, state.object_id, wanted, plan)
+            reply, notified = await self._patch_object(row, state.object_id, wanted, plan)
         messages, message_reply = list(state.messages), Reply(200)
         if reply.outcome is Outcome.OK and plan.announce_reward:
             message_reply, messages = await self._add_reward_message(row, state, card, plan.notify_message)
@@ -133,7 +133,7 @@ class GoogleSender:
             if reply.outcome is Outcome.OK:
                 write = google_wallet.ObjectWrite(
                     fields=wanted,
-                    notified=plan.notify_update or (plan.notify_message and message_reply.outcome is Outcome.OK),
+                    notified=notified or (plan.notify_message and message_reply.outcome is Outcome.OK),
                     messages=tuple(messages),
                     reward_ready=card.reward_ready if message_reply.outcome is Outcome.OK else state.reward_ready,
                     status=(message_reply if message_reply.outcome is not Outcome.OK else reply).summary,
@@ -143,16 +143,21 @@ class GoogleSender:
                 await google_wallet.record_object_failure(ctx, card_id, reply.summary)
         return _settlement(reply if reply.outcome is not Outcome.OK else message_reply)
 
-    async def _patch_object(self, row: Claimed, object_id: str, wanted: dict[str, Any], plan: _Plan) -> Reply:
+    async def _patch_object(
+        self, row: Claimed, object_id: str, wanted: dict[str, Any], plan: _Plan
+    ) -> tuple[Reply, bool]:
+        """Google's last answer, and whether the holder was notified: only the first PATCH asks for a
+        notice, so an object Google did not have (inserted instead) notified nobody."""
         body = {**plan.changes, **({"notifyPreference": "NOTIFY_ON_UPDATE"} if plan.notify_update else {})}
         reply = await self._call(row, "patch", OBJECT, object_id, body)
-        if reply.outcome is Outcome.NOT_FOUND:  # not saved yet, or gone: Google gets the whole object
-            whole = resources.insert_body(wanted)
-            reply = await self._call(row, "insert", OBJECT, object_id, whole)
-            if reply.outcome is Outcome.CONFLICT:  # saved meanwhile: ours is authoritative
-                rest = {name: value for name, value in wanted.items() if name != "id"}
-                reply = await self._call(row, "patch", OBJECT, object_id, rest)
-        return reply
+        if reply.outcome is not Outcome.NOT_FOUND:
+            return reply, plan.notify_update and reply.outcome is Outcome.OK
+        whole = resources.insert_body(wanted)  # not saved yet, or gone: Google gets the whole object
+        reply = await self._call(row, "insert", OBJECT, object_id, whole)
+        if reply.outcome is Outcome.CONFLICT:  # saved meanwhile: ours is authoritative
+            rest = {name: value for name, value in wanted.items() if name != "id"}
+            reply = await self._call(row, "patch", OBJECT, object_id, rest)
+        return reply, False
 
     async def _add_reward_message(
         self, row: Claimed, state: google_wallet.ObjectState, card: CardFacts, notify: bool
@@ -160,7 +165,9 @@ class GoogleSender:
         messages = list(state.messages)
         object_id = state.object_id
         if len(messages) >= google_wallet.MOST_MESSAGES:  # make room: our oldest goes
-            messages = messages[-(google_wallet.MOST_MESSAGES - 1) :]
+            # The PATCH writes the list anew: as TEXT, so that keeping a message notifies nobody again.
+            kept_messages = messages[-(google_wallet.MOST_MESSAGES - 1) :]
+            messages = [{**message, "messageType": "TEXT"} for message in kept_messages]
             kept = {"messages": messages}
             reply = await self._call(row, "patch", OBJECT, object_id, kept)
             if reply.outcome is not Outcome.OK:

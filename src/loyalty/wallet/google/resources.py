@@ -2,7 +2,7 @@
 and WALLET.md ("Google Wallet") chooses them.
 
 Ids: a class is `{issuer}.p{program id}`, an object `{issuer}.{pass serial}` (Google: the part after
-the issuer holds only letters, digits, `.`, `_` and `-`; a serial is URL-safe base64 without padding).
+the issuer holds only letters, digits, `.`, `_` and `-`; a serial is 32 hex digits).
 Enum values are written in their UPPER_CASE spelling; the lower-case ones are deprecated. Texts a
 holder reads come from the gettext catalogues in en, fr, de and lb: the vendor's language is the
 `defaultValue`, the other three are `translatedValues`.
@@ -13,6 +13,7 @@ would write now and PATCH only the difference (`changed_fields`).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from loyalty.i18n import N_, NP_, SUPPORTED_LOCALES, Message, normalise_locale, translate
@@ -22,7 +23,10 @@ from loyalty.wallet.images import Palette
 
 COUNTRY_CODE = "LU"  # vendors have no country yet; every one is in Luxembourg (WALLET.md's default)
 LONGEST_BALANCE_STRING = 7  # Google shows at most 7 characters of a string balance
-LONGEST_ACCOUNT_NAME = 40  # what a pass shows of a name; also keeps the save link short
+LONGEST_ACCOUNT_NAME = 40  # characters: more than a pass shows of a name
+# A save link's JSON escapes every non-ASCII character (`\\u00e4`, an emoji twice over), so the name is
+# also cut to this many characters once escaped: the worst case stays under the link's 1,800 characters.
+LONGEST_ESCAPED_ACCOUNT_NAME = 120
 ACTIVE, INACTIVE = "ACTIVE", "INACTIVE"
 LARGEST_INT = 2**31 - 1  # a balance's `int` is an int32 in the discovery document
 
@@ -128,7 +132,7 @@ def minimal_object(card: CardFacts, *, issuer_id: str) -> dict[str, Any]:
     if card.card_number is not None:
         body["accountId"] = card.card_number
     if card.first_name is not None:
-        body["accountName"] = card.first_name[:LONGEST_ACCOUNT_NAME]
+        body["accountName"] = _fitted(card.first_name[:LONGEST_ACCOUNT_NAME], LONGEST_ESCAPED_ACCOUNT_NAME)
     if card.qr_code is not None and card.card_number is not None:
         body["barcode"] = {"type": "QR_CODE", "value": card.qr_code, "alternateText": card.card_number}
     return body
@@ -190,6 +194,14 @@ def _balances(card: CardFacts, *, translated: bool) -> dict[str, Any]:
     if card.collects_stamps and card.collects_points:
         return {"loyaltyPoints": stamps, "secondaryLoyaltyPoints": points}
     return {"loyaltyPoints": stamps if card.collects_stamps else points}
+
+
+def _fitted(text: str, escaped_budget: int) -> str:
+    """`text` cut (at a character) so that its JSON string, escaped as ASCII, holds at most `escaped_budget`
+    characters between its quotes."""
+    while len(json.dumps(text)) - 2 > escaped_budget:
+        text = text[:-1]
+    return text
 
 
 def changed_fields(written: dict[str, Any], wanted: dict[str, Any]) -> dict[str, Any]:
