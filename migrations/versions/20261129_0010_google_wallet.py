@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("card_id", name=op.f("uq_google_wallet_objects_card_id")),
         sa.UniqueConstraint("object_id", name=op.f("uq_google_wallet_objects_object_id")),
     )
+    op.create_index(op.f("ix_google_wallet_objects_vendor_id"), "google_wallet_objects", ["vendor_id"])
     with op.batch_alter_table("wallet_outbox") as outbox:
         outbox.alter_column("card_id", existing_type=BIG_ID, nullable=True)
         outbox.add_column(sa.Column("program_id", BIG_ID, nullable=True))
@@ -92,5 +93,6 @@ def downgrade() -> None:
         outbox.drop_constraint(op.f("fk_wallet_outbox_program_id_loyalty_programs"), type_="foreignkey")
         outbox.drop_column("program_id")
         outbox.alter_column("card_id", existing_type=BIG_ID, nullable=False)
+    op.drop_index(op.f("ix_google_wallet_objects_vendor_id"), table_name="google_wallet_objects")
     op.drop_table("google_wallet_objects")
     op.drop_table("google_wallet_classes")

@@ -23,7 +23,7 @@ class GoogleWalletObject(Base):
     __tablename__ = "google_wallet_objects"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id"))
+    vendor_id: Mapped[int] = mapped_column(ForeignKey("vendors.id"), index=True)  # the vendor's count
     card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"), unique=True)
     object_id: Mapped[str] = mapped_column(String(200), unique=True)
     synced_fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
