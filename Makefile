@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint typecheck bench faults pushes clean
+.PHONY: demo test install browser lint typecheck bench faults pushes clean
 
 # The virtual environment is rebuilt whenever the lock file or the package metadata changes.
 $(STAMP): requirements.lock pyproject.toml
@@ -19,7 +19,17 @@ install: $(STAMP)
 demo: install
 	$(BIN)/loyalty demo
 
-test: install
+# Debian's Chromium for the browser tests (tests/browser.py), installed when missing and running as root;
+# silent when it is there. Playwright drives it: never `playwright install` (its browser downloads fail here).
+browser:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+		else \
+			echo "NOTE: /usr/bin/chromium is missing and only root can install it: the browser tests will be skipped (CI=true fails them)"; \
+		fi; }
+
+test: install browser
 	$(BIN)/python -m tests.run
 
 lint: install

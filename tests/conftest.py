@@ -1,3 +1,4 @@
-"""The only conftest: it registers the one fixture module, tests/fixtures.py, for the whole suite."""
+"""The only conftest: it registers the fixture modules for the whole suite: tests/fixtures.py, and
+tests/browser.py for the tests in a real browser."""
 
-pytest_plugins = ["tests.fixtures"]
+pytest_plugins = ["tests.fixtures", "tests.browser"]

@@ -13,15 +13,16 @@ import uvicorn
 from fastapi import FastAPI
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    port = _free_port()
+def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
+    """Serves `app` on `port` (a free one by default) until the block ends; yields the base URL."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
