@@ -192,7 +192,7 @@ def test_the_demos_log_shows_the_push_after_a_stamp_on_a_card_a_device_holds(tmp
     env.update(LOYALTY_DATABASE_URL=f"sqlite:///{tmp_path / 'demo.db'}", LOYALTY_BCRYPT_ROUNDS="4")
     with loyalty_server("demo", env, tmp_path) as base:
         log = next(tmp_path.glob("demo-*.log"))
-        token = re.search(r"Café Demo\s+Alice\s+card_id (\d+).*?\n\s+page \S+/cards/(\S+)", log.read_text())
+        token = re.search(r"Café Demo\s+Alice\s+card_id (\d+).*?\n\s+page \S+/card/(\S+)", log.read_text())
         assert token is not None, log.read_text()
         card_id, card_token = token.groups()
         with zipfile.ZipFile(

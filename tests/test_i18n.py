@@ -48,7 +48,19 @@ MessageId = str | tuple[str, ...]
 # a name, a list of words, a bound compared with ("{minimum} or more") or a position ("line {line}"):
 # numbers beside no noun, which no language inflects.
 # Placeholders that hold no count: names, texts, positions, and a rate (a decimal such as 1.5, no plural).
-NOT_COUNTS = {"reward", "expected", "fields", "minimum", "maximum", "line", "column", "vendor", "rate"}
+NOT_COUNTS = {
+    "reward",
+    "expected",
+    "fields",
+    "minimum",
+    "maximum",
+    "line",
+    "column",
+    "vendor",
+    "rate",
+    "name",
+    "card_number",
+}
 
 
 @cache

@@ -564,11 +564,12 @@ def _still_valid(certificate_file: Path, margin: Any) -> bool:
 
 
 def _print_demo(summary: Any, base: str, database_url: str, wallet_note: str) -> None:
+    settings_mail_dir = _settings().mail_dir
     from loyalty import demo as d
 
     cards = "\n".join(
         f"                  {c.shop:<12} {c.customer:<6} card_id {c.card_id}  number {c.card_number}\n"
-        f"                    page {base}/api/v1/loyalty/cards/{c.card_token}\n"
+        f"                    page {base}/card/{c.card_token}\n"
         f"                    Apple Wallet pass {base}/api/v1/loyalty/cards/{c.card_token}/apple-pass\n"
         f"                    Google Wallet link {base}/api/v1/loyalty/cards/{c.card_token}/google-wallet"
         for c in summary.cards
@@ -579,8 +580,10 @@ def _print_demo(summary: Any, base: str, database_url: str, wallet_note: str) ->
 Loyalty demo ready on {describe_database(database_url)}.
   API docs        {base}/docs
   Health          {base}/api/v1/loyalty/health
-  Public pages    {base}/api/v1/loyalty/programs/{summary.cafe_slug}
-                  {base}/api/v1/loyalty/programs/{summary.bakery_slug}
+  Enrolment pages {base}/join/{summary.cafe_slug}
+                  {base}/join/{summary.bakery_slug}
+  Public API      {base}/api/v1/loyalty/programs/{summary.cafe_slug}
+  Mails           written to {settings_mail_dir}/ (no SMTP server in the demo)
   Admin key       {d.DEMO_ADMIN_KEY}
   Café key        {d.CAFE_KEY}    stamp card; staff PINs {d.CAFE_PIN} (Anna), {d.CAFE_PIN_2} (Luc)
   Bakery key      {d.BAKERY_KEY}  points; staff PIN {d.BAKERY_PIN} (Marie)

@@ -132,6 +132,15 @@ class Settings(BaseSettings):
     apns_dry_run: bool = Field(
         False, description="Log each push instead of sending it (the demo, whose certificates Apple would refuse)."
     )
+    smtp_url: str = Field(
+        "",
+        description="Where `loyalty worker` sends mail: smtp://[user:password@]host[:port] (STARTTLS when the "
+        "server offers it) or smtps://… (TLS from the start); empty: mails are written to mail_dir instead.",
+    )
+    mail_from: str = Field("Loyalty <no-reply@localhost>", description="The From of every e-mail.")
+    mail_dir: Path = Field(
+        Path(".loyalty-dev/mail"), description="Without smtp_url: the folder mails are written to (.eml files)."
+    )
     worker_batch_size: int = Field(50, ge=1, le=1000, description="Outbox rows a worker claims at once.")
     worker_idle_seconds: float = Field(
         0.5, gt=0, le=60, description="How long a worker waits before looking again when nothing was due."

@@ -6,6 +6,7 @@ from enum import StrEnum
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from loyalty.i18n import N_
 from loyalty.models.base import Base, BigId, UTCDateTime
 
 
@@ -20,6 +21,17 @@ class TransactionType(StrEnum):
     POINTS_EARNED = "points_earned"
     POINTS_REDEEMED = "points_redeemed"
     VOID = "void"  # a compensating entry (services/voids.py)
+
+
+# What a holder reads for each kind of entry (the pass's last visit, the card page's history); translated
+# when shown.
+TRANSACTION_TYPE_LABELS: dict[str, str] = {
+    TransactionType.STAMP_EARNED: N_("Stamp earned"),
+    TransactionType.STAMP_REDEEMED: N_("Stamp reward redeemed"),
+    TransactionType.POINTS_EARNED: N_("Points earned"),
+    TransactionType.POINTS_REDEEMED: N_("Points redeemed"),
+    TransactionType.VOID: N_("Correction"),
+}
 
 
 class LoyaltyTransaction(Base):

@@ -16,10 +16,11 @@ from sqlalchemy import Table, select, update
 
 from loyalty.errors import CardNotFound
 from loyalty.models import GoogleWalletClass, GoogleWalletObject, LoyaltyCard
-from loyalty.services import outbox
+from loyalty.services import outbox, wallet_passes
 from loyalty.services.context import Context
 from loyalty.services.upserts import insert_ignoring_conflict
 from loyalty.wallet.google import resources
+from loyalty.wallet.google.issuer import GoogleIssuer
 
 PROVIDER = "google"
 NOTICES_PER_DAY = 3  # Google: notifications per pass per 24 hours, messages and field updates together
@@ -27,6 +28,16 @@ NOTICE_WINDOW = timedelta(hours=24)
 MOST_MESSAGES = 10  # Google: messages an object holds
 _OBJECTS = cast(Table, GoogleWalletObject.__table__)
 _CLASSES = cast(Table, GoogleWalletClass.__table__)
+
+
+async def save_url(ctx: Context, issuer: GoogleIssuer, card_token: str) -> str:
+    """The save link of the card whose public token is `card_token`; from now on the card's object is
+    kept up to date, whether or not the holder saves it (`object_handed_out`).
+
+    Raises CardNotFound (404) for an unknown token and for a vendor switched off by the admin."""
+    card = await wallet_passes.facts_by_card_token(ctx, card_token)
+    await object_handed_out(ctx, card.card_id, card.vendor_id, card.program_id, card.serial_number)
+    return issuer.save_url(card, ctx.clock.now())
 
 
 async def object_handed_out(ctx: Context, card_id: int, vendor_id: int, program_id: int, serial_number: str) -> None:

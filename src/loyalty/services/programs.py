@@ -273,6 +273,21 @@ async def get_program_by_id(ctx: Context, program_id: int) -> tuple[LoyaltyProgr
     return row[0], row[1]
 
 
+async def get_program_and_vendor(ctx: Context, program_id: int) -> tuple[LoyaltyProgram, Vendor]:
+    """Programme `program_id` and its vendor, for a card holder's page: a deactivated vendor's is not
+    found. Raises ProgramNotFound (404)."""
+    row = (
+        await ctx.session.execute(
+            select(LoyaltyProgram, Vendor)
+            .join(Vendor, Vendor.id == LoyaltyProgram.vendor_id)
+            .where(LoyaltyProgram.id == program_id, Vendor.is_active.is_(True))
+        )
+    ).first()
+    if row is None:
+        raise ProgramNotFound(program_id)
+    return row[0], row[1]
+
+
 async def list_programs(
     ctx: Context,
     *,

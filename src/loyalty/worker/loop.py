@@ -35,6 +35,7 @@ from loyalty.wallet.apple.apns import ApnsClient
 from loyalty.wallet.google.walletobjects import WalletObjects
 from loyalty.worker.apple import AppleSender, apns_client
 from loyalty.worker.google import GoogleSender, walletobjects_client
+from loyalty.worker.mail import MailSender
 from loyalty.worker.sender import Fate, Sender, Settlement
 
 log = logging.getLogger("loyalty.worker")
@@ -58,6 +59,7 @@ class Worker:
             self._senders["apple"] = AppleSender(self.database, self.settings, self.clock, self.apns)
         if self.google is not None:
             self._senders["google"] = GoogleSender(self.database, self.settings, self.clock, self.google)
+        self._senders["mail"] = MailSender(self.database, self.settings, self.clock)
 
     def stop(self) -> None:
         self._stopping.set()

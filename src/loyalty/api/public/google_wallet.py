@@ -11,7 +11,7 @@ from loyalty.api.error_responses import error_responses
 from loyalty.api.schemas.wallet import GoogleSaveLinkOut
 from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.errors import CardNotFound, WalletNotConfigured
-from loyalty.services import google_wallet, wallet_passes
+from loyalty.services import google_wallet
 from loyalty.wallet.google.issuer import GoogleIssuer
 
 router = APIRouter(route_class=UnitOfWorkRoute)
@@ -36,7 +36,4 @@ def google_issuer(request: Request) -> GoogleIssuer:
 async def get_google_wallet_link(
     ctx: PublicContext, issuer: Annotated[GoogleIssuer, Depends(google_issuer)], card_token: CardToken
 ) -> GoogleSaveLinkOut:
-    card = await wallet_passes.facts_by_card_token(ctx, card_token)
-    # From now on the card's object is kept up to date, whether or not the holder saves it.
-    await google_wallet.object_handed_out(ctx, card.card_id, card.vendor_id, card.program_id, card.serial_number)
-    return GoogleSaveLinkOut(save_url=issuer.save_url(card, ctx.clock.now()))
+    return GoogleSaveLinkOut(save_url=await google_wallet.save_url(ctx, issuer, card_token))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from loyalty.i18n import N_, NP_, SUPPORTED_LOCALES, Message, translate
-from loyalty.models.transaction import TransactionType
+from loyalty.models.transaction import TRANSACTION_TYPE_LABELS
 from loyalty.wallet import images
 from loyalty.wallet.card_facts import CardFacts
 from loyalty.wallet.colors import css_rgb, parse_hex, readable_text
@@ -49,13 +49,6 @@ STAMPS_RULE_NO_REWARD_NAME = NP_(
 )
 TERMS_LABEL = N_("Terms")
 CARD_VOIDED = N_("This card is no longer active.")
-TRANSACTION_TYPES: dict[str, str] = {
-    TransactionType.STAMP_EARNED: N_("Stamp earned"),
-    TransactionType.STAMP_REDEEMED: N_("Stamp reward redeemed"),
-    TransactionType.POINTS_EARNED: N_("Points earned"),
-    TransactionType.POINTS_REDEEMED: N_("Points redeemed"),
-    TransactionType.VOID: N_("Correction"),
-}
 
 
 class _Strings:
@@ -201,7 +194,7 @@ def _back_fields(facts: CardFacts, strings: _Strings) -> list[dict[str, Any]]:
             {
                 # The device writes the date in its own language and timezone.
                 "key": "last_visit",
-                "label": strings.say(TRANSACTION_TYPES[facts.last_transaction.transaction_type]),
+                "label": strings.say(TRANSACTION_TYPE_LABELS[facts.last_transaction.transaction_type]),
                 "value": facts.last_transaction.at.isoformat(),
                 "dateStyle": "PKDateStyleMedium",
                 "timeStyle": "PKDateStyleShort",

@@ -1,0 +1,94 @@
+"""Templates rendered in one language, with the headers every page carries (PAGES.md, "Headers on every
+page"). Templates call `_("English text {name}", name=…)` and `ngettext(singular, plural, n, …)`;
+both translate through the gettext catalogues the API uses (`loyalty.i18n.translate`), so `make
+messages` extracts them (babel.cfg's jinja2 section) and tests/test_i18n.py checks their translations.
+Numbers, money and dates go through Babel in the page's language and the vendor's time zone.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from loyalty.i18n import NP_, translate
+from loyalty.web.languages import COOKIE, ENDONYMS, chosen_by_query
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+STATIC_URL = "/static"
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+BABEL_LOCALES = {"en": "en_GB", "fr": "fr_LU", "de": "de_LU", "lb": "lb_LU"}
+
+_environment = Environment(
+    loader=FileSystemLoader(TEMPLATES),
+    autoescape=select_autoescape(["html"]),  # not the e-mails' text part: it is not HTML
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(
+    request: Request,
+    template: str,
+    locale: str,
+    *,
+    status_code: int = 200,
+    timezone: str = "Europe/Luxembourg",
+    private: bool = False,
+    **context: Any,
+) -> HTMLResponse:
+    """The page `template` in `locale`. `private`: the page's URL is a bearer secret (a card page), so no
+    referrer leaves it and nothing caches it."""
+    html = render_text(template, locale, timezone=timezone, path=request.url.path, **context)
+    response = HTMLResponse(html, status_code=status_code)
+    response.headers.update(page_headers(private=private))
+    if (chosen := chosen_by_query(request)) is not None:
+        response.set_cookie(COOKIE, chosen, max_age=365 * 24 * 3600, httponly=True, samesite="lax")
+    return response
+
+
+def render_text(template: str, locale: str, *, timezone: str = "Europe/Luxembourg", **context: Any) -> str:
+    """`template` rendered in `locale` (a page, or an e-mail's text or HTML part)."""
+    return _environment.get_template(template).render(
+        _=lambda message, **params: translate(message, locale, **params),
+        ngettext=lambda singular, plural, n, **params: _plural(singular, plural, n, locale, params),
+        number=lambda value: format_decimal(value, locale=BABEL_LOCALES[locale]),
+        local_time=lambda moment: _local_time(moment, timezone, locale),
+        locale=locale,
+        languages=ENDONYMS,
+        static=STATIC_URL,
+        **context,
+    )
+
+
+def page_headers(*, private: bool = False) -> dict[str, str]:
+    """PAGES.md's headers: the CSP (no inline script or style), no camera, no sniffing, the referrer rule."""
+    headers = {
+        "Content-Security-Policy": CSP,
+        "Permissions-Policy": "camera=()",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer" if private else "same-origin",
+    }
+    if private:
+        headers["Cache-Control"] = "no-store"
+    return headers
+
+
+def _plural(singular: str, plural: str, n: int, locale: str, params: dict[str, Any]) -> str:
+    """The form `n` takes in `locale`; `{count}` is `n` unless the template gives it (formatted, say)."""
+    return translate(NP_(singular, plural, count="plural_n"), locale, plural_n=n, **{"count": n, **params})
+
+
+def _local_time(moment: datetime, timezone: str, locale: str) -> str:
+    return format_datetime(moment.astimezone(ZoneInfo(timezone)), "medium", locale=BABEL_LOCALES[locale])
