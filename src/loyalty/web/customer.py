@@ -8,6 +8,7 @@ secret: no referrer, no cache, no index, and the request log writes the route, n
 
 from __future__ import annotations
 
+import io
 import secrets
 from typing import Annotated
 from urllib.parse import parse_qsl
@@ -214,15 +215,39 @@ async def card_google_wallet(request: Request, ctx: PublicContext, card_token: C
     return RedirectResponse(save_url, status_code=303, headers=page_headers(private=True))
 
 
+@router.get("/join/{vendor_slug}/qr.svg")
+async def join_qr(request: Request, ctx: PublicContext, vendor_slug: VendorSlug) -> Response:
+    """The QR of the enrolment page's address, for the counter's poster (PAGES.md): public, no personal data."""
+    try:
+        await programs.get_public_program(ctx, vendor_slug)
+    except ProgramNotFound:
+        return _not_found(request)
+    address = f"{settings_of(request).public_base_url.rstrip('/')}/join/{vendor_slug}"
+    return _qr_svg(address, error="m", cache="public, max-age=3600")
+
+
 @router.get("/card/{card_token}/qr.svg")
 async def card_qr(ctx: PublicContext, card_token: CardToken) -> Response:
-    """The card's QR code (segno, SVG): high error correction, a quiet zone of 4 modules, black on white."""
+    """The card's QR code (segno, SVG): high error correction, never cached."""
     try:
         card = await cards.find_card_by_token(ctx, card_token)
     except CardNotFound:
         return Response(status_code=404, headers=page_headers(private=True))
-    svg = segno.make(card.qr_code, error="h", micro=False).svg_inline(scale=8, border=4, omitsize=False)
-    return Response(svg, media_type="image/svg+xml", headers=page_headers(private=True))
+    return _qr_svg(card.qr_code, error="h", cache="no-store", private=True)
+
+
+def _qr_svg(content: str, *, error: str, cache: str, private: bool = False) -> Response:
+    """`content` as a QR code in SVG (segno): dark modules on a white quiet zone of 4 modules, whatever the
+    page around it. Served as an image, not a page: its own CSP lets nothing run in it."""
+    document = io.BytesIO()  # a whole SVG document (with its namespace), not svg_inline's HTML fragment
+    segno.make(content, error=error, micro=False).save(document, kind="svg", scale=8, border=4, light="#fff")
+    svg = document.getvalue()
+    headers = {
+        **page_headers(private=private),
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+        "Cache-Control": cache,
+    }
+    return Response(svg, media_type="image/svg+xml", headers=headers)
 
 
 def _not_found(request: Request) -> HTMLResponse:
