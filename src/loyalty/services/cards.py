@@ -95,8 +95,12 @@ def bump_pass_version(card: LoyaltyCard, now: datetime) -> None:
 
 async def pass_changed(ctx: Context, card: LoyaltyCard) -> None:
     """A change the card's wallet passes show, other than a balance (the ledger does those): moves the
-    pass version and queues the wallets' updates, in the caller's transaction. Raises nothing."""
+    pass version and queues the wallets' updates, in the caller's transaction. Raises nothing.
+
+    The card's row is written (and so locked) before the outbox's: every writer takes the two in that
+    order (the ledger, a programme change), or two of them could deadlock."""
     bump_pass_version(card, ctx.clock.now())
+    await ctx.session.flush()
     await outbox.queue_wallet_updates(ctx, card)
 
 

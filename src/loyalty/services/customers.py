@@ -59,7 +59,15 @@ async def erase_customer(ctx: Context, customer_id: int) -> None:
     docs/rules.md, "Enrolment and customers"."""
     customer = await _customer(ctx, customer_id)
     now = ctx.clock.now()
-    cards = list(await ctx.session.scalars(select(LoyaltyCard).where(LoyaltyCard.customer_id == customer.id)))
+    # Locked in id order, as a programme change locks them, before any outbox row is written.
+    cards = list(
+        await ctx.session.scalars(
+            select(LoyaltyCard)
+            .where(LoyaltyCard.customer_id == customer.id)
+            .order_by(LoyaltyCard.id)
+            .with_for_update()
+        )
+    )
     await idempotency.forget_answers_about(ctx, [card.program_id for card in cards], _identifiers(customer, cards))
     first_time = customer.erased_at is None
     customer.email = customer.email_normalised = f"erased-{customer.id}@invalid"
