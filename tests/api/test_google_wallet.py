@@ -217,7 +217,9 @@ async def test_the_stamp_picture_is_a_public_immutable_png_of_google_s_hero_size
 
 
 async def test_the_programme_logo_is_a_660_pixel_square(client: httpx.AsyncClient) -> None:
-    answer = await client.get(resources.logo_path("C", "#6f4e37"))
+    path = resources.logo_path("\x01 Café", "#6f4e37")  # the first visible character: no control code
+    assert path.startswith(f"/wallet/img/logo/{ord('C')}/")
+    answer = await client.get(path)
 
     assert answer.status_code == 200
     with Image.open(io.BytesIO(answer.content)) as picture:
@@ -231,6 +233,7 @@ async def test_the_programme_logo_is_a_660_pixel_square(client: httpx.AsyncClien
         "/wallet/img/stamps/0/0/6f4e37ffffff.png",
         "/wallet/img/stamps/10/1/not-a-palette.png",
         "/wallet/img/logo/55296/6f4e37ffffff.png",  # a surrogate is no character
+        "/wallet/img/stamps/10/1/ffffffffffff.png",  # white on white: not a palette the wallets are given
     ],
 )
 async def test_a_picture_that_cannot_exist_answers_422(client: httpx.AsyncClient, path: str) -> None:

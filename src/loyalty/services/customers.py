@@ -19,7 +19,7 @@ from sqlalchemy import delete, or_, select, text, update
 from loyalty.db import is_postgres
 from loyalty.errors import CustomerNotFound
 from loyalty.models import Customer, LoyaltyCard, LoyaltyTransaction, OrderReference
-from loyalty.services import idempotency
+from loyalty.services import google_wallet, idempotency
 from loyalty.services.cards import pass_changed
 from loyalty.services.context import Context
 
@@ -62,10 +62,7 @@ async def erase_customer(ctx: Context, customer_id: int) -> None:
     # Locked in id order, as a programme change locks them, before any outbox row is written.
     cards = list(
         await ctx.session.scalars(
-            select(LoyaltyCard)
-            .where(LoyaltyCard.customer_id == customer.id)
-            .order_by(LoyaltyCard.id)
-            .with_for_update()
+            select(LoyaltyCard).where(LoyaltyCard.customer_id == customer.id).order_by(LoyaltyCard.id).with_for_update()
         )
     )
     await idempotency.forget_answers_about(ctx, [card.program_id for card in cards], _identifiers(customer, cards))
@@ -79,6 +76,7 @@ async def erase_customer(ctx: Context, customer_id: int) -> None:
         if first_time:  # a deactivated card's passes show the holder too: every one is redrawn without them
             await pass_changed(ctx, card)
     await _blank_free_text(ctx, [card.id for card in cards])
+    await google_wallet.forget_holder(ctx, [card.id for card in cards])
     await ctx.session.flush()
 
 

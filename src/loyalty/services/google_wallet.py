@@ -87,6 +87,22 @@ async def class_wanted(ctx: Context, vendor_id: int, program_id: int, *, only_if
         await outbox.queue_class_update(ctx, vendor_id, program_id, PROVIDER)
 
 
+# The object's fields that hold the holder's data: an erased customer's are cleared at Google.
+PERSONAL_FIELDS = ("accountId", "accountName", "barcode", "linksModuleData")
+FORGOTTEN = "erased"  # what our record of an erased holder's field says instead
+
+
+async def forget_holder(ctx: Context, card_ids: list[int]) -> None:
+    """Erasure: our record of what the cards' objects hold keeps nothing of the holder (even while the
+    write that clears them at Google waits or is parked); the placeholder still differs from the null the
+    next write sends, so that write clears them. Raises nothing."""
+    for row in await ctx.session.scalars(select(GoogleWalletObject).where(GoogleWalletObject.card_id.in_(card_ids))):
+        row.synced_fields = {
+            name: FORGOTTEN if name in PERSONAL_FIELDS and value is not None else value
+            for name, value in (row.synced_fields or {}).items()
+        }
+
+
 # --- the worker's side -------------------------------------------------------------------------------
 
 
@@ -130,6 +146,7 @@ class ObjectWrite:
     messages: tuple[dict[str, Any], ...]
     reward_ready: bool
     status: str
+    quota_exceeded: bool = False  # Google answered QuotaExceeded to a notice: the day's budget is spent
 
 
 async def record_object_write(ctx: Context, card_id: int, state: ObjectState, write: ObjectWrite) -> None:
@@ -138,6 +155,8 @@ async def record_object_write(ctx: Context, card_id: int, state: ObjectState, wr
     notices = [moment for moment in state.notices if moment > now - NOTICE_WINDOW]
     if write.notified:
         notices.append(now)
+    if write.quota_exceeded:  # Google counts notices we did not see (another sender): none until a day passes
+        notices += [now] * max(0, NOTICES_PER_DAY - len(notices))
     await ctx.session.execute(
         update(GoogleWalletObject)
         .where(GoogleWalletObject.card_id == card_id)

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import Select, Table, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from loyalty.errors import OutboxRowNotFound
 from loyalty.models import AppleDeviceRegistration, GoogleWalletObject, LoyaltyCard, OutboxStatus, WalletOutbox
@@ -132,6 +133,7 @@ class Claimed:
     provider: str
     attempts: int
     program_id: int | None = None
+    lease: datetime | None = None  # the claimed_until this worker set: the row is its own while that holds
 
 
 async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
@@ -152,6 +154,7 @@ async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
                 WalletOutbox.provider,
                 WalletOutbox.attempts,
                 WalletOutbox.program_id,
+                WalletOutbox.claimed_until,
             )
             .execution_options(synchronize_session=False)
         )
@@ -161,12 +164,29 @@ async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
 
 def due_rows(now: datetime, limit: int) -> Select[int]:
     """The ids `claim_due` takes: pending and due, or `sending` past their lease; it reads the partial
-    index `ix_wallet_outbox_due`, which holds only those two statuses, so sent rows never slow it."""
+    index `ix_wallet_outbox_due`, which holds only those two statuses, so sent rows never slow it.
+
+    A pending row waits while another row of the same card (or programme) and wallet is being sent: two
+    workers writing one pass at once could land the older write last (a stale pass, an erasure undone)."""
+    sending = aliased(WalletOutbox)
+    in_flight = (
+        select(sending.id)
+        .where(
+            sending.status == OutboxStatus.SENDING,
+            sending.claimed_until >= now,
+            sending.provider == WalletOutbox.provider,
+            or_(
+                sending.card_id == WalletOutbox.card_id,
+                and_(sending.card_id.is_(None), sending.program_id == WalletOutbox.program_id),
+            ),
+        )
+        .exists()
+    )
     return (
         select(WalletOutbox.id)
         .where(
             or_(
-                and_(WalletOutbox.status == OutboxStatus.PENDING, WalletOutbox.due_at <= now),
+                and_(WalletOutbox.status == OutboxStatus.PENDING, WalletOutbox.due_at <= now, ~in_flight),
                 and_(WalletOutbox.status == OutboxStatus.SENDING, WalletOutbox.claimed_until < now),
             )
         )
@@ -174,6 +194,25 @@ def due_rows(now: datetime, limit: int) -> Select[int]:
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
+
+
+async def renew_lease(ctx: Context, row: Claimed) -> bool:
+    """Extends the worker's hold on `row` for another `LEASE_SECONDS`, just before it is sent (a batch's
+    lease started when the batch was claimed); False when the row is no longer this worker's to send (its
+    lease ran out and another worker took it). Raises nothing."""
+    now = ctx.clock.now()
+    renewed = await ctx.session.execute(
+        update(WalletOutbox)
+        .where(
+            WalletOutbox.id == row.id,
+            WalletOutbox.status == OutboxStatus.SENDING,
+            WalletOutbox.claimed_until == row.lease,  # no other worker claimed it since
+            WalletOutbox.claimed_until >= now,
+        )
+        .values(claimed_until=now + timedelta(seconds=LEASE_SECONDS))
+        .returning(WalletOutbox.id)
+    )
+    return renewed.first() is not None
 
 
 async def sent(ctx: Context, row: Claimed, apns_id: str | None) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -79,7 +79,7 @@ class GoogleSender:
             )
         if program is None or written is None:
             return Settlement(Fate.SENT, "no class wanted")
-        logo = f"{self.base_url}{resources.logo_path(program.vendor_name.strip()[:1], program.card_color)}"
+        logo = f"{self.base_url}{resources.logo_path(program.vendor_name, program.card_color)}"
         wanted = resources.loyalty_class(program, issuer_id=self.issuer_id, logo_url=logo)
         class_id = wanted["id"]
         if not written:
@@ -122,59 +122,73 @@ class GoogleSender:
                 return written
         wanted = resources.object_fields(card, issuer_id=self.issuer_id, base_url=self.base_url)
         plan = _plan(state, card, wanted, self.clock.now())
-        reply, notified = Reply(200), False
+        done = _Progress(messages=list(state.messages))
         if plan.changes or plan.notify_update:
-            reply, notified = await self._patch_object(row, state.object_id, wanted, plan)
-        messages, message_reply = list(state.messages), Reply(200)
-        if reply.outcome is Outcome.OK and plan.announce_reward:
-            message_reply, messages = await self._add_reward_message(row, state, card, plan.notify_message)
+            await self._patch_object(row, state.object_id, wanted, plan, done)
+        if done.reply.outcome is Outcome.OK and plan.announce_reward:
+            await self._add_reward_message(row, state, card, plan.notify_message, done)
         async with self.database.unit_of_work() as session:
             ctx = self._context(session)
-            if reply.outcome is Outcome.OK:
+            if done.reply.outcome is Outcome.OK:
+                message_ok = done.message_reply.outcome is Outcome.OK
                 write = google_wallet.ObjectWrite(
                     fields=wanted,
-                    notified=notified or (plan.notify_message and message_reply.outcome is Outcome.OK),
-                    messages=tuple(messages),
-                    reward_ready=card.reward_ready if message_reply.outcome is Outcome.OK else state.reward_ready,
-                    status=(message_reply if message_reply.outcome is not Outcome.OK else reply).summary,
+                    notified=done.notified,
+                    messages=tuple(done.messages),
+                    reward_ready=card.reward_ready if message_ok else state.reward_ready,
+                    status=(done.reply if message_ok else done.message_reply).summary,
+                    quota_exceeded=done.quota_exceeded,
                 )
                 await google_wallet.record_object_write(ctx, card_id, state, write)
             else:
-                await google_wallet.record_object_failure(ctx, card_id, reply.summary)
-        return _settlement(reply if reply.outcome is not Outcome.OK else message_reply)
+                await google_wallet.record_object_failure(ctx, card_id, done.reply.summary)
+        return _settlement(done.reply if done.reply.outcome is not Outcome.OK else done.message_reply)
 
     async def _patch_object(
-        self, row: Claimed, object_id: str, wanted: dict[str, Any], plan: _Plan
-    ) -> tuple[Reply, bool]:
-        """Google's last answer, and whether the holder was notified: only the first PATCH asks for a
-        notice, so an object Google did not have (inserted instead) notified nobody."""
-        body = {**plan.changes, **({"notifyPreference": "NOTIFY_ON_UPDATE"} if plan.notify_update else {})}
-        reply = await self._call(row, "patch", OBJECT, object_id, body)
-        if reply.outcome is not Outcome.NOT_FOUND:
-            return reply, plan.notify_update and reply.outcome is Outcome.OK
-        whole = resources.insert_body(wanted)  # not saved yet, or gone: Google gets the whole object
-        reply = await self._call(row, "insert", OBJECT, object_id, whole)
-        if reply.outcome is Outcome.CONFLICT:  # saved meanwhile: ours is authoritative
-            rest = {name: value for name, value in wanted.items() if name != "id"}
-            reply = await self._call(row, "patch", OBJECT, object_id, rest)
-        return reply, False
+        self, row: Claimed, object_id: str, wanted: dict[str, Any], plan: _Plan, done: _Progress
+    ) -> None:
+        """PATCHes the changes. Only this first PATCH asks for a notice: an object Google did not have
+        (inserted instead) notified nobody. Google's QuotaExceeded (429) to a notice: the same, silent."""
+        notice = {"notifyPreference": "NOTIFY_ON_UPDATE"} if plan.notify_update else {}
+        reply = await self._call(row, "patch", OBJECT, object_id, {**plan.changes, **notice})
+        if reply.status == 429 and notice:  # the budget was spent elsewhere: no notice until it is back
+            done.quota_exceeded = True
+            reply = await self._call(row, "patch", OBJECT, object_id, plan.changes)
+        elif notice and reply.outcome is Outcome.OK:
+            done.notified = True
+        if reply.outcome is Outcome.NOT_FOUND:  # not saved yet, or gone: Google gets the whole object
+            reply = await self._call(row, "insert", OBJECT, object_id, resources.insert_body(wanted))
+            if reply.outcome is Outcome.CONFLICT:  # saved meanwhile: ours is authoritative
+                rest = {name: value for name, value in wanted.items() if name != "id"}
+                reply = await self._call(row, "patch", OBJECT, object_id, rest)
+        done.reply = reply
 
     async def _add_reward_message(
-        self, row: Claimed, state: google_wallet.ObjectState, card: CardFacts, notify: bool
-    ) -> tuple[Reply, list[dict[str, Any]]]:
-        messages = list(state.messages)
+        self, row: Claimed, state: google_wallet.ObjectState, card: CardFacts, notify: bool, done: _Progress
+    ) -> None:
+        """Adds "reward ready", first making room (Google keeps 10 messages); QuotaExceeded to a notifying
+        message: the same message as TEXT."""
         object_id = state.object_id
-        if len(messages) >= google_wallet.MOST_MESSAGES:  # make room: our oldest goes
+        if len(done.messages) >= google_wallet.MOST_MESSAGES:  # make room: our oldest goes
             # The PATCH writes the list anew: as TEXT, so that keeping a message notifies nobody again.
-            kept_messages = messages[-(google_wallet.MOST_MESSAGES - 1) :]
-            messages = [{**message, "messageType": "TEXT"} for message in kept_messages]
-            kept = {"messages": messages}
-            reply = await self._call(row, "patch", OBJECT, object_id, kept)
-            if reply.outcome is not Outcome.OK:
-                return reply, list(state.messages)
-        message = resources.reward_message(card, f"reward-{self.clock.now():%Y%m%d%H%M%S%f}", notify=notify)
+            kept = [
+                {**message, "messageType": "TEXT"} for message in done.messages[-(google_wallet.MOST_MESSAGES - 1) :]
+            ]
+            done.message_reply = await self._call(row, "patch", OBJECT, object_id, {"messages": kept})
+            if done.message_reply.outcome is not Outcome.OK:
+                return
+            done.messages = kept
+        message_id = f"reward-{self.clock.now():%Y%m%d%H%M%S%f}"
+        message = resources.reward_message(card, message_id, notify=notify)
         reply = await self._call(row, "addMessage", OBJECT, object_id, message)
-        return reply, [*messages, message] if reply.outcome is Outcome.OK else messages
+        if reply.status == 429 and notify:
+            done.quota_exceeded, notify = True, False
+            message = resources.reward_message(card, message_id, notify=False)
+            reply = await self._call(row, "addMessage", OBJECT, object_id, message)
+        done.message_reply = reply
+        if reply.outcome is Outcome.OK:
+            done.messages.append(message)
+            done.notified = done.notified or notify
 
     async def _call(self, row: Claimed, method: str, resource: str, resource_id: str, body: dict[str, Any]) -> Reply:
         """One API call (`insert`, `patch` or `addMessage` of `resource`), logged."""
@@ -205,6 +219,18 @@ class GoogleSender:
 
     def _context(self, session: AsyncSession) -> Context:
         return Context(session, self.settings, self.clock)
+
+
+@dataclass
+class _Progress:
+    """What one write of an object achieved so far: Google's answers to the fields and to the message,
+    whether the holder was notified, whether Google said the notice budget was spent, our messages."""
+
+    messages: list[dict[str, Any]]
+    reply: Reply = field(default_factory=lambda: Reply(200))
+    message_reply: Reply = field(default_factory=lambda: Reply(200))
+    notified: bool = False
+    quota_exceeded: bool = False
 
 
 @dataclass(frozen=True)

@@ -85,13 +85,25 @@ class Worker:
             if self._stopping.is_set():
                 await self._release(claimed[index:])
                 break
+            async with self.database.unit_of_work() as session:
+                if not await outbox.renew_lease(Context(session, self.settings, self.clock), row):
+                    continue  # another worker took it over when this batch's lease ran out
             sender = self._senders.get(row.provider)
             if sender is None:
                 settlement = Settlement(Fate.PARK, f"no sender for {row.provider}: that wallet is not configured")
             else:
-                settlement = await sender.deliver(row)
+                settlement = await self._deliver(sender, row)
             await self._settle(row, settlement)
         return len(claimed)
+
+    async def _deliver(self, sender: Sender, row: Claimed) -> Settlement:
+        """The sender's verdict; a sender's own failure (a bug, an answer nobody foresaw) is logged and the
+        row tried again later, rather than ending the worker with its batch still claimed."""
+        try:
+            return await sender.deliver(row)
+        except Exception as exc:
+            log.exception(json.dumps({"event": "wallet_send_failed", "outbox_id": row.id, "provider": row.provider}))
+            return Settlement(Fate.RETRY, f"{type(exc).__name__}: {exc}"[:500])
 
     async def _settle(self, row: Claimed, settlement: Settlement) -> None:
         """Sent; due again after a back-off, or parked once it failed LOYALTY_OUTBOX_MAX_ATTEMPTS times;

@@ -1,7 +1,8 @@
 """The public pictures Google Wallet shows (WALLET.md, "Google Wallet"): the stamp row of a card at a count
 (its hero image) and the programme logo. Google fetches them from our public URL; they carry no
 personal data, only the programme's look and a count, so one URL serves every card at that count and
-never changes: they are cached as immutable.
+never changes: they are cached as immutable. Drawing is CPU work: the handlers are plain functions, which
+FastAPI runs in its thread pool, so a burst of pictures never stalls the event loop.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import APIRouter, Path, Response
 from loyalty.api.error_responses import error_responses
 from loyalty.errors import ValidationFailed
 from loyalty.wallet import images
+from loyalty.wallet.colors import readable_text
 from loyalty.wallet.images import Palette
 
 router = APIRouter()
@@ -36,7 +38,7 @@ PaletteSlug = Annotated[
     summary="A stamp card's picture: `count` of `target` stamps, 1032×336 (Google Wallet's hero image)",
     responses={**PNG, **error_responses(ValidationFailed)},
 )
-async def stamp_picture(
+def stamp_picture(
     target: Annotated[int, Path(ge=1, le=MOST_STAMPS, description="Stamps for a reward.")],
     count: Annotated[int, Path(ge=0, le=MOST_STAMPS, description="Stamps collected (at most `target`).")],
     palette: PaletteSlug,
@@ -53,7 +55,7 @@ async def stamp_picture(
     summary="A programme's logo: the vendor's initial (a Unicode code point), 660×660 (Google Wallet)",
     responses={**PNG, **error_responses(ValidationFailed)},
 )
-async def program_logo(
+def program_logo(
     codepoint: Annotated[int, Path(ge=33, le=0x10FFFF, description="The initial's Unicode code point.")],
     palette: PaletteSlug,
 ) -> Response:
@@ -64,5 +66,11 @@ async def program_logo(
 
 
 def _palette(slug: str) -> Palette:
+    """The palette of a URL the wallets were given: its text colour is the one `readable_text` picks for
+    its background, so the URLs that can be drawn are as few as the backgrounds."""
     values = bytes.fromhex(slug)
-    return Palette((values[0], values[1], values[2]), (values[3], values[4], values[5]))
+    background = (values[0], values[1], values[2])
+    palette = Palette(background, (values[3], values[4], values[5]))
+    if palette.foreground != readable_text(background):
+        raise ValidationFailed([{"field": "palette", "message": "the text colour must be the readable one"}])
+    return palette

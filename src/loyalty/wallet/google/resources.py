@@ -144,12 +144,15 @@ def object_fields(card: CardFacts, *, issuer_id: str, base_url: str) -> dict[str
     minimal = minimal_object(card, issuer_id=issuer_id)
     fields: dict[str, Any] = {
         **minimal,
-        **_balances(card, translated=True),
         "accountId": minimal.get("accountId"),
         "accountName": minimal.get("accountName"),
         "barcode": minimal.get("barcode"),
         "linksModuleData": None,
+        # Fields a programme may stop having (a hybrid card becomes a points card): null clears them.
+        "secondaryLoyaltyPoints": None,
+        "heroImage": None,
     }
+    fields.update(_balances(card, translated=True))
     if card.collects_stamps:
         target = max(card.stamps_target, 1)
         count = min(card.stamp_count, target)
@@ -176,9 +179,11 @@ def stamp_picture_path(target: int, count: int, card_color: str | None) -> str:
     return f"/wallet/img/stamps/{target}/{count}/{palette_slug(card_color)}.png"
 
 
-def logo_path(initial: str, card_color: str | None) -> str:
-    """The programme logo drawn from the vendor's initial (Google: a square PNG of at least 660×660)."""
-    return f"/wallet/img/logo/{ord(initial[:1] or '?')}/{palette_slug(card_color)}.png"
+def logo_path(vendor_name: str, card_color: str | None) -> str:
+    """The programme logo drawn from the vendor's initial (Google: a square PNG of at least 660×660): the
+    first visible character of the name."""
+    initial = next((char for char in vendor_name if char.isprintable() and not char.isspace()), "?")
+    return f"/wallet/img/logo/{ord(initial)}/{palette_slug(card_color)}.png"
 
 
 def _balances(card: CardFacts, *, translated: bool) -> dict[str, Any]:

@@ -10,7 +10,7 @@ blocking, so it runs in a thread. One HTTP connection pool is kept for the worke
 | 2xx | OK |
 | 404 | NOT_FOUND (insert instead of patch) |
 | 409 | CONFLICT (patch instead of insert) |
-| 401, 403, a refused token | MISCONFIGURED: park, alert the admin |
+| 401 (after one new token), 403, a refused token | MISCONFIGURED: park, alert the admin |
 | other 4xx | REJECTED: our bug; park with Google's message |
 | 429, 5xx, connection errors | RETRY with back-off |
 """
@@ -100,6 +100,13 @@ class WalletObjects:
     async def _call(self, method: str, path: str, body: dict[str, Any]) -> Reply:
         if self.dry_run:
             return Reply(200, body, "dry-run")
+        reply = await self._send(method, path, body)
+        if reply.status == 401:  # Google no longer takes the token it gave (revoked, rotated): one new try
+            self.credentials.service_account.token = None
+            reply = await self._send(method, path, body)
+        return reply
+
+    async def _send(self, method: str, path: str, body: dict[str, Any]) -> Reply:
         try:
             token = await self._access_token()
         except google.auth.exceptions.RefreshError as exc:
@@ -107,6 +114,8 @@ class WalletObjects:
             return Reply(0 if retryable else 401, problem=f"access token refused: {exc}"[:200])
         except google.auth.exceptions.TransportError as exc:
             return Reply(0, problem=f"token endpoint unreachable: {type(exc).__name__}")
+        except Exception as exc:  # google-auth on an answer it cannot read (HTML, a malformed expiry): try later
+            return Reply(0, problem=f"token endpoint answered nonsense: {type(exc).__name__}: {exc}"[:200])
         try:
             answer = await self._http.request(
                 method, path, content=json.dumps(body), headers={"Authorization": f"Bearer {token}",
