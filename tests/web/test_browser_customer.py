@@ -1,0 +1,311 @@
+"""The customer's pages in a real browser (PAGES.md, "Customer pages", "Accessibility", "Languages", "Tests in a
+real browser"): enrolling with the keyboard leads to a card page whose QR, read back from a screenshot, is the
+card's; a second enrolment and the lost-card form answer a neutral page and the card's link arrives by mail;
+the wallet buttons answer a pass and a save link; every page in every language is accessible and translated.
+The screenshots of docs/user-journeys.md are taken here (docs/screenshots/)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+import httpx
+import pytest
+from babel.messages.pofile import read_po
+from playwright.async_api import Page, expect
+from sqlalchemy import func, select
+
+from loyalty.models import Customer, LoyaltyCard, WalletOutbox
+from loyalty.services.card_numbers import format_card_number
+from loyalty.web.languages import ENDONYMS
+from loyalty.worker import Worker
+from tests.browser import (
+    BrowserLog,
+    LiveApp,
+    assert_accessible,
+    decode_qr,
+    live_app_on,
+    screenshot,
+)
+from tests.fixtures import DevGoogle, DevWallet
+from tests.smtp_peer import SmtpPeer, smtp_peer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.postgres]
+
+LOCALES = Path(__file__).resolve().parents[2] / "src" / "loyalty" / "i18n" / "locales"
+LANGUAGES = ("en", "fr", "de", "lb")
+COALESCING = timedelta(seconds=3)  # the worker sends an outbox row once it is older than this (tests/fixtures.drain)
+PAST_THE_COOLDOWN = timedelta(minutes=16)  # the tenant's programme: 15 minutes between two stamps
+PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+PKPASS = "application/vnd.apple.pkpass"
+GOOGLE_SAVE = "https://pay.google.com/gp/v/save/"
+
+
+@pytest.fixture
+async def wallet_app(pg_database_url: str, dev_wallet: DevWallet, dev_google: DevGoogle) -> AsyncIterator[LiveApp]:
+    """The live app with both development wallets, so the card page shows its two wallet buttons."""
+    async with live_app_on(pg_database_url, **{**dev_wallet.settings, **dev_google.settings}) as live:
+        yield live
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpPeer]:
+    with smtp_peer() as peer:
+        yield peer
+
+
+# --- helpers ----------------------------------------------------------------------------------------
+
+
+async def send_mail(live: LiveApp, smtp: SmtpPeer) -> None:
+    """`loyalty worker` on the live app's database, sending through the local SMTP peer until nothing is due.
+    The peer keeps a message before it answers, so it has every message when this returns."""
+    worker = Worker(live.database, live.settings.model_copy(update={"smtp_url": smtp.url}), live.clock)
+    live.clock.advance(COALESCING)
+    while await worker.run_once():
+        pass
+
+
+async def card_of(live: LiveApp, email: str) -> LoyaltyCard:
+    async with live.database.unit_of_work() as session:
+        card = await session.scalar(
+            select(LoyaltyCard)
+            .join(Customer, Customer.id == LoyaltyCard.customer_id)
+            .where(Customer.email_normalised == email, LoyaltyCard.program_id == live.tenant.program_id)
+        )
+    assert card is not None, f"no card for {email}"
+    return card
+
+
+async def stamp(live: LiveApp, card_id: int) -> None:
+    """A stamp through the vendor API, as a counter would give it (the tenant's key and staff PIN)."""
+    async with httpx.AsyncClient(base_url=live.base_url) as client:
+        answer = await client.post(
+            "/api/v1/vendor/loyalty/stamp",
+            json={"card_id": card_id, "staff_pin": live.tenant.pin},
+            headers=live.tenant.headers,
+        )
+    assert answer.status_code == 201, answer.text
+
+
+async def visible_text(page: Page) -> str:
+    """What a reader of the page meets: its title, the text of its body as rendered, and the text
+    alternatives (alt, aria-label) a screen reader speaks."""
+    text: str = await page.evaluate(
+        """() => [document.title, document.body.innerText,
+                  ...Array.from(document.querySelectorAll("[alt], [aria-label]"),
+                                (element) => element.getAttribute("alt") ?? element.getAttribute("aria-label"))
+                 ].join("\\n")"""
+    )
+    return text
+
+
+@dataclass(frozen=True)
+class EnglishText:
+    msgid: str
+    pattern: re.Pattern[str]
+
+
+@cache
+def english_texts(locale: str) -> tuple[EnglishText, ...]:
+    """The English forms of the catalogue's messages that `locale` translates differently, each as a pattern
+    whose placeholders match any text: none of them may show on a page in `locale`. Left out: forms equal to
+    one of their translations, and one-word forms that are also a word of the language ("Points" in French,
+    found in the catalogue's own translations), which would match their own translation."""
+    with (LOCALES / locale / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalogue = read_po(po, locale=locale)
+    messages = [message for message in catalogue if message.id and message.string]
+    words_of_the_language = {
+        word for message in messages for string in _forms(message.string) for word in re.findall(r"\w+", string)
+    }
+    texts = []
+    for message in messages:
+        translated = set(_forms(message.string))
+        for form in _forms(message.id):
+            literal = PLACEHOLDER.sub(" ", form).split()
+            if form in translated or not literal or (len(literal) == 1 and literal[0] in words_of_the_language):
+                continue
+            texts.append(EnglishText(form, _pattern(form)))
+    return tuple(texts)
+
+
+def _forms(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """A message's id or string: one text, or its plural forms."""
+    if text is None:
+        return ()
+    return (text,) if isinstance(text, str) else tuple(text)
+
+
+def _pattern(msgid: str) -> re.Pattern[str]:
+    parts = PLACEHOLDER.split(msgid)
+    while parts and not parts[0].strip():  # a leading or trailing placeholder: any text around it
+        parts.pop(0)
+    while parts and not parts[-1].strip():
+        parts.pop()
+    body = ".+?".join(re.escape(part) for part in parts)
+    start = r"\b" if re.match(r"\w", parts[0]) else ""
+    end = r"\b" if re.search(r"\w$", parts[-1]) else ""
+    return re.compile(start + body + end)
+
+
+def untranslated(text: str, locale: str) -> list[str]:
+    """The English msgids of the catalogue that show in `text` instead of their `locale` translation."""
+    for name in ENDONYMS.values():  # the language switcher names each language in itself
+        text = text.replace(name, "")
+    return [english.msgid for english in english_texts(locale) if english.pattern.search(text)]
+
+
+async def check_page(page: Page, locale: str) -> None:
+    """The page speaks `locale` (`<html lang>`, no English text left when it is not English) and axe finds
+    no serious or critical violation."""
+    await expect(page.locator("html")).to_have_attribute("lang", locale)
+    text = await visible_text(page)
+    if locale == "en":  # the check can fail: an English page is English text to it
+        assert untranslated(text, "fr") != [], f"{page.url}: no English msgid found in the English page"
+    else:
+        assert untranslated(text, locale) == [], f"{page.url}: English text in {locale}"
+    await assert_accessible(page)
+
+
+# --- journeys ---------------------------------------------------------------------------------------
+
+
+async def test_enrol_with_the_keyboard_then_the_card_its_mail_and_the_wallet_buttons(
+    wallet_app: LiveApp, page: Page, smtp: SmtpPeer
+) -> None:
+    live = wallet_app
+    # The poster's QR leads to the enrolment form. It is shown in a page of its own for the documentation's
+    # screenshot: Chromium does not take full-page screenshots of an SVG document (Playwright times out).
+    await page.set_content(f'<html lang="en"><body><img src="{live.url("/join/cafe-one/qr.svg")}" alt="QR"></body>')
+    [address] = decode_qr(await page.screenshot())
+    assert address == live.url("/join/cafe-one")
+    await screenshot(page, "join-qr")
+    await page.goto(address)
+    await expect(page.locator("html")).to_have_attribute("lang", "en")  # the browser's Accept-Language
+    await screenshot(page, "enrolment-form")
+
+    # Enrol with the keyboard: each control in the tab order, labelled, the form submitted with Enter.
+    email = page.get_by_label("E-mail address")
+    await email.fill("lea@example.com")
+    await email.press("Tab")
+    name = page.get_by_label("First name (optional)")
+    await expect(name).to_be_focused()
+    await page.keyboard.type("Léa")
+    await page.keyboard.press("Tab")
+    language = page.get_by_role("combobox", name="Language")
+    await expect(language).to_be_focused()
+    await language.select_option(label="Français")
+    await page.keyboard.press("Tab")
+    await expect(page.get_by_role("checkbox", name=re.compile("news and offers"))).to_be_focused()
+    await page.keyboard.press("Tab")  # the honeypot is out of the tab order
+    submit = page.get_by_role("button", name="Get my card")
+    await expect(submit).to_be_focused()
+    await page.keyboard.press("Enter")
+
+    await expect(page).to_have_url(re.compile(r"/card/[A-Za-z0-9_-]+$"))
+    await page.wait_for_load_state("load")  # the QR picture too
+    card = await card_of(live, "lea@example.com")
+    assert page.url == live.url(f"/card/{card.card_token}")
+    await expect(page.locator("html")).to_have_attribute("lang", "fr")  # the language chosen in the form
+    assert decode_qr(await page.screenshot(full_page=True)) == [card.qr_code]
+    await expect(page.locator(".qr .card-number")).to_have_text(format_card_number(card.card_number))
+    await screenshot(page, "card-new")
+
+    # The new card's own mail leaves first, so what follows is the second enrolment's alone.
+    await send_mail(live, smtp)
+    assert [envelope.rcpt_tos for envelope in smtp.envelopes] == [["lea@example.com"]]
+    smtp.reset()
+
+    # The same address again: the neutral page, nothing of the card on it, and the card's link by mail.
+    await page.goto(live.url("/join/cafe-one"))
+    await page.get_by_label("E-mail address").fill("lea@example.com")
+    await page.get_by_role("button", name="Get my card").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Check your inbox")
+    html = await page.content()
+    for secret in (card.card_token, card.card_number, format_card_number(card.card_number), card.qr_code):
+        assert secret not in html
+    await screenshot(page, "check-your-inbox")
+
+    await send_mail(live, smtp)
+    [mail] = smtp.messages
+    assert smtp.envelopes[0].rcpt_tos == ["lea@example.com"]
+    link = live.url(f"/card/{card.card_token}")
+    text, body = mail.get_body(preferencelist=("plain",)), mail.get_body(preferencelist=("html",))
+    assert text is not None and body is not None
+    assert link in text.get_content()
+
+    # The mail as the customer sees it (in the card's language), and its link opened from there.
+    await page.set_content(body.get_content())
+    await screenshot(page, "card-link-mail")
+    await page.locator(f'a[href="{link}"]').click()
+    await expect(page).to_have_url(link)
+    await expect(page.locator(".qr .card-number")).to_have_text(format_card_number(card.card_number))
+
+    # Two visits later, past the cooldown in between; the page in English for the documentation.
+    await stamp(live, card.id)
+    live.clock.advance(PAST_THE_COOLDOWN)
+    await stamp(live, card.id)
+    await page.goto(live.url(f"/card/{card.card_token}?lang=en"))
+    await expect(page.locator(".progress")).to_contain_text("2 of 3 stamps")
+    await expect(page.locator("tbody tr")).to_have_count(2)
+    await screenshot(page, "card-page")
+
+    # The wallet buttons, fetched rather than followed: the browser stays on 127.0.0.1.
+    apple = await page.get_by_role("link", name="Add to Apple Wallet").get_attribute("href")
+    google = await page.get_by_role("link", name="Add to Google Wallet").get_attribute("href")
+    assert apple is not None and google is not None
+    async with httpx.AsyncClient(base_url=live.base_url) as client:
+        pkpass, save = await client.get(apple), await client.get(google)
+    assert pkpass.status_code == 200 and pkpass.headers["content-type"] == PKPASS
+    assert pkpass.content.startswith(b"PK\x03\x04")  # a zip archive
+    assert save.status_code == 303 and save.headers["location"].startswith(GOOGLE_SAVE)
+
+
+async def test_the_lost_card_form_answers_the_same_for_a_known_and_an_unknown_address(
+    live_app: LiveApp, page: Page
+) -> None:
+    answers: list[tuple[str, str]] = []
+    for address in ("customer@example.com", "nobody@example.com"):
+        await page.goto(live_app.url("/join/cafe-one/lost"))
+        if not answers:
+            await screenshot(page, "lost-form")
+        await page.get_by_label("E-mail address").fill(address)
+        await page.get_by_role("button", name="Send the link").click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Check your inbox")
+        answers.append((page.url, await page.locator("body").inner_html()))
+
+    assert answers[0] == answers[1]
+    async with live_app.database.unit_of_work() as session:
+        mails = await session.scalar(
+            select(func.count()).select_from(WalletOutbox).where(WalletOutbox.provider == "mail")
+        )
+    assert mails == 1  # the known address's link, queued for the worker
+
+
+async def test_every_customer_page_speaks_each_language_and_is_accessible(
+    wallet_app: LiveApp, page: Page, browser_log: BrowserLog
+) -> None:
+    live = wallet_app
+    browser_log.expect_console_error(r"status of 404 .*/join/no-such-shop\?lang=")  # the 404 page's own status
+    await stamp(live, live.tenant.card_id)  # a row in "Last visits"
+    for locale in LANGUAGES:
+        await page.goto(live.url(f"/join/cafe-one?lang={locale}"))
+        await check_page(page, locale)
+
+        await page.goto(live.url(f"/card/{live.tenant.card_token}?lang={locale}"))
+        await check_page(page, locale)
+
+        await page.goto(live.url(f"/join/cafe-one/lost?lang={locale}"))
+        await check_page(page, locale)
+        await page.locator("#email").fill("nobody@example.com")
+        await page.locator("button[type=submit]").click()  # the language is the cookie's now
+        await expect(page).to_have_url(live.url("/join/cafe-one/lost"))
+        await check_page(page, locale)
+
+        answer = await page.goto(live.url(f"/join/no-such-shop?lang={locale}"))
+        assert answer is not None and answer.status == 404
+        await check_page(page, locale)
