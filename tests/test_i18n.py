@@ -60,6 +60,7 @@ NOT_COUNTS = {
     "rate",
     "name",
     "card_number",
+    "time",
 }
 
 

@@ -250,7 +250,7 @@ async def test_enrol_with_the_keyboard_then_the_card_its_mail_and_the_wallet_but
     live.clock.advance(PAST_THE_COOLDOWN)
     await stamp(live, card.id)
     await page.goto(live.url(f"/card/{card.card_token}?lang=en"))
-    await expect(page.locator(".progress")).to_contain_text("2 of 3 stamps")
+    await expect(page.locator(".progress")).to_contain_text("2 stamps out of 3")
     await expect(page.locator("tbody tr")).to_have_count(2)
     await screenshot(page, "card-page")
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import io
 import secrets
+from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import parse_qsl
+from zoneinfo import ZoneInfo
 
 import segno
 from fastapi import APIRouter, Depends, Path, Request, Response
@@ -23,7 +25,7 @@ from loyalty.api.deps import PublicContext, client_ip, clock_of, public_context,
 from loyalty.api.unit_of_work import UnitOfWorkRoute, request_unit
 from loyalty.errors import CardAlreadyExists, CardNotFound, ProgramNotFound, RateLimited
 from loyalty.i18n import translate
-from loyalty.models import Customer, LoyaltyCard, LoyaltyTransaction
+from loyalty.models import Customer, LoyaltyCard, LoyaltyProgram, LoyaltyTransaction
 from loyalty.models.transaction import TRANSACTION_TYPE_LABELS
 from loyalty.services import (
     cards,
@@ -191,13 +193,16 @@ async def card_page(request: Request, ctx: PublicContext, card_token: CardToken)
     )
     recent = await transactions.recent_for_card(ctx, card.id, card.vendor_id, RECENT)
 
+    next_stamp_at, stamps_today = _next_stamp(card, program, vendor.timezone, ctx.clock.now())
+
     def transaction_label(entry: LoyaltyTransaction) -> str:
         return translate(TRANSACTION_TYPE_LABELS[entry.transaction_type], locale)
 
     return render(
         request, "card.html", locale, private=True, timezone=vendor.timezone, card=card, program=program,
         vendor=vendor, recent=[view.entry for view in recent], card_number=format_card_number(card.card_number),
-        transaction_label=transaction_label, google=getattr(request.app.state, "google_issuer", None) is not None,
+        transaction_label=transaction_label, next_stamp_at=next_stamp_at, stamps_today=stamps_today,
+        google=getattr(request.app.state, "google_issuer", None) is not None,
         apple=getattr(request.app.state, "apple_passes", None) is not None,
     )  # fmt: skip
 
@@ -248,6 +253,19 @@ def _qr_svg(content: str, *, error: str, cache: str, private: bool = False) -> R
         "Cache-Control": cache,
     }
     return Response(svg, media_type="image/svg+xml", headers=headers)
+
+
+def _next_stamp(
+    card: LoyaltyCard, program: LoyaltyProgram, timezone: str, now: datetime
+) -> tuple[datetime | None, int]:
+    """When the cooldown lets the next stamp in (None: now), and the stamps of the vendor's local day so far
+    (the counter's rules: docs/rules.md)."""
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    stamps_today = card.stamps_today if card.stamps_today_date == today else 0
+    if card.last_stamp_at is None or not program.cooldown_minutes:
+        return None, stamps_today
+    ready = card.last_stamp_at + timedelta(minutes=program.cooldown_minutes)
+    return (ready if ready > now else None), stamps_today
 
 
 def _not_found(request: Request) -> HTMLResponse:
