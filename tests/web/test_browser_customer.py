@@ -202,6 +202,8 @@ async def test_enrol_with_the_keyboard_then_the_card_its_mail_and_the_wallet_but
     await page.keyboard.press("Tab")
     await expect(page.get_by_role("checkbox", name=re.compile("news and offers"))).to_be_focused()
     await page.keyboard.press("Tab")  # the honeypot is out of the tab order
+    await expect(page.get_by_role("link", name=re.compile("Privacy notice|Protection des données"))).to_be_focused()
+    await page.keyboard.press("Tab")
     submit = page.get_by_role("button", name="Get my card")
     await expect(submit).to_be_focused()
     await page.keyboard.press("Enter")
@@ -297,6 +299,9 @@ async def test_every_customer_page_speaks_each_language_and_is_accessible(
         await check_page(page, locale)
 
         await page.goto(live.url(f"/card/{live.tenant.card_token}?lang={locale}"))
+        await check_page(page, locale)
+
+        await page.goto(live.url(f"/join/cafe-one/privacy?lang={locale}"))
         await check_page(page, locale)
 
         await page.goto(live.url(f"/join/cafe-one/lost?lang={locale}"))

@@ -12,12 +12,13 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from loyalty.app import create_app
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.models import Customer, LoyaltyCard, OutboxStatus, WalletOutbox
 from loyalty.worker import Worker
-from tests.fixtures import drain, outbox_rows, test_settings
+from tests.fixtures import DevGoogle, DevWallet, drain, outbox_rows, test_settings
 from tests.smtp_peer import SmtpPeer, smtp_peer
 from tests.tenants import Tenant
 
@@ -215,3 +216,34 @@ async def test_an_erased_customer_gets_no_mail(
     async with database.unit_of_work() as session:
         rows = list(await session.scalars(select(WalletOutbox).where(WalletOutbox.provider == "mail")))
     assert [row.status for row in rows] == [OutboxStatus.SENT]
+
+
+async def test_the_privacy_notice_names_the_vendor_as_controller_and_is_linked_from_enrolment(
+    client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    form = await client.get("/join/cafe-one")
+    notice = await client.get("/join/cafe-one/privacy", headers={"Accept-Language": "fr"})
+
+    assert 'href="/join/cafe-one/privacy"' in form.text
+    assert notice.status_code == 200 and '<html lang="fr">' in notice.text
+    assert "Cafe-One gère ce programme de fidélité" in notice.text and "(le sous-traitant)" in notice.text
+    assert (await client.get("/join/no-such-shop/privacy")).status_code == 404
+
+
+async def test_the_phones_own_wallet_comes_first(
+    tenant: Tenant, database_url: str, database: Database, clock: FixedClock, dev_wallet: DevWallet,
+    dev_google: DevGoogle,
+) -> None:  # fmt: skip
+    """Both buttons for every browser (PAGES.md): Google's first on Android, Apple's first elsewhere."""
+    settings = test_settings(database_url, **{**dev_wallet.settings, **dev_google.settings})
+    app = create_app(settings, clock=clock, database=database)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        android = await client.get(
+            f"/card/{tenant.card_token}", headers={"User-Agent": "Mozilla/5.0 (Linux; Android 14)"}
+        )
+        iphone = await client.get(
+            f"/card/{tenant.card_token}", headers={"User-Agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0)"}
+        )
+
+    for page, first, second in ((android, "Google", "Apple"), (iphone, "Apple", "Google")):
+        assert page.text.index(f"Add to {first} Wallet") < page.text.index(f"Add to {second} Wallet")

@@ -155,6 +155,16 @@ async def _mail_card_link(ctx: Context, program_id: int, email: str) -> None:
         await outbox.queue_card_update(ctx, card_id, MAIL)
 
 
+@router.get("/join/{vendor_slug}/privacy")
+async def privacy_page(request: Request, ctx: PublicContext, vendor_slug: VendorSlug) -> Response:
+    """Who holds the customer's data and why (PAGES.md: the vendor is the controller, the platform the processor)."""
+    try:
+        _, vendor = await programs.get_public_program(ctx, vendor_slug)
+    except ProgramNotFound:
+        return _not_found(request)
+    return render(request, "privacy.html", page_locale(request, vendor_locale=vendor.default_locale), vendor=vendor)
+
+
 @router.get("/join/{vendor_slug}/lost")
 async def lost_page(request: Request, ctx: PublicContext, vendor_slug: VendorSlug) -> Response:
     try:
@@ -202,6 +212,7 @@ async def card_page(request: Request, ctx: PublicContext, card_token: CardToken)
         request, "card.html", locale, private=True, timezone=vendor.timezone, card=card, program=program,
         vendor=vendor, recent=[view.entry for view in recent], card_number=format_card_number(card.card_number),
         transaction_label=transaction_label, next_stamp_at=next_stamp_at, stamps_today=stamps_today,
+        android="android" in request.headers.get("user-agent", "").lower(),
         google=getattr(request.app.state, "google_issuer", None) is not None,
         apple=getattr(request.app.state, "apple_passes", None) is not None,
     )  # fmt: skip
