@@ -48,26 +48,8 @@ async def queue_card_update(ctx: Context, card_id: int, provider: str) -> None:
 async def queue_class_update(ctx: Context, vendor_id: int, program_id: int, provider: str) -> None:
     """A pending row for the programme's class in `provider` (Google's LoyaltyClass): the worker writes
     what changed. Coalesced per programme like the cards' rows. Raises nothing."""
-    now = ctx.clock.now()
     await ctx.session.execute(
-        upsert_into_partial_index(
-            ctx.session,
-            _OUTBOX,
-            {
-                "vendor_id": vendor_id,
-                "program_id": program_id,
-                "provider": provider,
-                "pass_version": now,
-                "status": OutboxStatus.PENDING,
-                "attempts": 0,
-                "due_at": now + timedelta(seconds=COALESCE_SECONDS),
-                "created_at": now,
-            },
-            index_columns=["program_id", "provider"],
-            index_predicate="status = 'pending' AND card_id IS NULL",
-            earliest="due_at",
-            latest="pass_version",
-        )
+        _pending(ctx, {"vendor_id": vendor_id, "program_id": program_id, "provider": provider}, ctx.clock.now())
     )
 
 
@@ -93,24 +75,29 @@ async def queue_for_registered_cards(ctx: Context, program_id: int) -> int:
 
 
 def _pending_row(ctx: Context, vendor_id: int, card_id: int, version: datetime, provider: str) -> Any:
-    """INSERT … ON CONFLICT (card_id, provider) WHERE status = 'pending' DO UPDATE: the burst's row keeps
-    its earliest due time and takes the latest pass version."""
+    """The card's pending row in `provider`, at pass version `version` (`_pending`)."""
+    return _pending(ctx, {"vendor_id": vendor_id, "card_id": card_id, "provider": provider}, version)
+
+
+def _pending(ctx: Context, target: dict[str, Any], version: datetime) -> Any:
+    """INSERT … ON CONFLICT (card_id, provider) WHERE status = 'pending' (or, for a programme's row,
+    (program_id, provider) WHERE … card_id IS NULL) DO UPDATE: the burst's row keeps its earliest due
+    time and takes the latest pass version. `target`: vendor_id, provider, and card_id or program_id."""
     now = ctx.clock.now()
+    by_card = "card_id" in target
     return upsert_into_partial_index(
         ctx.session,
         _OUTBOX,
         {
-            "vendor_id": vendor_id,
-            "card_id": card_id,
-            "provider": provider,
+            **target,
             "pass_version": version,
             "status": OutboxStatus.PENDING,
             "attempts": 0,
             "due_at": now + timedelta(seconds=COALESCE_SECONDS),
             "created_at": now,
         },
-        index_columns=["card_id", "provider"],
-        index_predicate="status = 'pending'",
+        index_columns=["card_id" if by_card else "program_id", "provider"],
+        index_predicate="status = 'pending'" if by_card else "status = 'pending' AND card_id IS NULL",
         earliest="due_at",
         latest="pass_version",
     )

@@ -158,20 +158,21 @@ async def _mail_card_link(ctx: Context, program_id: int, email: str) -> None:
 @router.get("/join/{vendor_slug}/privacy")
 async def privacy_page(request: Request, ctx: PublicContext, vendor_slug: VendorSlug) -> Response:
     """Who holds the customer's data and why (PAGES.md: the vendor is the controller, the platform the processor)."""
-    try:
-        _, vendor = await programs.get_public_program(ctx, vendor_slug)
-    except ProgramNotFound:
-        return _not_found(request)
-    return render(request, "privacy.html", page_locale(request, vendor_locale=vendor.default_locale), vendor=vendor)
+    return await _vendor_page(request, ctx, vendor_slug, "privacy.html")
 
 
 @router.get("/join/{vendor_slug}/lost")
 async def lost_page(request: Request, ctx: PublicContext, vendor_slug: VendorSlug) -> Response:
+    return await _vendor_page(request, ctx, vendor_slug, "lost.html")
+
+
+async def _vendor_page(request: Request, ctx: Context, vendor_slug: str, template: str) -> Response:
+    """A page about a vendor's active programme, in the visitor's language; the 404 page without one."""
     try:
         _, vendor = await programs.get_public_program(ctx, vendor_slug)
     except ProgramNotFound:
         return _not_found(request)
-    return render(request, "lost.html", page_locale(request, vendor_locale=vendor.default_locale), vendor=vendor)
+    return render(request, template, page_locale(request, vendor_locale=vendor.default_locale), vendor=vendor)
 
 
 @router.post("/join/{vendor_slug}/lost")
