@@ -4,15 +4,18 @@ a live server finds no 5xx and no answer that breaks the documented schema."""
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Err
 from schemathesis.schemas import APIOperation
 from schemathesis.specs.openapi.checks import response_schema_conformance
@@ -27,7 +30,10 @@ from tests.api.live_server import serve
 from tests.fixtures import DevGoogle, DevWallet, empty_tables, test_settings
 from tests.tenants import make_tenant
 
-EXAMPLES_PER_OPERATION = 30
+# Each case is sent with every key. Of the 358 distinct (operation, key, status, error code) outcomes that 30
+# cases per operation met, 20 met 356 and one more: the two missed (a 409 from POST /pins and a 200 from
+# POST /pins/{pin_id}/unlock, both with the owner's key) depend on what earlier cases left behind. 10 missed 7.
+EXAMPLES_PER_OPERATION = 20
 API_MD = Path(__file__).resolve().parents[3] / "shared" / "API.md"
 
 
@@ -59,8 +65,23 @@ def live(
         yield base_url, keys
 
 
-def fuzz(operation: APIOperation[Any, Any, Any, Any], key: str | None) -> None:
-    """Sends schemathesis' generated cases for one operation; raises on the first failed check."""
+def cookieless_session() -> requests.Session:
+    """One connection for the whole run instead of a new session and connection a request (schemathesis'
+    default), keeping what a fresh session gives each request: no cookie from an earlier answer, no proxy
+    from the environment."""
+    session = requests.Session()
+    session.trust_env = False
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return session
+
+
+def fuzz(operation: APIOperation[Any, Any, Any, Any], keys: dict[str, str | None], session: requests.Session) -> None:
+    """Sends each of schemathesis' generated cases for one operation with every kind of key in turn; raises
+    on the first case that fails a check with any of them, naming the keys.
+
+    The cases are drawn once for all the keys: derandomized, hypothesis draws them from a seed the code of
+    `exercise` fixes, never from the answers, so a run per key drew the same cases each time (checked when
+    this changed) at the cost of drawing them four times."""
 
     @given(case=operation.as_strategy())
     @settings(
@@ -71,30 +92,37 @@ def fuzz(operation: APIOperation[Any, Any, Any, Any], key: str | None) -> None:
         suppress_health_check=list(HealthCheck),
     )
     def exercise(case: schemathesis.Case[Any]) -> None:
-        case.call_and_validate(
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-            checks=[not_a_server_error, response_schema_conformance],
-        )
+        failed = []
+        for kind, key in keys.items():
+            try:
+                case.call_and_validate(
+                    session=session,
+                    headers={"Authorization": f"Bearer {key}"} if key else {},
+                    checks=[not_a_server_error, response_schema_conformance],
+                )
+            except (Exception, FailureGroup) as exc:  # FailureGroup (failed checks) is no Exception
+                failed.append(f"with the {kind} key: {exc}")  # every key's failure of this case, in one report
+        assert failed == [], "\n".join(failed)
 
     exercise()
 
 
-@pytest.mark.parametrize("kind", ["admin", "owner", "counter", "none"])
-def test_no_server_errors_and_answers_match_their_schema(live: tuple[str, dict[str, str | None]], kind: str) -> None:
+def test_no_server_errors_and_answers_match_their_schema(live: tuple[str, dict[str, str | None]]) -> None:
     """Every operation with every kind of key (an admin's, a vendor owner's, a counter's, none), fuzzed
-    with schemathesis' generated cases (bounded: a few per operation and kind)."""
+    with schemathesis' generated cases (bounded: a few per operation, each sent with every key)."""
     base_url, keys = live
     api = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
     failures: list[str] = []
-    for result in api.get_all_operations():
-        if isinstance(result, Err):
-            failures.append(f"an operation /openapi.json describes wrongly: {result.err()}")
-            continue
-        operation = result.ok()
-        try:
-            fuzz(operation, keys[kind])
-        except Exception as exc:  # collect every operation's failure, then report them together
-            failures.append(f"{operation.label}: {str(exc)[:2000]}")
+    with cookieless_session() as session:
+        for result in api.get_all_operations():
+            if isinstance(result, Err):
+                failures.append(f"an operation /openapi.json describes wrongly: {result.err()}")
+                continue
+            operation = result.ok()
+            try:
+                fuzz(operation, keys, session)
+            except Exception as exc:  # collect every operation's failure, then report them together
+                failures.append(f"{operation.label}: {str(exc)[:2000]}")
     assert failures == [], "\n\n".join(failures)
 
 
