@@ -32,7 +32,7 @@ from loyalty.wallet.apple.passes import ApplePasses
 from loyalty.wallet.google import issuer as google_issuer
 from loyalty.wallet.google.issuer import GoogleIssuer
 from loyalty.web import customer as customer_pages
-from loyalty.web.rendering import STATIC_DIR, STATIC_URL
+from loyalty.web.rendering import BADGES_URL, STATIC_DIR, STATIC_URL
 
 # Swagger UI's and ReDoc's files, served by the service itself (FastAPI's defaults load them from a CDN,
 # so /docs was blank on a laptop without internet or inside a shop's network). fastapi-offline ships them.
@@ -89,6 +89,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     include_routers(app)
     app.include_router(customer_pages.router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
+    if settings.wallet_badges_dir is not None:  # the operator's copy of Apple's and Google's artwork
+        app.mount(BADGES_URL, StaticFiles(directory=settings.wallet_badges_dir), name="badges")
     _serve_docs_offline(app)
     app.add_middleware(RequestLimitsMiddleware, settings=settings)
     if settings.trust_forwarded_for:

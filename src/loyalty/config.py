@@ -132,6 +132,12 @@ class Settings(BaseSettings):
     apns_dry_run: bool = Field(
         False, description="Log each push instead of sending it (the demo, whose certificates Apple would refuse)."
     )
+    wallet_badges_dir: Path | None = Field(
+        None,
+        description="A folder holding Apple's and Google's official button artwork (apple-wallet.svg, "
+        "google-wallet.svg), which their guidelines require and neither publishes on npm or PyPI; without it "
+        "the card page shows plain text buttons.",
+    )
     smtp_url: str = Field(
         "",
         description="Where `loyalty worker` sends mail: smtp://[user:password@]host[:port] (STARTTLS when the "

@@ -247,3 +247,21 @@ async def test_the_phones_own_wallet_comes_first(
 
     for page, first, second in ((android, "Google", "Apple"), (iphone, "Apple", "Google")):
         assert page.text.index(f"Add to {first} Wallet") < page.text.index(f"Add to {second} Wallet")
+
+
+async def test_the_operators_official_wallet_artwork_replaces_the_text_buttons(
+    tenant: Tenant, database_url: str, database: Database, clock: FixedClock, dev_wallet: DevWallet,
+    dev_google: DevGoogle, tmp_path: Path,
+) -> None:  # fmt: skip
+    """PAGES.md: Apple and Google forbid home-made badges; the operator puts theirs in LOYALTY_WALLET_BADGES_DIR.
+    Here only Apple's is there: Apple's badge, Google's plain text button."""
+    (tmp_path / "apple-wallet.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10"/>')
+    settings = test_settings(database_url, **{**dev_wallet.settings, **dev_google.settings}, wallet_badges_dir=tmp_path)
+    app = create_app(settings, clock=clock, database=database)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        page = await client.get(f"/card/{tenant.card_token}")
+        badge = await client.get("/badges/apple-wallet.svg")
+
+    assert '<img src="/badges/apple-wallet.svg" alt="Add to Apple Wallet"' in page.text
+    assert 'class="button" href="/card/' in page.text and "Add to Google Wallet</a>" in page.text
+    assert badge.status_code == 200 and badge.headers["content-type"].startswith("image/svg+xml")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import secrets
 from datetime import datetime, timedelta
+from pathlib import Path as FsPath
 from typing import Annotated
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
@@ -39,7 +40,7 @@ from loyalty.services import (
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.context import Context
 from loyalty.web.languages import page_locale
-from loyalty.web.rendering import page_headers, render
+from loyalty.web.rendering import BADGES, BADGES_URL, page_headers, render
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -214,6 +215,7 @@ async def card_page(request: Request, ctx: PublicContext, card_token: CardToken)
         vendor=vendor, recent=[view.entry for view in recent], card_number=format_card_number(card.card_number),
         transaction_label=transaction_label, next_stamp_at=next_stamp_at, stamps_today=stamps_today,
         android="android" in request.headers.get("user-agent", "").lower(),
+        badges=_badges(settings_of(request).wallet_badges_dir),
         google=getattr(request.app.state, "google_issuer", None) is not None,
         apple=getattr(request.app.state, "apple_passes", None) is not None,
     )  # fmt: skip
@@ -278,6 +280,14 @@ def _next_stamp(
         return None, stamps_today
     ready = card.last_stamp_at + timedelta(minutes=program.cooldown_minutes)
     return (ready if ready > now else None), stamps_today
+
+
+def _badges(folder: FsPath | None) -> dict[str, str]:
+    """The official button artwork the operator provided (wallet → its URL); Apple and Google forbid
+    home-made versions, so a wallet without its file gets a plain text button."""
+    if folder is None:
+        return {}
+    return {wallet: f"{BADGES_URL}/{name}" for wallet, name in BADGES.items() if (folder / name).is_file()}
 
 
 def _not_found(request: Request) -> HTMLResponse:

@@ -24,6 +24,8 @@ from loyalty.web.languages import COOKIE, ENDONYMS, chosen_by_query
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 STATIC_URL = "/static"
+BADGES_URL = "/badges"  # LOYALTY_WALLET_BADGES_DIR, when the operator gives Apple's and Google's artwork
+BADGES = {"apple": "apple-wallet.svg", "google": "google-wallet.svg"}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
