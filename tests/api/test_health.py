@@ -1,12 +1,12 @@
 """`/api/v1/loyalty/health` reports the schema state, through a real `loyalty serve` (subprocess, free
-port) on SQLite and on PostgreSQL: the schema is migrated back and forth with the `loyalty` command
-while the server runs, and health follows at its next call, with no restart."""
+port) on SQLite and on PostgreSQL: the schema is migrated back and forth while the server runs (by this
+process, through `migrate` as `loyalty db upgrade` and `downgrade` do: tests/test_cli.py runs those
+commands), and health follows at its next call, with no restart."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
-import subprocess
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from loyalty import migrate
-from tests.commands import HEALTH, LOYALTY, loyalty_server
+from tests.commands import HEALTH, loyalty_server
 from tests.test_migrations import fresh_postgres_database
 
 
@@ -23,11 +23,6 @@ def environment(url: str) -> dict[str, str]:
     env = {name: value for name, value in os.environ.items() if not name.startswith("LOYALTY_")}
     env.update(LOYALTY_DATABASE_URL=url, LOYALTY_BCRYPT_ROUNDS="4")
     return env
-
-
-def loyalty(url: str, cwd: Path, *args: str) -> None:
-    done = subprocess.run([str(LOYALTY), *args], env=environment(url), cwd=cwd, capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
 
 
 def serving(url: str, cwd: Path) -> AbstractContextManager[str]:
@@ -58,21 +53,21 @@ def assert_unhealthy(answer: httpx.Response, schema: str) -> dict[str, object]:
 def test_health_reports_a_schema_behind_missing_or_ahead_of_the_code(kind: str, tmp_path: Path) -> None:
     head = migrate.code_head()
     with database_of(kind, tmp_path) as url:
-        loyalty(url, tmp_path, "db", "upgrade")
+        migrate.upgrade(url)
         with serving(url, tmp_path) as base:
             ok = httpx.get(base + HEALTH)
             assert ok.status_code == 200, ok.text
             assert ok.json() == {"status": "ok", "database": "ok", "schema": "ok"}
 
-            loyalty(url, tmp_path, "db", "downgrade")  # one revision back, under the running server
+            migrate.downgrade(url, "-1")  # one revision back, under the running server
             details = assert_unhealthy(httpx.get(base + HEALTH), "behind")
             assert details["schema_revision"] != head and "loyalty db upgrade" in str(details["action"])
 
-            loyalty(url, tmp_path, "db", "downgrade", "base")
+            migrate.downgrade(url, "base")
             details = assert_unhealthy(httpx.get(base + HEALTH), "missing")
             assert details["schema_revision"] is None
 
-            loyalty(url, tmp_path, "db", "upgrade")
+            migrate.upgrade(url)
             assert httpx.get(base + HEALTH).json() == {"status": "ok", "database": "ok", "schema": "ok"}
 
             if kind == "sqlite":  # a revision these migrations do not have: a newer release migrated it
