@@ -205,20 +205,23 @@ def test_serve_on_a_database_never_migrated_says_to_upgrade(
 
 
 def test_serve_on_a_database_behind_the_code_says_to_upgrade(sqlite_url: str, tmp_path: Path) -> None:
-    assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
-    assert loyalty("db", "downgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
+    migrate.upgrade(sqlite_url)  # set-up in process: the commands themselves are tested above and below
+    migrate.downgrade(sqlite_url, "-1")
     line = assert_one_line_error(loyalty("serve", "--port", "0", url=sqlite_url, cwd=tmp_path))
     assert "behind" in line and "run `loyalty db upgrade`" in line
 
 
 def test_a_port_in_use_is_one_line(sqlite_url: str, tmp_path: Path) -> None:
-    assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
+    migrate.upgrade(sqlite_url)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        for command in (("serve", "--port", port), ("demo", "--port", port)):
-            line = assert_one_line_error(loyalty(*command, url=sqlite_url, cwd=tmp_path))
+        started = [
+            start_loyalty(command, "--port", port, url=sqlite_url, cwd=tmp_path) for command in ("serve", "demo")
+        ]
+        for process in started:  # both at once: each is a cold start of the command
+            line = assert_one_line_error(finish(process))
             assert f"cannot listen on 127.0.0.1:{port}" in line and "in use" in line
 
 
@@ -229,13 +232,16 @@ def test_a_database_url_with_a_trailing_space_uses_the_file_without_it(tmp_path:
 
 
 def test_version_and_plain_flags_in_help(tmp_path: Path) -> None:
-    version = loyalty("--version", url="sqlite:///unused.db", cwd=tmp_path)
+    commands = [("serve",), ("demo",), ("db", "upgrade"), ("keys", "create-admin"), ()]
+    started = [start_loyalty("--version", url="sqlite:///unused.db", cwd=tmp_path)] + [
+        start_loyalty(*command, "--help", url="sqlite:///unused.db", cwd=tmp_path) for command in commands
+    ]  # all at once: each is a cold start of the command
+    version, *helps = [finish(process) for process in started]
     assert version.returncode == 0 and version.stdout == f"loyalty {loyalty_version}\n"
-    for command in (("serve",), ("demo",), ("db", "upgrade"), ("keys", "create-admin"), ()):
-        shown = loyalty(*command, "--help", url="sqlite:///unused.db", cwd=tmp_path)
+    for shown in helps:
         assert shown.returncode == 0, shown.stderr
         assert "<bool>" not in shown.stdout and "--help" in shown.stdout, shown.stdout
-    serve_help = loyalty("serve", "--help", url="sqlite:///unused.db", cwd=tmp_path).stdout
+    serve_help = helps[0].stdout
     assert re.search(r"^\s+--migrate\s+Run", serve_help, re.MULTILINE), serve_help
     assert not (tmp_path / "unused.db").exists()
 
@@ -269,7 +275,7 @@ def test_the_database_line_hides_the_password(tmp_path: Path) -> None:
 def test_demo_refuses_a_database_that_is_not_its_own(sqlite_url: str, tmp_path: Path) -> None:
     """The demo plants keys the README publishes: on a database with vendors or keys of its own it
     refuses, in one line, before it migrates or writes anything."""
-    assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
+    migrate.upgrade(sqlite_url)
     created = loyalty("keys", "create-admin", "--name", "ops", url=sqlite_url, cwd=tmp_path)
     [real_key] = created.stdout.splitlines()
 
@@ -326,7 +332,7 @@ def test_rebuild_totals_repairs_totals_written_behind_the_services_back(sqlite_u
 
 
 def test_db_purge_deletes_the_expired_answers_and_says_how_many(sqlite_url: str, tmp_path: Path) -> None:
-    assert loyalty("db", "upgrade", url=sqlite_url, cwd=tmp_path).returncode == 0
+    migrate.upgrade(sqlite_url)
     with sqlite3.connect(sqlite_url.removeprefix("sqlite:///")) as db:
         db.execute(
             "INSERT INTO idempotency_records (scope, key, request_fingerprint, status_code, response_body,"
