@@ -162,6 +162,9 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
         response = httpx.get(pass_url.group(1), timeout=30)
         assert pass_url.group(1).startswith(base)
         save_link = httpx.get(google_url.group(1), timeout=30)
+        join_url = re.search(r"Enrolment pages (\S+)", printed)  # the newcomer's way in (issue 16)
+        assert join_url is not None and join_url.group(1).startswith(f"{base}/join/"), printed
+        join_page = httpx.get(join_url.group(1), timeout=30)
 
     assert response.status_code == 200, response.text
     wallet = tmp_path / ".loyalty-dev" / "wallet"
@@ -176,6 +179,7 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert verified.returncode == 0, verified.stderr
+    assert join_page.status_code == 200 and 'type="email"' in join_page.text
 
     # The demo's Google Wallet link: a JWT that verifies with the development service account's certificate,
     # carrying an object Google's discovery document accepts.
