@@ -40,6 +40,7 @@ def settings(database_url: str, google: DevGoogle) -> Settings:
 async def save_link_claims(client: httpx.AsyncClient, tenant: Tenant, google: DevGoogle) -> dict[str, Any]:
     answer = await client.get(f"/api/v1/loyalty/cards/{tenant.card_token}/google-wallet")
     assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
     url = answer.json()["save_url"]
     assert len(url.removeprefix(save_link.SAVE_URL)) < save_link.LONGEST_JWT
     return verified_save_link_claims(url, google.certificate)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path, Request, Response
 
 from loyalty.api.deps import PublicContext
 from loyalty.api.error_responses import error_responses
@@ -34,6 +34,10 @@ def google_issuer(request: Request) -> GoogleIssuer:
     responses=error_responses(CardNotFound, WalletNotConfigured),
 )
 async def get_google_wallet_link(
-    ctx: PublicContext, issuer: Annotated[GoogleIssuer, Depends(google_issuer)], card_token: CardToken
+    response: Response,
+    ctx: PublicContext,
+    issuer: Annotated[GoogleIssuer, Depends(google_issuer)],
+    card_token: CardToken,
 ) -> GoogleSaveLinkOut:
+    response.headers["Cache-Control"] = "no-store"  # the link carries the holder's name and card number
     return GoogleSaveLinkOut(save_url=await google_wallet.save_url(ctx, issuer, card_token))
