@@ -235,6 +235,8 @@ async def test_the_programme_logo_is_a_660_pixel_square(client: httpx.AsyncClien
         "/wallet/img/stamps/10/1/not-a-palette.png",
         "/wallet/img/logo/55296/6f4e37ffffff.png",  # a surrogate is no character
         "/wallet/img/stamps/10/1/ffffffffffff.png",  # white on white: not a palette the wallets are given
+        "/wallet/img/logo/+67/6f4e37ffffff.png",  # one spelling per number: no aliases of an immutable URL
+        "/wallet/img/stamps/010/1/6f4e37ffffff.png",
     ],
 )
 async def test_a_picture_that_cannot_exist_answers_422(client: httpx.AsyncClient, path: str) -> None:

@@ -21,6 +21,8 @@ router = APIRouter()
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 PNG: dict[int | str, dict[str, Any]] = {200: {"content": {"image/png": {}}, "description": "The picture (PNG)."}}
+# One spelling per number: an immutable URL has no aliases (an int parameter would also take "+7", "0_7").
+DECIMAL = "^(0|[1-9][0-9]{0,6})$"
 MOST_STAMPS = 1000  # the largest stamps_target a programme may have (services/programs.py)
 
 PaletteSlug = Annotated[
@@ -39,13 +41,13 @@ PaletteSlug = Annotated[
     responses={**PNG, **error_responses(ValidationFailed)},
 )
 def stamp_picture(
-    target: Annotated[int, Path(ge=1, le=MOST_STAMPS, description="Stamps for a reward.")],
-    count: Annotated[int, Path(ge=0, le=MOST_STAMPS, description="Stamps collected (at most `target`).")],
+    target: Annotated[str, Path(pattern=DECIMAL, description="Stamps for a reward (1 to 1000).")],
+    count: Annotated[str, Path(pattern=DECIMAL, description="Stamps collected (0 to `target`).")],
     palette: PaletteSlug,
 ) -> Response:
-    if count > target:
-        raise ValidationFailed([{"field": "count", "message": "count may not exceed target"}])
-    picture = images.hero(_palette(palette), count, target)
+    stamps_for_reward = _number("target", target, 1, MOST_STAMPS)
+    collected = _number("count", count, 0, stamps_for_reward)
+    picture = images.hero(_palette(palette), collected, stamps_for_reward)
     return Response(picture, media_type="image/png", headers={"Cache-Control": IMMUTABLE})
 
 
@@ -56,13 +58,22 @@ def stamp_picture(
     responses={**PNG, **error_responses(ValidationFailed)},
 )
 def program_logo(
-    codepoint: Annotated[int, Path(ge=33, le=0x10FFFF, description="The initial's Unicode code point.")],
+    codepoint: Annotated[str, Path(pattern=DECIMAL, description="The initial's Unicode code point, in decimal.")],
     palette: PaletteSlug,
 ) -> Response:
-    if 0xD800 <= codepoint <= 0xDFFF:
+    character = _number("codepoint", codepoint, 33, 0x10FFFF)
+    if 0xD800 <= character <= 0xDFFF:
         raise ValidationFailed([{"field": "codepoint", "message": "a surrogate is not a character"}])
-    picture = images.program_logo(_palette(palette), chr(codepoint))
+    picture = images.program_logo(_palette(palette), chr(character))
     return Response(picture, media_type="image/png", headers={"Cache-Control": IMMUTABLE})
+
+
+def _number(field: str, text: str, lowest: int, highest: int) -> int:
+    """A path's decimal number between `lowest` and `highest`. Raises ValidationFailed (422) otherwise."""
+    value = int(text)
+    if not lowest <= value <= highest:
+        raise ValidationFailed([{"field": field, "message": f"must be between {lowest} and {highest}"}])
+    return value
 
 
 def _palette(slug: str) -> Palette:
