@@ -31,23 +31,20 @@ application (its ASGI scope has no `tls` extension), so a request's record canno
 accepted TLS connection (certificate verified, `h2` negotiated) is recorded in `handshakes`, with the
 certificate's subject and issuer, in order. A request's `client` (address, port) tells its connection apart.
 
-The server runs hypercorn in a background thread with its own event loop, on a free port of 127.0.0.1 bound
-before the thread starts (a client connecting early waits in the listen queue); it starts in a few
-milliseconds, and stops in a fraction of a second even with a client's connection open. One peer can serve
-many tests: `reset()` forgets the script, the overrides and the records. A connection's network or TLS error
+The server runs hypercorn in a background thread with its own event loop (`tests/peer_server.py`), on a free
+port of 127.0.0.1 bound before the thread starts (a client connecting early waits in the listen queue); it
+starts in a few milliseconds, and stops in a fraction of a second even with a client's connection open. One peer
+can serve many tests: `reset()` forgets the script, the overrides and the records. A connection's network or TLS error
 is the client's business (logged at DEBUG); an error of the peer itself is raised when the block ends.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import re
 import socket
 import ssl
-import threading
 import time
 import uuid
 from collections import deque
@@ -58,11 +55,11 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
+from hypercorn.typing import ASGISendCallable, HTTPScope
 
 from loyalty.wallet.dev_certs import DevCertificatePaths
+from tests.peer_server import PeerApplication, RequestRecords, serve_in_thread
 
 __all__ = [
     "Answer",
@@ -108,13 +105,6 @@ MAX_VOIP_PAYLOAD = 5120
 MAX_COLLAPSE_ID = 64
 DEVICE_PATH = "/3/device/"
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-_STOP_TIMEOUT = 5.0
-_START_TIMEOUT = 5.0
-# Stopping: hypercorn lets open connections finish for _GRACE, then closes them, waiting at most
-# _SSL_SHUTDOWN for the client's TLS close_notify (asyncio's default: 30 s, for a client that may be a worker
-# on an event loop blocked by the very `with` block that stops the peer).
-_GRACE = 0.2
-_SSL_SHUTDOWN = 0.2
 
 
 @dataclass(frozen=True)
@@ -209,20 +199,18 @@ class Handshake:
     alpn_protocol: str
 
 
-class ApnsPeer:
+class ApnsPeer(RequestRecords[RecordedRequest]):
     """The running peer's script and records; made by `apns_peer()`, safe to use from any thread."""
 
     def __init__(self, host: str, port: int, *, validate: bool) -> None:
+        super().__init__("APNs peer")  # the requests, `_lock` and the application's failures
         self.host = host
         self.port = port
         self.url = f"https://{host}:{port}"  # LOYALTY_APNS_URL
         self.validate = validate
-        self._lock = threading.Condition()
         self._script: deque[Answer] = deque()
         self._overrides: dict[str, Answer] = {}
-        self._requests: list[RecordedRequest] = []
         self._handshakes: list[Handshake] = []
-        self._failures: list[Exception] = []  # the application's own errors: apns_peer() raises the first
 
     # --- the script ------------------------------------------------------------------------------------
 
@@ -258,35 +246,10 @@ class ApnsPeer:
     # --- the records -----------------------------------------------------------------------------------
 
     @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received since the start or the last reset(), in order of arrival."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
     def handshakes(self) -> list[Handshake]:
         """Every accepted TLS connection since the start or the last reset(), in order."""
         with self._lock:
             return list(self._handshakes)
-
-    def wait_for_requests(self, count: int, within: float = 5.0) -> list[RecordedRequest]:
-        """Blocks until at least `count` requests are recorded, then returns them all. Do not call it on the
-        event loop of the client it waits for: use `wait_for_requests_async` there."""
-        with self._lock:
-            if not self._lock.wait_for(lambda: len(self._requests) >= count, within):
-                raise TimeoutError(f"{len(self._requests)} request(s) to the APNs peer in {within} s, not {count}")
-            return list(self._requests)
-
-    async def wait_for_requests_async(self, count: int, within: float = 5.0) -> list[RecordedRequest]:
-        """`wait_for_requests` for a coroutine: the event loop keeps running while it waits."""
-        deadline = time.monotonic() + within
-        while True:
-            requests = self.requests
-            if len(requests) >= count:
-                return requests
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{len(requests)} request(s) to the APNs peer in {within} s, not {count}")
-            await asyncio.sleep(0.005)
 
     # --- the server's side -----------------------------------------------------------------------------
 
@@ -349,48 +312,24 @@ def _refusal(headers: list[tuple[str, str]], body: bytes) -> Answer | None:
     return None
 
 
-class _Application:
+class _Application(PeerApplication):
     """The ASGI application: records each request, then answers it."""
 
     def __init__(self, peer: ApnsPeer) -> None:
+        super().__init__(peer._failures)
         self._peer = peer
 
-    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return  # hypercorn refuses a WebSocket the application does not accept
-        try:
-            await self._answer(scope, receive, send)
-        except Exception as error:  # hypercorn would answer 500, which a test could take for a scripted one
-            self._peer._failures.append(error)
-            raise
-
-    async def _answer(self, scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        body = bytearray()
-        while True:
-            event = await receive()
-            if event["type"] == "http.disconnect":
-                return
-            if event["type"] == "http.request":
-                body += event["body"]
-                if not event["more_body"]:
-                    break
-        headers = [(key.decode("latin-1").lower(), value.decode("latin-1")) for key, value in scope["headers"]]
-        token, answer, apns_id = self._peer._decide(scope["method"], scope["path"], headers, bytes(body))
+    async def respond(
+        self, scope: HTTPScope, headers: list[tuple[str, str]], body: bytes, send: ASGISendCallable
+    ) -> None:
+        token, answer, apns_id = self._peer._decide(scope["method"], scope["path"], headers, body)
         self._peer._record(
             RecordedRequest(
                 method=scope["method"],
                 path=scope["path"],
                 token=token,
                 headers=tuple(headers),
-                body=bytes(body),
+                body=body,
                 http_version=scope["http_version"],
                 client=scope["client"],
                 status=answer.status,
@@ -411,33 +350,6 @@ class _Application:
             {"type": "http.response.start", "status": answer.status, "headers": response_headers, "trailers": False}
         )
         await send({"type": "http.response.body", "body": payload, "more_body": False})
-
-
-class _PeerLoop(asyncio.SelectorEventLoop):
-    """An event loop whose TLS servers wait _SSL_SHUTDOWN, not 30 s, for a client's close_notify
-    (hypercorn's `start_server` call does not pass `ssl_shutdown_timeout`), and that says when hypercorn's
-    server is accepting connections."""
-
-    serving: threading.Event | None = None
-
-    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
-        kwargs.setdefault("ssl_shutdown_timeout", _SSL_SHUTDOWN)
-        server = await super().create_server(*args, **kwargs)
-        if self.serving is not None:
-            self.serving.set()
-        return server
-
-
-def _log_connection_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """A connection that ends in a network or TLS error (hypercorn leaves some uncaught: asyncio's "SSL shutdown
-    timed out" when a stopping peer closes a connection whose client does not answer, "application data
-    after close notify" from a client that closed while its other streams still wrote) is the client's
-    business, not the peer's failure: logged at DEBUG. Anything else goes to asyncio's own handler."""
-    error = context.get("exception")
-    if isinstance(error, OSError):  # ssl.SSLError and TimeoutError are OSErrors
-        logger.debug("an APNs peer connection ended: %r", error)
-        return
-    loop.default_exception_handler(context)
 
 
 class _Config(Config):
@@ -513,66 +425,14 @@ def apns_peer(
         listener.close()
         raise
     config = _Config(context)
-    config.bind = [f"fd://{listener.detach()}"]  # hypercorn's from here on: it closes the socket on shutdown
     config.certfile, config.keyfile = str(certificate), str(key)  # hypercorn serves TLS only when both are set
     config.alpn_protocols = ["h2"]
     config.keep_alive_timeout = idle_timeout
-    config.graceful_timeout = _GRACE  # then hypercorn cancels the connections still open
-    config.include_server_header = False
-    config.errorlog = logger
-    config.accesslog = None
-
-    started = threading.Event()
-    failure: list[BaseException] = []
-    stopping: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        assert isinstance(loop, _PeerLoop)
-        loop.serving = started
-        stopping.append((loop, stop))
-        await serve(_Application(peer), config, shutdown_trigger=stop.wait, mode="asgi")
-
-    def thread_main() -> None:
-        try:
-            with asyncio.Runner(loop_factory=_PeerLoop) as runner:
-                runner.get_loop().set_exception_handler(_log_connection_errors)
-                runner.run(run())
-        except OSError as error:
-            if not started.is_set():
-                failure.append(error)
-            else:  # hypercorn re-raises a connection's error when it stops (see _log_connection_errors)
-                logger.debug("an APNs peer connection ended as the peer stopped: %r", error)
-        except BaseException as error:  # re-raised in the test's thread
-            failure.append(error)
-        finally:
-            started.set()
-
-    thread = threading.Thread(target=thread_main, name=f"apns-peer-{port}", daemon=True)
-    thread.start()
-    if not started.wait(_START_TIMEOUT) or failure:
-        _stop(thread, stopping)
-        raise RuntimeError("the APNs peer did not start") from (failure[0] if failure else None)
-    try:
+    with serve_in_thread(_Application(peer), config, listener, name="APNs peer", logger=logger):
         yield peer
-    finally:
-        _stop(thread, stopping)
-    # reached only when the block itself succeeded
-    if failure:
-        raise RuntimeError("the APNs peer failed") from failure[0]
+    # reached only when the block itself succeeded and the server did not fail
     if peer._failures:
         raise RuntimeError("the APNs peer failed to answer a request") from peer._failures[0]
-
-
-def _stop(thread: threading.Thread, stopping: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
-    if stopping:
-        loop, stop = stopping[0]
-        with contextlib.suppress(RuntimeError):  # the loop has already closed
-            loop.call_soon_threadsafe(stop.set)
-    thread.join(_STOP_TIMEOUT)
-    if thread.is_alive():
-        raise RuntimeError(f"the APNs peer did not stop in {_STOP_TIMEOUT} s")
 
 
 @contextmanager

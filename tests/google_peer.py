@@ -52,15 +52,13 @@ Errors use Google's envelope `{"error": {"code", "message", "status", "errors": 
 the records, the store and the notice counts, but not the access tokens (a client keeps its token across
 tests); `expire_tokens()` makes every issued token unknown (the next call gets 401).
 
-The server runs hypercorn in a background thread with its own event loop, on a free port of 127.0.0.1 bound
-before the thread starts; an error of the peer itself is raised when the block ends.
+The server runs hypercorn in a background thread with its own event loop (`tests/peer_server.py`), on a free
+port of 127.0.0.1 bound before the thread starts; an error of the peer itself is raised when the block ends.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import copy
 import fnmatch
 import json
@@ -68,7 +66,6 @@ import logging
 import re
 import secrets
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -79,11 +76,11 @@ from urllib.parse import parse_qsl
 
 from google.auth import crypt, jwt
 from google.auth import exceptions as google_auth_exceptions
-from hypercorn.asyncio import serve
 from hypercorn.config import Config
-from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, HTTPScope, Scope
+from hypercorn.typing import ASGISendCallable, HTTPScope
 
 from tests import discovery
+from tests.peer_server import PeerApplication, RequestRecords, serve_in_thread
 
 __all__ = [
     "API_PREFIX",
@@ -135,9 +132,6 @@ _SERVED_RESOURCES = frozenset({"loyaltyclass", "loyaltyobject"})
 _SERVED_METHODS = frozenset({"insert", "get", "patch", "update", "addmessage"})
 _RESOURCE_ID = re.compile(r"[A-Za-z0-9._-]+")
 _CLOCK_SKEW = 10  # seconds of iat/exp tolerance
-_STOP_TIMEOUT = 5.0
-_START_TIMEOUT = 5.0
-_GRACE = 0.2  # seconds open connections get to finish when the peer stops, then they are closed
 
 
 def google_error(code: int, message: str, *, status: str | None = None, reason: str | None = None) -> dict[str, Any]:
@@ -225,12 +219,13 @@ class _Refused(Exception):
         self.invalid = invalid
 
 
-class GooglePeer:
+class GooglePeer(RequestRecords[RecordedRequest]):
     """The running peer's script, store and records; made by `google_peer()`, safe to use from any thread."""
 
     def __init__(
         self, host: str, port: int, certificate_pem: bytes, service_account_email: str, *, notification_budget: int
     ) -> None:
+        super().__init__("Google peer")  # the requests, `_lock` and the application's failures
         self.host = host
         self.port = port
         self.url = f"http://{host}:{port}"  # LOYALTY_GOOGLE_API_URL
@@ -238,16 +233,13 @@ class GooglePeer:
         self.certificate_pem = certificate_pem
         self.service_account_email = service_account_email
         self.notification_budget = notification_budget
-        self._lock = threading.Condition()
         self._script: list[ScriptedAnswer] = []
         self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
         self._classes: dict[str, dict[str, Any]] = {}
         self._objects: dict[str, dict[str, Any]] = {}
         self._notices: dict[str, int] = {}
-        self._requests: list[RecordedRequest] = []
         self._invalid: list[str] = []
         self._quota_refusals: list[QuotaRefusal] = []
-        self._failures: list[Exception] = []  # the application's own errors: google_peer() raises the first
 
     # --- the script and the state --------------------------------------------------------------------------
 
@@ -319,12 +311,6 @@ class GooglePeer:
             return dict(self._notices)
 
     @property
-    def requests(self) -> list[RecordedRequest]:
-        """Every request received since the start or the last reset(), in order of arrival."""
-        with self._lock:
-            return list(self._requests)
-
-    @property
     def invalid(self) -> list[str]:
         """Every problem of every request answered 400 by the peer itself (not by the script), as
         "METHOD path: problem": a test asserts it is empty."""
@@ -336,25 +322,6 @@ class GooglePeer:
         """Every notice refused for being over the budget (429), in order."""
         with self._lock:
             return list(self._quota_refusals)
-
-    def wait_for_requests(self, count: int, within: float = 5.0) -> list[RecordedRequest]:
-        """Blocks until at least `count` requests are recorded, then returns them all. Do not call it on the
-        event loop of the client it waits for: use `wait_for_requests_async` there."""
-        with self._lock:
-            if not self._lock.wait_for(lambda: len(self._requests) >= count, within):
-                raise TimeoutError(f"{len(self._requests)} request(s) to the Google peer in {within} s, not {count}")
-            return list(self._requests)
-
-    async def wait_for_requests_async(self, count: int, within: float = 5.0) -> list[RecordedRequest]:
-        """`wait_for_requests` for a coroutine: the event loop keeps running while it waits."""
-        deadline = time.monotonic() + within
-        while True:
-            requests = self.requests
-            if len(requests) >= count:
-                return requests
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"{len(requests)} request(s) to the Google peer in {within} s, not {count}")
-            await asyncio.sleep(0.005)
 
     # --- the server's side: one request --------------------------------------------------------------------
 
@@ -664,42 +631,18 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-class _Application:
+class _Application(PeerApplication):
     """The ASGI application: reads each request, lets the peer decide and record, then answers."""
 
     def __init__(self, peer: GooglePeer) -> None:
+        super().__init__(peer._failures)
         self._peer = peer
 
-    async def __call__(self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        if scope["type"] == "lifespan":
-            while True:
-                message = await receive()
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-                elif message["type"] == "lifespan.shutdown":
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
-        if scope["type"] != "http":
-            return
-        try:
-            await self._answer(scope, receive, send)
-        except Exception as error:  # hypercorn would answer 500, which a test could take for a scripted one
-            self._peer._failures.append(error)
-            raise
-
-    async def _answer(self, scope: HTTPScope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-        body = bytearray()
-        while True:
-            event = await receive()
-            if event["type"] == "http.disconnect":
-                return
-            if event["type"] == "http.request":
-                body += event["body"]
-                if not event["more_body"]:
-                    break
-        headers = [(key.decode("latin-1").lower(), value.decode("latin-1")) for key, value in scope["headers"]]
+    async def respond(
+        self, scope: HTTPScope, headers: list[tuple[str, str]], body: bytes, send: ASGISendCallable
+    ) -> None:
         answer = self._peer._handle(
-            scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers, bytes(body)
+            scope["method"], scope["path"], scope["query_string"].decode("latin-1"), headers, body
         )
         payload = json.dumps(answer.body).encode()
         response_headers = [
@@ -711,27 +654,6 @@ class _Application:
             {"type": "http.response.start", "status": answer.status, "headers": response_headers, "trailers": False}
         )
         await send({"type": "http.response.body", "body": payload, "more_body": False})
-
-
-class _PeerLoop(asyncio.SelectorEventLoop):
-    """An event loop that says when hypercorn's server is accepting connections."""
-
-    serving: threading.Event | None = None
-
-    async def create_server(self, *args: Any, **kwargs: Any) -> asyncio.Server:
-        server = await super().create_server(*args, **kwargs)
-        if self.serving is not None:
-            self.serving.set()
-        return server
-
-
-def _log_connection_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """A connection that ends in a network error is the client's business: logged at DEBUG."""
-    error = context.get("exception")
-    if isinstance(error, OSError):
-        logger.debug("a Google peer connection ended: %r", error)
-        return
-    loop.default_exception_handler(context)
 
 
 @contextmanager
@@ -746,63 +668,11 @@ def google_peer(
     listener = socket.create_server(("127.0.0.1", 0))  # listening now: an early client waits in the queue
     host, port = listener.getsockname()[:2]
     peer = GooglePeer(host, port, certificate_pem, service_account_email, notification_budget=notification_budget)
-    config = Config()
-    config.bind = [f"fd://{listener.detach()}"]  # hypercorn's from here on: it closes the socket on shutdown
-    config.graceful_timeout = _GRACE
-    config.include_server_header = False
-    config.errorlog = logger
-    config.accesslog = None
-
-    started = threading.Event()
-    failure: list[BaseException] = []
-    stopping: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
-
-    async def run() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        assert isinstance(loop, _PeerLoop)
-        loop.serving = started
-        stopping.append((loop, stop))
-        await serve(_Application(peer), config, shutdown_trigger=stop.wait, mode="asgi")
-
-    def thread_main() -> None:
-        try:
-            with asyncio.Runner(loop_factory=_PeerLoop) as runner:
-                runner.get_loop().set_exception_handler(_log_connection_errors)
-                runner.run(run())
-        except OSError as error:
-            if not started.is_set():
-                failure.append(error)
-            else:
-                logger.debug("a Google peer connection ended as the peer stopped: %r", error)
-        except BaseException as error:  # re-raised in the test's thread
-            failure.append(error)
-        finally:
-            started.set()
-
-    thread = threading.Thread(target=thread_main, name=f"google-peer-{port}", daemon=True)
-    thread.start()
-    if not started.wait(_START_TIMEOUT) or failure:
-        _stop(thread, stopping)
-        raise RuntimeError("the Google peer did not start") from (failure[0] if failure else None)
-    try:
+    with serve_in_thread(_Application(peer), Config(), listener, name="Google peer", logger=logger):
         yield peer
-    finally:
-        _stop(thread, stopping)
-    if failure:
-        raise RuntimeError("the Google peer failed") from failure[0]
+    # reached only when the block itself succeeded and the server did not fail
     if peer._failures:
         raise RuntimeError("the Google peer failed to answer a request") from peer._failures[0]
-
-
-def _stop(thread: threading.Thread, stopping: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]) -> None:
-    if stopping:
-        loop, stop = stopping[0]
-        with contextlib.suppress(RuntimeError):  # the loop has already closed
-            loop.call_soon_threadsafe(stop.set)
-    thread.join(_STOP_TIMEOUT)
-    if thread.is_alive():
-        raise RuntimeError(f"the Google peer did not stop in {_STOP_TIMEOUT} s")
 
 
 def verified_save_link_claims(save_url: str, certificate: bytes) -> dict[str, Any]:
