@@ -179,7 +179,7 @@ def _card_facts(
         points_balance=card.points_balance,
         is_active=card.is_active,
         is_erased=erased,
-        first_name=None if erased else _first_name(customer.name),
+        first_name=None if erased else first_name(customer.name),
         card_number=None if erased else format_card_number(card.card_number),
         qr_code=None if erased else card.qr_code,
         last_transaction=None if erased or last is None else LastTransaction(last[0], last[1]),
@@ -231,8 +231,8 @@ async def program_facts(ctx: Context, program_id: int) -> ProgramFacts | None:
     )
 
 
-def _first_name(name: str | None) -> str | None:
-    """The first word of the name the customer gave: a pass shows only that."""
+def first_name(name: str | None) -> str | None:
+    """The first word of the name the customer gave: a pass and a mail show only that."""
     if not name or not name.strip():
         return None
     return name.strip().split()[0]

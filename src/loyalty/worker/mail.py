@@ -26,6 +26,7 @@ from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.models import Customer, LoyaltyCard, Vendor
+from loyalty.services import wallet_passes
 from loyalty.services.outbox import Claimed
 from loyalty.web.mail import card_link_message
 from loyalty.worker.sender import Fate, Settlement
@@ -79,9 +80,8 @@ class MailSender:
             return None
         token, email, name, locale, vendor, vendor_locale = found
         url = f"{self.settings.public_base_url.rstrip('/')}/card/{token}"
-        first_name = name.strip().split()[0] if name and name.strip() else None
         message = card_link_message(
-            to=email, sender=self.settings.mail_from, vendor=vendor, name=first_name, url=url,
+            to=email, sender=self.settings.mail_from, vendor=vendor, name=wallet_passes.first_name(name), url=url,
             locale=locale or vendor_locale or "en",
         )  # fmt: skip
         return message
