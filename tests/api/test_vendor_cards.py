@@ -227,6 +227,10 @@ async def test_search_wildcards_are_plain_characters(client: httpx.AsyncClient, 
     for term, expected in (("%", [under["id"]]), ("_", [under["id"]]), ("100%", [under["id"]]), ("x_y", [])):
         page = (await client.get(CARDS, params={"search": term}, headers=tenant.headers)).json()
         assert [c["id"] for c in page["items"]] == expected, term
+    # Digits beside other characters are not a card number: "100%" once found every card whose number
+    # held "100" (CI, for a random number). Here the other card's own digits, with a "%" after them.
+    beside = (await client.get(CARDS, params={"search": tenant.card_number[3:9] + "%"}, headers=tenant.headers)).json()
+    assert beside["items"] == []
 
 
 async def test_list_cards_pages(client: httpx.AsyncClient, tenant: Tenant) -> None:

@@ -61,6 +61,8 @@ def test_known_luhn_numbers() -> None:
     assert not is_valid_card_number("4111111111111112")
     assert not is_valid_card_number("411111111111111")  # too short
     assert not is_valid_card_number("4111 1111 1111 1111")  # stored form is digits only
+    assert not is_valid_card_number("٤١١١١١١١١١١١١١١١")  # Arabic-Indic digits pass str.isdigit and int()
+    assert not is_valid_card_number("²" * 16)  # passes str.isdigit, fails int()
 
 
 def test_new_card_numbers_are_sixteen_valid_digits_without_a_leading_zero() -> None:
@@ -73,6 +75,10 @@ def test_new_card_numbers_are_sixteen_valid_digits_without_a_leading_zero() -> N
 
 def test_typed_numbers_are_normalised_and_formatted() -> None:
     assert normalise_card_number(" 4111 1111-1111 1111 ") == "4111111111111111"
+    assert normalise_card_number("4111\u00a01111\u202f1111 1111") == "4111111111111111"  # copied from a page
+    # Text that is not a number is no number: the digits inside it are not picked out.
+    for text in ("100%", "12ab34", "²³", "٤١١١", "", "  "):
+        assert normalise_card_number(text) == "", text
     assert format_card_number("4111111111111111") == "4111 1111 1111 1111"
 
 

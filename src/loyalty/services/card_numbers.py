@@ -9,8 +9,11 @@ so knowing a card number never lets anyone open the card's public page.
 from __future__ import annotations
 
 import secrets
+import string
 
 CARD_NUMBER_DIGITS = 16
+# What a person types between the groups of a card number; anything else means the text is not one.
+_SEPARATORS = frozenset(" -\u00a0\u202f\t")
 # The pydantic error type of a typed number whose check digit fails (api/errors.py translates it).
 CHECK_DIGIT_ERROR = "card_number_check_digit"
 
@@ -29,7 +32,7 @@ def luhn_check_digit(digits: str) -> str:
 
 def is_valid_card_number(number: str) -> bool:
     """Whether `number` is CARD_NUMBER_DIGITS digits whose last is the Luhn check digit of the others."""
-    return number.isdigit() and len(number) == CARD_NUMBER_DIGITS and luhn_check_digit(number[:-1]) == number[-1]
+    return _is_ascii_digits(number) and len(number) == CARD_NUMBER_DIGITS and luhn_check_digit(number[:-1]) == number[-1]
 
 
 def new_card_number() -> str:
@@ -39,8 +42,15 @@ def new_card_number() -> str:
 
 
 def normalise_card_number(typed: str) -> str:
-    """What staff type ("4123 4567-8901 2345") → the stored form (digits only)."""
-    return "".join(char for char in typed if char.isdigit())
+    """What staff type ("4123 4567-8901 2345") → the stored form (ASCII digits only); "" when the text
+    holds anything but digits and separators ("100%", "12ab", "²"), which is then no card number at all
+    (str.isdigit alone would read "100%" as "100" and "²" as a digit)."""
+    stripped = "".join(char for char in typed if char not in _SEPARATORS)
+    return stripped if _is_ascii_digits(stripped) else ""
+
+
+def _is_ascii_digits(text: str) -> bool:
+    return bool(text) and all(char in string.digits for char in text)
 
 
 def format_card_number(number: str) -> str:
