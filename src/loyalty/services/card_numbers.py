@@ -32,7 +32,9 @@ def luhn_check_digit(digits: str) -> str:
 
 def is_valid_card_number(number: str) -> bool:
     """Whether `number` is CARD_NUMBER_DIGITS digits whose last is the Luhn check digit of the others."""
-    return _is_ascii_digits(number) and len(number) == CARD_NUMBER_DIGITS and luhn_check_digit(number[:-1]) == number[-1]
+    if not _is_ascii_digits(number) or len(number) != CARD_NUMBER_DIGITS:
+        return False
+    return luhn_check_digit(number[:-1]) == number[-1]
 
 
 def new_card_number() -> str:
