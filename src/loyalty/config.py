@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     )
     enroll_rate_limit: int = Field(10, ge=1, description="Public enrolments per client IP per window.")
     enroll_rate_window_seconds: int = Field(60, ge=1, description="Window of the enrolment rate limit.")
+    pairing_attempt_limit: int = Field(
+        5, ge=1, description="Wrong terminal pairing codes a client IP may type per 10 minutes (then 429)."
+    )
+    terminal_session_days: int = Field(
+        90, ge=1, description="A paired terminal's session ends after this many days unused (each use restarts it)."
+    )
     auth_failure_limit: int = Field(
         20, ge=1, description="Wrong API keys a client address may send per window before it is refused (429)."
     )

@@ -4,12 +4,12 @@
     ├── BadRequest (400)        ProgramInactive, CardInactive, CustomerErased, StampsNotEnabled,
     │                           PointsNotEnabled,
     │                           InsufficientStamps, InsufficientPoints, InvalidReward, TransactionNotVoidable,
-    │                           MalformedBody, ClientGone, PushTokenMissing
-    ├── Unauthenticated (401)
-    ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin
+    │                           MalformedBody, ClientGone, PushTokenMissing, PairingCodeInvalid
+    ├── Unauthenticated (401)   TerminalNotPaired
+    ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin, CsrfTokenInvalid
     ├── NotFound (404)          ProgramNotFound, CardNotFound, StaffPinNotFound, VendorNotFound,
     │                           TransactionNotFound, ApiKeyNotFound, CustomerNotFound, RouteNotFound,
-    │                           OutboxRowNotFound
+    │                           OutboxRowNotFound, TerminalNotFound
     ├── MethodNotAllowed (405)
     ├── RequestTimeout (408)
     ├── Conflict (409)          ProgramAlreadyExists, CardAlreadyExists, VendorAlreadyExists,
@@ -65,11 +65,14 @@ class ErrorCode(StrEnum):
     MALFORMED_BODY = "MALFORMED_BODY"
     CLIENT_DISCONNECTED = "CLIENT_DISCONNECTED"
     PUSH_TOKEN_MISSING = "PUSH_TOKEN_MISSING"
+    PAIRING_CODE_INVALID = "PAIRING_CODE_INVALID"
     # 401, 403
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     STAFF_PIN_REQUIRED = "STAFF_PIN_REQUIRED"
     INVALID_STAFF_PIN = "INVALID_STAFF_PIN"
+    TERMINAL_NOT_PAIRED = "TERMINAL_NOT_PAIRED"
+    CSRF_TOKEN_INVALID = "CSRF_TOKEN_INVALID"
     # 404
     LOYALTY_PROGRAM_NOT_FOUND = "LOYALTY_PROGRAM_NOT_FOUND"
     LOYALTY_CARD_NOT_FOUND = "LOYALTY_CARD_NOT_FOUND"
@@ -80,6 +83,7 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
     OUTBOX_ROW_NOT_FOUND = "OUTBOX_ROW_NOT_FOUND"
+    TERMINAL_NOT_FOUND = "TERMINAL_NOT_FOUND"
     # 405, 408
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
@@ -176,6 +180,14 @@ class PushTokenMissing(BadRequest):
 
     error_code = ErrorCode.PUSH_TOKEN_MISSING
     message = N_("The registration has no pushToken")
+
+
+class PairingCodeInvalid(BadRequest):
+    """A pairing code that no terminal waits for: wrong, used, expired, or its terminal revoked. One answer
+    for all four, so the page tells a guesser nothing."""
+
+    error_code = ErrorCode.PAIRING_CODE_INVALID
+    message = N_("This pairing code is wrong or has expired")
 
 
 class ProgramInactive(BadRequest):
@@ -277,6 +289,21 @@ class Forbidden(LoyaltyError):
     message = N_("This API key cannot call this endpoint")
 
 
+class TerminalNotPaired(Unauthenticated):
+    """A counter request from a browser that holds no live terminal session: never paired, revoked by
+    the vendor, or unused for 90 days. The page sends it back to `/terminal/pair`."""
+
+    error_code = ErrorCode.TERMINAL_NOT_PAIRED
+    message = N_("This browser is not a paired counter terminal: pair it again")
+
+
+class CsrfTokenInvalid(Forbidden):
+    """A browser's write without its session's CSRF token, or from another origin (PAGES.md, "Sessions")."""
+
+    error_code = ErrorCode.CSRF_TOKEN_INVALID
+    message = N_("This form has expired: reload the page and try again")
+
+
 class StaffPinRequired(Forbidden):
     error_code = ErrorCode.STAFF_PIN_REQUIRED
     message = N_("A staff PIN is required")
@@ -338,6 +365,11 @@ class OutboxRowNotFound(NotFound):
 class StaffPinNotFound(NotFound):
     error_code = ErrorCode.STAFF_PIN_NOT_FOUND
     message = N_("Staff PIN not found")
+
+
+class TerminalNotFound(NotFound):
+    error_code = ErrorCode.TERMINAL_NOT_FOUND
+    message = N_("Terminal not found")
 
 
 class VendorNotFound(NotFound):

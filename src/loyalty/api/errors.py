@@ -18,7 +18,7 @@ import asyncpg
 import pydantic
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -287,6 +287,21 @@ async def _domain_error(request: Request, exc: Exception) -> JSONResponse:
     return envelope(exc, request)
 
 
+class RolledBackAnswer(Exception):
+    """A response already made whose transaction must still roll back: a page that shows a refused
+    counter operation (a wrong PIN) must undo it and let its `after_rollback` work run (the failure
+    counted), as the API's error answer does. api/errors.py answers it with `response`."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("an answer whose transaction rolls back")
+        self.response = response
+
+
+async def _rolled_back_answer(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RolledBackAnswer)
+    return exc.response
+
+
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     return envelope(FieldErrors(exc.errors(), exc.body), request)
@@ -395,6 +410,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(LoyaltyError, _domain_error)
+    app.add_exception_handler(RolledBackAnswer, _rolled_back_answer)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -14,7 +14,19 @@ from loyalty.api.error_responses import document_common_errors, install_error_sc
 from loyalty.api.public import apple_passes, google_wallet, health, wallet_images
 from loyalty.api.public import cards as public_cards
 from loyalty.api.public import programs as public_programs
-from loyalty.api.vendor import api_keys, cards, customers, pins, points, program, stamps, stats, transactions, wallet
+from loyalty.api.vendor import (
+    api_keys,
+    cards,
+    customers,
+    pins,
+    points,
+    program,
+    stamps,
+    stats,
+    terminals,
+    transactions,
+    wallet,
+)
 
 ADMIN_PREFIX = "/api/v1/admin/loyalty"
 VENDOR_PREFIX = "/api/v1/vendor/loyalty"
@@ -24,7 +36,7 @@ APPLE_PREFIX = "/api/v1/loyalty/apple"  # the passes' webServiceURL (wallet/appl
 ADMIN_ROUTERS = (admin_vendors, admin_api_keys, admin_programs, admin_stats, admin_wallet)
 # The counter's routes come first: FastAPI tries the routers in order, and a stamp should not pay for
 # matching every admin route before its own (no two routers share a path, so order decides nothing else).
-VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, transactions, customers, api_keys, wallet)
+VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, terminals, transactions, customers, api_keys, wallet)
 PUBLIC_ROUTERS = (health, public_programs, public_cards, apple_passes, google_wallet)
 ASSET_ROUTERS = (wallet_images,)  # at the root: the URLs the wallets fetch pictures from
 APPLE_ROUTERS = (apple_web_service,)

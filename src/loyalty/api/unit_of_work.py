@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect
 
-from loyalty.api.errors import client_error, internal_error
+from loyalty.api.errors import RolledBackAnswer, client_error, internal_error
 from loyalty.db import Database, Unit
 from loyalty.errors import ClientGone, LoyaltyError, RequestTimeout, UnsupportedMediaType
 
@@ -91,8 +91,9 @@ def is_json(content_type: str | None) -> bool:
     return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
-# The exceptions the app's handlers answer (api/errors.py): the domain's, validation, 404 and 405.
-ANSWERED_BY_HANDLERS = (LoyaltyError, RequestValidationError, HTTPException)
+# The exceptions the app's handlers answer (api/errors.py): the domain's, validation, 404 and 405, and
+# rolled-back pages.
+ANSWERED_BY_HANDLERS = (LoyaltyError, RequestValidationError, HTTPException, RolledBackAnswer)
 
 
 def request_unit(request: Request) -> Unit:

@@ -13,10 +13,12 @@ from loyalty.models.pin_guard import PinGuard
 from loyalty.models.program import LoyaltyProgram, ProgramType
 from loyalty.models.rate_limit_bucket import RateLimitBucket
 from loyalty.models.staff_pin import StaffPin
+from loyalty.models.terminal import Terminal
 from loyalty.models.transaction import LoyaltyTransaction, TransactionType
 from loyalty.models.vendor import Vendor
 from loyalty.models.vendor_totals import VendorTotals
 from loyalty.models.wallet_outbox import OutboxStatus, WalletOutbox
+from loyalty.models.web_session import WebSession
 
 __all__ = [
     "ApiKey",
@@ -35,8 +37,10 @@ __all__ = [
     "ProgramType",
     "RateLimitBucket",
     "StaffPin",
+    "Terminal",
     "TransactionType",
     "Vendor",
     "VendorTotals",
     "WalletOutbox",
+    "WebSession",
 ]

@@ -27,3 +27,9 @@ class PinGuard(Base):
     failures_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (UniqueConstraint("program_id", "terminal"),)
+
+    @staticmethod
+    def paired_terminal(terminal_id: int) -> str:
+        """`terminal` for a paired counter terminal (`terminals.id`); an API key is `key:<id>`, a caller
+        with neither `ip:<address>` (services/context.py, `Actor.terminal`)."""
+        return f"terminal:{terminal_id}"

@@ -48,6 +48,8 @@ class LoyaltyTransaction(Base):
     program_id: Mapped[int] = mapped_column(ForeignKey("loyalty_programs.id"))
     card_id: Mapped[int] = mapped_column(ForeignKey("loyalty_cards.id"))
     staff_pin_id: Mapped[int | None] = mapped_column(ForeignKey("staff_pins.id"))
+    # The paired counter terminal that made the entry (PAGES.md); NULL for an API key's or a page's.
+    terminal_id: Mapped[int | None] = mapped_column(ForeignKey("terminals.id"))
     # A TransactionType; unlike programmes' `program_type`, no CHECK keeps it so yet (one needs a migration).
     transaction_type: Mapped[str] = mapped_column(String(20))
     stamps_delta: Mapped[int] = mapped_column(Integer, default=0)

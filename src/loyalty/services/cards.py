@@ -178,6 +178,46 @@ async def find_card(ctx: Context, ref: CardRef) -> CardView:
     return CardView(card=row[0], customer=row[1])
 
 
+class CardLookup(RequestBody):
+    """What the counter finds a card by (exactly one): the scanned QR payload, the typed card number, or
+    the customer's exact e-mail when the phone was left at home (PAGES.md, "Staff terminal")."""
+
+    qr_code: str | None = Field(None, min_length=1, max_length=64)
+    card_number: str | None = Field(None, min_length=1, max_length=40)
+    email: str | None = Field(None, min_length=3, max_length=320)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CardLookup:
+        if sum(value is not None for value in (self.qr_code, self.card_number, self.email)) != 1:
+            raise ValueError("give exactly one of qr_code, card_number, email")
+        return self
+
+
+async def look_up(ctx: Context, lookup: CardLookup) -> CardView:
+    """The calling vendor's card `lookup` names. Raises CardNotFound (404); pydantic's ValidationError for a
+    typed number whose check digit fails."""
+    if lookup.email is not None:
+        return await find_card_by_email(ctx, lookup.email)
+    return await find_card(ctx, CardRef(qr_code=lookup.qr_code, card_number=lookup.card_number))
+
+
+async def find_card_by_email(ctx: Context, email: str) -> CardView:
+    """The calling vendor's card of the customer who enrolled with `email` (compared normalised, exactly:
+    no partial match, so a counter cannot browse customers). Raises CardNotFound (404)."""
+    row = (
+        await ctx.session.execute(
+            select(LoyaltyCard, Customer)
+            .join(Customer, Customer.id == LoyaltyCard.customer_id)
+            .where(LoyaltyCard.vendor_id == ctx.vendor_id, Customer.email_normalised == normalise_email(email))
+            .order_by(LoyaltyCard.id)
+            .limit(1)
+        )
+    ).first()
+    if row is None:
+        raise CardNotFound(email)
+    return CardView(card=row[0], customer=row[1])
+
+
 async def find_card_by_token(ctx: Context, card_token: str) -> LoyaltyCard:
     """The card whose public page token is `card_token`, of any vendor (the token is the customer's
     secret). Raises CardNotFound (404)."""

@@ -6,21 +6,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.clock import Clock
 from loyalty.config import Settings
-from loyalty.models import LoyaltyProgram
+from loyalty.models import LoyaltyProgram, PinGuard
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who asks: the vendor, the terminal's API key, and where from (recorded on every ledger row)."""
+    """Who asks: the vendor, the API key or the paired terminal (`terminals.id`), and where from
+    (recorded on every ledger row)."""
 
     vendor_id: int
     api_key_id: int | None = None
     client_ip: str | None = None
     user_agent: str | None = None
+    terminal_id: int | None = None
 
     @property
     def terminal(self) -> str:
-        """The identity failed PIN checks are counted against when no PIN was named."""
+        """The identity failed PIN checks are counted against when no PIN was named: the paired terminal,
+        else the API key, else the client's address."""
+        if self.terminal_id is not None:
+            return PinGuard.paired_terminal(self.terminal_id)
         if self.api_key_id is not None:
             return f"key:{self.api_key_id}"
         return f"ip:{self.client_ip or 'unknown'}"

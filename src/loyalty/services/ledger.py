@@ -65,6 +65,7 @@ async def append(
         "points_delta": points_delta,
         "stamps_balance_after": card.stamp_count,
         "points_balance_after": card.points_balance,
+        "terminal_id": actor.terminal_id if actor else None,
         "client_ip": actor.client_ip if actor else None,
         "user_agent": actor.user_agent[:500] if actor and actor.user_agent else None,
         "transaction_at": now,

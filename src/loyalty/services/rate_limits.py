@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.clock import Clock
@@ -53,6 +53,18 @@ async def hit_apart(
         await hit(Context(session, settings, clock), bucket, limit=limit, window_seconds=window_seconds)
 
     await unit.apart(count)
+
+
+async def refund(ctx: Context, bucket: str, *, window_seconds: int) -> None:
+    """Takes back one request counted against `bucket` in the current window, in the caller's
+    transaction: for limits that count failures only (a pairing code that turned out right). Raises nothing."""
+    now = ctx.clock.now()
+    window_start = datetime.fromtimestamp(math.floor(now.timestamp() / window_seconds) * window_seconds, UTC)
+    await ctx.session.execute(
+        update(RateLimitBucket)
+        .where(RateLimitBucket.bucket == bucket, RateLimitBucket.window_start == window_start, RateLimitBucket.hits > 0)
+        .values(hits=RateLimitBucket.hits - 1)
+    )
 
 
 async def purge_past_windows(ctx: Context, older_than_seconds: int) -> int:

@@ -47,6 +47,22 @@ class StampOutcome:
 
 
 @dataclass(frozen=True)
+class StampReadiness:
+    """What the counter sees before stamping: stamps given today (the vendor's local day) and, during a
+    cooldown, when the next stamp is allowed (UTC)."""
+
+    stamps_today: int
+    next_stamp_at: datetime | None
+
+
+def stamp_readiness(program: LoyaltyProgram, card: LoyaltyCard, now: datetime, timezone: str) -> StampReadiness:
+    """The card's state against the stamp rules at `now`, by the same rules `add_stamp` applies. Raises nothing."""
+    cooldown_ends = _cooldown_ends(program, card)
+    next_stamp_at = cooldown_ends if cooldown_ends is not None and now < cooldown_ends else None
+    return StampReadiness(_stamps_given_on(card, local_day(now, timezone)), next_stamp_at)
+
+
+@dataclass(frozen=True)
 class RedeemOutcome:
     entry: LoyaltyTransaction
     card: LoyaltyCard
@@ -95,11 +111,15 @@ async def add_stamp(ctx: Context, request: StampRequest) -> StampOutcome:
     )
 
 
-def _check_cooldown(program: LoyaltyProgram, card: LoyaltyCard, now: datetime) -> None:
+def _cooldown_ends(program: LoyaltyProgram, card: LoyaltyCard) -> datetime | None:
     if not program.cooldown_minutes or card.last_stamp_at is None:
-        return
-    cooldown_ends = card.last_stamp_at + timedelta(minutes=program.cooldown_minutes)
-    if now < cooldown_ends:
+        return None
+    return card.last_stamp_at + timedelta(minutes=program.cooldown_minutes)
+
+
+def _check_cooldown(program: LoyaltyProgram, card: LoyaltyCard, now: datetime) -> None:
+    cooldown_ends = _cooldown_ends(program, card)
+    if cooldown_ends is not None and now < cooldown_ends:
         raise StampCooldown(cooldown_ends, program.cooldown_minutes, now)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_time
 from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -30,6 +30,7 @@ CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
+COUNTER_CSP = CSP.replace("script-src 'self'", "script-src 'self' 'wasm-unsafe-eval'")
 BABEL_LOCALES = {"en": "en_GB", "fr": "fr_LU", "de": "de_LU", "lb": "lb_LU"}
 
 _environment = Environment(
@@ -48,13 +49,15 @@ def render(
     status_code: int = 200,
     timezone: str = "Europe/Luxembourg",
     private: bool = False,
+    counter: bool = False,
     **context: Any,
 ) -> HTMLResponse:
     """The page `template` in `locale`. `private`: the page's URL is a bearer secret (a card page), so no
-    referrer leaves it and nothing caches it."""
-    html = render_text(template, locale, timezone=timezone, path=request.url.path, **context)
+    referrer leaves it and nothing caches it. `counter`: the terminal's page (`page_headers`)."""
+    context.setdefault("path", request.url.path)  # a page drawn for a POST names its GET
+    html = render_text(template, locale, timezone=timezone, **context)
     response = HTMLResponse(html, status_code=status_code)
-    response.headers.update(page_headers(private=private))
+    response.headers.update(page_headers(private=private, counter=counter))
     if (chosen := chosen_by_query(request)) is not None:
         response.set_cookie(COOKIE, chosen, max_age=365 * 24 * 3600, httponly=True, samesite="lax")
     return response
@@ -67,6 +70,7 @@ def render_text(template: str, locale: str, *, timezone: str = "Europe/Luxembour
         ngettext=lambda singular, plural, n, **params: _plural(singular, plural, n, locale, params),
         number=lambda value: format_decimal(value, locale=BABEL_LOCALES[locale]),
         local_time=lambda moment: _local_time(moment, timezone, locale),
+        clock_time=lambda moment: clock_time(moment, timezone, locale),
         locale=locale,
         languages=ENDONYMS,
         static=STATIC_URL,
@@ -74,15 +78,17 @@ def render_text(template: str, locale: str, *, timezone: str = "Europe/Luxembour
     )
 
 
-def page_headers(*, private: bool = False) -> dict[str, str]:
-    """PAGES.md's headers: the CSP (no inline script or style), no camera, no sniffing, the referrer rule."""
+def page_headers(*, private: bool = False, counter: bool = False) -> dict[str, str]:
+    """PAGES.md's headers: the CSP (no inline script or style), no camera, no sniffing, the referrer rule.
+    The counter terminal's pages may use the camera and compile the QR decoder's WebAssembly
+    (`'wasm-unsafe-eval'`, which allows no JavaScript eval), and are never cached (a session's page)."""
     headers = {
-        "Content-Security-Policy": CSP,
-        "Permissions-Policy": "camera=()",
+        "Content-Security-Policy": COUNTER_CSP if counter else CSP,
+        "Permissions-Policy": "camera=(self)" if counter else "camera=()",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "no-referrer" if private else "same-origin",
     }
-    if private:
+    if private or counter:
         headers["Cache-Control"] = "no-store"
     return headers
 
@@ -94,3 +100,8 @@ def _plural(singular: str, plural: str, n: int, locale: str, params: dict[str, A
 
 def _local_time(moment: datetime, timezone: str, locale: str) -> str:
     return format_datetime(moment.astimezone(ZoneInfo(timezone)), "medium", locale=BABEL_LOCALES[locale])
+
+
+def clock_time(moment: datetime, timezone: str, locale: str) -> str:
+    """The time of day in the vendor's time zone, as the locale writes it ("09:30")."""
+    return format_time(moment.astimezone(ZoneInfo(timezone)), "short", locale=BABEL_LOCALES[locale])

@@ -25,6 +25,7 @@ class TransactionOut(BaseModel):
     reward_description: str | None = Field(description="The reward's name at the time.")
     staff_pin_id: int | None = Field(description="The staff PIN that approved it; null without a PIN.")
     staff_name: str | None = Field(description="That PIN's name.")
+    terminal_id: int | None = Field(description="The paired counter terminal that made it; null for an API key's.")
     voids_transaction_id: int | None = Field(description="For a void: the entry it reverses.")
     notes: str | None = Field(description="Free text from the counter; a void's reason.")
     transaction_at: Instant = Field(description="When it happened (UTC).")
