@@ -165,6 +165,7 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
         join_url = re.search(r"Enrolment pages (\S+)", printed)  # the newcomer's way in (issue 16)
         assert join_url is not None and join_url.group(1).startswith(f"{base}/join/"), printed
         join_page = httpx.get(join_url.group(1), timeout=30)
+        counter = counter_stamps_a_typed_number(base, printed)  # issue 17: pair the demo's terminal, stamp
 
     assert response.status_code == 200, response.text
     wallet = tmp_path / ".loyalty-dev" / "wallet"
@@ -180,6 +181,7 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
     )  # fmt: skip
     assert verified.returncode == 0, verified.stderr
     assert join_page.status_code == 200 and 'type="email"' in join_page.text
+    assert "Stamp added: 1 of 10 stamps" in counter and "1 stamp out of 10" in counter
 
     # The demo's Google Wallet link: a JWT that verifies with the development service account's certificate,
     # carrying an object Google's discovery document accepts.
@@ -189,6 +191,25 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
     assert (claims["aud"], claims["typ"], claims["origins"]) == ("google", "savetowallet", [base])
     [loyalty_object] = claims["payload"]["loyaltyObjects"]
     assert_valid("LoyaltyObject", loyalty_object, required=True)
+
+
+def counter_stamps_a_typed_number(base: str, printed: str) -> str:
+    """What a newcomer does with the demo's counter line: pairs a browser with the printed code, types
+    Alice's card number as printed and stamps it with Anna's PIN. Returns the page that answers the stamp."""
+    code = re.search(r"Counter\s+(\S+)\s+pairing code (\d{8})", printed)
+    alice = re.search(r"Café Demo\s+Alice\s+card_id \d+\s+number (\d{16})", printed)
+    assert code is not None and alice is not None and code.group(1) == f"{base}/terminal/pair", printed
+    with httpx.Client(base_url=base, timeout=30) as tablet:
+        paired = tablet.post("/terminal/pair", data={"pairing_code": code.group(2)}, follow_redirects=True)
+        assert paired.status_code == 200 and str(paired.url) == f"{base}/terminal", paired.text
+        csrf = re.search(r'name="csrf_token" value="(\w+)"', paired.text)
+        assert csrf is not None
+        number = " ".join(alice.group(1)[i : i + 4] for i in range(0, 16, 4))
+        found = tablet.post("/terminal/find", data={"csrf_token": csrf.group(1), "card_number": number})
+        card_id = re.search(r'name="card_id" value="(\d+)"', found.text)
+        assert found.status_code == 200 and card_id is not None, found.text
+        form = {"csrf_token": csrf.group(1), "card_id": card_id.group(1), "action": "stamp", "staff_pin": "1234"}
+        return tablet.post("/terminal/act", data=form).text
 
 
 def test_the_demos_log_shows_the_push_after_a_stamp_on_a_card_a_device_holds(tmp_path: Path) -> None:

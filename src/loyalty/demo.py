@@ -9,7 +9,7 @@ so they must exist only in a demo database: `demo_database_verdict` tells whethe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 from sqlalchemy import inspect, select, text
@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from loyalty.clock import SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import ApiKey, Customer, LoyaltyCard, ProgramType, Vendor
+from loyalty.models import ApiKey, Customer, LoyaltyCard, ProgramType, Terminal, Vendor
 from loyalty.models.api_key import ADMIN_SCOPE, OWNER_SCOPE
-from loyalty.services import cards, pins, programs, stamps, vendors
+from loyalty.services import cards, pins, programs, stamps, terminals, vendors
 from loyalty.services.api_keys import hash_key
 from loyalty.services.context import Actor, Context
 from loyalty.services.points import EarnRequest, earn_points
@@ -80,6 +80,7 @@ class DemoSummary:
     cafe_slug: str
     bakery_slug: str
     cards: list[DemoCard]
+    pairing_code: str = ""  # the café's counter terminal's, new on every run (10 minutes)
 
 
 async def seed_demo(database: Database, settings: Settings) -> DemoSummary:
@@ -90,7 +91,8 @@ async def seed_demo(database: Database, settings: Settings) -> DemoSummary:
         if await session.scalar(select(Vendor).where(Vendor.slug == "cafe-demo")) is None:
             await _seed(ctx)
     async with database.unit_of_work() as session:
-        return await _summary(session)
+        summary = await _summary(session)
+        return replace(summary, pairing_code=await _pairing_code(Context(session, settings, clock)))
 
 
 async def _seed(ctx: Context) -> None:
@@ -152,6 +154,19 @@ async def _seed(ctx: Context) -> None:
         await earn_points(
             bakery_ctx, EarnRequest(card_id=view.card.id, purchase_amount_cents=1250, staff_pin=BAKERY_PIN)
         )
+
+
+async def _pairing_code(ctx: Context) -> str:
+    """A fresh pairing code for the café's "Demo counter" terminal (made on the first run)."""
+    cafe_id = await ctx.session.scalar(select(Vendor.id).where(Vendor.slug == DEMO_SLUGS[0]))
+    assert cafe_id is not None  # seeded above
+    cafe_ctx = Context(ctx.session, ctx.settings, ctx.clock, Actor(vendor_id=cafe_id))
+    terminal_id = await ctx.session.scalar(
+        select(Terminal.id).where(Terminal.vendor_id == cafe_id, Terminal.revoked_at.is_(None)).order_by(Terminal.id)
+    )
+    if terminal_id is None:
+        return (await terminals.create_terminal(cafe_ctx, terminals.TerminalCreate(name="Demo counter"))).code
+    return (await terminals.new_pairing_code(cafe_ctx, terminal_id)).code
 
 
 async def _summary(session: AsyncSession) -> DemoSummary:

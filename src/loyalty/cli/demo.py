@@ -190,6 +190,9 @@ Loyalty demo ready on {describe_database(database_url)}.
   Health          {base}/api/v1/loyalty/health
   Enrolment pages {base}/join/{summary.cafe_slug}
                   {base}/join/{summary.bakery_slug}
+  Counter         {base}/terminal/pair  pairing code {summary.pairing_code} (the café's "Demo counter", valid
+                  10 minutes; `make demo` again for a new one), then type a card number below and stamp
+                  with Anna's PIN {d.CAFE_PIN}
   Public API      {base}/api/v1/loyalty/programs/{summary.cafe_slug}
   Mails           written to {settings_mail_dir}/ (no SMTP server in the demo)
   Admin key       {d.DEMO_ADMIN_KEY}

@@ -78,7 +78,7 @@ function announce(ok, text) {
   const bad = document.getElementById("result-error");
   if (!good || !bad) return;
   (ok ? bad : good).textContent = "";
-  (ok ? good : bad).textContent = `${ok ? "✓" : "✗"} ${text}`;
+  (ok ? good : bad).textContent = text ? `${ok ? "✓" : "✗"} ${text}` : "";
 }
 
 // An action whose answer never arrived keeps its key: pressing again repeats it, never doubles it.
@@ -100,7 +100,7 @@ async function postInPlace(form, submitter) {
   const buttons = form.querySelectorAll("button");
   buttons.forEach((button) => { button.disabled = true; });
   try {
-    const answer = await fetchWithRetry(form.action, { method: "POST", body: data, headers, credentials: "same-origin" });
+    const answer = await fetchWithRetry(form.getAttribute("action") ?? "", { method: "POST", body: data, headers, credentials: "same-origin" });
     if (form.id === "act") pending = null;
     if (answer.redirected && answer.url.includes("/terminal/pair")) {
       window.location.assign(answer.url);
