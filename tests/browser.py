@@ -95,20 +95,28 @@ def chromium_missing_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
+@asynccontextmanager
+async def chromium(*extra_args: str) -> AsyncIterator[Browser]:
+    """Debian's Chromium under Playwright with CHROMIUM_ARGS and `extra_args`; the test skips without it
+    (fails under CI=true)."""
     reason = chromium_missing_reason()
     if reason:
         if os.environ.get("CI") == "true":
             pytest.fail(f"Chromium is required under CI=true: {reason}")
         pytest.skip(f"browser tests skipped: {reason}")
-    args = [*CHROMIUM_ARGS, *(["--no-sandbox"] if os.geteuid() == 0 else [])]  # Chromium's sandbox refuses root
+    args = [*CHROMIUM_ARGS, *extra_args, *(["--no-sandbox"] if os.geteuid() == 0 else [])]  # no sandbox as root
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, args=args)
         try:
             yield launched
         finally:
             await launched.close()
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    async with chromium() as launched:
+        yield launched
 
 
 @dataclass

@@ -17,7 +17,7 @@ from loyalty.app import create_app
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import LoyaltyCard, LoyaltyTransaction
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, WebSession
 from tests.fixtures import DevGoogle, empty_tables, test_settings
 from tests.tenants import Tenant, make_tenant
 
@@ -262,3 +262,28 @@ async def test_programme_changes_racing_card_deactivations_never_deadlock(
     await database.dispose()
 
     assert Counter(answer.status_code for answer in answers) == {200: len(answers)}
+
+
+async def test_one_pairing_code_pairs_one_browser(
+    pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
+) -> None:
+    tenant = await open_counter(pg_database, pg_settings, clock)
+    made = await pg_client.post(f"{V}/terminals", json={"name": "Counter"}, headers=tenant.headers)
+    form = {"pairing_code": made.json()["pairing_code"]}
+    answers = await asyncio.gather(*(pg_client.post("/terminal/pair", data=form) for _ in range(RACERS)))
+    statuses = Counter(answer.status_code for answer in answers)
+    # One pairs; the others are wrong codes now, refused (400) until the address's allowance is spent (429).
+    assert statuses[303] == 1 and statuses[400] + statuses[429] == RACERS - 1
+    async with pg_database.unit_of_work() as session:
+        live = await session.scalar(select(func.count()).select_from(WebSession).where(WebSession.revoked_at.is_(None)))
+    assert live == 1
+
+
+async def test_simultaneous_wrong_pairing_codes_stay_within_the_limit(
+    pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
+) -> None:
+    await open_counter(pg_database, pg_settings, clock)
+    form = {"pairing_code": "12345678"}
+    answers = await asyncio.gather(*(pg_client.post("/terminal/pair", data=form) for _ in range(RACERS)))
+    limit = pg_settings.pairing_attempt_limit
+    assert Counter(answer.status_code for answer in answers) == {400: limit, 429: RACERS - limit}
