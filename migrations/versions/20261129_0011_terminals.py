@@ -3,8 +3,9 @@
 - `terminals`: a vendor's counter devices, each with its pending pairing code (an HMAC, 10 minutes).
 - `web_sessions`: a browser's session (the SHA-256 of its cookie), of kind `terminal` for now.
 - `loyalty_transactions.terminal_id`: the terminal that made an entry. The column is nullable and has no
-  default, so adding it rewrites nothing on PostgreSQL; the append-only trigger compares whole rows as
-  JSON and needs no change.
+  default, so adding it rewrites nothing on PostgreSQL, and its foreign key is added NOT VALID: every
+  existing row holds NULL, which cannot break it, so the ledger (10⁷ rows) is not scanned under a lock;
+  new rows are checked. The append-only trigger compares whole rows as JSON and needs no change.
 
 Revision ID: 0011
 Revises: 0010
@@ -62,7 +63,14 @@ def upgrade() -> None:
         ),
     )
     op.create_index("ix_web_sessions_terminal_id", "web_sessions", ["terminal_id"])
-    with op.batch_alter_table("loyalty_transactions") as ledger:
+    if op.get_bind().dialect.name == "postgresql":
+        op.add_column("loyalty_transactions", sa.Column("terminal_id", BIG_ID, nullable=True))
+        op.execute(
+            "ALTER TABLE loyalty_transactions ADD CONSTRAINT fk_loyalty_transactions_terminal_id_terminals"
+            " FOREIGN KEY (terminal_id) REFERENCES terminals (id) NOT VALID"
+        )
+        return
+    with op.batch_alter_table("loyalty_transactions") as ledger:  # SQLite: the table is copied anyway
         ledger.add_column(sa.Column("terminal_id", BIG_ID, nullable=True))
         ledger.create_foreign_key(
             op.f("fk_loyalty_transactions_terminal_id_terminals"), "terminals", ["terminal_id"], ["id"]

@@ -4,6 +4,7 @@ cooldown or the daily limit together, nor overdraw a balance, and the card alway
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Any
@@ -264,12 +265,20 @@ async def test_programme_changes_racing_card_deactivations_never_deadlock(
     assert Counter(answer.status_code for answer in answers) == {200: len(answers)}
 
 
+async def form_token(client: httpx.AsyncClient) -> str:
+    """The pairing page's form token (its cookie stays in the client)."""
+    page = await client.get("/terminal/pair")
+    match = re.search(r'name="csrf_token" value="([\w-]+)"', page.text)
+    assert match is not None
+    return match.group(1)
+
+
 async def test_one_pairing_code_pairs_one_browser(
     pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
 ) -> None:
     tenant = await open_counter(pg_database, pg_settings, clock)
     made = await pg_client.post(f"{V}/terminals", json={"name": "Counter"}, headers=tenant.headers)
-    form = {"pairing_code": made.json()["pairing_code"]}
+    form = {"pairing_code": made.json()["pairing_code"], "csrf_token": await form_token(pg_client)}
     answers = await asyncio.gather(*(pg_client.post("/terminal/pair", data=form) for _ in range(RACERS)))
     statuses = Counter(answer.status_code for answer in answers)
     # One pairs; the others are wrong codes now, refused (400) until the address's allowance is spent (429).
@@ -283,7 +292,7 @@ async def test_simultaneous_wrong_pairing_codes_stay_within_the_limit(
     pg_client: httpx.AsyncClient, pg_database: Database, pg_settings: Settings, clock: FixedClock
 ) -> None:
     await open_counter(pg_database, pg_settings, clock)
-    form = {"pairing_code": "12345678"}
+    form = {"pairing_code": "12345678", "csrf_token": await form_token(pg_client)}
     answers = await asyncio.gather(*(pg_client.post("/terminal/pair", data=form) for _ in range(RACERS)))
     limit = pg_settings.pairing_attempt_limit
     assert Counter(answer.status_code for answer in answers) == {400: limit, 429: RACERS - limit}

@@ -30,10 +30,16 @@ async def _new_terminal(client: httpx.AsyncClient, tenant: Tenant, name: str = "
     return dict(created.json())
 
 
+async def _typed(client: httpx.AsyncClient, code: object) -> dict[str, str]:
+    """The pairing form as the page sends it: the code and the page's own form token (its cookie is kept)."""
+    page = await client.get("/terminal/pair")
+    return {"pairing_code": str(code), "csrf_token": _token(page.text)}
+
+
 async def _pair(client: httpx.AsyncClient, tenant: Tenant) -> tuple[int, str]:
     """Pairs the client's cookie jar as a new terminal; returns its id and the page's CSRF token."""
     terminal = await _new_terminal(client, tenant)
-    paired = await client.post("/terminal/pair", data={"pairing_code": terminal["pairing_code"]}, headers=FORM)
+    paired = await client.post("/terminal/pair", data=await _typed(client, terminal["pairing_code"]), headers=FORM)
     assert paired.status_code == 303 and paired.headers["location"] == "/terminal"
     page = await client.get("/terminal")
     assert page.status_code == 200
@@ -42,6 +48,12 @@ async def _pair(client: httpx.AsyncClient, tenant: Tenant) -> tuple[int, str]:
 
 def _csrf(html: str) -> str:
     match = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', html)
+    assert match is not None
+    return match.group(1)
+
+
+def _token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([\w-]+)"', html)
     assert match is not None
     return match.group(1)
 
@@ -56,12 +68,12 @@ async def test_a_terminal_is_made_with_a_one_time_pairing_code(
     assert [item["name"] for item in listed["items"]] == ["Counter 1"]
     assert "pairing_code" not in listed["items"][0] and listed["items"][0]["pairing_expires_at"] is not None
 
-    paired = await client.post("/terminal/pair", data={"pairing_code": terminal["pairing_code"]}, headers=FORM)
+    paired = await client.post("/terminal/pair", data=await _typed(client, terminal["pairing_code"]), headers=FORM)
     cookie = paired.headers["set-cookie"]
     assert cookie.startswith("loyalty_session=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert "Max-Age=7776000" in cookie  # 90 days
     client.cookies.clear()
-    again = await client.post("/terminal/pair", data={"pairing_code": terminal["pairing_code"]}, headers=FORM)
+    again = await client.post("/terminal/pair", data=await _typed(client, terminal["pairing_code"]), headers=FORM)
     assert again.status_code == 400 and "wrong or has expired" in again.text  # used once
 
 
@@ -70,17 +82,19 @@ async def test_a_pairing_code_expires_after_ten_minutes(
 ) -> None:
     terminal = await _new_terminal(client, tenant)
     clock.advance(timedelta(minutes=10))
-    late = await client.post("/terminal/pair", data={"pairing_code": terminal["pairing_code"]}, headers=FORM)
-    assert late.status_code == 400 and "set-cookie" not in late.headers
+    late = await client.post("/terminal/pair", data=await _typed(client, terminal["pairing_code"]), headers=FORM)
+    assert late.status_code == 400 and "loyalty_session=" not in late.headers.get("set-cookie", "")
 
 
 async def test_wrong_pairing_codes_are_limited_per_address(client: httpx.AsyncClient, tenant: Tenant) -> None:
     terminal = await _new_terminal(client, tenant)
     for _ in range(5):
-        wrong = await client.post("/terminal/pair", data={"pairing_code": "00000000"}, headers=FORM)
+        wrong = await client.post("/terminal/pair", data=await _typed(client, "00000000"), headers=FORM)
         assert wrong.status_code == 400
-    refused = await client.post("/terminal/pair", data={"pairing_code": terminal["pairing_code"]}, headers=FORM)
-    assert refused.status_code == 429 and "set-cookie" not in refused.headers  # even the right code, now
+    refused = await client.post("/terminal/pair", data=await _typed(client, terminal["pairing_code"]), headers=FORM)
+    assert refused.status_code == 429 and "loyalty_session=" not in refused.headers.get(
+        "set-cookie", ""
+    )  # even the right code, now
 
 
 async def test_right_codes_do_not_use_up_the_allowance(client: httpx.AsyncClient, tenant: Tenant) -> None:
@@ -234,3 +248,51 @@ def test_amounts_in_euros_as_counters_type_them(typed: str, locale: str, cents: 
 def test_what_is_not_an_amount(typed: str) -> None:
     with pytest.raises(ValueError):
         euros_to_cents(typed, "fr")
+
+
+async def test_the_pairing_form_only_pairs_from_our_own_page(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    """Another site cannot pair a shop's tablet with a code of its own (login CSRF): without this browser's
+    form token, or from another origin, the form is refused and pairs nothing."""
+    terminal = await _new_terminal(client, tenant)
+    blind = await client.post("/terminal/pair", data={"pairing_code": terminal["pairing_code"]}, headers=FORM)
+    assert blind.status_code == 403 and "loyalty_session=" not in blind.headers.get("set-cookie", "")
+    typed = await _typed(client, terminal["pairing_code"])
+    elsewhere = await client.post("/terminal/pair", data=typed, headers={**FORM, "origin": "https://evil.example"})
+    assert elsewhere.status_code == 403
+    ours = await client.post("/terminal/pair", data=typed, headers={**FORM, "origin": "http://test"})
+    assert ours.status_code == 303  # the code was not used up by the refused attempts
+
+
+async def test_the_session_cookie_slides_with_each_use(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
+    await _pair(client, tenant)
+    clock.advance(timedelta(days=80))
+    page = await client.get("/terminal")
+    assert page.status_code == 200 and "Max-Age=7776000" in page.headers["set-cookie"]  # 90 days from now
+    clock.advance(timedelta(days=80))
+    assert (await client.get("/terminal")).status_code == 200  # 160 days after pairing, used every 80
+    clock.advance(timedelta(days=91))
+    ended = await client.get("/terminal")
+    assert ended.status_code == 303 and ended.headers["location"] == "/terminal/pair"
+
+
+async def test_a_refused_action_keeps_what_staff_chose_but_the_pin(client: httpx.AsyncClient, tenant: Tenant) -> None:
+    _, csrf = await _pair(client, tenant)
+    form = {"csrf_token": csrf, "card_id": str(tenant.card_id), "action": "earn", "amount": "4,50",
+            "staff_pin_id": str(tenant.pin_id), "staff_pin": "9999"}  # fmt: skip
+    refused = await client.post("/terminal/act", data=form, headers=FORM)
+    assert refused.status_code == 403 and "1 attempts left" not in refused.text
+    assert re.search(r'value="earn" checked', refused.text) and 'value="4,50"' in refused.text
+    assert re.search(rf'value="{tenant.pin_id}" selected', refused.text) and "9999" not in refused.text
+
+
+@pytest.mark.parametrize("typed", ["Infinity", "1e999999", "sNaN", "1E3", "4.505", "999999999"])
+async def test_amounts_that_are_none_are_said_so(client: httpx.AsyncClient, tenant: Tenant, typed: str) -> None:
+    _, csrf = await _pair(client, tenant)
+    form = {"csrf_token": csrf, "card_id": str(tenant.card_id), "action": "earn", "amount": typed,
+            "staff_pin": tenant.pin}  # fmt: skip
+    refused = await client.post(
+        "/terminal/act", data=form, headers={**FORM, "accept-language": "de"}, params={"lang": "en"}
+    )
+    assert refused.status_code == 400 and "Type the amount in euros, for example 4,50" in refused.text

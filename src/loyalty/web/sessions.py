@@ -10,6 +10,8 @@ from our own origin (the `Origin` header): SameSite=Strict alone leaves out olde
 
 from __future__ import annotations
 
+import hmac
+import secrets
 from urllib.parse import urlsplit
 
 from fastapi import Request, Response
@@ -24,6 +26,11 @@ from loyalty.services.web_sessions import TerminalHolder
 
 SECURE_COOKIE = "__Host-loyalty_session"
 PLAIN_COOKIE = "loyalty_session"
+# Before a session exists (the pairing form), CSRF is a double submit: a random cookie and the same value in
+# the form. A page elsewhere can neither read the cookie nor make the browser send it (SameSite=Strict).
+SECURE_FORM_COOKIE = "__Host-loyalty_form"
+PLAIN_FORM_COOKIE = "loyalty_form"
+FORM_COOKIE_SECONDS = 3600
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -43,8 +50,41 @@ def set_session_cookie(response: Response, settings: Settings, token: str, max_a
     )  # fmt: skip
 
 
+def renew_session_cookie(request: Request, response: Response) -> None:
+    """The session cookie again with its whole lifetime: a terminal's session slides with each use
+    (LOYALTY_TERMINAL_SESSION_DAYS), and the browser's copy must not end before it."""
+    settings = settings_of(request)
+    if token := request.cookies.get(cookie_name(settings)):
+        set_session_cookie(response, settings, token, settings.terminal_session_days * 24 * 3600)
+
+
 def clear_session_cookie(response: Response, settings: Settings) -> None:
     response.delete_cookie(cookie_name(settings), path="/", secure=is_https(settings), httponly=True, samesite="strict")
+
+
+def form_token(request: Request) -> str:
+    """The browser's pre-session form token (its cookie's value), or a new one for `set_form_cookie`."""
+    return request.cookies.get(_form_cookie_name(settings_of(request))) or secrets.token_urlsafe(24)
+
+
+def set_form_cookie(response: Response, settings: Settings, token: str) -> None:
+    response.set_cookie(
+        _form_cookie_name(settings), token, max_age=FORM_COOKIE_SECONDS, path="/", secure=is_https(settings),
+        httponly=True, samesite="strict",
+    )  # fmt: skip
+
+
+def check_form_token(request: Request, given: str | None) -> None:
+    """A pre-session form's CSRF check: the form's token equals the cookie's, and the browser's `Origin`,
+    when it sends one, is ours. Raises CsrfTokenInvalid (403)."""
+    settings = settings_of(request)
+    cookie = request.cookies.get(_form_cookie_name(settings))
+    if not cookie or not given or not hmac.compare_digest(cookie, given) or not _same_origin(request, settings):
+        raise CsrfTokenInvalid()
+
+
+def _form_cookie_name(settings: Settings) -> str:
+    return SECURE_FORM_COOKIE if is_https(settings) else PLAIN_FORM_COOKIE
 
 
 def session_token_hash(request: Request) -> str | None:

@@ -13,18 +13,19 @@ double tap or a dropped connection never stamps twice.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import Any
+from decimal import Decimal
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
-from babel.numbers import NumberFormatError, parse_decimal
+from babel.numbers import NumberFormatError, get_decimal_symbol, parse_decimal
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from loyalty.api.deps import client_ip, clock_of, settings_of
 from loyalty.api.errors import RolledBackAnswer
@@ -33,6 +34,7 @@ from loyalty.api.unit_of_work import UnitOfWorkRoute, begin_session, request_uni
 from loyalty.errors import (
     CardNotFound,
     CsrfTokenInvalid,
+    Forbidden,
     InvalidStaffPin,
     LoyaltyError,
     PairingCodeInvalid,
@@ -57,6 +59,11 @@ from loyalty.web.rendering import BABEL_LOCALES, clock_time, render
 from loyalty.web.sessions import (
     CSRF_FIELD,
     check_csrf,
+    check_form_token,
+    clear_session_cookie,
+    form_token,
+    renew_session_cookie,
+    set_form_cookie,
     set_session_cookie,
     terminal_caller,
     terminal_context,
@@ -79,10 +86,17 @@ async def pair_page(request: Request) -> Response:
 
 @router.post(PAIR_PAGE)
 async def pair(request: Request) -> Response:
-    """Pairs this browser with the code's terminal: the session cookie, then 303 to `/terminal`. Wrong
-    codes are counted per client address (LOYALTY_PAIRING_ATTEMPT_LIMIT per 10 minutes): past it, 429."""
+    """Pairs this browser with the code's terminal: the session cookie, then 303 to `/terminal`. The form
+    must come from our own page (its token equals this browser's form cookie: 403 otherwise), so no other
+    site can pair a shop's tablet with a code of its own. Wrong codes are counted per client address (an
+    IPv6 client per /64, what one subscriber holds): LOYALTY_PAIRING_ATTEMPT_LIMIT per 10 minutes, then 429."""
     settings, clock = settings_of(request), clock_of(request)
-    bucket = f"pair:{client_ip(request) or 'unknown'}"
+    form = await _form(request)
+    try:
+        check_form_token(request, form.get(CSRF_FIELD))
+    except CsrfTokenInvalid as error:
+        return _refused(request, page_locale(request), error)
+    bucket = f"pair:{address_block(client_ip(request))}"
     try:
         await rate_limits.hit_apart(
             request_unit(request), settings, clock, bucket,
@@ -90,7 +104,6 @@ async def pair(request: Request) -> Response:
         )  # fmt: skip
     except RateLimited:
         return _pair_form(request, error="busy", status_code=429)
-    form = await _form(request)
     ctx = Context(await begin_session(request), settings, clock)
     try:
         issued = await terminals.pair(
@@ -105,8 +118,25 @@ async def pair(request: Request) -> Response:
 
 
 def _pair_form(request: Request, *, error: str | None, status_code: int = 200) -> HTMLResponse:
-    locale = page_locale(request)
-    return render(request, "terminal_pair.html", locale, status_code=status_code, counter=True, error=error)
+    token = form_token(request)
+    page = render(
+        request, "terminal_pair.html", page_locale(request), status_code=status_code, counter=True, error=error,
+        csrf=token,
+    )  # fmt: skip
+    set_form_cookie(page, settings_of(request), token)
+    return page
+
+
+def address_block(address: str | None) -> str:
+    """What a rate limit counts a client by: its IPv4 address, or the /64 network of its IPv6 address (one
+    subscriber's, who may use any address in it)."""
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 # --- the counter screen --------------------------------------------------------------------------
@@ -183,29 +213,45 @@ async def act(request: Request) -> Response:
             ctx, scope, key, idempotency.fingerprint("POST", "/terminal/act", signed.encode())
         )
         view = await cards.find_card(ctx, cards.CardRef(card_id=_int(form.get("card_id")) or MAX_ID))
-    except LoyaltyError as error:
-        return _draw(request, holder, await _screen(ctx, holder, None), _refusal(error, locale, holder), 400)
+    except LoyaltyError as error:  # the key is released with the rollback: a retry may use it again
+        page = _draw(request, holder, await _screen(ctx, holder, None), _refusal(error, locale, holder), 400)
+        raise RolledBackAnswer(page) from None
     before = await _screen(ctx, holder, view)
     if stored is not None:  # a repeat: the first answer's banner over the card as it is now
         return _draw(request, holder, before, Banner(True, stored.body))
     try:
         message, card = await _perform(ctx, form, view, locale)
-    except (LoyaltyError, ValidationError, ValueError) as error:
+    except (LoyaltyError, FormProblem) as error:
         # Drawn from what was read before the action, then rolled back: a wrong PIN is counted as by the API.
+        # The staff's choices stay (the action, the amount, the name; never the PIN).
         if isinstance(error, LoyaltyError):
-            page = _draw(request, holder, before, _refusal(error, locale, holder), error.status_code)
+            banner, status = _refusal(error, locale, holder), error.status_code
         else:
-            page = _draw(request, holder, before, _invalid(error, locale), 400)
-        raise RolledBackAnswer(page) from None
+            banner, status = Banner(False, translate(error.message, locale)), 400
+        raise RolledBackAnswer(_draw(request, holder, before, banner, status, chosen=form)) from None
     await idempotency.remember(ctx, scope, key, idempotency.StoredAnswer(201, message))
     after = CardView(card=card, customer=view.customer)
     return _draw(request, holder, await _screen(ctx, holder, after), Banner(True, message))
 
 
+class FormProblem(Exception):
+    """A counter form that cannot be sent to the service as it is; `message` is its msgid."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+BodyT = TypeVar("BodyT", bound=BaseModel)
+AMOUNT_PROBLEM = N_("Type the amount in euros, for example 4,50")
+PIN_PROBLEM = N_("Type the PIN: 4 to 8 digits")
+ACTION_PROBLEM = N_("Choose what to do")
+
+
 async def _perform(ctx: Context, form: dict[str, str], view: CardView, locale: str) -> tuple[str, LoyaltyCard]:
     """Runs the form's action; returns the API's localised message for it and the card after it. Raises
-    what the service raises, ValidationError for a PIN of the wrong shape, ValueError for an amount that
-    is none or no action chosen."""
+    what the service raises, and FormProblem for a form the service cannot take (no action chosen, a PIN
+    of the wrong shape, an amount that is none)."""
     approval: dict[str, Any] = {
         "card_id": view.card.id,
         "staff_pin": form.get("staff_pin") or None,
@@ -213,43 +259,60 @@ async def _perform(ctx: Context, form: dict[str, str], view: CardView, locale: s
     }
     action = form.get("action", "")
     if action == STAMP:
-        stamped = await stamps.add_stamp(ctx, stamps.StampRequest(**approval))
+        stamped = await stamps.add_stamp(ctx, _body(stamps.StampRequest, approval))
         return StampResult.from_outcome(stamped, locale).message, stamped.card
     if action == REDEEM_STAMPS:
-        redeemed = await stamps.redeem_stamps(ctx, stamps.StampRequest(**approval))
+        redeemed = await stamps.redeem_stamps(ctx, _body(stamps.StampRequest, approval))
         return RedeemResult.from_outcome(redeemed, locale).message, redeemed.card
     if action == EARN:
-        cents = euros_to_cents(form.get("amount", ""), locale)
-        earned = await points.earn_points(ctx, points.EarnRequest(**approval, purchase_amount_cents=cents))
+        try:
+            cents = euros_to_cents(form.get("amount", ""), locale)
+        except ValueError:
+            raise FormProblem(AMOUNT_PROBLEM) from None
+        earned = await points.earn_points(ctx, _body(points.EarnRequest, {**approval, "purchase_amount_cents": cents}))
         return PointsResult.from_outcome(earned, locale).message, earned.card
     if action.startswith(f"{REWARD}:"):
-        reward_id = _int(action.partition(":")[2]) or 0
-        spent = await points.redeem_points(ctx, points.PointsRedeemRequest(**approval, reward_id=reward_id))
+        body = _body(points.PointsRedeemRequest, {**approval, "reward_id": _int(action.partition(":")[2]) or 0})
+        spent = await points.redeem_points(ctx, body)
         return PointsResult.from_outcome(spent, locale).message, spent.card
-    raise ValueError("choose what to do")
+    raise FormProblem(ACTION_PROBLEM)
+
+
+def _body(model: type[BodyT], fields: dict[str, Any]) -> BodyT:
+    """The service's request body from the form's fields. Raises FormProblem naming the field to fix."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as invalid:
+        wrong = {str(error["loc"][0]) for error in invalid.errors() if error["loc"]}
+        raise FormProblem(AMOUNT_PROBLEM if "purchase_amount_cents" in wrong else PIN_PROBLEM) from None
 
 
 # An amount as typed at a counter: euros with at most two decimals after "," or "." ("4,50", "4.50", "12").
 _PLAIN_AMOUNT = re.compile(r"^(\d{1,7})(?:[.,](\d{1,2}))?$")
+_AMOUNT_CHARACTERS = re.compile(r"^[0-9.,]+$")
 
 
 def euros_to_cents(typed: str, locale: str) -> int:
     """The amount typed in euros → cents. "4,50" and "4.50" are 450 in every language: a counter amount
     has at most two decimals, so a single separator followed by one or two digits is the decimal one.
-    Anything else is read by the locale's rules (Babel, strict: "1.234,50" in German, "1 234,50" in
-    French). Raises ValueError for what is not an amount."""
+    Anything else made of digits, separators and spaces is read by the locale's rules (Babel, strict:
+    "1.234,50" in German, "1 234,50" in French) if it holds the locale's decimal sign, since "4.505" in
+    German is more likely a typo of 4,50 than €4,505. Raises ValueError for what is not an amount."""
     # Spaces only ever group digits ("1 234,50", with a no-break or narrow no-break space in French).
     text = re.sub(r"[\s\u00a0\u202f]", "", typed.replace("€", ""))
+    if not _AMOUNT_CHARACTERS.match(text):
+        raise ValueError("not an amount")
     if match := _PLAIN_AMOUNT.match(text):
-        euros, decimals = match.group(1), (match.group(2) or "0").ljust(2, "0")
-        amount = Decimal(f"{euros}.{decimals}")
-    else:
+        amount = Decimal(f"{match.group(1)}.{(match.group(2) or '0').ljust(2, '0')}")
+    elif get_decimal_symbol(BABEL_LOCALES[locale]) in text:
         try:
             amount = parse_decimal(text, locale=BABEL_LOCALES[locale], strict=True)
-        except (NumberFormatError, InvalidOperation) as exc:
+        except (NumberFormatError, ArithmeticError) as exc:
             raise ValueError("not an amount") from exc
+    else:
+        raise ValueError("digits grouped without a decimal part: ambiguous")
     cents = amount * 100
-    if cents != cents.to_integral_value() or cents <= 0:
+    if not cents.is_finite() or cents != cents.to_integral_value() or cents <= 0:
         raise ValueError("not an amount in euros and cents")
     return int(cents)
 
@@ -278,13 +341,17 @@ async def _screen(ctx: Context, holder: TerminalHolder, view: CardView | None) -
 
 def _draw(
     request: Request, holder: TerminalHolder, screen: dict[str, Any], banner: Banner | None = None,
-    status_code: int = 200,
+    status_code: int = 200, chosen: dict[str, str] | None = None,
 ) -> HTMLResponse:  # fmt: skip
-    return render(
+    """The counter screen; `chosen`: the refused form, whose action, amount and staff member stay chosen."""
+    kept = {name: value for name, value in (chosen or {}).items() if name in ("action", "amount", "staff_pin_id")}
+    page = render(
         request, "terminal.html", _locale(request, holder), status_code=status_code, timezone=holder.timezone,
         counter=True, holder=holder, banner=banner, action_key=secrets.token_urlsafe(16),
-        card_number_digits=CARD_NUMBER_DIGITS, **screen,
+        card_number_digits=CARD_NUMBER_DIGITS, chosen=kept, **screen,
     )  # fmt: skip
+    renew_session_cookie(request, page)  # the session slides: so must the cookie's own end
+    return page
 
 
 async def _customer(ctx: Context, holder: TerminalHolder, program: LoyaltyProgram, view: CardView) -> dict[str, Any]:
@@ -330,21 +397,20 @@ def _at(instant: str, message: str, locale: str, holder: TerminalHolder) -> str:
     return translate(message, locale, time=clock_time(datetime.fromisoformat(instant), holder.timezone, locale))
 
 
-def _invalid(error: Exception, locale: str) -> Banner:
-    if isinstance(error, ValueError) and not isinstance(error, ValidationError):
-        return Banner(False, translate("Type the amount in euros, for example 4,50", locale))
-    return Banner(False, translate("Choose a staff member and type the PIN: 4 to 8 digits", locale))
-
-
 # --- plumbing ------------------------------------------------------------------------------------
 
 
 async def _holder(request: Request) -> TerminalHolder | Response:
-    """The paired terminal, or a 303 to the pairing page for a browser that is not (any more) one."""
+    """The paired terminal, or a 303 to the pairing page for a browser that is not (any more) one, or the
+    refusal page when the platform switched the shop off."""
     try:
         return await terminal_caller(request)
     except TerminalNotPaired:
-        return RedirectResponse(PAIR_PAGE, status_code=303)
+        response = RedirectResponse(PAIR_PAGE, status_code=303)
+        clear_session_cookie(response, settings_of(request))  # a session that ended: the cookie goes too
+        return response
+    except Forbidden as error:
+        return _refused(request, page_locale(request), error)
 
 
 def _check_form(request: Request, holder: TerminalHolder, form: dict[str, str]) -> None:
@@ -352,9 +418,12 @@ def _check_form(request: Request, holder: TerminalHolder, form: dict[str, str]) 
     try:
         check_csrf(request, holder, request.headers.get("x-csrf-token") or form.get(CSRF_FIELD))
     except CsrfTokenInvalid as error:
-        locale = _locale(request, holder)
-        page = render(request, "terminal_refused.html", locale, status_code=403, counter=True, error=error)
-        raise RolledBackAnswer(page) from None
+        raise RolledBackAnswer(_refused(request, _locale(request, holder), error)) from None
+
+
+def _refused(request: Request, locale: str, error: LoyaltyError) -> HTMLResponse:
+    """The page of a request refused as a whole (a forged form, a switched-off shop): nothing was recorded."""
+    return render(request, "terminal_refused.html", locale, status_code=error.status_code, counter=True, error=error)
 
 
 def _locale(request: Request, holder: TerminalHolder) -> str:

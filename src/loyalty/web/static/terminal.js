@@ -67,7 +67,8 @@ function enhancePinPad() {
   const staff = /** @type {HTMLSelectElement|null} */ (document.getElementById("staff_pin_id"));
   if (staff) {
     const remembered = localStorage.getItem("loyalty.staff_pin_id");
-    if (remembered && [...staff.options].some((option) => option.value === remembered)) staff.value = remembered;
+    const known = [...staff.options].some((option) => option.value === remembered);
+    if (remembered && known && staff.value === "") staff.value = remembered; // the server's choice stays
     staff.addEventListener("change", () => localStorage.setItem("loyalty.staff_pin_id", staff.value));
   }
 }
@@ -84,6 +85,7 @@ function announce(ok, text) {
 // An action whose answer never arrived keeps its key: pressing again repeats it, never doubles it.
 /** @type {{body: string, key: string} | null} */
 let pending = null;
+let inFlight = 0; // requests on their way: the auto-clear waits for their answers
 
 /** Posts `form` in place and swaps the page's content for the answer's. @param {HTMLFormElement} form */
 async function postInPlace(form, submitter) {
@@ -99,6 +101,7 @@ async function postInPlace(form, submitter) {
   }
   const buttons = form.querySelectorAll("button");
   buttons.forEach((button) => { button.disabled = true; });
+  inFlight += 1;
   try {
     const answer = await fetchWithRetry(form.getAttribute("action") ?? "", { method: "POST", body: data, headers, credentials: "same-origin" });
     if (form.id === "act") pending = null;
@@ -106,10 +109,12 @@ async function postInPlace(form, submitter) {
       window.location.assign(answer.url);
       return;
     }
-    swapIn(await answer.text());
+    const html = (answer.headers.get("content-type") ?? "").startsWith("text/html") ? await answer.text() : "";
+    swapIn(html);
   } catch (error) {
     announce(false, message("msgOffline"));
   } finally {
+    inFlight -= 1;
     buttons.forEach((button) => { button.disabled = false; });
   }
 }
@@ -131,9 +136,9 @@ function swapIn(html) {
   const next = new DOMParser().parseFromString(html, "text/html");
   const fresh = next.getElementById("terminal");
   if (!fresh || !root) {
-    document.open();
-    document.write(html);
-    document.close();
+    // Not the counter's page (a refused form, a server in trouble): say so and keep the screen as it is.
+    const said = next.querySelector("main .error")?.textContent?.trim();
+    announce(false, said || message("msgNotRecorded"));
     return;
   }
   const ok = next.getElementById("result-ok")?.textContent?.trim() ?? "";
@@ -158,7 +163,10 @@ function swapIn(html) {
   const heading = document.getElementById("customer-heading");
   if (heading) {
     heading.setAttribute("tabindex", "-1");
-    if (!bad) heading.focus();
+    // After a refusal the PIN is what staff type next; after a success, the customer is what they read.
+    const pin = document.getElementById("staff_pin");
+    if (bad && pin) pin.focus();
+    else heading.focus();
     startAutoClear();
   }
 }
@@ -166,11 +174,13 @@ function swapIn(html) {
 let clearTimer = 0;
 let clearAt = 0;
 
-function startAutoClear() {
+/** @param {boolean} [extendOnly] only move the end later (staff typing), never earlier */
+function startAutoClear(extendOnly = false) {
   const note = document.getElementById("auto-clear");
   const text = document.getElementById("auto-clear-text");
   if (!note || !text) return;
-  clearAt = Date.now() + CLEAR_AFTER_SECONDS * 1000;
+  const end = Date.now() + CLEAR_AFTER_SECONDS * 1000;
+  clearAt = extendOnly ? Math.max(clearAt, end) : end;
   const show = () => {
     text.textContent = message("msgClears", {
       time: new Date(clearAt).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" }),
@@ -179,7 +189,12 @@ function startAutoClear() {
   show();
   note.hidden = false;
   window.clearTimeout(clearTimer);
-  clearTimer = window.setTimeout(clearCustomer, CLEAR_AFTER_SECONDS * 1000);
+  clearTimer = window.setTimeout(clearCustomer, clearAt - Date.now());
+  const panel = document.getElementById("customer");
+  if (panel && !panel.dataset.enhanced) {
+    panel.dataset.enhanced = "yes";
+    panel.addEventListener("input", () => startAutoClear(true)); // staff typing: not the last action yet
+  }
   const keep = document.getElementById("keep-open");
   if (!keep || keep.dataset.enhanced) return;
   keep.dataset.enhanced = "yes";
@@ -194,6 +209,10 @@ function startAutoClear() {
 /** The next customer never sees the previous one: the panel and the banners go. */
 function clearCustomer() {
   window.clearTimeout(clearTimer);
+  if (inFlight > 0) {
+    clearTimer = window.setTimeout(clearCustomer, 1000); // its answer would bring the panel back
+    return;
+  }
   document.getElementById("customer")?.remove();
   announce(true, "");
   pending = null;
