@@ -200,9 +200,9 @@ def counter_stamps_a_typed_number(base: str, printed: str) -> str:
     alice = re.search(r"Café Demo\s+Alice\s+card_id \d+\s+number (\d{16})", printed)
     assert code is not None and alice is not None and code.group(1) == f"{base}/terminal/pair", printed
     with httpx.Client(base_url=base, timeout=30) as tablet:
-        form = re.search(r'name="csrf_token" value="([\w-]+)"', tablet.get("/terminal/pair").text)
-        assert form is not None
-        typed = {"pairing_code": code.group(2), "csrf_token": form.group(1)}
+        pair_page = re.search(r'name="csrf_token" value="([\w-]+)"', tablet.get("/terminal/pair").text)
+        assert pair_page is not None
+        typed = {"pairing_code": code.group(2), "csrf_token": pair_page.group(1)}
         paired = tablet.post("/terminal/pair", data=typed, follow_redirects=True)
         assert paired.status_code == 200 and str(paired.url) == f"{base}/terminal", paired.text
         csrf = re.search(r'name="csrf_token" value="(\w+)"', paired.text)
