@@ -87,6 +87,15 @@ async def act(page: Page, pin: str, *, action: str = "stamp", amount: str | None
     await page.locator("#act button[type=submit]").click()
 
 
+async def tab_to(page: Page, element_id: str, most: int = 60) -> None:
+    """Presses Tab until the element `element_id` has the focus, as a keyboard user reaches it."""
+    for _ in range(most):
+        if await page.evaluate("document.activeElement?.id") == element_id:
+            return
+        await page.keyboard.press("Tab")
+    raise AssertionError(f"#{element_id} cannot be reached with Tab")
+
+
 async def ledger(live: LiveApp) -> list[LoyaltyTransaction]:
     async with live.database.unit_of_work() as session:
         return list(await session.scalars(select(LoyaltyTransaction).order_by(LoyaltyTransaction.id)))
@@ -98,21 +107,18 @@ async def test_pair_type_a_number_and_stamp_with_the_keyboard_alone(live_app: Li
     await page.goto(live_app.url("/terminal/pair"))
     await assert_accessible(page)
     await screenshot(page, "terminal-pair")
-    await page.keyboard.press("Tab")  # the skip link
-    for _ in range(10):  # to the code's field, past the language switcher
-        await page.keyboard.press("Tab")
-        if await page.evaluate("document.activeElement.id") == "pairing_code":
-            break
+    await tab_to(page, "pairing_code")  # past the skip link and the language switcher
     await page.keyboard.type(made.json()["pairing_code"])
     await page.keyboard.press("Enter")
     await expect(page).to_have_url(live_app.url("/terminal"))
     await assert_accessible(page)
 
     number = live_app.tenant.card_number
-    await page.locator("#card_number").focus()
+    await tab_to(page, "card_number")  # past the camera's button: typing is always there instead
     await page.keyboard.type(number[:-1] + str((int(number[-1]) + 1) % 10))  # one digit wrong
     await expect(page.locator("#card-number-check")).to_contain_text("check digit does not match")
-    await page.locator("#card_number").fill("")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.press("Backspace")
     await page.keyboard.type(number)
     await expect(page.locator("#card_number")).to_have_value(format_card_number(number))  # grouped as printed
     await expect(page.locator("#card-number-check")).to_have_text("Check digit correct")
@@ -122,14 +128,24 @@ async def test_pair_type_a_number_and_stamp_with_the_keyboard_alone(live_app: Li
     await assert_accessible(page)
     await screenshot(page, "terminal-customer")
 
-    # Stamp is chosen already; Tab to the staff member, choose with the arrow keys, Tab to the PIN, type, Enter.
-    await page.locator("input[name=action][value=stamp]").focus()
-    while await page.evaluate("document.activeElement.id") != "staff_pin_id":
-        await page.keyboard.press("Tab")
+    # Stamp is chosen already; Tab to the staff member, choose with the arrow keys, then the PIN on the pad's
+    # keys (Tab to a digit, Enter), and Enter in the PIN's field.
+    await tab_to(page, "staff_pin_id")
     await page.keyboard.press("ArrowDown")
     await page.keyboard.press("Tab")
     assert await page.evaluate("document.activeElement.id") == "staff_pin"
-    await page.keyboard.type(live_app.tenant.pin)
+    await page.keyboard.type(live_app.tenant.pin[:-1])
+    last = live_app.tenant.pin[-1]
+    for _ in range(15):  # the pad's key of the last digit
+        await page.keyboard.press("Tab")
+        if await page.evaluate("document.activeElement.dataset.digit") == last:
+            break
+    await page.keyboard.press("Enter")
+    await expect(page.locator("#staff_pin")).to_have_value(live_app.tenant.pin)
+    for _ in range(15):  # back from the pad's keys to the PIN's field
+        if await page.evaluate("document.activeElement.id") == "staff_pin":
+            break
+        await page.keyboard.press("Shift+Tab")
     await page.keyboard.press("Enter")
 
     await expect(page.locator("#result-ok")).to_have_text("✓ Stamp added: 1 of 3 stamps")
