@@ -18,8 +18,8 @@ from loyalty.services.bodies import RequestBody
 from loyalty.services.compiled_queries import CompiledQuery
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
+from loyalty.services.programs import labelled_program_columns, program_from_row
 from loyalty.services.vendors import get_vendor
-from loyalty.sqlalchemy_internals import loaded
 
 ADMIN_PREFIX = "lyk_admin_"
 VENDOR_PREFIX = "lyk_live_"
@@ -100,7 +100,6 @@ async def create_vendor_key(ctx: Context, vendor_id: int, name: str, scope: str 
     return await _issue(ctx, name, vendor_id, scope)
 
 
-_PROGRAM_COLUMNS = {f"program_{column.key}": column.key for column in LoyaltyProgram.__table__.c}
 # Every authenticated request runs this: compiled once (see compiled_queries.CompiledQuery).
 _IDENTIFY = CompiledQuery(
     select(
@@ -110,7 +109,7 @@ _IDENTIFY = CompiledQuery(
         Vendor.default_locale,
         Vendor.timezone,
         Vendor.is_active.label("vendor_is_active"),
-        *[column.label(label) for label, column in zip(_PROGRAM_COLUMNS, LoyaltyProgram.__table__.c, strict=True)],
+        *labelled_program_columns(),
     )
     .select_from(ApiKey)
     .outerjoin(Vendor, Vendor.id == ApiKey.vendor_id)
@@ -145,9 +144,7 @@ async def identify_by_hash(session: AsyncSession, key_hash: str) -> KeyHolder:
         raise Unauthenticated()
     if row["vendor_id"] is not None and not row["vendor_is_active"]:
         raise Forbidden({"reason": VENDOR_INACTIVE})
-    program = None
-    if row["program_id"] is not None:
-        program = loaded(LoyaltyProgram, {key: row[label] for label, key in _PROGRAM_COLUMNS.items()})
+    program = program_from_row(row)
     return KeyHolder(row["key_id"], row["vendor_id"], row["scope"], row["default_locale"], row["timezone"], program)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -16,6 +17,7 @@ from loyalty.services import google_wallet, outbox, wallet_passes
 from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
+from loyalty.sqlalchemy_internals import loaded
 
 COLOR_PATTERN = r"^#[0-9A-Fa-f]{6}$"
 MAX_REWARD_ID = 2**31 - 1  # stored in an INTEGER column of the ledger
@@ -328,3 +330,21 @@ async def get_public_program(ctx: Context, vendor_slug: str) -> tuple[LoyaltyPro
     if row is None:
         raise ProgramNotFound(vendor_slug)
     return row[0], row[1]
+
+
+# The caller's programme comes with its key or session, in the one query each request makes
+# (services/api_keys.py, services/web_sessions.py): its columns are selected under these labels.
+_PROGRAM_LABELS = {f"program_{column.key}": column.key for column in LoyaltyProgram.__table__.c}
+
+
+def labelled_program_columns() -> list[Any]:
+    """Every column of `loyalty_programs`, labelled `program_<name>`, for a query that joins the programme."""
+    return [column.label(label) for label, column in zip(_PROGRAM_LABELS, LoyaltyProgram.__table__.c, strict=True)]
+
+
+def program_from_row(row: Mapping[str, Any]) -> LoyaltyProgram | None:
+    """The programme of a row selected with `labelled_program_columns` (outside any session), or None when
+    the outer join found none."""
+    if row["program_id"] is None:
+        return None
+    return loaded(LoyaltyProgram, {key: row[label] for label, key in _PROGRAM_LABELS.items()})

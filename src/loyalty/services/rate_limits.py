@@ -26,8 +26,7 @@ async def hit(ctx: Context, bucket: str, *, limit: int, window_seconds: int) -> 
     at multiples of it since the epoch, UTC), in the caller's transaction, and drops the bucket's past
     windows. Raises RateLimited (429, Retry-After = seconds to the window's end) past `limit` requests."""
     now = ctx.clock.now()
-    window = math.floor(now.timestamp() / window_seconds) * window_seconds
-    window_start = datetime.fromtimestamp(window, UTC)
+    window_start = _window_start(now, window_seconds)
     hits = await ctx.session.scalar(
         upsert_increment(
             ctx.session,
@@ -40,7 +39,13 @@ async def hit(ctx: Context, bucket: str, *, limit: int, window_seconds: int) -> 
         delete(RateLimitBucket).where(RateLimitBucket.bucket == bucket, RateLimitBucket.window_start < window_start)
     )
     if hits is not None and hits > limit:
-        raise RateLimited(retry_after=max(1, math.ceil(window + window_seconds - now.timestamp())))
+        window_end = window_start.timestamp() + window_seconds
+        raise RateLimited(retry_after=max(1, math.ceil(window_end - now.timestamp())))
+
+
+def _window_start(now: datetime, window_seconds: int) -> datetime:
+    """The start of the fixed window `now` falls in: windows start at multiples of `window_seconds` since the epoch."""
+    return datetime.fromtimestamp(math.floor(now.timestamp() / window_seconds) * window_seconds, UTC)
 
 
 async def hit_apart(
@@ -58,8 +63,7 @@ async def hit_apart(
 async def refund(ctx: Context, bucket: str, *, window_seconds: int) -> None:
     """Takes back one request counted against `bucket` in the current window, in the caller's
     transaction: for limits that count failures only (a pairing code that turned out right). Raises nothing."""
-    now = ctx.clock.now()
-    window_start = datetime.fromtimestamp(math.floor(now.timestamp() / window_seconds) * window_seconds, UTC)
+    window_start = _window_start(ctx.clock.now(), window_seconds)
     await ctx.session.execute(
         update(RateLimitBucket)
         .where(RateLimitBucket.bucket == bucket, RateLimitBucket.window_start == window_start, RateLimitBucket.hits > 0)

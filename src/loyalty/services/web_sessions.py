@@ -24,7 +24,7 @@ from loyalty.models.web_session import TERMINAL_SESSION
 from loyalty.services.api_keys import VENDOR_INACTIVE
 from loyalty.services.compiled_queries import CompiledQuery
 from loyalty.services.context import Context
-from loyalty.sqlalchemy_internals import loaded
+from loyalty.services.programs import labelled_program_columns, program_from_row
 
 # A session's last use is written at most this often: a busy counter does not write on every request.
 TOUCH_EVERY = timedelta(minutes=1)
@@ -99,7 +99,6 @@ async def revoke_terminal_sessions(ctx: Context, terminal_id: int) -> None:
     )
 
 
-_PROGRAM_COLUMNS = {f"program_{column.key}": column.key for column in LoyaltyProgram.__table__.c}
 _IDENTIFY_TERMINAL = CompiledQuery(
     select(
         WebSession.id.label("session_id"),
@@ -110,7 +109,7 @@ _IDENTIFY_TERMINAL = CompiledQuery(
         Vendor.default_locale,
         Vendor.timezone,
         Vendor.is_active.label("vendor_is_active"),
-        *[column.label(label) for label, column in zip(_PROGRAM_COLUMNS, LoyaltyProgram.__table__.c, strict=True)],
+        *labelled_program_columns(),
     )
     .select_from(WebSession)
     .join(Terminal, Terminal.id == WebSession.terminal_id)
@@ -138,9 +137,7 @@ async def identify_terminal(
         raise TerminalNotPaired()
     if not row["vendor_is_active"]:
         raise Forbidden({"reason": VENDOR_INACTIVE})
-    program = None
-    if row["program_id"] is not None:
-        program = loaded(LoyaltyProgram, {key: row[label] for label, key in _PROGRAM_COLUMNS.items()})
+    program = program_from_row(row)
     return TerminalHolder(
         session_id=row["session_id"],
         token_hash=token_hash,

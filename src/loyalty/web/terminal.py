@@ -163,13 +163,10 @@ async def counter_page(request: Request) -> Response:
 @router.post("/terminal/find")
 async def find(request: Request) -> Response:
     """Finds a card by the scanned QR payload, the typed number or the customer's exact e-mail."""
-    holder = await _holder(request)
-    if isinstance(holder, Response):
-        return holder
-    form = await _form(request)
-    _check_form(request, holder, form)
-    ctx = await terminal_context(request, holder)
-    locale = _locale(request, holder)
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    holder, form, ctx, locale = posted
     try:
         view = await _find_card(ctx, form)
     except LoyaltyError as error:
@@ -198,13 +195,10 @@ async def act(request: Request) -> Response:
     approved by the chosen staff member's PIN; then the screen again with the result's banner. The form's
     idempotency key (or the `Idempotency-Key` header the page's script sends) makes a repeat show the
     first answer instead of acting twice."""
-    holder = await _holder(request)
-    if isinstance(holder, Response):
-        return holder
-    form = await _form(request)
-    _check_form(request, holder, form)
-    ctx = await terminal_context(request, holder)
-    locale = _locale(request, holder)
+    posted = await _posted(request)
+    if isinstance(posted, Response):
+        return posted
+    holder, form, ctx, locale = posted
     key = (request.headers.get("idempotency-key") or form.get("idempotency_key") or secrets.token_urlsafe(16))[:255]
     scope = f"terminal:{holder.terminal_id}"
     signed = "&".join(f"{name}={value}" for name, value in sorted(form.items()) if name != "idempotency_key")
@@ -411,6 +405,17 @@ async def _holder(request: Request) -> TerminalHolder | Response:
         return response
     except Forbidden as error:
         return _refused(request, page_locale(request), error)
+
+
+async def _posted(request: Request) -> tuple[TerminalHolder, dict[str, str], Context, str] | Response:
+    """A counter form's terminal, fields, context and language, once its CSRF token is checked; or the
+    answer for a browser that is no (live) terminal. Raises RolledBackAnswer (403) for a forged form."""
+    holder = await _holder(request)
+    if isinstance(holder, Response):
+        return holder
+    form = await _form(request)
+    _check_form(request, holder, form)
+    return holder, form, await terminal_context(request, holder), _locale(request, holder)
 
 
 def _check_form(request: Request, holder: TerminalHolder, form: dict[str, str]) -> None:
