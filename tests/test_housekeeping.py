@@ -1,5 +1,5 @@
 """What the service keeps only for a while is deleted on schedule: expired Idempotency-Key answers
-(which may hold personal data) and rate-limit buckets of windows that are over."""
+(which may hold personal data), rate-limit buckets of windows that are over, ended browser sessions."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from loyalty import housekeeping
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import IdempotencyRecord, RateLimitBucket
-from loyalty.services import idempotency, rate_limits
-from loyalty.services.context import Context
+from loyalty.models import IdempotencyRecord, RateLimitBucket, WebSession
+from loyalty.services import idempotency, rate_limits, terminals, web_sessions
+from loyalty.services.context import Actor, Context
+from loyalty.services.terminals import PAIRING_WINDOW_SECONDS
+from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
@@ -63,3 +65,32 @@ async def test_every_server_process_purges_on_its_schedule(
     finally:
         loop.cancel()
     assert await _counts(database) == (0, 0)
+
+
+async def test_a_pairing_limit_outlives_the_shorter_windows(
+    database: Database, settings: Settings, clock: FixedClock
+) -> None:
+    """A pairing window lasts 10 minutes: a purge 6 minutes into it must not give the address a fresh allowance."""
+    clock.advance(timedelta(seconds=-(clock.now().timestamp() % PAIRING_WINDOW_SECONDS)))  # a window's start
+    async with database.unit_of_work() as session:
+        await rate_limits.hit(Context(session, settings, clock), "pair:203.0.113.7", limit=5, window_seconds=600)
+    clock.advance(timedelta(minutes=6))
+    assert (await housekeeping.purge_once(database, settings, clock)).rate_limit_buckets == 0
+    assert await _counts(database) == (0, 1)
+
+
+async def test_ended_browser_sessions_are_deleted(
+    database: Database, settings: Settings, clock: FixedClock, tenant: Tenant
+) -> None:
+    async with database.unit_of_work() as session:
+        ctx = Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
+        kept = (await terminals.create_terminal(ctx, terminals.TerminalCreate(name="kept"))).terminal
+        revoked = (await terminals.create_terminal(ctx, terminals.TerminalCreate(name="revoked"))).terminal
+        for terminal in (kept, revoked):
+            await web_sessions.open_terminal_session(ctx, terminal, "203.0.113.7", "test")
+        await terminals.revoke_terminal(ctx, revoked.id)
+    assert (await housekeeping.purge_once(database, settings, clock)).web_sessions == 1  # the revoked one
+    clock.advance(timedelta(days=settings.terminal_session_days, seconds=1))
+    assert (await housekeeping.purge_once(database, settings, clock)).web_sessions == 1  # unused for 90 days
+    async with database.unit_of_work() as session:
+        assert await session.scalar(select(func.count()).select_from(WebSession)) == 0

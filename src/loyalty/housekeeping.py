@@ -4,7 +4,8 @@
   otherwise grow without end);
 - rate-limit buckets of windows that are over (a bucket per client address, enrolment and wrong keys);
 - wallet outbox rows sent more than LOYALTY_OUTBOX_SENT_RETENTION_HOURS ago (kept that long for the
-  push statistics).
+  push statistics);
+- browser sessions that ended: revoked, or unused for LOYALTY_TERMINAL_SESSION_DAYS.
 
 Every `loyalty serve` process runs it every LOYALTY_HOUSEKEEPING_INTERVAL_SECONDS; processes that run
 it at once only delete the same rows twice. `loyalty db purge` runs it once (for cron, or by hand).
@@ -20,8 +21,9 @@ from datetime import timedelta
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.services import idempotency, outbox, rate_limits
+from loyalty.services import idempotency, outbox, rate_limits, web_sessions
 from loyalty.services.context import Context
+from loyalty.services.terminals import PAIRING_WINDOW_SECONDS
 
 log = logging.getLogger("loyalty.housekeeping")
 
@@ -31,16 +33,21 @@ class Purged:
     idempotency_records: int
     rate_limit_buckets: int
     wallet_outbox_rows: int = 0
+    web_sessions: int = 0
 
 
 async def purge_once(database: Database, settings: Settings, clock: Clock) -> Purged:
     async with database.unit_of_work() as session:
         ctx = Context(session, settings, clock)
-        longest_window = max(settings.enroll_rate_window_seconds, settings.auth_failure_window_seconds)
+        # A bucket is kept while its window may still be running, for the longest window any limit uses.
+        longest_window = max(
+            settings.enroll_rate_window_seconds, settings.auth_failure_window_seconds, PAIRING_WINDOW_SECONDS
+        )
         return Purged(
             idempotency_records=await idempotency.purge_expired(ctx),
             rate_limit_buckets=await rate_limits.purge_past_windows(ctx, longest_window),
             wallet_outbox_rows=await outbox.purge_sent(ctx, timedelta(hours=settings.outbox_sent_retention_hours)),
+            web_sessions=await web_sessions.purge_ended(ctx),
         )
 
 
@@ -57,10 +64,12 @@ async def run_forever(database: Database, settings: Settings, clock: Clock) -> N
                 settings.housekeeping_interval_seconds,
             )
         else:
-            if purged.idempotency_records or purged.rate_limit_buckets or purged.wallet_outbox_rows:
+            if any(vars(purged).values()):
                 log.info(
-                    "purged %d idempotency records, %d rate-limit buckets and %d sent wallet updates",
+                    "purged %d idempotency records, %d rate-limit buckets, %d sent wallet updates and %d ended "
+                    "browser sessions",
                     purged.idempotency_records,
                     purged.rate_limit_buckets,
                     purged.wallet_outbox_rows,
+                    purged.web_sessions,
                 )

@@ -61,8 +61,9 @@ def db_rebuild_totals() -> None:
 
 @db_app.command("purge")
 def db_purge() -> None:
-    """Delete what is kept only for a while and is now due: expired Idempotency-Key answers and past
-    rate-limit windows (`loyalty serve` also does this every LOYALTY_HOUSEKEEPING_INTERVAL_SECONDS)."""
+    """Delete what is kept only for a while and is now due: expired Idempotency-Key answers, past
+    rate-limit windows, sent wallet updates and ended browser sessions (`loyalty serve` also does this every
+    LOYALTY_HOUSEKEEPING_INTERVAL_SECONDS)."""
     from loyalty.housekeeping import purge_once
 
     settings = _settings()
@@ -74,6 +75,9 @@ def db_purge() -> None:
         finally:
             await database.dispose()
         records, buckets = purged.idempotency_records, purged.rate_limit_buckets
-        return f"purged {records} idempotency records and {buckets} rate-limit buckets"
+        return (
+            f"purged {records} idempotency records, {buckets} rate-limit buckets, {purged.wallet_outbox_rows}"
+            f" sent wallet updates and {purged.web_sessions} ended browser sessions"
+        )
 
     typer.echo(_run(purge), err=True)

@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.config import Settings
@@ -159,3 +159,13 @@ async def touch(ctx: Context, holder: TerminalHolder) -> None:
         return
     await ctx.session.execute(update(WebSession).where(WebSession.id == holder.session_id).values(last_seen_at=now))
     await ctx.session.execute(update(Terminal).where(Terminal.id == holder.terminal_id).values(last_seen_at=now))
+
+
+async def purge_ended(ctx: Context) -> int:
+    """Deletes the sessions that ended: revoked, or unused for LOYALTY_TERMINAL_SESSION_DAYS (housekeeping).
+    Returns how many. Raises nothing."""
+    ended_before = ctx.clock.now() - timedelta(days=ctx.settings.terminal_session_days)
+    result = await ctx.session.execute(
+        delete(WebSession).where(or_(WebSession.revoked_at.is_not(None), WebSession.last_seen_at <= ended_before))
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
