@@ -182,7 +182,7 @@ async def test_every_request_body_refuses_unknown_fields(
 ) -> None:
     """Each operation with a body, found in the OpenAPI document, so a new one is covered too."""
     admin = {"Authorization": f"Bearer {admin_key}"}
-    values = {"vendor_slug": tenant.slug, "vendor_id": tenant.vendor_id, "pin_id": tenant.pin_id}
+    values = {"vendor_slug": tenant.slug, "vendor_id": tenant.vendor_id, "pin_id": tenant.pin_id, "terminal_id": 1}
     checked = 0
     for path, operations in app.openapi()["paths"].items():
         for method, operation in operations.items():

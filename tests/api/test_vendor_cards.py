@@ -253,6 +253,10 @@ async def test_lookup_by_qr_code_or_card_number(client: httpx.AsyncClient, tenan
     by_number = await client.get(f"{CARDS}/lookup", params={"card_number": typed}, headers=tenant.headers)
     assert by_number.status_code == 200
     assert by_number.json() == by_qr.json()
+    by_email = await client.get(f"{CARDS}/lookup", params={"email": " Customer@Example.COM "}, headers=tenant.headers)
+    assert by_email.status_code == 200 and by_email.json() == by_qr.json()
+    part = await client.get(f"{CARDS}/lookup", params={"email": "customer@example"}, headers=tenant.headers)
+    assert part.status_code == 404  # the whole address or nothing: a counter cannot browse customers
 
 
 @pytest.mark.parametrize("params", [{}, "both"])
@@ -265,13 +269,16 @@ async def test_lookup_needs_exactly_one_reference(
     assert response.status_code == 422
     body = response.json()
     assert body["error_code"] == "VALIDATION_ERROR"
-    assert {e["field"] for e in body["details"]["errors"]} == {"qr_code", "card_number"}
+    assert {e["field"] for e in body["details"]["errors"]} == {"qr_code", "card_number", "email"}
 
 
 async def test_lookup_unknown_or_foreign_card_is_404(
     client: httpx.AsyncClient, tenant: Tenant, other_tenant: Tenant
 ) -> None:
+    only_there = await client.post(CARDS, json={"email": "only-there@example.com"}, headers=other_tenant.headers)
+    assert only_there.status_code == 201
     for params, identifier in (
+        ({"email": "only-there@example.com"}, "only-there@example.com"),
         ({"qr_code": "nope"}, "nope"),
         ({"qr_code": other_tenant.qr_code}, other_tenant.qr_code),
         ({"card_number": other_tenant.card_number}, other_tenant.card_number),

@@ -175,6 +175,12 @@ async def test_wrong_pins_lock_the_terminal_until_the_vendor_unlocks_it(
     assert locked.status_code == 423 and locked.json()["details"]["lock"] == "terminal"
     shown = (await client.get(f"{TERMINALS}/{terminal_id}", headers=tenant.headers)).json()
     assert shown["is_locked"] and shown["failed_pin_attempts"] == 5
+    [lock] = (await client.get("/api/v1/vendor/loyalty/pins/locks", headers=tenant.headers)).json()
+    assert (lock["terminal"], lock["terminal_id"], lock["terminal_name"]) == (
+        f"terminal:{terminal_id}",
+        terminal_id,
+        "Counter 1",
+    )
 
     unlocked = await client.post(f"{TERMINALS}/{terminal_id}/unlock", headers=tenant.headers)
     assert unlocked.status_code == 200 and not unlocked.json()["is_locked"]

@@ -34,7 +34,7 @@ from loyalty.errors import (
     StaffPinNotFound,
     StaffPinRequired,
 )
-from loyalty.models import ApiKey, LoyaltyProgram, PinGuard, StaffPin
+from loyalty.models import ApiKey, LoyaltyProgram, PinGuard, StaffPin, Terminal
 from loyalty.models.base import MAX_ID
 from loyalty.services.bodies import RequestBody
 from loyalty.services.context import Context
@@ -160,6 +160,8 @@ class TerminalCount:
     guard: PinGuard
     api_key_id: int | None
     api_key_name: str | None
+    terminal_id: int | None = None  # a paired counter terminal's (`terminals.id`)
+    terminal_name: str | None = None
 
 
 async def terminal_counts(ctx: Context, program: LoyaltyProgram) -> list[TerminalCount]:
@@ -173,21 +175,34 @@ async def terminal_counts(ctx: Context, program: LoyaltyProgram) -> list[Termina
             .order_by(PinGuard.id)
         )
     )
-    key_ids = [_key_id(guard.terminal) for guard in guards]
-    wanted = {key_id for key_id in key_ids if key_id is not None}
-    names: dict[int, str] = {}
-    if wanted:
-        rows = await ctx.session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(wanted)))
-        names = {key_id: name for key_id, name in rows}
+    key_ids = [_subject_id(guard.terminal, "key") for guard in guards]
+    terminal_ids = [_subject_id(guard.terminal, "terminal") for guard in guards]
+    key_names = await _names(ctx, ApiKey, key_ids)
+    terminal_names = await _names(ctx, Terminal, terminal_ids)
     return [
-        TerminalCount(guard, key_id, names.get(key_id) if key_id is not None else None)
-        for guard, key_id in zip(guards, key_ids, strict=True)
+        TerminalCount(
+            guard,
+            key_id,
+            key_names.get(key_id) if key_id is not None else None,
+            terminal_id,
+            terminal_names.get(terminal_id) if terminal_id is not None else None,
+        )
+        for guard, key_id, terminal_id in zip(guards, key_ids, terminal_ids, strict=True)
     ]
 
 
-def _key_id(terminal: str) -> int | None:
-    kind, _, value = terminal.partition(":")
-    return int(value) if kind == "key" and value.isdigit() else None
+async def _names(ctx: Context, model: type[ApiKey] | type[Terminal], ids: list[int | None]) -> dict[int, str]:
+    wanted = {row_id for row_id in ids if row_id is not None}
+    if not wanted:
+        return {}
+    rows = await ctx.session.execute(select(model.id, model.name).where(model.id.in_(wanted)))
+    return {row_id: name for row_id, name in rows}
+
+
+def _subject_id(terminal: str, kind: str) -> int | None:
+    """The id in a `pin_guards.terminal` of `kind` (`key:<id>`, `terminal:<id>`), else None."""
+    found, _, value = terminal.partition(":")
+    return int(value) if found == kind and value.isdigit() else None
 
 
 async def _flush_unique(ctx: Context) -> None:

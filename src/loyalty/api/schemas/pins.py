@@ -39,15 +39,19 @@ class StaffPinOut(BaseModel):
 
 
 class TerminalLockOut(BaseModel):
-    """A terminal (an API key, or a client address for callers without one) with wrong PINs counted
+    """A terminal (a paired counter terminal, an API key, or a client address for callers without either) with
+    wrong PINs counted
     against it; while `is_locked`, every PIN sent from it answers 423 `STAFF_PIN_LOCKED` with
     `lock: "terminal"`. `POST /pins/{id}/unlock` (any PIN) clears these counts."""
 
     terminal: str = Field(
-        description="The terminal: `key:<id>` for an API key, `ip:<address>` for a caller without one.",
+        description="The terminal: `terminal:<id>` for a paired counter terminal, `key:<id>` for an API key, "
+        "`ip:<address>` for a caller with neither.",
     )
     api_key_id: int | None = Field(description="The terminal's API key, if it is one.")
     api_key_name: str | None = Field(description="That key's name.")
+    terminal_id: int | None = Field(description="The paired counter terminal, if it is one (`/terminals`).")
+    terminal_name: str | None = Field(description="That terminal's name.")
     failed_attempts: int = Field(description="Wrong PINs counted against the terminal in its current window.")
     is_locked: bool = Field(description="Whether the terminal is locked now.")
     locked_until: Instant | None = Field(description="When the terminal's lock ends (UTC); null when it has none.")
@@ -59,6 +63,8 @@ class TerminalLockOut(BaseModel):
             terminal=guard.terminal,
             api_key_id=count.api_key_id,
             api_key_name=count.api_key_name,
+            terminal_id=count.terminal_id,
+            terminal_name=count.terminal_name,
             failed_attempts=guard.failed_attempts,
             is_locked=is_locked(guard.locked_until, now),
             locked_until=guard.locked_until,

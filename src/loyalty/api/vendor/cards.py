@@ -70,19 +70,23 @@ async def list_cards(
 @router.get(
     "/cards/lookup",
     response_model=CardOut,
-    summary="Find a card by its scanned QR code or its typed number (exactly one)",
+    summary="Find a card by its scanned QR code, its typed number or its customer's exact e-mail (exactly one)",
     responses=error_responses(ProgramNotFound, CardNotFound),
 )
 async def lookup(
     ctx: VendorContext,
     qr_code: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     card_number: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+    email: Annotated[str | None, Query(min_length=3, max_length=320)] = None,
 ) -> CardOut:
-    if (qr_code is None) == (card_number is None):
-        message = "give exactly one of qr_code, card_number"
-        raise ValidationFailed([{"field": "qr_code", "message": message}, {"field": "card_number", "message": message}])
+    """The e-mail is compared whole (trimmed, case-insensitive), never in part: for a customer who left
+    the phone at home (PAGES.md, "Staff terminal")."""
+    given = {"qr_code": qr_code, "card_number": card_number, "email": email}
+    if sum(value is not None for value in given.values()) != 1:
+        message = "give exactly one of qr_code, card_number, email"
+        raise ValidationFailed([{"field": field, "message": message} for field in given])
     program = await programs.get_program(ctx)
-    view = await cards.find_card(ctx, cards.CardRef(qr_code=qr_code, card_number=card_number))
+    view = await cards.look_up(ctx, cards.CardLookup(qr_code=qr_code, card_number=card_number, email=email))
     return CardOut.from_view(view, program)
 
 

@@ -292,8 +292,20 @@ function enhance() {
   enhanceForms();
 }
 
+/** The counter's screen stays on while the page is shown (Screen Wake Lock), where the browser allows it. */
+async function keepScreenOn() {
+  if (!("wakeLock" in navigator) || document.visibilityState !== "visible") return;
+  try {
+    await navigator.wakeLock.request("screen");
+  } catch {
+    // refused (battery saver, no permission): the screen dims as usual
+  }
+}
+
 if (root) {
   enhance();
   enhanceCamera();
+  keepScreenOn();
+  document.addEventListener("visibilitychange", keepScreenOn); // a lock ends when the page is hidden
   if (document.getElementById("customer")) startAutoClear();
 }
