@@ -7,7 +7,9 @@
 import { cameraAvailable, scanOnce } from "./scan.js";
 
 const CLEAR_AFTER_SECONDS = 30;
-const RETRY_DELAYS_MS = [500, 1500]; // after a network error; a server's answer is never retried
+const RETRY_DELAYS_MS = [500, 1500];
+// The page's language as the server writes dates in it (web/rendering.py, BABEL_LOCALES).
+const LOCALES = { en: "en-GB", fr: "fr-LU", de: "de-LU", lb: "lb-LU" }; // after a network error; a server's answer is never retried
 const root = document.getElementById("terminal");
 
 /** @param {string} name @param {Record<string, string|number>} [values] */
@@ -148,13 +150,8 @@ function swapIn(html) {
   const replacement = next.getElementById("customer");
   if (current && replacement) current.replaceWith(replacement);
   else if (current) current.remove();
-  else if (replacement) root.append(replacement);
-  if (replacement) {
-    for (const id of ["card_number", "email"]) {
-      const input = /** @type {HTMLInputElement|null} */ (document.getElementById(id));
-      if (input) input.value = "";
-    }
-  }
+  else if (replacement) document.getElementById("find")?.after(replacement);
+  if (replacement) resetFinding();
   root.dataset.csrf = fresh.dataset.csrf ?? root.dataset.csrf ?? "";
   if (bad) announce(false, bad.replace(/^✗\s*/, ""));
   else if (ok) announce(true, ok.replace(/^✓\s*/, ""));
@@ -183,7 +180,7 @@ function startAutoClear(extendOnly = false) {
   clearAt = extendOnly ? Math.max(clearAt, end) : end;
   const show = () => {
     text.textContent = message("msgClears", {
-      time: new Date(clearAt).toLocaleTimeString(document.documentElement.lang, { hour: "2-digit", minute: "2-digit", second: "2-digit" }),
+      time: new Date(clearAt).toLocaleTimeString(LOCALES[document.documentElement.lang] ?? undefined, { timeStyle: "medium" }),
     });
   };
   show();
@@ -206,6 +203,19 @@ function startAutoClear(extendOnly = false) {
   });
 }
 
+/** The finding fields empty again, with their hint as drawn. */
+function resetFinding() {
+  for (const id of ["card_number", "email"]) {
+    const input = /** @type {HTMLInputElement|null} */ (document.getElementById(id));
+    if (input) {
+      input.value = "";
+      input.removeAttribute("aria-invalid");
+    }
+  }
+  const hint = document.getElementById("card-number-check");
+  if (hint) hint.textContent = message("msgDigits");
+}
+
 /** The next customer never sees the previous one: the panel and the banners go. */
 function clearCustomer() {
   window.clearTimeout(clearTimer);
@@ -216,11 +226,8 @@ function clearCustomer() {
   document.getElementById("customer")?.remove();
   announce(true, "");
   pending = null;
-  const number = /** @type {HTMLInputElement|null} */ (document.getElementById("card_number"));
-  if (number) {
-    number.value = "";
-    number.focus();
-  }
+  resetFinding();
+  document.getElementById("card_number")?.focus();
 }
 
 function enhanceForms() {
