@@ -97,9 +97,14 @@ async def test_wrong_pairing_codes_are_limited_per_address(client: httpx.AsyncCl
     )  # even the right code, now
 
 
-async def test_right_codes_do_not_use_up_the_allowance(client: httpx.AsyncClient, tenant: Tenant) -> None:
-    for _ in range(7):  # a shop pairing its tablets one after another
+async def test_right_codes_do_not_use_up_the_allowance(
+    client: httpx.AsyncClient, tenant: Tenant, database: Database
+) -> None:
+    for _ in range(7):  # a shop pairing its tablets one after another (here one browser, again and again)
         await _pair(client, tenant)
+    async with database.sessionmaker() as session:
+        live = list(await session.scalars(select(WebSession).where(WebSession.revoked_at.is_(None))))
+    assert len(live) == 1  # each pairing ended the browser's previous session
 
 
 async def test_an_unpaired_browser_is_sent_to_pairing(client: httpx.AsyncClient, tenant: Tenant) -> None:

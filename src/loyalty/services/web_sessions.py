@@ -99,6 +99,15 @@ async def revoke_terminal_sessions(ctx: Context, terminal_id: int) -> None:
     )
 
 
+async def revoke_session(ctx: Context, token_hash: str) -> None:
+    """Ends the session `token_hash` (a browser paired again leaves no session behind). Raises nothing."""
+    await ctx.session.execute(
+        update(WebSession)
+        .where(WebSession.token_hash == token_hash, WebSession.revoked_at.is_(None))
+        .values(revoked_at=ctx.clock.now())
+    )
+
+
 _IDENTIFY_TERMINAL = CompiledQuery(
     select(
         WebSession.id.label("session_id"),

@@ -47,7 +47,18 @@ from loyalty.errors import (
 from loyalty.i18n import N_, NP_, translate
 from loyalty.models import LoyaltyCard, LoyaltyProgram
 from loyalty.models.base import MAX_ID
-from loyalty.services import cards, idempotency, pins, points, programs, rate_limits, stamps, terminals, transactions
+from loyalty.services import (
+    cards,
+    idempotency,
+    pins,
+    points,
+    programs,
+    rate_limits,
+    stamps,
+    terminals,
+    transactions,
+    web_sessions,
+)
 from loyalty.services.card_numbers import CARD_NUMBER_DIGITS, CHECK_DIGIT_ERROR, format_card_number
 from loyalty.services.cards import CardView
 from loyalty.services.context import Context
@@ -63,6 +74,7 @@ from loyalty.web.sessions import (
     clear_session_cookie,
     form_token,
     renew_session_cookie,
+    session_token_hash,
     set_form_cookie,
     set_session_cookie,
     terminal_caller,
@@ -112,6 +124,8 @@ async def pair(request: Request) -> Response:
     except PairingCodeInvalid:
         return _pair_form(request, error="invalid", status_code=400)
     await rate_limits.refund(ctx, bucket, window_seconds=PAIRING_WINDOW_SECONDS)  # only wrong codes count
+    if (previous := session_token_hash(request)) is not None:  # this browser was another terminal until now
+        await web_sessions.revoke_session(ctx, previous)
     response = RedirectResponse("/terminal", status_code=303)
     set_session_cookie(response, settings, issued.token, settings.terminal_session_days * 24 * 3600)
     return response
