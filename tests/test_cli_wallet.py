@@ -166,6 +166,7 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
         assert join_url is not None and join_url.group(1).startswith(f"{base}/join/"), printed
         join_page = httpx.get(join_url.group(1), timeout=30)
         counter = counter_stamps_a_typed_number(base, printed)  # issue 17: pair the demo's terminal, stamp
+        dashboard = owner_signs_in(base, printed)  # issue 18: the café owner's invitation
 
     assert response.status_code == 200, response.text
     wallet = tmp_path / ".loyalty-dev" / "wallet"
@@ -182,6 +183,7 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
     assert verified.returncode == 0, verified.stderr
     assert join_page.status_code == 200 and 'type="email"' in join_page.text
     assert "Stamp added: 1 of 10 stamps" in counter and "1 stamp out of 10" in counter
+    assert "<h1>Overview</h1>" in dashboard and "Café Demo" in dashboard
 
     # The demo's Google Wallet link: a JWT that verifies with the development service account's certificate,
     # carrying an object Google's discovery document accepts.
@@ -191,6 +193,18 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
     assert (claims["aud"], claims["typ"], claims["origins"]) == ("google", "savetowallet", [base])
     [loyalty_object] = claims["payload"]["loyaltyObjects"]
     assert_valid("LoyaltyObject", loyalty_object, required=True)
+
+
+def owner_signs_in(base: str, printed: str) -> str:
+    """The demo's dashboard line: the café owner's one-time link, a password chosen, the overview."""
+    link = re.search(r"Dashboard\s+(\S+/vendor/invite/\S+)", printed)
+    assert link is not None, printed
+    with httpx.Client(timeout=30) as browser:
+        page = browser.get(link.group(1))
+        token = re.search(r'name="csrf_token" value="([\w-]+)"', page.text)
+        assert page.status_code == 200 and token is not None, page.text
+        chosen = {"csrf_token": token.group(1), "password": "espresso at dawn", "password_again": "espresso at dawn"}
+        return browser.post(link.group(1), data=chosen, follow_redirects=True).text
 
 
 def counter_stamps_a_typed_number(base: str, printed: str) -> str:

@@ -49,6 +49,8 @@ MessageId = str | tuple[str, ...]
 # numbers beside no noun, which no language inflects.
 # Placeholders that hold no count: names, texts, positions, and a rate (a decimal such as 1.5, no plural).
 NOT_COUNTS = {
+    "address",
+    "email",
     "reward",
     "expected",
     "fields",

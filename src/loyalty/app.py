@@ -31,7 +31,9 @@ from loyalty.wallet.apple import passes as apple_passes
 from loyalty.wallet.apple.passes import ApplePasses
 from loyalty.wallet.google import issuer as google_issuer
 from loyalty.wallet.google.issuer import GoogleIssuer
+from loyalty.web import accounts as account_pages
 from loyalty.web import customer as customer_pages
+from loyalty.web import dashboard as dashboard_pages
 from loyalty.web import terminal as terminal_pages
 from loyalty.web import terminal_api
 from loyalty.web.rendering import BADGES_URL, STATIC_DIR, STATIC_URL
@@ -92,6 +94,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.include_router(customer_pages.router)
     app.include_router(terminal_pages.router)
     app.include_router(terminal_api.router)
+    app.include_router(account_pages.router)
+    app.include_router(dashboard_pages.router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
     if settings.wallet_badges_dir is not None:  # the operator's copy of Apple's and Google's artwork
         app.mount(BADGES_URL, StaticFiles(directory=settings.wallet_badges_dir), name="badges")

@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from loyalty.clock import SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import ApiKey, Customer, LoyaltyCard, ProgramType, Terminal, Vendor
+from loyalty.models import ApiKey, Customer, LoyaltyCard, ProgramType, Terminal, User, Vendor
 from loyalty.models.api_key import ADMIN_SCOPE, OWNER_SCOPE
-from loyalty.services import cards, pins, programs, stamps, terminals, vendors
+from loyalty.services import accounts, cards, pins, programs, stamps, terminals, vendors
 from loyalty.services.api_keys import hash_key
 from loyalty.services.context import Actor, Context
 from loyalty.services.points import EarnRequest, earn_points
@@ -30,6 +30,7 @@ DEMO_ADMIN_KEY = "lyk_admin_demo_0000000000000000000000000000"
 CAFE_KEY = "lyk_live_demo_cafe_00000000000000000000000000"
 BAKERY_KEY = "lyk_live_demo_bakery_0000000000000000000000000"
 CAFE_PIN, CAFE_PIN_2, BAKERY_PIN = "1234", "5678", "2468"
+CAFE_OWNER = "owner@cafe-demo.example"  # the café owner who signs in to the dashboard
 
 
 DEMO_SLUGS = ("cafe-demo", "bakery-demo")
@@ -81,6 +82,7 @@ class DemoSummary:
     bakery_slug: str
     cards: list[DemoCard]
     pairing_code: str = ""  # the café's counter terminal's, new on every run (10 minutes)
+    owner_invitation: str | None = None  # the café owner's link while no password is chosen (new each run)
 
 
 async def seed_demo(database: Database, settings: Settings) -> DemoSummary:
@@ -92,7 +94,8 @@ async def seed_demo(database: Database, settings: Settings) -> DemoSummary:
             await _seed(ctx)
     async with database.unit_of_work() as session:
         summary = await _summary(session)
-        return replace(summary, pairing_code=await _pairing_code(Context(session, settings, clock)))
+        ctx = Context(session, settings, clock)
+        return replace(summary, pairing_code=await _pairing_code(ctx), owner_invitation=await _owner_invitation(ctx))
 
 
 async def _seed(ctx: Context) -> None:
@@ -167,6 +170,19 @@ async def _pairing_code(ctx: Context) -> str:
     if terminal_id is None:
         return (await terminals.create_terminal(cafe_ctx, terminals.TerminalCreate(name="Demo counter"))).code
     return (await terminals.new_pairing_code(cafe_ctx, terminal_id)).code
+
+
+async def _owner_invitation(ctx: Context) -> str | None:
+    """The café owner's invitation path (`/vendor/invite/…`), fresh on every run until a password is chosen;
+    None after. The demo sets no password for anyone: the newcomer chooses it, as a real owner would."""
+    owner = await ctx.session.scalar(select(User).where(User.email_normalised == CAFE_OWNER))
+    if owner is None:
+        cafe_id = await ctx.session.scalar(select(Vendor.id).where(Vendor.slug == DEMO_SLUGS[0]))
+        assert cafe_id is not None  # seeded above
+        return (await accounts.invite(ctx, cafe_id, accounts.UserInvite(email=CAFE_OWNER, role="owner"))).path
+    if owner.password_hash is None:
+        return (await accounts.invite_again(ctx, owner)).path
+    return None
 
 
 async def _summary(session: AsyncSession) -> DemoSummary:

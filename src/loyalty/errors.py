@@ -4,8 +4,9 @@
     ├── BadRequest (400)        ProgramInactive, CardInactive, CustomerErased, StampsNotEnabled,
     │                           PointsNotEnabled,
     │                           InsufficientStamps, InsufficientPoints, InvalidReward, TransactionNotVoidable,
-    │                           MalformedBody, ClientGone, PushTokenMissing, PairingCodeInvalid
-    ├── Unauthenticated (401)   TerminalNotPaired
+    │                           MalformedBody, ClientGone, PushTokenMissing, PairingCodeInvalid,
+    │                           LinkInvalid, PasswordTooWeak
+    ├── Unauthenticated (401)   TerminalNotPaired, SignInFailed
     ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin, CsrfTokenInvalid
     ├── NotFound (404)          ProgramNotFound, CardNotFound, StaffPinNotFound, VendorNotFound,
     │                           TransactionNotFound, ApiKeyNotFound, CustomerNotFound, RouteNotFound,
@@ -14,7 +15,7 @@
     ├── RequestTimeout (408)
     ├── Conflict (409)          ProgramAlreadyExists, CardAlreadyExists, VendorAlreadyExists,
     │                           StaffPinAlreadyExists, IdempotencyKeyReused, LastAdminKey,
-    │                           OrderAlreadyEarned
+    │                           OrderAlreadyEarned, UserAlreadyExists
     ├── PayloadTooLarge (413)   DeviceLogTooLarge
     ├── UnsupportedMediaType (415)
     ├── ValidationFailed (422)
@@ -66,12 +67,15 @@ class ErrorCode(StrEnum):
     CLIENT_DISCONNECTED = "CLIENT_DISCONNECTED"
     PUSH_TOKEN_MISSING = "PUSH_TOKEN_MISSING"
     PAIRING_CODE_INVALID = "PAIRING_CODE_INVALID"
+    LINK_INVALID = "LINK_INVALID"
+    PASSWORD_TOO_WEAK = "PASSWORD_TOO_WEAK"
     # 401, 403
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     STAFF_PIN_REQUIRED = "STAFF_PIN_REQUIRED"
     INVALID_STAFF_PIN = "INVALID_STAFF_PIN"
     TERMINAL_NOT_PAIRED = "TERMINAL_NOT_PAIRED"
+    SIGN_IN_FAILED = "SIGN_IN_FAILED"
     CSRF_TOKEN_INVALID = "CSRF_TOKEN_INVALID"
     # 404
     LOYALTY_PROGRAM_NOT_FOUND = "LOYALTY_PROGRAM_NOT_FOUND"
@@ -95,6 +99,7 @@ class ErrorCode(StrEnum):
     IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     ORDER_ALREADY_EARNED = "ORDER_ALREADY_EARNED"
     LAST_ADMIN_KEY = "LAST_ADMIN_KEY"
+    USER_ALREADY_EXISTS = "USER_ALREADY_EXISTS"
     # 413, 415, 422, 423
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     DEVICE_LOG_TOO_LARGE = "DEVICE_LOG_TOO_LARGE"
@@ -188,6 +193,20 @@ class PairingCodeInvalid(BadRequest):
 
     error_code = ErrorCode.PAIRING_CODE_INVALID
     message = N_("This pairing code is wrong or has expired")
+
+
+class LinkInvalid(BadRequest):
+    """A one-time link (an invitation, a password reset) that is wrong, used or expired: one answer for all."""
+
+    error_code = ErrorCode.LINK_INVALID
+    message = N_("This link is wrong, was used already or has expired")
+
+
+class PasswordTooWeak(BadRequest):
+    """A new password shorter than 10 characters, or one of the passwords people use most (PAGES.md)."""
+
+    error_code = ErrorCode.PASSWORD_TOO_WEAK
+    message = N_("Choose a password of at least 10 characters that is not a common one")
 
 
 class ProgramInactive(BadRequest):
@@ -295,6 +314,13 @@ class TerminalNotPaired(Unauthenticated):
 
     error_code = ErrorCode.TERMINAL_NOT_PAIRED
     message = N_("This browser is not a paired counter terminal: pair it again")
+
+
+class SignInFailed(Unauthenticated):
+    """A sign-in refused: the same answer for an unknown e-mail and a wrong password (no enumeration)."""
+
+    error_code = ErrorCode.SIGN_IN_FAILED
+    message = N_("Wrong e-mail or password")
 
 
 class CsrfTokenInvalid(Forbidden):
@@ -430,6 +456,11 @@ class CardAlreadyExists(Conflict):
 class VendorAlreadyExists(Conflict):
     error_code = ErrorCode.VENDOR_ALREADY_EXISTS
     message = N_("A vendor with this slug already exists")
+
+
+class UserAlreadyExists(Conflict):
+    error_code = ErrorCode.USER_ALREADY_EXISTS
+    message = N_("A user with this e-mail already exists")
 
 
 class StaffPinAlreadyExists(Conflict):

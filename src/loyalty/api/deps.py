@@ -8,6 +8,7 @@ solving costs CPU on every request (measured on the stamp path).
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -44,6 +45,19 @@ def clock_of(request: Request) -> Clock:
 def client_ip(request: Request) -> str | None:
     """The client's address; behind trusted proxies, the one they saw (`app.py`, ProxyHeadersMiddleware)."""
     return request.client.host if request.client else None
+
+
+def client_block(request: Request) -> str:
+    """What a rate limit counts a client by: its IPv4 address, or the /64 network of its IPv6 address (one
+    subscriber's, who may use any address in it)."""
+    address = client_ip(request)
+    try:
+        parsed = ipaddress.ip_address(address or "")
+    except ValueError:
+        return address or "unknown"
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> KeyHolder:

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from loyalty.api.admin import api_keys as admin_api_keys
 from loyalty.api.admin import programs as admin_programs
 from loyalty.api.admin import stats as admin_stats
+from loyalty.api.admin import users as admin_users
 from loyalty.api.admin import vendors as admin_vendors
 from loyalty.api.admin import wallet as admin_wallet
 from loyalty.api.apple import web_service as apple_web_service
@@ -33,7 +34,7 @@ VENDOR_PREFIX = "/api/v1/vendor/loyalty"
 PUBLIC_PREFIX = "/api/v1/loyalty"
 APPLE_PREFIX = "/api/v1/loyalty/apple"  # the passes' webServiceURL (wallet/apple/passes.py)
 
-ADMIN_ROUTERS = (admin_vendors, admin_api_keys, admin_programs, admin_stats, admin_wallet)
+ADMIN_ROUTERS = (admin_vendors, admin_users, admin_api_keys, admin_programs, admin_stats, admin_wallet)
 # The counter's routes come first: FastAPI tries the routers in order, and a stamp should not pay for
 # matching every admin route before its own (no two routers share a path, so order decides nothing else).
 VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, terminals, transactions, customers, api_keys, wallet)

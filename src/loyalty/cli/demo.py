@@ -183,6 +183,11 @@ def _print_demo(summary: Any, base: str, database_url: str, wallet_note: str) ->
         for c in summary.cards
     )
     first = summary.cards[0]
+    dashboard = (
+        f"{base}{summary.owner_invitation}  the café owner {d.CAFE_OWNER}: choose a password (one-time link)"
+        if summary.owner_invitation
+        else f"{base}/vendor/login  as the café owner {d.CAFE_OWNER}, with the password you chose"
+    )
     typer.echo(
         f"""
 Loyalty demo ready on {describe_database(database_url)}.
@@ -190,6 +195,7 @@ Loyalty demo ready on {describe_database(database_url)}.
   Health          {base}/api/v1/loyalty/health
   Enrolment pages {base}/join/{summary.cafe_slug}
                   {base}/join/{summary.bakery_slug}
+  Dashboard       {dashboard}
   Counter         {base}/terminal/pair  pairing code {summary.pairing_code} (the café's "Demo counter", valid
                   10 minutes; `make demo` again for a new one), then type a card number below and stamp
                   with Anna's PIN {d.CAFE_PIN}

@@ -15,6 +15,7 @@ from loyalty.models.rate_limit_bucket import RateLimitBucket
 from loyalty.models.staff_pin import StaffPin
 from loyalty.models.terminal import Terminal
 from loyalty.models.transaction import LoyaltyTransaction, TransactionType
+from loyalty.models.user import User, UserRole, UserToken, UserTokenPurpose
 from loyalty.models.vendor import Vendor
 from loyalty.models.vendor_totals import VendorTotals
 from loyalty.models.wallet_outbox import OutboxStatus, WalletOutbox
@@ -39,6 +40,10 @@ __all__ = [
     "StaffPin",
     "Terminal",
     "TransactionType",
+    "User",
+    "UserRole",
+    "UserToken",
+    "UserTokenPurpose",
     "Vendor",
     "VendorTotals",
     "WalletOutbox",

@@ -18,9 +18,9 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.config import Settings
-from loyalty.errors import Forbidden, TerminalNotPaired
-from loyalty.models import LoyaltyProgram, Terminal, Vendor, WebSession
-from loyalty.models.web_session import TERMINAL_SESSION
+from loyalty.errors import Forbidden, TerminalNotPaired, Unauthenticated
+from loyalty.models import LoyaltyProgram, Terminal, User, Vendor, WebSession
+from loyalty.models.web_session import TERMINAL_SESSION, USER_SESSION
 from loyalty.services.api_keys import VENDOR_INACTIVE
 from loyalty.services.compiled_queries import CompiledQuery
 from loyalty.services.context import Context
@@ -28,6 +28,9 @@ from loyalty.services.programs import labelled_program_columns, program_from_row
 
 # A session's last use is written at most this often: a busy counter does not write on every request.
 TOUCH_EVERY = timedelta(minutes=1)
+# A person's session (PAGES.md, "Authentication"): it ends after 30 minutes unused, and 12 hours after sign-in.
+USER_IDLE = timedelta(minutes=30)
+USER_LONGEST = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,24 @@ class TerminalHolder:
     terminal_name: str
     vendor_id: int
     locale: str
+    timezone: str
+    program: LoyaltyProgram | None
+    last_seen_at: datetime
+
+
+@dataclass(frozen=True)
+class UserHolder:
+    """A live session of a person signed in, with what a dashboard page needs: the user, the vendor's
+    language and time zone (owners and managers) and its programme, found in one query."""
+
+    session_id: int
+    token_hash: str
+    user_id: int
+    email: str
+    role: str
+    vendor_id: int | None
+    vendor_name: str | None
+    locale: str | None
     timezone: str
     program: LoyaltyProgram | None
     last_seen_at: datetime
@@ -87,6 +108,29 @@ async def open_terminal_session(
     ctx.session.add(record)
     await ctx.session.flush()
     return IssuedSession(token, record)
+
+
+async def open_user_session(ctx: Context, user: User, client_ip: str | None, user_agent: str | None) -> IssuedSession:
+    """A new session for `user` signed in from this browser; the cookie's token is only in the answer.
+    Raises nothing."""
+    token = secrets.token_urlsafe(32)
+    now = ctx.clock.now()
+    record = WebSession(
+        token_hash=hash_token(token), kind=USER_SESSION, vendor_id=user.vendor_id, user_id=user.id, created_at=now,
+        last_seen_at=now, client_ip=client_ip, user_agent=(user_agent or "")[:500] or None,
+    )  # fmt: skip
+    ctx.session.add(record)
+    await ctx.session.flush()
+    return IssuedSession(token, record)
+
+
+async def revoke_user_sessions(ctx: Context, user_id: int, *, keep: int | None = None) -> None:
+    """Ends the user's live sessions (sign-out everywhere, a password change, removal), but `keep`'s.
+    Raises nothing."""
+    query = update(WebSession).where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
+    if keep is not None:
+        query = query.where(WebSession.id != keep)
+    await ctx.session.execute(query.values(revoked_at=ctx.clock.now()))
 
 
 async def revoke_terminal_sessions(ctx: Context, terminal_id: int) -> None:
@@ -158,6 +202,60 @@ async def identify_terminal(
         program=program,
         last_seen_at=row["last_seen_at"],
     )
+
+
+_IDENTIFY_USER = CompiledQuery(
+    select(
+        WebSession.id.label("session_id"),
+        WebSession.last_seen_at,
+        User.id.label("user_id"),
+        User.email,
+        User.role,
+        Vendor.id.label("vendor_id"),
+        Vendor.name.label("vendor_name"),
+        Vendor.default_locale,
+        Vendor.timezone,
+        Vendor.is_active.label("vendor_is_active"),
+        *labelled_program_columns(),
+    )
+    .select_from(WebSession)
+    .join(User, User.id == WebSession.user_id)
+    .outerjoin(Vendor, Vendor.id == User.vendor_id)
+    .outerjoin(LoyaltyProgram, LoyaltyProgram.vendor_id == Vendor.id)
+    .where(
+        WebSession.token_hash == bindparam("token_hash"),
+        WebSession.kind == USER_SESSION,
+        WebSession.revoked_at.is_(None),
+        User.removed_at.is_(None),
+        WebSession.last_seen_at > bindparam("idle_since"),
+        WebSession.created_at > bindparam("signed_in_since"),
+    )
+)
+
+
+async def identify_user(session: AsyncSession, settings: Settings, token_hash: str, now: datetime) -> UserHolder:
+    """The person holding the session `token_hash`. Raises Unauthenticated (401) for an unknown, revoked or
+    ended session (30 minutes unused, or 12 hours old) or a removed user, Forbidden (403, `reason`
+    `vendor_inactive`) for a user of a vendor the platform's admin switched off."""
+    params = {"token_hash": token_hash, "idle_since": now - USER_IDLE, "signed_in_since": now - USER_LONGEST}
+    row = await _IDENTIFY_USER.first(session, params)
+    if row is None:
+        raise Unauthenticated()
+    if row["vendor_id"] is not None and not row["vendor_is_active"]:
+        raise Forbidden({"reason": VENDOR_INACTIVE})
+    return UserHolder(
+        session_id=row["session_id"], token_hash=token_hash, user_id=row["user_id"], email=row["email"],
+        role=row["role"], vendor_id=row["vendor_id"], vendor_name=row["vendor_name"], locale=row["default_locale"],
+        timezone=row["timezone"] or settings.default_timezone, program=program_from_row(row),
+        last_seen_at=row["last_seen_at"],
+    )  # fmt: skip
+
+
+async def touch_user(ctx: Context, holder: UserHolder) -> None:
+    """Moves the session's idle end to now, at most once a minute. Raises nothing."""
+    now = ctx.clock.now()
+    if now - holder.last_seen_at >= TOUCH_EVERY:
+        await ctx.session.execute(update(WebSession).where(WebSession.id == holder.session_id).values(last_seen_at=now))
 
 
 async def touch(ctx: Context, holder: TerminalHolder) -> None:

@@ -13,7 +13,6 @@ import secrets
 from datetime import datetime, timedelta
 from pathlib import Path as FsPath
 from typing import Annotated
-from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
 import segno
@@ -39,6 +38,7 @@ from loyalty.services import (
 )
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.context import Context
+from loyalty.web.forms import read_form
 from loyalty.web.languages import page_locale
 from loyalty.web.rendering import BADGES, BADGES_URL, page_headers, render
 
@@ -68,11 +68,6 @@ async def counted_context(request: Request) -> Context:
 
 
 CountedContext = Annotated[Context, Depends(counted_context)]
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """An `application/x-www-form-urlencoded` body (what an HTML form posts), its last value per field."""
-    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
 
 
 @router.get("/join/{vendor_slug}")
@@ -106,7 +101,7 @@ async def join(request: Request, ctx: CountedContext, vendor_slug: VendorSlug) -
         program, vendor = await programs.get_public_program(ctx, vendor_slug)
     except ProgramNotFound:
         return _not_found(request)
-    form = await _form(request)
+    form = await read_form(request)
     locale = page_locale(request, vendor_locale=vendor.default_locale)
     if form.get(HONEYPOT):  # a bot: it gets the neutral answer and nothing happens
         return render(request, "join_sent.html", locale, vendor=vendor)
@@ -185,7 +180,7 @@ async def lost(request: Request, ctx: CountedContext, vendor_slug: VendorSlug) -
         program, vendor = await programs.get_public_program(ctx, vendor_slug)
     except ProgramNotFound:
         return _not_found(request)
-    form = await _form(request)
+    form = await read_form(request)
     if not form.get(HONEYPOT):
         await _mail_card_link(ctx, program.id, form.get("email", "").strip())
     locale = page_locale(request, vendor_locale=vendor.default_locale)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime, format_time
+from babel.dates import format_date, format_datetime, format_time
 from babel.numbers import format_decimal
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -71,6 +71,7 @@ def render_text(template: str, locale: str, *, timezone: str = "Europe/Luxembour
         number=lambda value: format_decimal(value, locale=BABEL_LOCALES[locale]),
         local_time=lambda moment: _local_time(moment, timezone, locale),
         clock_time=lambda moment: clock_time(moment, timezone, locale),
+        local_date=lambda day: format_date(day, "medium", locale=BABEL_LOCALES[locale]),
         locale=locale,
         languages=ENDONYMS,
         static=STATIC_URL,

@@ -19,13 +19,16 @@ from fastapi import Request, Response
 from loyalty.api.deps import client_ip, clock_of, settings_of
 from loyalty.api.unit_of_work import begin_session, request_unit
 from loyalty.config import Settings
-from loyalty.errors import CsrfTokenInvalid, TerminalNotPaired
+from loyalty.errors import CsrfTokenInvalid, TerminalNotPaired, Unauthenticated
 from loyalty.services import web_sessions
 from loyalty.services.context import Actor, Context, VendorState
-from loyalty.services.web_sessions import TerminalHolder
+from loyalty.services.web_sessions import TerminalHolder, UserHolder
 
 SECURE_COOKIE = "__Host-loyalty_session"
 PLAIN_COOKIE = "loyalty_session"
+# A person's session has a cookie of its own: an owner who signs in on the counter's tablet must not unpair it.
+SECURE_USER_COOKIE = "__Host-loyalty_user"
+PLAIN_USER_COOKIE = "loyalty_user"
 # Before a session exists (the pairing form), CSRF is a double submit: a random cookie and the same value in
 # the form. A page elsewhere can neither read the cookie nor make the browser send it (SameSite=Strict).
 SECURE_FORM_COOKIE = "__Host-loyalty_form"
@@ -120,7 +123,7 @@ async def terminal_context(request: Request, holder: TerminalHolder) -> Context:
     return ctx
 
 
-def check_csrf(request: Request, holder: TerminalHolder, given: str | None) -> None:
+def check_csrf(request: Request, holder: TerminalHolder | UserHolder, given: str | None) -> None:
     """Raises CsrfTokenInvalid (403) unless `given` is the session's CSRF token and the browser's
     `Origin`, when it sends one, is ours."""
     settings = settings_of(request)
@@ -128,10 +131,63 @@ def check_csrf(request: Request, holder: TerminalHolder, given: str | None) -> N
         raise CsrfTokenInvalid()
 
 
+# --- people ----------------------------------------------------------------------------------------
+
+
+def user_cookie_name(settings: Settings) -> str:
+    return SECURE_USER_COOKIE if is_https(settings) else PLAIN_USER_COOKIE
+
+
+def set_user_cookie(response: Response, settings: Settings, token: str) -> None:
+    """The person's session cookie: no Max-Age, so it ends with the browser too (the session itself ends
+    after 30 minutes unused or 12 hours)."""
+    response.set_cookie(
+        user_cookie_name(settings), token, path="/", secure=is_https(settings), httponly=True, samesite="strict"
+    )
+
+
+def clear_user_cookie(response: Response, settings: Settings) -> None:
+    response.delete_cookie(
+        user_cookie_name(settings), path="/", secure=is_https(settings), httponly=True, samesite="strict"
+    )
+
+
+async def user_caller(request: Request) -> UserHolder:
+    """The person signed in on this browser, identified before the request's transaction begins. Raises
+    Unauthenticated (401) without a live session, Forbidden (403) for a switched-off vendor's user."""
+    token = request.cookies.get(user_cookie_name(settings_of(request)))
+    if not token:
+        raise Unauthenticated()
+    token_hash, settings, now = web_sessions.hash_token(token), settings_of(request), clock_of(request).now()
+    holder = await request_unit(request).read(
+        lambda session: web_sessions.identify_user(session, settings, token_hash, now)
+    )
+    request.state.vendor_id = holder.vendor_id
+    request.state.vendor_locale = holder.locale
+    return holder
+
+
+async def user_context(request: Request, holder: UserHolder) -> Context:
+    """The context of a person's page: a vendor's user acts as its vendor (no API key, no terminal); the
+    session's idle end moves."""
+    actor = None
+    state = None
+    if holder.vendor_id is not None:
+        actor = Actor(
+            vendor_id=holder.vendor_id, client_ip=client_ip(request), user_agent=request.headers.get("user-agent")
+        )
+        state = VendorState(timezone=holder.timezone, program=holder.program)
+    ctx = Context(await begin_session(request), settings_of(request), clock_of(request), actor, state)
+    await web_sessions.touch_user(ctx, holder)
+    return ctx
+
+
 def _same_origin(request: Request, settings: Settings) -> bool:
     origin = request.headers.get("origin")
-    if origin is None:
-        return True  # no browser sends a cross-site write without it; the token is then the check
+    if origin is None or origin == "null":
+        # Not said: no browser sends a cross-site write without it, and "null" is what a page with
+        # `Referrer-Policy: no-referrer` (an invitation link, a secret) sends; the token is then the check.
+        return True
     ours = {_origin_of(settings.public_base_url), _origin_of(str(request.base_url))}
     return origin.rstrip("/") in ours
 

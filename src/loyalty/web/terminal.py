@@ -13,21 +13,19 @@ double tap or a dropped connection never stamps twice.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl
 
 from babel.numbers import NumberFormatError, get_decimal_symbol, parse_decimal
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ValidationError
 
-from loyalty.api.deps import client_ip, clock_of, settings_of
+from loyalty.api.deps import client_block, client_ip, clock_of, settings_of
 from loyalty.api.errors import RolledBackAnswer
 from loyalty.api.schemas.operations import PointsResult, RedeemResult, StampResult
 from loyalty.api.unit_of_work import UnitOfWorkRoute, begin_session, request_unit
@@ -65,6 +63,7 @@ from loyalty.services.context import Context
 from loyalty.services.terminals import PAIRING_WINDOW_SECONDS
 from loyalty.services.wallet_passes import first_name
 from loyalty.services.web_sessions import TerminalHolder, csrf_token
+from loyalty.web.forms import read_form
 from loyalty.web.languages import page_locale
 from loyalty.web.rendering import BABEL_LOCALES, clock_time, render
 from loyalty.web.sessions import (
@@ -103,12 +102,12 @@ async def pair(request: Request) -> Response:
     site can pair a shop's tablet with a code of its own. Wrong codes are counted per client address (an
     IPv6 client per /64, what one subscriber holds): LOYALTY_PAIRING_ATTEMPT_LIMIT per 10 minutes, then 429."""
     settings, clock = settings_of(request), clock_of(request)
-    form = await _form(request)
+    form = await read_form(request)
     try:
         check_form_token(request, form.get(CSRF_FIELD))
     except CsrfTokenInvalid as error:
         return _refused(request, page_locale(request), error)
-    bucket = f"pair:{address_block(client_ip(request))}"
+    bucket = f"pair:{client_block(request)}"
     try:
         await rate_limits.hit_apart(
             request_unit(request), settings, clock, bucket,
@@ -139,18 +138,6 @@ def _pair_form(request: Request, *, error: str | None, status_code: int = 200) -
     )  # fmt: skip
     set_form_cookie(page, settings_of(request), token)
     return page
-
-
-def address_block(address: str | None) -> str:
-    """What a rate limit counts a client by: its IPv4 address, or the /64 network of its IPv6 address (one
-    subscriber's, who may use any address in it)."""
-    try:
-        parsed = ipaddress.ip_address(address or "")
-    except ValueError:
-        return address or "unknown"
-    if parsed.version == 6:
-        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
 
 
 # --- the counter screen --------------------------------------------------------------------------
@@ -427,7 +414,7 @@ async def _posted(request: Request) -> tuple[TerminalHolder, dict[str, str], Con
     holder = await _holder(request)
     if isinstance(holder, Response):
         return holder
-    form = await _form(request)
+    form = await read_form(request)
     _check_form(request, holder, form)
     return holder, form, await terminal_context(request, holder), _locale(request, holder)
 
@@ -447,11 +434,6 @@ def _refused(request: Request, locale: str, error: LoyaltyError) -> HTMLResponse
 
 def _locale(request: Request, holder: TerminalHolder) -> str:
     return page_locale(request, vendor_locale=holder.locale)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """An `application/x-www-form-urlencoded` body, its last value per field."""
-    return dict(parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def _int(value: str | None) -> int | None:

@@ -1,0 +1,188 @@
+"""People who sign in (PAGES.md, "Authentication"): a vendor's owners and managers, invited by a one-time
+link, who choose their own password (argon2id through argon2-cffi, at least 10 characters, none of the
+30,000 passwords people use most) and sign in with their e-mail.
+
+Nobody sets a password for someone else: the admin's API invites a vendor's first owner and answers the
+link once. A sign-in gives the same answer for an unknown e-mail and a wrong password, and costs one
+argon2 verification either way, so neither the answer nor its time says whether an account exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import EmailStr, Field
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from loyalty.errors import LinkInvalid, PasswordTooWeak, SignInFailed, UserAlreadyExists
+from loyalty.models import User, UserRole, UserToken, UserTokenPurpose
+from loyalty.services.bodies import RequestBody
+from loyalty.services.cards import normalise_email
+from loyalty.services.context import Context
+from loyalty.services.vendors import get_vendor
+
+PASSWORD_MIN_LENGTH = 10
+INVITATION_DAYS = 7
+# argon2-cffi's defaults are RFC 9106's second recommended option (argon2id, 64 MiB, 3 passes).
+_hasher = PasswordHasher()
+
+
+class UserInvite(RequestBody):
+    email: EmailStr = Field(description="The person's e-mail: where the invitation goes, and how they sign in.")
+    role: Literal["owner", "manager"] = Field(
+        description="`owner`: the dashboard, the vendor's users and terminals; `manager`: the dashboard."
+    )
+
+
+@dataclass(frozen=True)
+class Invitation:
+    user: User
+    token: str  # the link's secret: readable only here
+
+    @property
+    def path(self) -> str:
+        """The page that accepts it (`/vendor/invite/{token}`)."""
+        return f"/vendor/invite/{self.token}"
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a one-time link's secret (256 random bits: a fast hash is safe), 64 hex digits."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def invite(ctx: Context, vendor_id: int, new: UserInvite) -> Invitation:
+    """A new user of the vendor with the role given and no password yet, and its invitation link (valid
+    INVITATION_DAYS days, used once). Raises VendorNotFound (404), UserAlreadyExists (409) for an e-mail
+    that has an account (of any vendor: one e-mail, one account)."""
+    await get_vendor(ctx, vendor_id)
+    now = ctx.clock.now()
+    user = User(
+        vendor_id=vendor_id, email=new.email, email_normalised=normalise_email(new.email), role=new.role,
+        created_at=now,
+    )  # fmt: skip
+    ctx.session.add(user)
+    try:
+        async with ctx.session.begin_nested():
+            await ctx.session.flush()
+    except IntegrityError as exc:
+        raise UserAlreadyExists() from exc
+    return await _invitation(ctx, user)
+
+
+async def invite_again(ctx: Context, user: User) -> Invitation:
+    """A fresh invitation link for a user who has not chosen a password yet (the earlier links stop
+    working). Raises nothing."""
+    await ctx.session.execute(
+        update(UserToken)
+        .where(UserToken.user_id == user.id, UserToken.used_at.is_(None))
+        .values(used_at=ctx.clock.now())
+    )
+    return await _invitation(ctx, user)
+
+
+async def _invitation(ctx: Context, user: User) -> Invitation:
+    now = ctx.clock.now()
+    token = secrets.token_urlsafe(32)
+    ctx.session.add(
+        UserToken(
+            user_id=user.id,
+            token_hash=hash_token(token),
+            purpose=UserTokenPurpose.INVITATION,
+            created_at=now,
+            expires_at=now + timedelta(days=INVITATION_DAYS),
+        )
+    )
+    await ctx.session.flush()
+    return Invitation(user, token)
+
+
+async def invited_user(ctx: Context, token: str) -> User:
+    """The user a live invitation link is for. Raises LinkInvalid (400) for a wrong, used or expired link."""
+    row = (
+        await ctx.session.execute(
+            select(User, UserToken)
+            .join(UserToken, UserToken.user_id == User.id)
+            .where(
+                UserToken.token_hash == hash_token(token),
+                UserToken.purpose == UserTokenPurpose.INVITATION,
+                UserToken.used_at.is_(None),
+                UserToken.expires_at > ctx.clock.now(),
+                User.removed_at.is_(None),
+            )
+        )
+    ).first()
+    if row is None:
+        raise LinkInvalid()
+    return row[0]
+
+
+async def accept_invitation(ctx: Context, token: str, password: str) -> User:
+    """Sets the invited user's password and uses the link up (a concurrent second acceptance finds it
+    used). Raises LinkInvalid (400), PasswordTooWeak (400)."""
+    user = await invited_user(ctx, token)
+    check_new_password(password, user.email)
+    used = await ctx.session.execute(
+        update(UserToken)
+        .where(UserToken.token_hash == hash_token(token), UserToken.used_at.is_(None))
+        .values(used_at=ctx.clock.now())
+    )
+    if used.rowcount != 1:  # type: ignore[attr-defined]
+        raise LinkInvalid()
+    user.password_hash = await asyncio.to_thread(_hasher.hash, password)
+    user.password_changed_at = ctx.clock.now()
+    await ctx.session.flush()
+    return user
+
+
+def check_new_password(password: str, email: str) -> None:
+    """PAGES.md's rule: at least 10 characters, not one of the most used passwords (zxcvbn's list of 30,000),
+    not the e-mail itself. Raises PasswordTooWeak (400)."""
+    lowered = password.strip().lower()
+    if len(password) < PASSWORD_MIN_LENGTH or lowered in _common_passwords() or lowered == email.strip().lower():
+        raise PasswordTooWeak()
+
+
+@cache
+def _common_passwords() -> frozenset[str]:
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # 1.6 MB of lists: loaded once, when first needed
+
+    return frozenset(FREQUENCY_LISTS["passwords"])
+
+
+async def sign_in(ctx: Context, email: str, password: str, roles: tuple[UserRole, ...]) -> User:
+    """The active user of one of `roles` with this e-mail and password (its `last_sign_in_at` set). Raises
+    SignInFailed (401) for an unknown e-mail, a wrong password, another role or an invitation not yet
+    accepted, all alike and after one argon2 verification."""
+    user = await ctx.session.scalar(
+        select(User).where(User.email_normalised == normalise_email(email), User.removed_at.is_(None))
+    )
+    stored = user.password_hash if user is not None and user.role in roles else None
+    if not await asyncio.to_thread(_verifies, stored, password) or user is None:
+        raise SignInFailed()
+    user.last_sign_in_at = ctx.clock.now()
+    if _hasher.check_needs_rehash(user.password_hash or ""):  # the parameters moved on since it was set
+        user.password_hash = await asyncio.to_thread(_hasher.hash, password)
+    await ctx.session.flush()
+    return user
+
+
+@cache
+def _no_account() -> str:
+    """Verified against when there is no account, so an unknown e-mail costs as long as a wrong password."""
+    return _hasher.hash(secrets.token_urlsafe(16))
+
+
+def _verifies(stored: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(stored or _no_account(), password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False

@@ -1,0 +1,186 @@
+"""Signing in to the vendor dashboard (PAGES.md, "Authentication"): accept an invitation by choosing a
+password, sign in with e-mail and password, sign out.
+
+Sign-in failures are counted per account and per client address (an IPv6 client by its /64), 5 and 20 per
+15 minutes, then 429; a success takes its attempt back. Forms carry the pre-session token (`web/sessions.py`,
+a double-submit cookie) and, once signed in, the session's CSRF token; every write checks the Origin.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from loyalty.api.deps import client_block, client_ip, clock_of, settings_of
+from loyalty.api.unit_of_work import UnitOfWorkRoute, begin_session, request_unit
+from loyalty.errors import (
+    CsrfTokenInvalid,
+    LinkInvalid,
+    LoyaltyError,
+    PasswordTooWeak,
+    RateLimited,
+    SignInFailed,
+    Unauthenticated,
+)
+from loyalty.models import User, UserRole
+from loyalty.services import accounts, rate_limits, web_sessions
+from loyalty.services.context import Context
+from loyalty.web.forms import read_form
+from loyalty.web.languages import page_locale
+from loyalty.web.rendering import render
+from loyalty.web.sessions import (
+    CSRF_FIELD,
+    check_csrf,
+    check_form_token,
+    clear_user_cookie,
+    form_token,
+    set_form_cookie,
+    set_user_cookie,
+    user_caller,
+    user_cookie_name,
+)
+
+router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
+
+LOGIN_PAGE = "/vendor/login"
+SIGN_IN_WINDOW_SECONDS = 15 * 60
+SIGN_IN_LIMIT_PER_ACCOUNT = 5
+SIGN_IN_LIMIT_PER_ADDRESS = 20
+VENDOR_ROLES = (UserRole.OWNER, UserRole.MANAGER)
+
+
+@router.get(LOGIN_PAGE)
+async def login_page(request: Request) -> Response:
+    return _login_form(request, error=None)
+
+
+@router.post(LOGIN_PAGE)
+async def login(request: Request) -> Response:
+    """Signs in an owner or a manager: the session cookie, then 303 to `/vendor`. Raises nothing: a
+    refusal is the form again, the same for an unknown e-mail and a wrong password."""
+    form = await read_form(request)
+    try:
+        check_form_token(request, form.get(CSRF_FIELD))
+    except CsrfTokenInvalid:
+        return _login_form(request, error="expired", status_code=403)
+    email = form.get("email", "").strip()[:320]
+    buckets = _sign_in_buckets(request, email)
+    try:
+        for bucket, limit in buckets:
+            await rate_limits.hit_apart(
+                request_unit(request), settings_of(request), clock_of(request), bucket, limit=limit,
+                window_seconds=SIGN_IN_WINDOW_SECONDS,
+            )  # fmt: skip
+    except RateLimited:
+        return _login_form(request, error="busy", status_code=429, email=email)
+    ctx = Context(await begin_session(request), settings_of(request), clock_of(request))
+    try:
+        user = await accounts.sign_in(ctx, email, form.get("password", "")[:1024], VENDOR_ROLES)
+    except SignInFailed:
+        return _login_form(request, error="wrong", status_code=401, email=email)
+    for bucket, _ in buckets:  # only failures count
+        await rate_limits.refund(ctx, bucket, window_seconds=SIGN_IN_WINDOW_SECONDS)
+    return await _signed_in(request, ctx, user)
+
+
+def _sign_in_buckets(request: Request, email: str) -> list[tuple[str, int]]:
+    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]  # no e-mail in the table
+    return [
+        (f"signin:account:{account}", SIGN_IN_LIMIT_PER_ACCOUNT),
+        (f"signin:address:{client_block(request)}", SIGN_IN_LIMIT_PER_ADDRESS),
+    ]
+
+
+async def _signed_in(request: Request, ctx: Context, user: User) -> Response:
+    """A new session for `user` on this browser (ending the one it had), then 303 to the dashboard."""
+    settings = settings_of(request)
+    if previous := request.cookies.get(_user_cookie(request)):
+        await web_sessions.revoke_session(ctx, web_sessions.hash_token(previous))
+    issued = await web_sessions.open_user_session(ctx, user, client_ip(request), request.headers.get("user-agent"))
+    response = RedirectResponse("/vendor", status_code=303)
+    set_user_cookie(response, settings, issued.token)
+    return response
+
+
+@router.post("/vendor/logout")
+async def logout(request: Request) -> Response:
+    """Ends this browser's session (with its CSRF token: no other site can sign a person out), then the
+    sign-in page."""
+    response = RedirectResponse(LOGIN_PAGE, status_code=303)
+    try:
+        holder = await user_caller(request)
+    except Unauthenticated:
+        return response
+    form = await read_form(request)
+    check_csrf(request, holder, form.get(CSRF_FIELD))
+    ctx = Context(await begin_session(request), settings_of(request), clock_of(request))
+    await web_sessions.revoke_session(ctx, holder.token_hash)
+    clear_user_cookie(response, settings_of(request))
+    return response
+
+
+@router.get("/vendor/invite/{token}")
+async def invitation_page(request: Request, token: str) -> Response:
+    ctx = Context(await begin_session(request), settings_of(request), clock_of(request))
+    try:
+        user = await accounts.invited_user(ctx, token[:100])
+    except LinkInvalid as error:
+        return _invitation_refused(request, error)
+    return _invitation_form(request, user.email, error=None)
+
+
+@router.post("/vendor/invite/{token}")
+async def accept_invitation(request: Request, token: str) -> Response:
+    """Sets the invited person's password (twice, the same) and signs them in."""
+    form = await read_form(request)
+    try:
+        check_form_token(request, form.get(CSRF_FIELD))
+    except CsrfTokenInvalid as error:
+        return _invitation_refused(request, error)
+    ctx = Context(await begin_session(request), settings_of(request), clock_of(request))
+    try:
+        user = await accounts.invited_user(ctx, token[:100])
+    except LinkInvalid as error:
+        return _invitation_refused(request, error)
+    password = form.get("password", "")[:1024]
+    if password != form.get("password_again", ""):
+        return _invitation_form(request, user.email, error="mismatch", status_code=400)
+    try:
+        user = await accounts.accept_invitation(ctx, token[:100], password)
+    except PasswordTooWeak:
+        return _invitation_form(request, user.email, error="weak", status_code=400)
+    except LinkInvalid as error:
+        return _invitation_refused(request, error)
+    return await _signed_in(request, ctx, user)
+
+
+# --- drawing -------------------------------------------------------------------------------------
+
+
+def _login_form(request: Request, *, error: str | None, status_code: int = 200, email: str = "") -> HTMLResponse:
+    return _with_form_token(request, "vendor_login.html", status_code, error=error, email=email)
+
+
+def _invitation_form(request: Request, email: str, *, error: str | None, status_code: int = 200) -> HTMLResponse:
+    return _with_form_token(request, "vendor_invitation.html", status_code, error=error, email=email)
+
+
+def _invitation_refused(request: Request, error: LoyaltyError) -> HTMLResponse:
+    locale = page_locale(request)
+    return render(request, "vendor_refused.html", locale, status_code=error.status_code, error=error, private=True)
+
+
+def _with_form_token(request: Request, template: str, status_code: int, **context: Any) -> HTMLResponse:
+    token = form_token(request)
+    locale = page_locale(request)
+    # private: an invitation's URL is its secret; no page of these is cached
+    page = render(request, template, locale, status_code=status_code, private=True, csrf=token, **context)
+    set_form_cookie(page, settings_of(request), token)
+    return page
+
+
+def _user_cookie(request: Request) -> str:
+    return user_cookie_name(settings_of(request))

@@ -1,0 +1,229 @@
+"""Signing in to the vendor dashboard over HTTP (PAGES.md, "Authentication", "Sessions"): invitations from the
+admin API, choosing a password, signing in and out, the session's lifetimes, CSRF, roles; the overview's
+figures and the owner's terminals page."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from loyalty.clock import FixedClock
+from tests.tenants import Tenant
+
+pytestmark = pytest.mark.anyio
+
+FORM = {"content-type": "application/x-www-form-urlencoded"}
+PASSWORD = "a long walk to the bakery"
+TERMINALS = "/api/v1/vendor/loyalty/terminals"
+
+
+def _token(html: str) -> str:
+    match = re.search(r'name="csrf_token" value="([\w-]+)"', html)
+    assert match is not None, html
+    return match.group(1)
+
+
+async def _invite(client: httpx.AsyncClient, admin_key: str, tenant: Tenant, email: str, role: str = "owner") -> str:
+    answer = await client.post(
+        f"/api/v1/admin/loyalty/vendors/{tenant.vendor_id}/users",
+        json={"email": email, "role": role},
+        headers={"authorization": f"Bearer {admin_key}"},
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["email"] == email and answer.json()["role"] == role
+    url = str(answer.json()["invitation_url"])
+    assert url.startswith("http://127.0.0.1:8000/vendor/invite/")
+    return url.removeprefix("http://127.0.0.1:8000")
+
+
+async def _accept(client: httpx.AsyncClient, path: str, password: str = PASSWORD) -> httpx.Response:
+    page = await client.get(path)
+    assert page.status_code == 200
+    form = {"csrf_token": _token(page.text), "password": password, "password_again": password}
+    return await client.post(path, data=form, headers=FORM)
+
+
+async def _sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    page = await client.get("/vendor/login")
+    form = {"csrf_token": _token(page.text), "email": email, "password": password}
+    return await client.post("/vendor/login", data=form, headers=FORM)
+
+
+async def test_an_invited_owner_chooses_a_password_and_is_signed_in(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
+    path = await _invite(client, admin_key, tenant, "owner@cafe.lu")
+    page = await client.get(path)
+    assert "owner@cafe.lu" in page.text and page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "no-referrer"  # the link is the invitation's secret
+
+    weak = await _accept(client, path, "password123")  # long enough, but among the most used
+    assert weak.status_code == 400 and "not a common one" in weak.text
+    short = await _accept(client, path, "tiny")
+    assert short.status_code == 400
+    accepted = await _accept(client, path)
+    assert accepted.status_code == 303 and accepted.headers["location"] == "/vendor"
+    cookie = accepted.headers["set-cookie"]
+    assert cookie.startswith("loyalty_user=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    overview = await client.get("/vendor")
+    assert overview.status_code == 200 and "Overview" in overview.text
+
+    client.cookies.clear()
+    again = await client.get(path)
+    assert again.status_code == 400 and "This link is wrong, was used already or has expired" in again.text
+
+
+async def test_one_account_per_e_mail_and_only_the_admin_invites(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    await _invite(client, admin_key, tenant, "shared@shop.lu")
+    twice = await client.post(
+        f"/api/v1/admin/loyalty/vendors/{other_tenant.vendor_id}/users",
+        json={"email": "SHARED@shop.lu", "role": "manager"},
+        headers={"authorization": f"Bearer {admin_key}"},
+    )
+    assert twice.status_code == 409 and twice.json()["error_code"] == "USER_ALREADY_EXISTS"
+    vendor = await client.post(
+        f"/api/v1/admin/loyalty/vendors/{tenant.vendor_id}/users",
+        json={"email": "x@shop.lu", "role": "owner"},
+        headers=tenant.headers,
+    )
+    assert vendor.status_code == 403
+    unknown = await client.post(
+        "/api/v1/admin/loyalty/vendors/999999/users",
+        json={"email": "y@shop.lu", "role": "owner"},
+        headers={"authorization": f"Bearer {admin_key}"},
+    )
+    assert unknown.status_code == 404
+
+
+async def test_an_invitation_expires_after_seven_days(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, clock: FixedClock
+) -> None:
+    path = await _invite(client, admin_key, tenant, "late@cafe.lu")
+    clock.advance(timedelta(days=7))
+    assert (await client.get(path)).status_code == 400
+
+
+async def test_sign_in_answers_alike_for_an_unknown_e_mail_and_a_wrong_password(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    client.cookies.clear()
+    wrong = await _sign_in(client, "owner@cafe.lu", "not the password at all")
+    unknown = await _sign_in(client, "nobody@cafe.lu", "not the password at all")
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.text.replace("owner@cafe.lu", "") == unknown.text.replace("nobody@cafe.lu", "").replace(
+        _token(unknown.text), _token(wrong.text)
+    )
+    right = await _sign_in(client, "Owner@Cafe.lu", PASSWORD)
+    assert right.status_code == 303 and right.headers["location"] == "/vendor"
+
+
+async def test_wrong_passwords_are_limited_per_account(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    client.cookies.clear()
+    for _ in range(5):
+        assert (await _sign_in(client, "owner@cafe.lu", "guess guess guess")).status_code == 401
+    refused = await _sign_in(client, "owner@cafe.lu", PASSWORD)
+    assert refused.status_code == 429 and "loyalty_user=" not in refused.headers.get("set-cookie", "")
+
+
+async def test_a_session_ends_after_30_minutes_unused_and_after_12_hours(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, clock: FixedClock
+) -> None:
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    clock.advance(timedelta(minutes=29))
+    assert (await client.get("/vendor")).status_code == 200
+    clock.advance(timedelta(minutes=31))
+    idle = await client.get("/vendor")
+    assert idle.status_code == 303 and idle.headers["location"] == "/vendor/login"
+
+    await _sign_in(client, "owner@cafe.lu")
+    for _ in range(25):  # busy all day: a page every 29 minutes
+        clock.advance(timedelta(minutes=29))
+        answer = await client.get("/vendor")
+    assert answer.status_code == 303  # 12 h 5 min after signing in
+
+
+async def test_signing_out_ends_the_session(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    cookie = client.cookies["loyalty_user"]
+    page = await client.get("/vendor")
+    forged = await client.post("/vendor/logout", data={}, headers=FORM)
+    assert forged.status_code == 403  # without the session's token: no other site signs a person out
+    out = await client.post("/vendor/logout", data={"csrf_token": _token(page.text)}, headers=FORM)
+    assert out.status_code == 303 and out.headers["location"] == "/vendor/login"
+    client.cookies.set("loyalty_user", cookie)  # the old cookie, kept by someone
+    assert (await client.get("/vendor")).status_code == 303
+
+
+async def test_a_manager_cannot_manage_terminals(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
+    await _accept(client, await _invite(client, admin_key, tenant, "manager@cafe.lu", role="manager"))
+    overview = await client.get("/vendor")
+    assert overview.status_code == 200 and "/vendor/terminals" not in overview.text
+    assert (await client.get("/vendor/terminals")).status_code == 403
+
+
+async def test_the_owner_pairs_a_terminal_from_the_page(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant, other_tenant: Tenant
+) -> None:
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    page = await client.get("/vendor/terminals")
+    csrf = _token(page.text)
+    missing = await client.post("/vendor/terminals", data={"action": "create", "name": "Till"}, headers=FORM)
+    assert missing.status_code == 403
+    made = await client.post(
+        "/vendor/terminals", data={"csrf_token": csrf, "action": "create", "name": "Till"}, headers=FORM
+    )
+    code = re.search(r'id="pairing-code">(\d{4}) (\d{4})<', made.text)
+    assert made.status_code == 200 and code is not None
+
+    tablet = httpx.AsyncClient(transport=client._transport, base_url="http://test")  # another browser
+    async with tablet:
+        pair_page = await tablet.get("/terminal/pair")
+        typed = {"pairing_code": code.group(1) + code.group(2), "csrf_token": _token(pair_page.text)}
+        paired = await tablet.post("/terminal/pair", data=typed, headers=FORM)
+        assert paired.status_code == 303
+        listed = (await client.get(TERMINALS, headers=tenant.headers)).json()
+        [till] = listed["items"]
+        revoked = await client.post(
+            "/vendor/terminals",
+            data={"csrf_token": csrf, "action": "revoke", "terminal_id": str(till["id"])},
+            headers=FORM,
+        )
+        assert revoked.status_code == 200 and "signed out now" in revoked.text
+        assert (await tablet.get("/terminal")).status_code == 303  # sent back to pairing
+
+    theirs = await client.post(TERMINALS, json={"name": "Theirs"}, headers=other_tenant.headers)
+    foreign = await client.post(
+        "/vendor/terminals",
+        data={"csrf_token": csrf, "action": "revoke", "terminal_id": str(theirs.json()["id"])},
+        headers=FORM,
+    )
+    assert foreign.status_code == 404  # another vendor's terminal does not exist here
+
+
+async def test_the_overview_shows_the_programmes_last_30_days(
+    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
+    stamped = await client.post(
+        "/api/v1/vendor/loyalty/stamp",
+        json={"card_id": tenant.card_id, "staff_pin": tenant.pin},
+        headers=tenant.headers,
+    )
+    assert stamped.status_code == 201
+    expected = (await client.get("/api/v1/vendor/loyalty/stats", headers=tenant.headers)).json()
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    page = (await client.get("/vendor")).text
+    rows = re.findall(
+        r"<tr><th scope=\"row\">[^<]+</th><td>(\d+)</td><td>(\d+)</td>\s*<td>(\d+)</td><td>(\d+)</td></tr>", page
+    )
+    shown = [tuple(int(n) for n in row) for row in rows]
+    wanted = [(d["stamps"], d["points_earned"], d["redemptions"], d["new_cards"]) for d in reversed(expected["daily"])]
+    assert shown == wanted and sum(row[0] for row in shown) == 1
