@@ -22,6 +22,7 @@ from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.services import idempotency, outbox, rate_limits, web_sessions
+from loyalty.services.accounts import SIGN_IN_WINDOW_SECONDS
 from loyalty.services.context import Context
 from loyalty.services.terminals import PAIRING_WINDOW_SECONDS
 
@@ -41,7 +42,10 @@ async def purge_once(database: Database, settings: Settings, clock: Clock) -> Pu
         ctx = Context(session, settings, clock)
         # A bucket is kept while its window may still be running, for the longest window any limit uses.
         longest_window = max(
-            settings.enroll_rate_window_seconds, settings.auth_failure_window_seconds, PAIRING_WINDOW_SECONDS
+            settings.enroll_rate_window_seconds,
+            settings.auth_failure_window_seconds,
+            PAIRING_WINDOW_SECONDS,
+            SIGN_IN_WINDOW_SECONDS,
         )
         return Purged(
             idempotency_records=await idempotency.purge_expired(ctx),

@@ -32,6 +32,11 @@ from loyalty.services.vendors import get_vendor
 
 PASSWORD_MIN_LENGTH = 10
 INVITATION_DAYS = 7
+# Wrong sign-ins counted per account and per client address in this window (web/accounts.py); housekeeping
+# keeps a rate-limit bucket at least this long.
+SIGN_IN_WINDOW_SECONDS = 15 * 60
+SIGN_IN_LIMIT_PER_ACCOUNT = 5
+SIGN_IN_LIMIT_PER_ADDRESS = 20
 # argon2-cffi's defaults are RFC 9106's second recommended option (argon2id, 64 MiB, 3 passes).
 _hasher = PasswordHasher()
 

@@ -27,6 +27,7 @@ from loyalty.errors import (
 )
 from loyalty.models import User, UserRole
 from loyalty.services import accounts, rate_limits, web_sessions
+from loyalty.services.accounts import SIGN_IN_LIMIT_PER_ACCOUNT, SIGN_IN_LIMIT_PER_ADDRESS, SIGN_IN_WINDOW_SECONDS
 from loyalty.services.context import Context
 from loyalty.web.forms import read_form
 from loyalty.web.languages import page_locale
@@ -46,9 +47,6 @@ from loyalty.web.sessions import (
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 LOGIN_PAGE = "/vendor/login"
-SIGN_IN_WINDOW_SECONDS = 15 * 60
-SIGN_IN_LIMIT_PER_ACCOUNT = 5
-SIGN_IN_LIMIT_PER_ADDRESS = 20
 VENDOR_ROLES = (UserRole.OWNER, UserRole.MANAGER)
 
 
