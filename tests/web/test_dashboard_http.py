@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from loyalty.clock import FixedClock
 from tests.tenants import Tenant
@@ -58,7 +59,7 @@ async def test_an_invited_owner_chooses_a_password_and_is_signed_in(
     path = await _invite(client, admin_key, tenant, "owner@cafe.lu")
     page = await client.get(path)
     assert "owner@cafe.lu" in page.text and page.headers["cache-control"] == "no-store"
-    assert page.headers["referrer-policy"] == "no-referrer"  # the link is the invitation's secret
+    assert page.headers["referrer-policy"] == "same-origin"  # the link, a secret, never leaves as a referrer
 
     weak = await _accept(client, path, "password123")  # long enough, but among the most used
     assert weak.status_code == 400 and "not a common one" in weak.text
@@ -123,15 +124,37 @@ async def test_sign_in_answers_alike_for_an_unknown_e_mail_and_a_wrong_password(
     assert right.status_code == 303 and right.headers["location"] == "/vendor"
 
 
-async def test_wrong_passwords_are_limited_per_account(
-    client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+async def test_wrong_passwords_are_limited_without_locking_the_owner_out(
+    app: FastAPI, client: httpx.AsyncClient, admin_key: str, tenant: Tenant
 ) -> None:
     await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
     client.cookies.clear()
-    for _ in range(5):
+    for _ in range(5):  # someone guessing, from this address
         assert (await _sign_in(client, "owner@cafe.lu", "guess guess guess")).status_code == 401
     refused = await _sign_in(client, "owner@cafe.lu", PASSWORD)
     assert refused.status_code == 429 and "loyalty_user=" not in refused.headers.get("set-cookie", "")
+    # The owner, at the shop: five wrong passwords elsewhere do not keep them out.
+    shop = httpx.ASGITransport(app=app, client=("203.0.113.9", 50000))
+    async with httpx.AsyncClient(transport=shop, base_url="http://test") as owner:
+        assert (await _sign_in(owner, "owner@cafe.lu", PASSWORD)).status_code == 303
+
+
+async def test_what_a_form_can_carry_is_never_a_500(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
+    strange = {"csrf_token": "é", "email": "ü@x", "password": "x"}
+    assert (await client.post("/vendor/login", data=strange, headers=FORM)).status_code == 403
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    page = await client.get("/vendor/terminals")
+    csrf = _token(page.text)
+    for terminal_id in ("²", "9" * 5000, "-1", ""):
+        answer = await client.post(
+            "/vendor/terminals", data={"csrf_token": csrf, "action": "revoke", "terminal_id": terminal_id}, headers=FORM
+        )
+        assert answer.status_code == 404, terminal_id
+    for _ in range(2):  # a form with no name, sent again: the same answer, not a reused key
+        nameless = {"csrf_token": csrf, "action": "create", "name": " ", "attempt": "same-form"}
+        assert (await client.post("/vendor/terminals", data=nameless, headers=FORM)).status_code == 400
+    logout = await client.post("/vendor/logout", data={"csrf_token": "é"}, headers=FORM)
+    assert logout.status_code == 403 and "text/html" in logout.headers["content-type"]
 
 
 async def test_a_session_ends_after_30_minutes_unused_and_after_12_hours(

@@ -10,7 +10,6 @@ argon2 verification either way, so neither the answer nor its time says whether 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,14 +28,21 @@ from loyalty.services.bodies import RequestBody
 from loyalty.services.cards import normalise_email
 from loyalty.services.context import Context
 from loyalty.services.vendors import get_vendor
+from loyalty.services.web_sessions import hash_token
 
 PASSWORD_MIN_LENGTH = 10
 INVITATION_DAYS = 7
 # Wrong sign-ins counted per account and per client address in this window (web/accounts.py); housekeeping
 # keeps a rate-limit bucket at least this long.
 SIGN_IN_WINDOW_SECONDS = 15 * 60
-SIGN_IN_LIMIT_PER_ACCOUNT = 5
-SIGN_IN_LIMIT_PER_ADDRESS = 20
+SIGN_IN_LIMIT_PER_ACCOUNT_AND_ADDRESS = 5  # a guesser at one account from one place
+SIGN_IN_LIMIT_PER_ADDRESS = 20  # a guesser at many accounts from one place
+# A guesser at one account from many places. Higher than the first: anyone may spend it, and it keeps the
+# owner out too until the window ends, so it only bounds a distributed attack.
+SIGN_IN_LIMIT_PER_ACCOUNT = 50
+# argon2id takes 64 MiB and tens of milliseconds a hash: at most this many at once per process, so a flood of
+# sign-ins cannot take the threads and memory the counter's PIN checks need.
+_PASSWORD_WORK = asyncio.Semaphore(2)
 # argon2-cffi's defaults are RFC 9106's second recommended option (argon2id, 64 MiB, 3 passes).
 _hasher = PasswordHasher()
 
@@ -57,11 +63,6 @@ class Invitation:
     def path(self) -> str:
         """The page that accepts it (`/vendor/invite/{token}`)."""
         return f"/vendor/invite/{self.token}"
-
-
-def hash_token(token: str) -> str:
-    """SHA-256 of a one-time link's secret (256 random bits: a fast hash is safe), 64 hex digits."""
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 async def invite(ctx: Context, vendor_id: int, new: UserInvite) -> Invitation:
@@ -142,7 +143,7 @@ async def accept_invitation(ctx: Context, token: str, password: str) -> User:
     )
     if used.rowcount != 1:  # type: ignore[attr-defined]
         raise LinkInvalid()
-    user.password_hash = await asyncio.to_thread(_hasher.hash, password)
+    user.password_hash = await _hash(password)
     user.password_changed_at = ctx.clock.now()
     await ctx.session.flush()
     return user
@@ -151,8 +152,8 @@ async def accept_invitation(ctx: Context, token: str, password: str) -> User:
 def check_new_password(password: str, email: str) -> None:
     """PAGES.md's rule: at least 10 characters, not one of the most used passwords (zxcvbn's list of 30,000),
     not the e-mail itself. Raises PasswordTooWeak (400)."""
-    lowered = password.strip().lower()
-    if len(password) < PASSWORD_MIN_LENGTH or lowered in _common_passwords() or lowered == email.strip().lower():
+    lowered = normalise_email(password)  # trimmed, lower-case: as the list and the e-mail are compared
+    if len(password) < PASSWORD_MIN_LENGTH or lowered in _common_passwords() or lowered == normalise_email(email):
         raise PasswordTooWeak()
 
 
@@ -171,13 +172,20 @@ async def sign_in(ctx: Context, email: str, password: str, roles: tuple[UserRole
         select(User).where(User.email_normalised == normalise_email(email), User.removed_at.is_(None))
     )
     stored = user.password_hash if user is not None and user.role in roles else None
-    if not await asyncio.to_thread(_verifies, stored, password) or user is None:
+    async with _PASSWORD_WORK:
+        verified = await asyncio.to_thread(_verifies, stored, password)
+    if not verified or user is None:
         raise SignInFailed()
     user.last_sign_in_at = ctx.clock.now()
     if _hasher.check_needs_rehash(user.password_hash or ""):  # the parameters moved on since it was set
-        user.password_hash = await asyncio.to_thread(_hasher.hash, password)
+        user.password_hash = await _hash(password)
     await ctx.session.flush()
     return user
+
+
+async def _hash(password: str) -> str:
+    async with _PASSWORD_WORK:
+        return await asyncio.to_thread(_hasher.hash, password)
 
 
 @cache

@@ -86,7 +86,7 @@ def csrf_token(settings: Settings, token_hash: str) -> str:
 
 def is_csrf_token(settings: Settings, token_hash: str, given: str | None) -> bool:
     """Whether `given` is the session's CSRF token (compared in constant time)."""
-    return given is not None and hmac.compare_digest(csrf_token(settings, token_hash), given)
+    return given is not None and hmac.compare_digest(csrf_token(settings, token_hash).encode(), given.encode())
 
 
 async def open_terminal_session(

@@ -14,8 +14,8 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from loyalty.api.deps import client_block, client_ip, clock_of, settings_of
-from loyalty.api.unit_of_work import UnitOfWorkRoute, begin_session, request_unit
+from loyalty.api.deps import client_block, client_ip, clock_of, public_context, settings_of
+from loyalty.api.unit_of_work import UnitOfWorkRoute, request_unit
 from loyalty.errors import (
     CsrfTokenInvalid,
     LinkInvalid,
@@ -27,7 +27,13 @@ from loyalty.errors import (
 )
 from loyalty.models import User, UserRole
 from loyalty.services import accounts, rate_limits, web_sessions
-from loyalty.services.accounts import SIGN_IN_LIMIT_PER_ACCOUNT, SIGN_IN_LIMIT_PER_ADDRESS, SIGN_IN_WINDOW_SECONDS
+from loyalty.services.accounts import (
+    SIGN_IN_LIMIT_PER_ACCOUNT,
+    SIGN_IN_LIMIT_PER_ACCOUNT_AND_ADDRESS,
+    SIGN_IN_LIMIT_PER_ADDRESS,
+    SIGN_IN_WINDOW_SECONDS,
+)
+from loyalty.services.cards import normalise_email
 from loyalty.services.context import Context
 from loyalty.web.forms import read_form
 from loyalty.web.languages import page_locale
@@ -74,7 +80,7 @@ async def login(request: Request) -> Response:
             )  # fmt: skip
     except RateLimited:
         return _login_form(request, error="busy", status_code=429, email=email)
-    ctx = Context(await begin_session(request), settings_of(request), clock_of(request))
+    ctx = await public_context(request)
     try:
         user = await accounts.sign_in(ctx, email, form.get("password", "")[:1024], VENDOR_ROLES)
     except SignInFailed:
@@ -85,10 +91,14 @@ async def login(request: Request) -> Response:
 
 
 def _sign_in_buckets(request: Request, email: str) -> list[tuple[str, int]]:
-    account = hashlib.sha256(email.strip().lower().encode()).hexdigest()[:32]  # no e-mail in the table
+    """The limits a sign-in counts against. The tight one is per account and address, so someone elsewhere
+    guessing at an owner's account cannot keep the owner out with five wrong passwords."""
+    account = hashlib.sha256(normalise_email(email).encode()).hexdigest()[:32]  # no e-mail in the table
+    address = client_block(request)
     return [
+        (f"signin:account:{account}:{address}", SIGN_IN_LIMIT_PER_ACCOUNT_AND_ADDRESS),
+        (f"signin:address:{address}", SIGN_IN_LIMIT_PER_ADDRESS),
         (f"signin:account:{account}", SIGN_IN_LIMIT_PER_ACCOUNT),
-        (f"signin:address:{client_block(request)}", SIGN_IN_LIMIT_PER_ADDRESS),
     ]
 
 
@@ -113,8 +123,11 @@ async def logout(request: Request) -> Response:
     except Unauthenticated:
         return response
     form = await read_form(request)
-    check_csrf(request, holder, form.get(CSRF_FIELD))
-    ctx = Context(await begin_session(request), settings_of(request), clock_of(request))
+    try:
+        check_csrf(request, holder, form.get(CSRF_FIELD))
+    except CsrfTokenInvalid as error:
+        return _refused(request, error)
+    ctx = await public_context(request)
     await web_sessions.revoke_session(ctx, holder.token_hash)
     clear_user_cookie(response, settings_of(request))
     return response
@@ -122,11 +135,11 @@ async def logout(request: Request) -> Response:
 
 @router.get("/vendor/invite/{token}")
 async def invitation_page(request: Request, token: str) -> Response:
-    ctx = Context(await begin_session(request), settings_of(request), clock_of(request))
+    ctx = await public_context(request)
     try:
         user = await accounts.invited_user(ctx, token[:100])
     except LinkInvalid as error:
-        return _invitation_refused(request, error)
+        return _refused(request, error)
     return _invitation_form(request, user.email, error=None)
 
 
@@ -137,21 +150,21 @@ async def accept_invitation(request: Request, token: str) -> Response:
     try:
         check_form_token(request, form.get(CSRF_FIELD))
     except CsrfTokenInvalid as error:
-        return _invitation_refused(request, error)
-    ctx = Context(await begin_session(request), settings_of(request), clock_of(request))
+        return _refused(request, error)
+    ctx = await public_context(request)
     try:
         user = await accounts.invited_user(ctx, token[:100])
     except LinkInvalid as error:
-        return _invitation_refused(request, error)
+        return _refused(request, error)
     password = form.get("password", "")[:1024]
-    if password != form.get("password_again", ""):
+    if password != form.get("password_again", "")[:1024]:
         return _invitation_form(request, user.email, error="mismatch", status_code=400)
     try:
         user = await accounts.accept_invitation(ctx, token[:100], password)
     except PasswordTooWeak:
         return _invitation_form(request, user.email, error="weak", status_code=400)
     except LinkInvalid as error:
-        return _invitation_refused(request, error)
+        return _refused(request, error)
     return await _signed_in(request, ctx, user)
 
 
@@ -166,16 +179,16 @@ def _invitation_form(request: Request, email: str, *, error: str | None, status_
     return _with_form_token(request, "vendor_invitation.html", status_code, error=error, email=email)
 
 
-def _invitation_refused(request: Request, error: LoyaltyError) -> HTMLResponse:
+def _refused(request: Request, error: LoyaltyError) -> HTMLResponse:
     locale = page_locale(request)
-    return render(request, "vendor_refused.html", locale, status_code=error.status_code, error=error, private=True)
+    return render(request, "vendor_refused.html", locale, status_code=error.status_code, error=error, no_store=True)
 
 
 def _with_form_token(request: Request, template: str, status_code: int, **context: Any) -> HTMLResponse:
     token = form_token(request)
     locale = page_locale(request)
-    # private: an invitation's URL is its secret; no page of these is cached
-    page = render(request, template, locale, status_code=status_code, private=True, csrf=token, **context)
+    # never cached; same-origin referrer, so its form posts carry our Origin (no-referrer would send null)
+    page = render(request, template, locale, status_code=status_code, no_store=True, csrf=token, **context)
     set_form_cookie(page, settings_of(request), token)
     return page
 

@@ -22,7 +22,7 @@ from loyalty.services.context import Context
 from loyalty.services.terminals import PairingCode, TerminalChanges, TerminalCreate
 from loyalty.services.web_sessions import UserHolder, csrf_token
 from loyalty.web.accounts import LOGIN_PAGE
-from loyalty.web.forms import read_form
+from loyalty.web.forms import form_int, read_form
 from loyalty.web.languages import page_locale
 from loyalty.web.rendering import render
 from loyalty.web.sessions import CSRF_FIELD, check_csrf, user_caller, user_context
@@ -64,7 +64,7 @@ async def change_terminals(request: Request) -> Response:
         check_csrf(request, holder, form.get(CSRF_FIELD))
     except CsrfTokenInvalid as error:
         return _refused(request, holder, error)
-    terminal_id = int(form["terminal_id"]) if form.get("terminal_id", "").isdigit() else 0
+    terminal_id = form_int(form.get("terminal_id")) or 0
     action = form.get("action", "")
     pairing: PairingCode | None = None
     done = None
@@ -92,11 +92,12 @@ async def change_terminals(request: Request) -> Response:
 async def _create_once(ctx: Context, form: dict[str, str]) -> PairingCode:
     """The form's terminal, made once per drawn form (its `attempt` key): the same form sent again (a reload,
     a double tap) gives that terminal a fresh pairing code instead of making a second terminal."""
+    new = TerminalCreate(name=form.get("name", "").strip())  # checked before the key is taken
     scope, attempt = f"dashboard:{ctx.vendor_id}", form.get("attempt", "")[:100] or secrets.token_urlsafe(16)
     stored = await idempotency.claim(ctx, scope, attempt, idempotency.fingerprint("POST", "/vendor/terminals", b""))
     if stored is not None:
         return await terminals.new_pairing_code(ctx, int(stored.body))
-    pairing = await terminals.create_terminal(ctx, TerminalCreate(name=form.get("name", "").strip()))
+    pairing = await terminals.create_terminal(ctx, new)
     await idempotency.remember(ctx, scope, attempt, idempotency.StoredAnswer(201, str(pairing.terminal.id)))
     return pairing
 
@@ -122,7 +123,7 @@ async def _signed_in(request: Request, *, owner: bool = False) -> tuple[UserHold
     except Unauthenticated:
         return RedirectResponse(LOGIN_PAGE, status_code=303)
     except Forbidden as error:
-        return render(request, "vendor_refused.html", page_locale(request), status_code=403, error=error, private=True)
+        return render(request, "vendor_refused.html", page_locale(request), status_code=403, error=error, no_store=True)
     if holder.vendor_id is None:
         return RedirectResponse(LOGIN_PAGE, status_code=303)
     ctx = await user_context(request, holder)
@@ -135,7 +136,7 @@ def _page(request: Request, holder: UserHolder, template: str, status_code: int 
     """A dashboard page: the vendor's language unless chosen, its time zone, never cached."""
     locale = page_locale(request, vendor_locale=holder.locale)
     return render(
-        request, template, locale, status_code=status_code, timezone=holder.timezone, private=True, holder=holder,
+        request, template, locale, status_code=status_code, timezone=holder.timezone, no_store=True, holder=holder,
         csrf=csrf_token(request.app.state.settings, holder.token_hash), **context,
     )  # fmt: skip
 

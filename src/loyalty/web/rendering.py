@@ -50,14 +50,18 @@ def render(
     timezone: str = "Europe/Luxembourg",
     private: bool = False,
     counter: bool = False,
+    no_store: bool = False,
     **context: Any,
 ) -> HTMLResponse:
     """The page `template` in `locale`. `private`: the page's URL is a bearer secret (a card page), so no
-    referrer leaves it and nothing caches it. `counter`: the terminal's page (`page_headers`)."""
+    referrer leaves it and nothing caches it. `counter`: the terminal's page (`page_headers`). `no_store`: a
+    signed-in or sign-in page, never cached; its referrer stays same-origin, as its forms need an `Origin`."""
     context.setdefault("path", request.url.path)  # a page drawn for a POST names its GET
     html = render_text(template, locale, timezone=timezone, **context)
     response = HTMLResponse(html, status_code=status_code)
     response.headers.update(page_headers(private=private, counter=counter))
+    if no_store:
+        response.headers["Cache-Control"] = "no-store"
     if (chosen := chosen_by_query(request)) is not None:
         response.set_cookie(COOKIE, chosen, max_age=365 * 24 * 3600, httponly=True, samesite="lax")
     return response

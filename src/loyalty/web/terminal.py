@@ -63,7 +63,7 @@ from loyalty.services.context import Context
 from loyalty.services.terminals import PAIRING_WINDOW_SECONDS
 from loyalty.services.wallet_passes import first_name
 from loyalty.services.web_sessions import TerminalHolder, csrf_token
-from loyalty.web.forms import read_form
+from loyalty.web.forms import form_int, read_form
 from loyalty.web.languages import page_locale
 from loyalty.web.rendering import BABEL_LOCALES, clock_time, render
 from loyalty.web.sessions import (
@@ -207,7 +207,7 @@ async def act(request: Request) -> Response:
         stored = await idempotency.claim(
             ctx, scope, key, idempotency.fingerprint("POST", "/terminal/act", signed.encode())
         )
-        view = await cards.find_card(ctx, cards.CardRef(card_id=_int(form.get("card_id")) or MAX_ID))
+        view = await cards.find_card(ctx, cards.CardRef(card_id=form_int(form.get("card_id")) or MAX_ID))
     except LoyaltyError as error:  # the key is released with the rollback: a retry may use it again
         page = _draw(request, holder, await _screen(ctx, holder, None), _refusal(error, locale, holder), 400)
         raise RolledBackAnswer(page) from None
@@ -250,7 +250,7 @@ async def _perform(ctx: Context, form: dict[str, str], view: CardView, locale: s
     approval: dict[str, Any] = {
         "card_id": view.card.id,
         "staff_pin": form.get("staff_pin") or None,
-        "staff_pin_id": _int(form.get("staff_pin_id")),
+        "staff_pin_id": form_int(form.get("staff_pin_id")),
     }
     action = form.get("action", "")
     if action == STAMP:
@@ -267,7 +267,7 @@ async def _perform(ctx: Context, form: dict[str, str], view: CardView, locale: s
         earned = await points.earn_points(ctx, _body(points.EarnRequest, {**approval, "purchase_amount_cents": cents}))
         return PointsResult.from_outcome(earned, locale).message, earned.card
     if action.startswith(f"{REWARD}:"):
-        body = _body(points.PointsRedeemRequest, {**approval, "reward_id": _int(action.partition(":")[2]) or 0})
+        body = _body(points.PointsRedeemRequest, {**approval, "reward_id": form_int(action.partition(":")[2]) or 0})
         spent = await points.redeem_points(ctx, body)
         return PointsResult.from_outcome(spent, locale).message, spent.card
     raise FormProblem(ACTION_PROBLEM)
@@ -434,7 +434,3 @@ def _refused(request: Request, locale: str, error: LoyaltyError) -> HTMLResponse
 
 def _locale(request: Request, holder: TerminalHolder) -> str:
     return page_locale(request, vendor_locale=holder.locale)
-
-
-def _int(value: str | None) -> int | None:
-    return int(value) if value and value.isascii() and value.isdigit() and len(value) < 19 else None
