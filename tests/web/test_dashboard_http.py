@@ -250,3 +250,31 @@ async def test_the_overview_shows_the_programmes_last_30_days(
     shown = [tuple(int(n) for n in row) for row in rows]
     wanted = [(d["stamps"], d["points_earned"], d["redemptions"], d["new_cards"]) for d in reversed(expected["daily"])]
     assert shown == wanted and sum(row[0] for row in shown) == 1
+
+
+async def test_staff_pins_are_managed_from_the_page(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
+    await _accept(client, await _invite(client, admin_key, tenant, "manager@cafe.lu", role="manager"))
+    page = await client.get("/vendor/staff")
+    assert page.status_code == 200 and "Staff" in page.text and tenant.pin not in page.text
+    csrf = _token(page.text)
+
+    async def change(**fields: str) -> httpx.Response:
+        return await client.post("/vendor/staff", data={"csrf_token": csrf, **fields}, headers=FORM)
+
+    async def stamp_with(pin: str) -> int:
+        answer = await client.post(
+            "/api/v1/vendor/loyalty/stamp", json={"card_id": tenant.card_id, "staff_pin": pin}, headers=tenant.headers
+        )
+        return answer.status_code
+
+    added = await change(action="create", name="Léa", pin="8642")
+    assert added.status_code == 200 and "Léa" in added.text and "8642" not in added.text
+    assert (await change(action="create", name="Twin", pin="8642")).status_code == 409  # unique in the programme
+    assert (await change(action="create", name="Short", pin="12")).status_code == 400
+    lea = re.search(r'id="pin-(\d+)">Léa<', added.text)
+    assert lea is not None
+    assert (await change(action="pin", pin_id=lea.group(1), pin="97531")).status_code == 200
+    assert await stamp_with("8642") == 403 and await stamp_with("97531") == 201
+    assert (await change(action="deactivate", pin_id=lea.group(1))).status_code == 200
+    assert await stamp_with("97531") == 403  # switched off: it approves nothing
+    assert (await change(action="rename", pin_id="999999", name="x")).status_code == 404

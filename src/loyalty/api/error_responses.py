@@ -9,8 +9,10 @@ route, 422 for one that takes parameters or a body, 400/408/413/415 for one that
 `tests/api/test_openapi.py` fails on an answered code that is not listed), described code by code
 with its English message.
 
-No route answers `NOT_OF_A_ROUTE`: a path no route serves, a method its path does not serve (both
-answered for paths outside the document), and a client gone before its answer was sent.
+No route of the document answers `NOT_OF_A_ROUTE`: a path no route serves, a method its path does not serve
+(both answered for paths outside the document), a client gone before its answer was sent, and what only the
+browser's routes answer (`web/`: sign-in, invitations, pairing, the terminal's session and CSRF checks), which
+are pages or the terminal's own JSON routes and stay out of /openapi.json.
 `tests/api/test_error_codes.py` checks every other code is documented on some route, and that each
 route documents every error its code can raise.
 """
@@ -30,15 +32,19 @@ from loyalty.errors import (
     CardInactive,
     CardNotFound,
     ClientGone,
+    CsrfTokenInvalid,
     ErrorCode,
     Forbidden,
     HeadersTooLarge,
     IdempotencyKeyReused,
     InternalError,
     InvalidStaffPin,
+    LinkInvalid,
     LoyaltyError,
     MalformedBody,
     MethodNotAllowed,
+    PairingCodeInvalid,
+    PasswordTooWeak,
     PayloadTooLarge,
     ProgramInactive,
     ProgramNotFound,
@@ -46,8 +52,10 @@ from loyalty.errors import (
     RequestTimeout,
     RouteNotFound,
     ServiceUnavailable,
+    SignInFailed,
     StaffPinLocked,
     StaffPinRequired,
+    TerminalNotPaired,
     TooManyRequests,
     Unauthenticated,
     UnsupportedMediaType,
@@ -57,7 +65,18 @@ from loyalty.i18n import Message
 
 Responses = dict[int | str, dict[str, Any]]
 
-NOT_OF_A_ROUTE: tuple[type[LoyaltyError], ...] = (RouteNotFound, MethodNotAllowed, ClientGone)
+NOT_OF_A_ROUTE: tuple[type[LoyaltyError], ...] = (
+    RouteNotFound,
+    MethodNotAllowed,
+    ClientGone,
+    # the browser's (web/)
+    CsrfTokenInvalid,
+    LinkInvalid,
+    PairingCodeInvalid,
+    PasswordTooWeak,
+    SignInFailed,
+    TerminalNotPaired,
+)
 
 # An operation on a card at the counter (stamp, stamp reward, earn, spend): the vendor's programme and
 # the card exist and are active, the staff PIN is given and right (and not locked), the

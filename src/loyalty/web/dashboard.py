@@ -34,17 +34,17 @@ MAX_TERMINALS = 200  # on one page: more than any shop has
 
 @router.get("/vendor")
 async def overview(request: Request) -> Response:
-    signed_in = await _signed_in(request)
+    signed_in = await who_signed_in(request)
     if isinstance(signed_in, Response):
         return signed_in
     holder, ctx = signed_in
     figures = await stats.program_stats(ctx, holder.program, holder.timezone) if holder.program else None
-    return _page(request, holder, "vendor_overview.html", figures=figures)
+    return dashboard_page(request, holder, "vendor_overview.html", figures=figures)
 
 
 @router.get("/vendor/terminals")
 async def terminals_page(request: Request) -> Response:
-    signed_in = await _signed_in(request, owner=True)
+    signed_in = await who_signed_in(request, owner=True)
     if isinstance(signed_in, Response):
         return signed_in
     holder, ctx = signed_in
@@ -55,7 +55,7 @@ async def terminals_page(request: Request) -> Response:
 async def change_terminals(request: Request) -> Response:
     """One form per change: `create` (a name: the new terminal's pairing code is shown, once), `rename`,
     `code` (a new pairing code), `unlock`, `revoke`."""
-    signed_in = await _signed_in(request, owner=True)
+    signed_in = await who_signed_in(request, owner=True)
     if isinstance(signed_in, Response):
         return signed_in
     holder, ctx = signed_in
@@ -63,7 +63,7 @@ async def change_terminals(request: Request) -> Response:
     try:
         check_csrf(request, holder, form.get(CSRF_FIELD))
     except CsrfTokenInvalid as error:
-        return _refused(request, holder, error)
+        return refused(request, holder, error)
     terminal_id = form_int(form.get("terminal_id")) or 0
     action = form.get("action", "")
     pairing: PairingCode | None = None
@@ -106,7 +106,7 @@ async def _terminals(
     request: Request, holder: UserHolder, ctx: Context, status_code: int = 200, **context: Any
 ) -> HTMLResponse:
     listed = await terminals.list_terminals(ctx, limit=MAX_TERMINALS, offset=0)
-    return _page(
+    return dashboard_page(
         request, holder, "vendor_terminals.html", status_code=status_code, terminals=listed.items,
         now=ctx.clock.now(), attempt=secrets.token_urlsafe(16), **context,
     )  # fmt: skip
@@ -115,7 +115,7 @@ async def _terminals(
 # --- plumbing ------------------------------------------------------------------------------------
 
 
-async def _signed_in(request: Request, *, owner: bool = False) -> tuple[UserHolder, Context] | Response:
+async def who_signed_in(request: Request, *, owner: bool = False) -> tuple[UserHolder, Context] | Response:
     """The person signed in and their context; otherwise the sign-in page (303), or the refusal page for a
     manager on an owner's page or a switched-off vendor (403)."""
     try:
@@ -128,11 +128,13 @@ async def _signed_in(request: Request, *, owner: bool = False) -> tuple[UserHold
         return RedirectResponse(LOGIN_PAGE, status_code=303)
     ctx = await user_context(request, holder)
     if owner and holder.role != UserRole.OWNER:
-        return _refused(request, holder, Forbidden())
+        return refused(request, holder, Forbidden())
     return holder, ctx
 
 
-def _page(request: Request, holder: UserHolder, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def dashboard_page(
+    request: Request, holder: UserHolder, template: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     """A dashboard page: the vendor's language unless chosen, its time zone, never cached."""
     locale = page_locale(request, vendor_locale=holder.locale)
     return render(
@@ -141,5 +143,5 @@ def _page(request: Request, holder: UserHolder, template: str, status_code: int 
     )  # fmt: skip
 
 
-def _refused(request: Request, holder: UserHolder, error: LoyaltyError) -> HTMLResponse:
-    return _page(request, holder, "vendor_refused.html", status_code=error.status_code, error=error)
+def refused(request: Request, holder: UserHolder, error: LoyaltyError) -> HTMLResponse:
+    return dashboard_page(request, holder, "vendor_refused.html", status_code=error.status_code, error=error)
