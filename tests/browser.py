@@ -82,6 +82,9 @@ PHONE = ViewportSize(width=360, height=740)
 SCREENSHOT_SIZES = (PHONE, DESKTOP)
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"  # shown in docs/user-journeys.md
 LOCAL_HOST = "127.0.0.1"
+# The live tenant's member of staff: a name, not a word of the pages' languages, which the translation checks
+# would read as English text left on a French page.
+STAFF_NAME = "Mia"
 ACTION_TIMEOUT_MS = 10_000
 BLOCKING_IMPACTS = ("critical", "serious")
 
@@ -231,7 +234,7 @@ async def live_app_on(postgres_url: str, **overrides: Any) -> AsyncIterator[Live
     database = Database.from_settings(settings)
     try:
         await empty_tables(database)
-        tenant = await make_tenant(database, settings, clock, slug="cafe-one")
+        tenant = await make_tenant(database, settings, clock, slug="cafe-one", staff_name=STAFF_NAME)
         with serve(create_app(settings, clock=clock), port):
             yield LiveApp(base_url, tenant, settings, database, clock)
     finally:

@@ -41,6 +41,7 @@ async def make_tenant(
     *,
     slug: str,
     pin: str = "1234",
+    staff_name: str = "Staff",
     email: str = "customer@example.com",
     **program_fields: Any,
 ) -> Tenant:
@@ -53,7 +54,7 @@ async def make_tenant(
         issued = await api_keys.create_vendor_key(ctx, vendor.id, "counter")
         vctx = Context(session, settings, clock, Actor(vendor_id=vendor.id, api_key_id=issued.record.id))
         program = await programs.create_program(vctx, programs.ProgramCreate(**fields))
-        staff_pin = await pins.create_pin(vctx, program, pins.NewPin(name="Staff", pin=pin))
+        staff_pin = await pins.create_pin(vctx, program, pins.NewPin(name=staff_name, pin=pin))
         view = await cards.enrol(vctx, program, cards.Enrolment(email=email, name="Customer"))
         return Tenant(
             vendor_id=vendor.id,

@@ -12,7 +12,7 @@ from playwright.async_api import Browser, Page, expect
 
 from loyalty.services import api_keys
 from loyalty.services.context import Context
-from tests.browser import BrowserLog, LiveApp, assert_accessible, guarded_context, screenshot
+from tests.browser import STAFF_NAME, BrowserLog, LiveApp, assert_accessible, guarded_context, screenshot
 from tests.web.page_checks import check_page
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.postgres]
@@ -89,6 +89,14 @@ async def test_invitation_overview_terminals_and_signing_out(
     await page.get_by_role("link", name="Counter terminals").click()
     await expect(page.locator(".terminal-item")).to_contain_text("Paired; last used")
     await expect(page.locator(".terminal-item")).to_contain_text("Waiting to be paired")  # the fresh code
+
+    await page.get_by_role("link", name="Staff").click()
+    await page.get_by_label("Name", exact=True).fill("Noah")
+    await page.get_by_label("PIN (4 to 8 digits)").fill("80808")
+    await page.get_by_role("button", name="Add a member of staff").click()
+    await expect(page.locator(".staff-item h3")).to_have_text([STAFF_NAME, "Noah"])
+    await assert_accessible(page)
+    await screenshot(page, "dashboard-staff")
 
     await page.get_by_role("button", name="Sign out").click()
     await expect(page).to_have_url(live_app.url("/vendor/login"))

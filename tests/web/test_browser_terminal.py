@@ -21,7 +21,16 @@ from loyalty.errors import StampCooldown
 from loyalty.i18n import translate
 from loyalty.models import LoyaltyTransaction
 from loyalty.services.card_numbers import format_card_number
-from tests.browser import BrowserLog, LiveApp, assert_accessible, chromium, guarded_context, qr_png, screenshot
+from tests.browser import (
+    STAFF_NAME,
+    BrowserLog,
+    LiveApp,
+    assert_accessible,
+    chromium,
+    guarded_context,
+    qr_png,
+    screenshot,
+)
 from tests.web.page_checks import check_page
 
 pytestmark = [pytest.mark.anyio, pytest.mark.browser, pytest.mark.postgres]
@@ -76,11 +85,11 @@ async def find_by_number(page: Page, number: str) -> None:
 
 
 async def act(page: Page, pin: str, *, action: str = "stamp", amount: str | None = None) -> None:
-    """Chooses the action, the staff member "Staff" and types the PIN on the pad, then confirms."""
+    """Chooses the action, the live tenant's member of staff and types the PIN on the pad, then confirms."""
     await page.locator(f"input[name=action][value='{action}']").check()
     if amount is not None:
         await page.locator("#amount").fill(amount)
-    await page.locator("#staff_pin_id").select_option(label="Staff")
+    await page.locator("#staff_pin_id").select_option(label=STAFF_NAME)
     await page.locator("#staff_pin").fill("")
     for digit in pin:
         await page.locator(f"#pinpad button[data-digit='{digit}']").click()
