@@ -37,6 +37,7 @@ from loyalty.web import dashboard as dashboard_pages
 from loyalty.web import staff as staff_pages
 from loyalty.web import terminal as terminal_pages
 from loyalty.web import terminal_api
+from loyalty.web import users as user_pages
 from loyalty.web.rendering import BADGES_URL, STATIC_DIR, STATIC_URL
 
 # Swagger UI's and ReDoc's files, served by the service itself (FastAPI's defaults load them from a CDN,
@@ -98,6 +99,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.include_router(account_pages.router)
     app.include_router(dashboard_pages.router)
     app.include_router(staff_pages.router)
+    app.include_router(user_pages.router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
     if settings.wallet_badges_dir is not None:  # the operator's copy of Apple's and Google's artwork
         app.mount(BADGES_URL, StaticFiles(directory=settings.wallet_badges_dir), name="badges")

@@ -10,12 +10,12 @@
     ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin, CsrfTokenInvalid
     ├── NotFound (404)          ProgramNotFound, CardNotFound, StaffPinNotFound, VendorNotFound,
     │                           TransactionNotFound, ApiKeyNotFound, CustomerNotFound, RouteNotFound,
-    │                           OutboxRowNotFound, TerminalNotFound
+    │                           OutboxRowNotFound, TerminalNotFound, UserNotFound
     ├── MethodNotAllowed (405)
     ├── RequestTimeout (408)
     ├── Conflict (409)          ProgramAlreadyExists, CardAlreadyExists, VendorAlreadyExists,
     │                           StaffPinAlreadyExists, IdempotencyKeyReused, LastAdminKey,
-    │                           OrderAlreadyEarned, UserAlreadyExists
+    │                           OrderAlreadyEarned, UserAlreadyExists, LastOwner
     ├── PayloadTooLarge (413)   DeviceLogTooLarge
     ├── UnsupportedMediaType (415)
     ├── ValidationFailed (422)
@@ -88,6 +88,7 @@ class ErrorCode(StrEnum):
     ROUTE_NOT_FOUND = "ROUTE_NOT_FOUND"
     OUTBOX_ROW_NOT_FOUND = "OUTBOX_ROW_NOT_FOUND"
     TERMINAL_NOT_FOUND = "TERMINAL_NOT_FOUND"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
     # 405, 408
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
     REQUEST_TIMEOUT = "REQUEST_TIMEOUT"
@@ -100,6 +101,7 @@ class ErrorCode(StrEnum):
     ORDER_ALREADY_EARNED = "ORDER_ALREADY_EARNED"
     LAST_ADMIN_KEY = "LAST_ADMIN_KEY"
     USER_ALREADY_EXISTS = "USER_ALREADY_EXISTS"
+    LAST_OWNER = "LAST_OWNER"
     # 413, 415, 422, 423
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     DEVICE_LOG_TOO_LARGE = "DEVICE_LOG_TOO_LARGE"
@@ -398,6 +400,11 @@ class TerminalNotFound(NotFound):
     message = N_("Terminal not found")
 
 
+class UserNotFound(NotFound):
+    error_code = ErrorCode.USER_NOT_FOUND
+    message = N_("User not found")
+
+
 class VendorNotFound(NotFound):
     error_code = ErrorCode.VENDOR_NOT_FOUND
     message = N_("Vendor not found")
@@ -461,6 +468,13 @@ class VendorAlreadyExists(Conflict):
 class UserAlreadyExists(Conflict):
     error_code = ErrorCode.USER_ALREADY_EXISTS
     message = N_("A user with this e-mail already exists")
+
+
+class LastOwner(Conflict):
+    """A change that would leave a shop with no owner: nobody could then manage its users and terminals."""
+
+    error_code = ErrorCode.LAST_OWNER
+    message = N_("A shop keeps at least one owner")
 
 
 class StaffPinAlreadyExists(Conflict):

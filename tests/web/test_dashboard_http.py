@@ -278,3 +278,39 @@ async def test_staff_pins_are_managed_from_the_page(client: httpx.AsyncClient, a
     assert (await change(action="deactivate", pin_id=lea.group(1))).status_code == 200
     assert await stamp_with("97531") == 403  # switched off: it approves nothing
     assert (await change(action="rename", pin_id="999999", name="x")).status_code == 404
+
+
+async def test_the_owner_invites_promotes_and_removes_users(
+    app: FastAPI, client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    page = await client.get("/vendor/users")
+    csrf = _token(page.text)
+    owner_id = re.search(r'id="user-(\d+)">owner@cafe.lu<', page.text)
+    assert page.status_code == 200 and owner_id is not None
+
+    async def change(**fields: str) -> httpx.Response:
+        return await client.post("/vendor/users", data={"csrf_token": csrf, **fields}, headers=FORM)
+
+    alone = await change(action="role", user_id=owner_id.group(1), role="manager")
+    assert alone.status_code == 409 and "A shop keeps at least one owner" in alone.text
+    invited = await change(action="invite", email="luc@cafe.lu", role="manager")
+    link = re.search(
+        r'id="invitation-link" type="text" readonly value="http://127\.0\.0\.1:8000(/vendor/invite/[\w-]+)"',
+        invited.text,
+    )
+    assert invited.status_code == 200 and link is not None
+    assert (await change(action="invite", email="LUC@cafe.lu", role="owner")).status_code == 409
+
+    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")  # Luc's browser
+    async with other:
+        assert (await _accept(other, link.group(1))).status_code == 303
+        assert (await other.get("/vendor/users")).status_code == 403  # a manager
+        luc_id = re.search(r'id="user-(\d+)">luc@cafe.lu<', (await client.get("/vendor/users")).text)
+        assert luc_id is not None
+        assert (await change(action="role", user_id=luc_id.group(1), role="owner")).status_code == 200
+        assert (await other.get("/vendor/users")).status_code == 200  # an owner now
+        assert (await change(action="remove", user_id=luc_id.group(1))).status_code == 200
+        ended = await other.get("/vendor")
+        assert ended.status_code == 303 and ended.headers["location"] == "/vendor/login"
+    assert (await change(action="remove", user_id="999999")).status_code == 404

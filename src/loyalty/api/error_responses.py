@@ -39,6 +39,7 @@ from loyalty.errors import (
     IdempotencyKeyReused,
     InternalError,
     InvalidStaffPin,
+    LastOwner,
     LinkInvalid,
     LoyaltyError,
     MalformedBody,
@@ -59,6 +60,7 @@ from loyalty.errors import (
     TooManyRequests,
     Unauthenticated,
     UnsupportedMediaType,
+    UserNotFound,
     ValidationFailed,
 )
 from loyalty.i18n import Message
@@ -71,6 +73,8 @@ NOT_OF_A_ROUTE: tuple[type[LoyaltyError], ...] = (
     ClientGone,
     # the browser's (web/)
     CsrfTokenInvalid,
+    LastOwner,
+    UserNotFound,
     LinkInvalid,
     PairingCodeInvalid,
     PasswordTooWeak,

@@ -22,13 +22,13 @@ from pydantic import EmailStr, Field
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from loyalty.errors import LinkInvalid, PasswordTooWeak, SignInFailed, UserAlreadyExists
+from loyalty.errors import LastOwner, LinkInvalid, PasswordTooWeak, SignInFailed, UserAlreadyExists, UserNotFound
 from loyalty.models import User, UserRole, UserToken, UserTokenPurpose
 from loyalty.services.bodies import RequestBody
 from loyalty.services.cards import normalise_email
 from loyalty.services.context import Context
 from loyalty.services.vendors import get_vendor
-from loyalty.services.web_sessions import hash_token
+from loyalty.services.web_sessions import hash_token, revoke_user_sessions
 
 PASSWORD_MIN_LENGTH = 10
 INVITATION_DAYS = 7
@@ -199,3 +199,56 @@ def _verifies(stored: str | None, password: str) -> bool:
         return _hasher.verify(stored or _no_account(), password) and stored is not None
     except (VerificationError, InvalidHashError):
         return False
+
+
+# --- a vendor's users, as its owner manages them --------------------------------------------------
+
+
+async def vendor_users(ctx: Context) -> list[User]:
+    """The calling vendor's users not removed, owners first, then by e-mail. Raises nothing."""
+    query = select(User).where(User.vendor_id == ctx.vendor_id, User.removed_at.is_(None))
+    return list(await ctx.session.scalars(query.order_by(User.role.desc(), User.email_normalised)))
+
+
+async def change_role(ctx: Context, user_id: int, role: Literal["owner", "manager"]) -> User:
+    """Makes the vendor's user an owner or a manager. Raises UserNotFound (404), LastOwner (409) for the
+    vendor's last owner made a manager."""
+    user = await _vendor_user(ctx, user_id)
+    if user.role == UserRole.OWNER and role != "owner":
+        await _keep_an_owner(ctx)
+    user.role = role
+    await ctx.session.flush()
+    return user
+
+
+async def remove_user(ctx: Context, user_id: int) -> None:
+    """Removes the vendor's user: their sessions end at once, their e-mail is free for a new invitation, their
+    row stays (what they did stays theirs). Raises UserNotFound (404), LastOwner (409) for the last owner."""
+    user = await _vendor_user(ctx, user_id)
+    if user.role == UserRole.OWNER:
+        await _keep_an_owner(ctx)
+    user.removed_at, user.email_normalised = ctx.clock.now(), None
+    await revoke_user_sessions(ctx, user.id)
+    await ctx.session.flush()
+
+
+async def _vendor_user(ctx: Context, user_id: int) -> User:
+    user = await ctx.session.scalar(
+        select(User).where(User.id == user_id, User.vendor_id == ctx.vendor_id, User.removed_at.is_(None))
+    )
+    if user is None:
+        raise UserNotFound(user_id)
+    return user
+
+
+async def _keep_an_owner(ctx: Context) -> None:
+    """Raises LastOwner unless the vendor has two owners or more. Their rows are locked first (by id), so
+    two owners demoting each other at once cannot both succeed."""
+    owners = await ctx.session.scalars(
+        select(User.id)
+        .where(User.vendor_id == ctx.vendor_id, User.role == UserRole.OWNER, User.removed_at.is_(None))
+        .order_by(User.id)
+        .with_for_update()
+    )
+    if len(list(owners)) < 2:
+        raise LastOwner()
