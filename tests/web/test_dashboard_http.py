@@ -250,6 +250,9 @@ async def test_the_overview_shows_the_programmes_last_30_days(
     shown = [tuple(int(n) for n in row) for row in rows]
     wanted = [(d["stamps"], d["points_earned"], d["redemptions"], d["new_cards"]) for d in reversed(expected["daily"])]
     assert shown == wanted and sum(row[0] for row in shown) == 1
+    latest = re.search(r'<table id="latest">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert latest is not None and latest.group(1).count("<tr>") == 1
+    assert "Stamp earned" in latest.group(1) and "<td>Staff</td><td>—</td>" in latest.group(1)  # by API key
 
 
 async def test_staff_pins_are_managed_from_the_page(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:

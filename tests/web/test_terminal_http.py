@@ -141,6 +141,9 @@ async def test_find_and_stamp_through_the_forms(client: httpx.AsyncClient, tenan
     async with database.sessionmaker() as session:
         entries = list(await session.scalars(select(LoyaltyTransaction)))
     assert [(e.terminal_id, e.staff_pin_id) for e in entries] == [(terminal_id, tenant.pin_id)]
+    history = await client.get(f"/api/v1/vendor/loyalty/cards/{tenant.card_id}/transactions", headers=tenant.headers)
+    [shown] = history.json()["items"]
+    assert (shown["terminal_id"], shown["terminal_name"], shown["staff_name"]) == (terminal_id, "Counter 1", "Staff")
 
     cooled = await client.post("/terminal/act", data={**form, "idempotency_key": "tap-2"}, headers=FORM)
     assert cooled.status_code == 429 and "Please wait 15 minutes between stamps" in cooled.text

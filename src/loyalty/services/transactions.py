@@ -12,7 +12,7 @@ from sqlalchemy import Label, Select, select, tuple_
 from sqlalchemy.orm import QueryableAttribute
 
 from loyalty.clock import as_utc
-from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, TransactionType, Vendor
+from loyalty.models import LoyaltyCard, LoyaltyTransaction, StaffPin, Terminal, TransactionType, Vendor
 from loyalty.services import spreadsheet
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.cards import CardRef, find_card
@@ -59,12 +59,14 @@ class TransactionFilter:
 class TransactionView:
     entry: LoyaltyTransaction
     staff_name: str | None
+    terminal_name: str | None = None  # the paired counter terminal's, when one made the entry
 
 
 def _with_staff_name(vendor_id: int) -> Select[*tuple[Any, ...]]:
     return (
-        select(LoyaltyTransaction, StaffPin.name)
+        select(LoyaltyTransaction, StaffPin.name, Terminal.name)
         .outerjoin(StaffPin, StaffPin.id == LoyaltyTransaction.staff_pin_id)
+        .outerjoin(Terminal, Terminal.id == LoyaltyTransaction.terminal_id)
         .where(LoyaltyTransaction.vendor_id == vendor_id)
     )
 
@@ -85,8 +87,8 @@ def _filtered(vendor_id: int, where: TransactionFilter) -> Select[*tuple[Any, ..
 NEWEST_FIRST = (LoyaltyTransaction.transaction_at.desc(), LoyaltyTransaction.id.desc())
 
 
-def _views(rows: Sequence[tuple[LoyaltyTransaction, str | None]]) -> list[TransactionView]:
-    return [TransactionView(entry, staff_name) for entry, staff_name in rows]
+def _views(rows: Sequence[tuple[LoyaltyTransaction, str | None, str | None]]) -> list[TransactionView]:
+    return [TransactionView(entry, staff_name, terminal_name) for entry, staff_name, terminal_name in rows]
 
 
 async def card_transactions(ctx: Context, card_id: int, *, limit: int, offset: int) -> Page[TransactionView]:

@@ -17,9 +17,11 @@ from loyalty.api.unit_of_work import UnitOfWorkRoute
 from loyalty.errors import CsrfTokenInvalid, Forbidden, LoyaltyError, Unauthenticated
 from loyalty.i18n import N_
 from loyalty.models import UserRole
-from loyalty.services import idempotency, stats, terminals
+from loyalty.models.transaction import TRANSACTION_TYPE_LABELS
+from loyalty.services import idempotency, outbox, stats, terminals, transactions
 from loyalty.services.context import Context
 from loyalty.services.terminals import PairingCode, TerminalChanges, TerminalCreate
+from loyalty.services.transactions import TransactionFilter
 from loyalty.services.web_sessions import UserHolder, csrf_token
 from loyalty.web.accounts import LOGIN_PAGE
 from loyalty.web.forms import form_int, read_form
@@ -30,6 +32,7 @@ from loyalty.web.sessions import CSRF_FIELD, check_csrf, user_caller, user_conte
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 MAX_TERMINALS = 200  # on one page: more than any shop has
+LATEST = 20  # ledger entries on the overview (PAGES.md)
 
 
 @router.get("/vendor")
@@ -39,7 +42,12 @@ async def overview(request: Request) -> Response:
         return signed_in
     holder, ctx = signed_in
     figures = await stats.program_stats(ctx, holder.program, holder.timezone) if holder.program else None
-    return dashboard_page(request, holder, "vendor_overview.html", figures=figures)
+    latest = await transactions.vendor_transactions(ctx, TransactionFilter(), limit=LATEST, offset=0)
+    wallets = await outbox.vendor_stats(ctx)
+    return dashboard_page(
+        request, holder, "vendor_overview.html", figures=figures, latest=latest.items, wallets=wallets,
+        labels=TRANSACTION_TYPE_LABELS,
+    )  # fmt: skip
 
 
 @router.get("/vendor/terminals")

@@ -26,11 +26,13 @@ class TransactionOut(BaseModel):
     staff_pin_id: int | None = Field(description="The staff PIN that approved it; null without a PIN.")
     staff_name: str | None = Field(description="That PIN's name.")
     terminal_id: int | None = Field(description="The paired counter terminal that made it; null for an API key's.")
+    terminal_name: str | None = Field(description="That terminal's name.")
     voids_transaction_id: int | None = Field(description="For a void: the entry it reverses.")
     notes: str | None = Field(description="Free text from the counter; a void's reason.")
     transaction_at: Instant = Field(description="When it happened (UTC).")
 
     @classmethod
     def from_view(cls, view: TransactionView) -> TransactionOut:
-        fields = {name: getattr(view.entry, name) for name in cls.model_fields if name != "staff_name"}
-        return cls(**fields, staff_name=view.staff_name)
+        named = {"staff_name": view.staff_name, "terminal_name": view.terminal_name}
+        fields = {name: getattr(view.entry, name) for name in cls.model_fields if name not in named}
+        return cls(**fields, **named)
