@@ -109,7 +109,7 @@ async def test_invitation_overview_terminals_and_signing_out(
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_each_dashboard_page_speaks_each_language(live_app: LiveApp, page: Page, language: str) -> None:
     await signed_in(live_app, page)
-    for path in ("/vendor", "/vendor/staff", "/vendor/terminals", "/vendor/users"):
+    for path in ("/vendor", "/vendor/staff", "/vendor/terminals", "/vendor/users", "/vendor/password"):
         await page.goto(live_app.url(f"{path}?lang={language}"))
         await check_page(page, language)
     await page.locator("form.sign-out button").click()

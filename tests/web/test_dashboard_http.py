@@ -317,3 +317,25 @@ async def test_the_owner_invites_promotes_and_removes_users(
         ended = await other.get("/vendor")
         assert ended.status_code == 303 and ended.headers["location"] == "/vendor/login"
     assert (await change(action="remove", user_id="999999")).status_code == 404
+
+
+async def test_a_password_change_ends_the_other_sessions(
+    app: FastAPI, client: httpx.AsyncClient, admin_key: str, tenant: Tenant
+) -> None:
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    elsewhere = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")  # a forgotten tab
+    async with elsewhere:
+        assert (await _sign_in(elsewhere, "owner@cafe.lu")).status_code == 303
+        page = await client.get("/vendor/password")
+        form = {"csrf_token": _token(page.text), "current": "not it at all", "password": "a new and longer one",
+                "password_again": "a new and longer one"}  # fmt: skip
+        wrong = await client.post("/vendor/password", data=form, headers=FORM)
+        assert wrong.status_code == 400 and "The current password is wrong." in wrong.text
+        assert (await elsewhere.get("/vendor")).status_code == 200  # nothing changed yet
+        changed = await client.post("/vendor/password", data={**form, "current": PASSWORD}, headers=FORM)
+        assert changed.status_code == 200 and "your other sessions have ended" in changed.text
+        assert (await client.get("/vendor")).status_code == 200  # this one stays
+        assert (await elsewhere.get("/vendor")).status_code == 303  # the other is over
+    client.cookies.clear()
+    assert (await _sign_in(client, "owner@cafe.lu", PASSWORD)).status_code == 401
+    assert (await _sign_in(client, "owner@cafe.lu", "a new and longer one")).status_code == 303

@@ -201,6 +201,24 @@ def _verifies(stored: str | None, password: str) -> bool:
         return False
 
 
+async def change_password(ctx: Context, user_id: int, current: str, new: str, keep_session: int) -> None:
+    """The user's new password, once the current one is right; every other session of theirs ends (PAGES.md:
+    someone who kept a session elsewhere is out). Raises SignInFailed (401) for a wrong current password,
+    PasswordTooWeak (400)."""
+    user = await ctx.session.get(User, user_id)
+    if user is None or user.removed_at is not None:
+        raise SignInFailed()
+    async with _PASSWORD_WORK:
+        verified = await asyncio.to_thread(_verifies, user.password_hash, current)
+    if not verified:
+        raise SignInFailed()
+    check_new_password(new, user.email)
+    user.password_hash = await _hash(new)
+    user.password_changed_at = ctx.clock.now()
+    await revoke_user_sessions(ctx, user.id, keep=keep_session)
+    await ctx.session.flush()
+
+
 # --- a vendor's users, as its owner manages them --------------------------------------------------
 
 

@@ -71,13 +71,9 @@ async def login(request: Request) -> Response:
     except CsrfTokenInvalid:
         return _login_form(request, error="expired", status_code=403)
     email = form.get("email", "").strip()[:320]
-    buckets = _sign_in_buckets(request, email)
+    buckets = sign_in_buckets(request, email)
     try:
-        for bucket, limit in buckets:
-            await rate_limits.hit_apart(
-                request_unit(request), settings_of(request), clock_of(request), bucket, limit=limit,
-                window_seconds=SIGN_IN_WINDOW_SECONDS,
-            )  # fmt: skip
+        await count_attempt(request, buckets)
     except RateLimited:
         return _login_form(request, error="busy", status_code=429, email=email)
     ctx = await public_context(request)
@@ -85,12 +81,11 @@ async def login(request: Request) -> Response:
         user = await accounts.sign_in(ctx, email, form.get("password", "")[:1024], VENDOR_ROLES)
     except SignInFailed:
         return _login_form(request, error="wrong", status_code=401, email=email)
-    for bucket, _ in buckets:  # only failures count
-        await rate_limits.refund(ctx, bucket, window_seconds=SIGN_IN_WINDOW_SECONDS)
+    await refund_attempt(ctx, buckets)
     return await _signed_in(request, ctx, user)
 
 
-def _sign_in_buckets(request: Request, email: str) -> list[tuple[str, int]]:
+def sign_in_buckets(request: Request, email: str) -> list[tuple[str, int]]:
     """The limits a sign-in counts against. The tight one is per account and address, so someone elsewhere
     guessing at an owner's account cannot keep the owner out with five wrong passwords."""
     account = hashlib.sha256(normalise_email(email).encode()).hexdigest()[:32]  # no e-mail in the table
@@ -100,6 +95,22 @@ def _sign_in_buckets(request: Request, email: str) -> list[tuple[str, int]]:
         (f"signin:address:{address}", SIGN_IN_LIMIT_PER_ADDRESS),
         (f"signin:account:{account}", SIGN_IN_LIMIT_PER_ACCOUNT),
     ]
+
+
+async def count_attempt(request: Request, buckets: list[tuple[str, int]]) -> None:
+    """Counts a password attempt against each bucket, committed apart (a failed one still counts). Raises
+    RateLimited (429) past a bucket's limit."""
+    for bucket, limit in buckets:
+        await rate_limits.hit_apart(
+            request_unit(request), settings_of(request), clock_of(request), bucket, limit=limit,
+            window_seconds=SIGN_IN_WINDOW_SECONDS,
+        )  # fmt: skip
+
+
+async def refund_attempt(ctx: Context, buckets: list[tuple[str, int]]) -> None:
+    """Takes a right password's attempt back: only failures count."""
+    for bucket, _ in buckets:
+        await rate_limits.refund(ctx, bucket, window_seconds=SIGN_IN_WINDOW_SECONDS)
 
 
 async def _signed_in(request: Request, ctx: Context, user: User) -> Response:
