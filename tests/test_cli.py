@@ -97,6 +97,12 @@ def test_upgrade_create_admin_key_and_downgrade_on_sqlite(sqlite_url: str, tmp_p
     second = loyalty("keys", "create-admin", "--name", "ci", url=sqlite_url, cwd=tmp_path)
     assert second.stdout.strip() != key
 
+    person = loyalty("users", "create-admin", "--email", "root@platform.lu", url=sqlite_url, cwd=tmp_path)
+    assert person.returncode == 0, person.stderr
+    assert re.fullmatch(r"http://127\.0\.0\.1:8000/admin/invite/[\w-]{43}\n", person.stdout)  # the link, alone
+    twice = loyalty("users", "create-admin", "--email", "ROOT@platform.lu", url=sqlite_url, cwd=tmp_path)
+    assert twice.returncode == 1 and "already exists" in twice.stderr
+
     downgraded = loyalty("db", "downgrade", "base", url=sqlite_url, cwd=tmp_path)
     assert downgraded.returncode == 0, downgraded.stderr
     assert table_names(sqlite_url) <= {"alembic_version"}

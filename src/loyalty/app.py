@@ -32,6 +32,7 @@ from loyalty.wallet.apple.passes import ApplePasses
 from loyalty.wallet.google import issuer as google_issuer
 from loyalty.wallet.google.issuer import GoogleIssuer
 from loyalty.web import accounts as account_pages
+from loyalty.web import admin as admin_pages
 from loyalty.web import customer as customer_pages
 from loyalty.web import dashboard as dashboard_pages
 from loyalty.web import password as password_pages
@@ -102,6 +103,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.include_router(staff_pages.router)
     app.include_router(user_pages.router)
     app.include_router(password_pages.router)
+    app.include_router(admin_pages.router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
     if settings.wallet_badges_dir is not None:  # the operator's copy of Apple's and Google's artwork
         app.mount(BADGES_URL, StaticFiles(directory=settings.wallet_badges_dir), name="badges")

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from loyalty.services import api_keys
+from loyalty.services import accounts, api_keys
 from loyalty.services.context import Context
 from tests.browser import STAFF_NAME, BrowserLog, LiveApp, assert_accessible, guarded_context, screenshot
 from tests.web.page_checks import check_page
@@ -115,3 +115,19 @@ async def test_each_dashboard_page_speaks_each_language(live_app: LiveApp, page:
     await page.locator("form.sign-out button").click()
     await page.goto(live_app.url(f"/vendor/login?lang={language}"))
     await check_page(page, language)
+
+
+async def test_the_platform_admins_overview(live_app: LiveApp, page: Page) -> None:
+    async with live_app.database.unit_of_work() as session:
+        invited = await accounts.create_admin(Context(session, live_app.settings, live_app.clock), "root@platform.lu")
+    await page.goto(live_app.url(invited.path))
+    await page.get_by_label("New password").fill(PASSWORD)
+    await page.get_by_label("The same password again").fill(PASSWORD)
+    await page.get_by_role("button", name="Save and sign in").click()
+    await expect(page).to_have_url(live_app.url("/admin"))
+    await expect(page.locator("#vendors tbody tr")).to_have_count(1)
+    await expect(page.locator("#vendors tbody")).to_contain_text("Cafe-One")
+    await screenshot(page, "admin-overview")
+    for language in LANGUAGES:
+        await page.goto(live_app.url(f"/admin?lang={language}"))
+        await check_page(page, language)

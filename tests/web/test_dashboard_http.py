@@ -12,6 +12,10 @@ import pytest
 from fastapi import FastAPI
 
 from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
+from loyalty.services import accounts
+from loyalty.services.context import Context
 from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
@@ -339,3 +343,35 @@ async def test_a_password_change_ends_the_other_sessions(
     client.cookies.clear()
     assert (await _sign_in(client, "owner@cafe.lu", PASSWORD)).status_code == 401
     assert (await _sign_in(client, "owner@cafe.lu", "a new and longer one")).status_code == 303
+
+
+async def test_a_platform_admin_signs_in_at_admin_only(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock, tenant: Tenant, admin_key: str
+) -> None:
+    async with database.unit_of_work() as session:
+        invitation = await accounts.create_admin(Context(session, settings, clock), "root@platform.lu")
+    assert invitation.path.startswith("/admin/invite/")
+    accepted = await _accept(client, invitation.path)
+    assert accepted.status_code == 303 and accepted.headers["location"] == "/admin"
+    overview = await client.get("/admin")
+    assert (
+        overview.status_code == 200
+        and tenant.slug in overview.text
+        and "<h1>Platform administration</h1>" in overview.text
+    )
+    assert (await client.get("/vendor")).status_code == 303  # no shop of their own
+
+    client.cookies.clear()
+    assert (await _sign_in(client, "root@platform.lu")).status_code == 401  # not at a shop's sign-in
+    page = await client.get("/admin/login")
+    form = {"csrf_token": _token(page.text), "email": "root@platform.lu", "password": PASSWORD}
+    signed = await client.post("/admin/login", data=form, headers=FORM)
+    assert signed.status_code == 303 and signed.headers["location"] == "/admin"
+
+    client.cookies.clear()
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    refused = await client.get("/admin")
+    assert refused.status_code == 303 and refused.headers["location"] == "/admin/login"  # an owner is no admin
+    page = await client.get("/admin/login")
+    form = {"csrf_token": _token(page.text), "email": "owner@cafe.lu", "password": PASSWORD}
+    assert (await client.post("/admin/login", data=form, headers=FORM)).status_code == 401

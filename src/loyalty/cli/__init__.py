@@ -15,7 +15,7 @@ import typer
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from loyalty import __version__
-from loyalty.cli import db, demo, keys, serve, wallet, worker
+from loyalty.cli import db, demo, keys, serve, users, wallet, worker
 from loyalty.cli.common import CliError
 from loyalty.db import DatabaseUrlError
 
@@ -29,6 +29,7 @@ app = typer.Typer(
 )
 app.add_typer(db.db_app, name="db")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(users.users_app, name="users")
 app.add_typer(wallet.wallet_app, name="wallet")
 app.command()(serve.serve)
 app.command()(worker.worker)

@@ -61,8 +61,8 @@ class Invitation:
 
     @property
     def path(self) -> str:
-        """The page that accepts it (`/vendor/invite/{token}`)."""
-        return f"/vendor/invite/{self.token}"
+        """The page that accepts it: `/vendor/invite/{token}`, or `/admin/invite/{token}` for an admin."""
+        return f"/{'admin' if self.user.role == UserRole.ADMIN else 'vendor'}/invite/{self.token}"
 
 
 async def invite(ctx: Context, vendor_id: int, new: UserInvite) -> Invitation:
@@ -70,11 +70,19 @@ async def invite(ctx: Context, vendor_id: int, new: UserInvite) -> Invitation:
     INVITATION_DAYS days, used once). Raises VendorNotFound (404), UserAlreadyExists (409) for an e-mail
     that has an account (of any vendor: one e-mail, one account)."""
     await get_vendor(ctx, vendor_id)
+    return await _new_user(ctx, vendor_id, new.email, new.role)
+
+
+async def create_admin(ctx: Context, email: str) -> Invitation:
+    """A new platform admin with no password yet, and the invitation link where they choose it
+    (`loyalty users create-admin`: the first admin comes from the command line). Raises
+    UserAlreadyExists (409)."""
+    return await _new_user(ctx, None, email, UserRole.ADMIN)
+
+
+async def _new_user(ctx: Context, vendor_id: int | None, email: str, role: str) -> Invitation:
     now = ctx.clock.now()
-    user = User(
-        vendor_id=vendor_id, email=new.email, email_normalised=normalise_email(new.email), role=new.role,
-        created_at=now,
-    )  # fmt: skip
+    user = User(vendor_id=vendor_id, email=email, email_normalised=normalise_email(email), role=role, created_at=now)
     ctx.session.add(user)
     try:
         async with ctx.session.begin_nested():

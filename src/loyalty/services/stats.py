@@ -174,3 +174,33 @@ async def platform_stats(ctx: Context) -> PlatformStats:
         stamps_issued=int(totals[3]),
         points_issued=int(totals[4]),
     )
+
+
+@dataclass(frozen=True)
+class VendorSummary:
+    """A vendor as the platform's admin sees it in a list: its programme (none yet: None) and its totals."""
+
+    vendor: Vendor
+    program_type: str | None
+    program_active: bool | None
+    cards: int
+    transactions: int
+
+
+async def vendor_summaries(ctx: Context, *, limit: int) -> list[VendorSummary]:
+    """The first `limit` vendors by id, each with its programme's type and state and its running totals
+    (the vendors' striped totals, a few rows each: no card or ledger row is read). Raises nothing."""
+    cards = func.coalesce(func.sum(VendorTotals.cards), 0)
+    entries = func.coalesce(func.sum(VendorTotals.entries), 0)
+    rows = await ctx.session.execute(
+        select(Vendor, LoyaltyProgram.program_type, LoyaltyProgram.is_active, cards, entries)
+        .outerjoin(LoyaltyProgram, LoyaltyProgram.vendor_id == Vendor.id)
+        .outerjoin(VendorTotals, VendorTotals.vendor_id == Vendor.id)
+        .group_by(Vendor.id, LoyaltyProgram.program_type, LoyaltyProgram.is_active)
+        .order_by(Vendor.id)
+        .limit(limit)
+    )
+    return [
+        VendorSummary(vendor, kind, active, int(n_cards), int(n_entries))
+        for vendor, kind, active, n_cards, n_entries in rows
+    ]

@@ -53,18 +53,24 @@ from loyalty.web.sessions import (
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 LOGIN_PAGE = "/vendor/login"
+ADMIN_LOGIN_PAGE = "/admin/login"
 VENDOR_ROLES = (UserRole.OWNER, UserRole.MANAGER)
+ADMIN_ROLES = (UserRole.ADMIN,)
 
 
 @router.get(LOGIN_PAGE)
+@router.get(ADMIN_LOGIN_PAGE)
 async def login_page(request: Request) -> Response:
     return _login_form(request, error=None)
 
 
 @router.post(LOGIN_PAGE)
+@router.post(ADMIN_LOGIN_PAGE)
 async def login(request: Request) -> Response:
-    """Signs in an owner or a manager: the session cookie, then 303 to `/vendor`. Raises nothing: a
-    refusal is the form again, the same for an unknown e-mail and a wrong password."""
+    """Signs in an owner or a manager at `/vendor/login`, a platform admin at `/admin/login`: the session
+    cookie, then 303 to `/vendor` or `/admin`. Raises nothing: a refusal is the form again, the same for an
+    unknown e-mail, a wrong password and an account of the other kind."""
+    roles = ADMIN_ROLES if request.url.path == ADMIN_LOGIN_PAGE else VENDOR_ROLES
     form = await read_form(request)
     try:
         check_form_token(request, form.get(CSRF_FIELD))
@@ -78,7 +84,7 @@ async def login(request: Request) -> Response:
         return _login_form(request, error="busy", status_code=429, email=email)
     ctx = await public_context(request)
     try:
-        user = await accounts.sign_in(ctx, email, form.get("password", "")[:1024], VENDOR_ROLES)
+        user = await accounts.sign_in(ctx, email, form.get("password", "")[:1024], roles)
     except SignInFailed:
         return _login_form(request, error="wrong", status_code=401, email=email)
     await refund_attempt(ctx, buckets)
@@ -114,21 +120,28 @@ async def refund_attempt(ctx: Context, buckets: list[tuple[str, int]]) -> None:
 
 
 async def _signed_in(request: Request, ctx: Context, user: User) -> Response:
-    """A new session for `user` on this browser (ending the one it had), then 303 to the dashboard."""
+    """A new session for `user` on this browser (ending the one it had), then 303 to the dashboard (an
+    admin's: `/admin`)."""
     settings = settings_of(request)
     if previous := request.cookies.get(_user_cookie(request)):
         await web_sessions.revoke_session(ctx, web_sessions.hash_token(previous))
     issued = await web_sessions.open_user_session(ctx, user, client_ip(request), request.headers.get("user-agent"))
-    response = RedirectResponse("/vendor", status_code=303)
+    response = RedirectResponse(home_of(user.role), status_code=303)
     set_user_cookie(response, settings, issued.token)
     return response
 
 
+def home_of(role: str) -> str:
+    return "/admin" if role == UserRole.ADMIN else "/vendor"
+
+
 @router.post("/vendor/logout")
+@router.post("/admin/logout")
 async def logout(request: Request) -> Response:
     """Ends this browser's session (with its CSRF token: no other site can sign a person out), then the
     sign-in page."""
-    response = RedirectResponse(LOGIN_PAGE, status_code=303)
+    page = ADMIN_LOGIN_PAGE if request.url.path.startswith("/admin") else LOGIN_PAGE
+    response = RedirectResponse(page, status_code=303)
     try:
         holder = await user_caller(request)
     except Unauthenticated:
@@ -145,6 +158,7 @@ async def logout(request: Request) -> Response:
 
 
 @router.get("/vendor/invite/{token}")
+@router.get("/admin/invite/{token}")
 async def invitation_page(request: Request, token: str) -> Response:
     ctx = await public_context(request)
     try:
@@ -155,6 +169,7 @@ async def invitation_page(request: Request, token: str) -> Response:
 
 
 @router.post("/vendor/invite/{token}")
+@router.post("/admin/invite/{token}")
 async def accept_invitation(request: Request, token: str) -> Response:
     """Sets the invited person's password (twice, the same) and signs them in."""
     form = await read_form(request)
@@ -183,7 +198,8 @@ async def accept_invitation(request: Request, token: str) -> Response:
 
 
 def _login_form(request: Request, *, error: str | None, status_code: int = 200, email: str = "") -> HTMLResponse:
-    return _with_form_token(request, "vendor_login.html", status_code, error=error, email=email)
+    admin = request.url.path == ADMIN_LOGIN_PAGE
+    return _with_form_token(request, "vendor_login.html", status_code, error=error, email=email, admin=admin)
 
 
 def _invitation_form(request: Request, email: str, *, error: str | None, status_code: int = 200) -> HTMLResponse:
