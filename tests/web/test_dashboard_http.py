@@ -375,3 +375,21 @@ async def test_a_platform_admin_signs_in_at_admin_only(
     page = await client.get("/admin/login")
     form = {"csrf_token": _token(page.text), "email": "owner@cafe.lu", "password": PASSWORD}
     assert (await client.post("/admin/login", data=form, headers=FORM)).status_code == 401
+
+
+async def test_the_owner_downloads_the_ledger_as_csv(client: httpx.AsyncClient, admin_key: str, tenant: Tenant) -> None:
+    stamped = await client.post(
+        "/api/v1/vendor/loyalty/stamp",
+        json={"card_id": tenant.card_id, "staff_pin": tenant.pin},
+        headers=tenant.headers,
+    )
+    assert stamped.status_code == 201
+    expected = await client.get("/api/v1/vendor/loyalty/transactions", headers={**tenant.headers, "accept": "text/csv"})
+    await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
+    download = await client.get("/vendor/export.csv")
+    assert download.status_code == 200 and download.headers["content-type"].startswith("text/csv")
+    assert download.headers["cache-control"] == "no-store" and "attachment" in download.headers["content-disposition"]
+    assert download.text == expected.text and download.text.count("\n") == 2  # the header and the one stamp
+    client.cookies.clear()
+    await _accept(client, await _invite(client, admin_key, tenant, "manager@cafe.lu", role="manager"))
+    assert (await client.get("/vendor/export.csv")).status_code == 403

@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 
 from loyalty.api.unit_of_work import UnitOfWorkRoute
+from loyalty.api.vendor.transactions import csv_download
 from loyalty.errors import CsrfTokenInvalid, Forbidden, LoyaltyError, Unauthenticated
 from loyalty.i18n import N_
 from loyalty.models import UserRole
@@ -50,6 +51,18 @@ async def overview(request: Request) -> Response:
     )  # fmt: skip
 
 
+@router.get("/vendor/export.csv")
+async def export_csv(request: Request) -> Response:
+    """The whole ledger as a CSV file (the API's `Accept: text/csv` export), for owners."""
+    signed_in = await who_signed_in(request, owner=True)
+    if isinstance(signed_in, Response):
+        return signed_in
+    _, ctx = signed_in
+    download = csv_download(request, ctx, TransactionFilter())
+    download.headers["Cache-Control"] = "no-store"
+    return download
+
+
 @router.get("/vendor/terminals")
 async def terminals_page(request: Request) -> Response:
     signed_in = await who_signed_in(request, owner=True)
@@ -63,15 +76,10 @@ async def terminals_page(request: Request) -> Response:
 async def change_terminals(request: Request) -> Response:
     """One form per change: `create` (a name: the new terminal's pairing code is shown, once), `rename`,
     `code` (a new pairing code), `unlock`, `revoke`."""
-    signed_in = await who_signed_in(request, owner=True)
-    if isinstance(signed_in, Response):
-        return signed_in
-    holder, ctx = signed_in
-    form = await read_form(request)
-    try:
-        check_csrf(request, holder, form.get(CSRF_FIELD))
-    except CsrfTokenInvalid as error:
-        return refused(request, holder, error)
+    posted = await posted_form(request, owner=True)
+    if isinstance(posted, Response):
+        return posted
+    holder, ctx, form = posted
     terminal_id = form_int(form.get("terminal_id")) or 0
     action = form.get("action", "")
     pairing: PairingCode | None = None
@@ -138,6 +146,23 @@ async def who_signed_in(request: Request, *, owner: bool = False) -> tuple[UserH
     if owner and holder.role != UserRole.OWNER:
         return refused(request, holder, Forbidden())
     return holder, ctx
+
+
+async def posted_form(
+    request: Request, *, owner: bool = False
+) -> tuple[UserHolder, Context, dict[str, str]] | Response:
+    """A dashboard form's sender, context and fields, once its CSRF token and origin are checked; otherwise
+    the answer to give (`who_signed_in`'s, or the refusal page for a forged form)."""
+    signed_in = await who_signed_in(request, owner=owner)
+    if isinstance(signed_in, Response):
+        return signed_in
+    holder, ctx = signed_in
+    form = await read_form(request)
+    try:
+        check_csrf(request, holder, form.get(CSRF_FIELD))
+    except CsrfTokenInvalid as error:
+        return refused(request, holder, error)
+    return holder, ctx, form
 
 
 def dashboard_page(

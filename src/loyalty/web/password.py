@@ -7,14 +7,12 @@ from fastapi import APIRouter, Request, Response
 
 from loyalty.api.errors import RolledBackAnswer
 from loyalty.api.unit_of_work import UnitOfWorkRoute
-from loyalty.errors import CsrfTokenInvalid, PasswordTooWeak, RateLimited, SignInFailed
+from loyalty.errors import PasswordTooWeak, RateLimited, SignInFailed
 from loyalty.i18n import N_
 from loyalty.services import accounts, rate_limits
 from loyalty.services.accounts import SIGN_IN_WINDOW_SECONDS
 from loyalty.web.accounts import refund_attempt, sign_in_buckets
-from loyalty.web.dashboard import dashboard_page, refused, who_signed_in
-from loyalty.web.forms import read_form
-from loyalty.web.sessions import CSRF_FIELD, check_csrf
+from loyalty.web.dashboard import dashboard_page, posted_form, refused, who_signed_in
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -32,15 +30,10 @@ async def password_page(request: Request) -> Response:
 async def change_password(request: Request) -> Response:
     """The signed-in person's new password (the current one first, the new one twice); their other sessions
     end. A refusal is the form again, with why."""
-    signed_in = await who_signed_in(request)
-    if isinstance(signed_in, Response):
-        return signed_in
-    holder, ctx = signed_in
-    form = await read_form(request)
-    try:
-        check_csrf(request, holder, form.get(CSRF_FIELD))
-    except CsrfTokenInvalid as error:
-        return refused(request, holder, error)
+    posted = await posted_form(request)
+    if isinstance(posted, Response):
+        return posted
+    holder, ctx, form = posted
     new = form.get("password", "")[:1024]
     if new != form.get("password_again", "")[:1024]:
         problem = N_("The two passwords are not the same.")

@@ -12,16 +12,15 @@ from pydantic import ValidationError
 
 from loyalty.api.errors import RolledBackAnswer
 from loyalty.api.unit_of_work import UnitOfWorkRoute
-from loyalty.errors import CsrfTokenInvalid, LoyaltyError, ProgramNotFound
+from loyalty.errors import LoyaltyError, ProgramNotFound
 from loyalty.i18n import N_
 from loyalty.models import LoyaltyProgram
 from loyalty.services import pins, programs
 from loyalty.services.context import Context
 from loyalty.services.pins import NewPin, PinChanges
 from loyalty.services.web_sessions import UserHolder
-from loyalty.web.dashboard import dashboard_page, refused, who_signed_in
-from loyalty.web.forms import form_int, read_form
-from loyalty.web.sessions import CSRF_FIELD, check_csrf
+from loyalty.web.dashboard import dashboard_page, posted_form, who_signed_in
+from loyalty.web.forms import form_int
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -49,15 +48,10 @@ async def staff_page(request: Request) -> Response:
 async def change_staff(request: Request) -> Response:
     """One form per change: `create` (name, PIN), `rename`, `pin` (a new PIN), `deactivate`, `activate`,
     `unlock`; the page again with what was done, or why not."""
-    signed_in = await who_signed_in(request)
-    if isinstance(signed_in, Response):
-        return signed_in
-    holder, ctx = signed_in
-    form = await read_form(request)
-    try:
-        check_csrf(request, holder, form.get(CSRF_FIELD))
-    except CsrfTokenInvalid as error:
-        return refused(request, holder, error)
+    posted = await posted_form(request)
+    if isinstance(posted, Response):
+        return posted
+    holder, ctx, form = posted
     action, pin_id = form.get("action", ""), form_int(form.get("pin_id")) or 0
     before = await _staff_of(ctx)
     try:

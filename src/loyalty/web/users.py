@@ -12,15 +12,14 @@ from pydantic import ValidationError
 
 from loyalty.api.errors import RolledBackAnswer
 from loyalty.api.unit_of_work import UnitOfWorkRoute
-from loyalty.errors import CsrfTokenInvalid, LoyaltyError
+from loyalty.errors import LoyaltyError
 from loyalty.i18n import N_
 from loyalty.services import accounts
 from loyalty.services.accounts import Invitation, UserInvite
 from loyalty.services.context import Context
 from loyalty.services.web_sessions import UserHolder
-from loyalty.web.dashboard import dashboard_page, refused, who_signed_in
-from loyalty.web.forms import form_int, read_form
-from loyalty.web.sessions import CSRF_FIELD, check_csrf
+from loyalty.web.dashboard import dashboard_page, posted_form, who_signed_in
+from loyalty.web.forms import form_int
 
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -40,15 +39,10 @@ async def users_page(request: Request) -> Response:
 @router.post("/vendor/users")
 async def change_users(request: Request) -> Response:
     """One form per change: `invite` (e-mail, role), `role` (a user, a role), `remove` (a user)."""
-    signed_in = await who_signed_in(request, owner=True)
-    if isinstance(signed_in, Response):
-        return signed_in
-    holder, ctx = signed_in
-    form = await read_form(request)
-    try:
-        check_csrf(request, holder, form.get(CSRF_FIELD))
-    except CsrfTokenInvalid as error:
-        return refused(request, holder, error)
+    posted = await posted_form(request, owner=True)
+    if isinstance(posted, Response):
+        return posted
+    holder, ctx, form = posted
     before = await _users_of(ctx)
     action, user_id = form.get("action", ""), form_int(form.get("user_id")) or 0
     invitation: Invitation | None = None

@@ -100,15 +100,16 @@ async def list_transactions(
         card_id=card_id,
     )
     if CSV_MEDIA_TYPE in request.headers.get("accept", ""):
-        return _csv_download(request, ctx, where)
+        return csv_download(request, ctx, where)
     found = await transactions.vendor_transactions(ctx, where, limit=page.limit, offset=page.offset)
     return PageOut[TransactionOut].of(found, [TransactionOut.from_view(view) for view in found.items])
 
 
-def _csv_download(request: Request, ctx: OwnerContext, where: TransactionFilter) -> StreamingResponse:
-    """The export streams once the request's unit of work is over, reading chunk by chunk, each chunk
-    in a unit of its own (`transactions.vendor_transactions_csv_chunk`): it holds a connection for a
-    chunk at a time, so exports beside the counter leave it connections, and a slow client holds none."""
+def csv_download(request: Request, ctx: Context, where: TransactionFilter) -> StreamingResponse:
+    """The journal as a CSV file, for the API and the dashboard's `/vendor/export.csv`. The export streams
+    once the request's unit of work is over, reading chunk by chunk, each chunk in a unit of its own
+    (`transactions.vendor_transactions_csv_chunk`): it holds a connection for a chunk at a time, so
+    exports beside the counter leave it connections, and a slow client holds none."""
     database = database_of(request)
 
     async def chunks() -> AsyncIterator[bytes]:
