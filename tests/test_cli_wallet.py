@@ -166,7 +166,8 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
         assert join_url is not None and join_url.group(1).startswith(f"{base}/join/"), printed
         join_page = httpx.get(join_url.group(1), timeout=30)
         counter = counter_stamps_a_typed_number(base, printed)  # issue 17: pair the demo's terminal, stamp
-        dashboard = owner_signs_in(base, printed)  # issue 18: the café owner's invitation
+        dashboard = signs_in(printed, "Dashboard", "/vendor/invite/")  # issue 18: the café owner's invitation
+        admin_pages = signs_in(printed, "Admin pages", "/admin/invite/")  # and the platform admin's
 
     assert response.status_code == 200, response.text
     wallet = tmp_path / ".loyalty-dev" / "wallet"
@@ -184,6 +185,7 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
     assert join_page.status_code == 200 and 'type="email"' in join_page.text
     assert "Stamp added: 1 of 10 stamps" in counter and "1 stamp out of 10" in counter
     assert "<h1>Overview</h1>" in dashboard and "Café Demo" in dashboard
+    assert "Café Demo" in admin_pages and "Bakery Demo" in admin_pages and "/admin/logout" in admin_pages
 
     # The demo's Google Wallet link: a JWT that verifies with the development service account's certificate,
     # carrying an object Google's discovery document accepts.
@@ -195,9 +197,10 @@ def test_the_demos_pass_verifies_with_openssl_against_the_development_root(tmp_p
     assert_valid("LoyaltyObject", loyalty_object, required=True)
 
 
-def owner_signs_in(base: str, printed: str) -> str:
-    """The demo's dashboard line: the café owner's one-time link, a password chosen, the overview."""
-    link = re.search(r"Dashboard\s+(\S+/vendor/invite/\S+)", printed)
+def signs_in(printed: str, line: str, path: str) -> str:
+    """A sign-in line the demo prints (the café owner's, the platform admin's): its one-time link, a password
+    chosen, the page it opens on."""
+    link = re.search(rf"{line}\s+(\S+{path}\S+)", printed)
     assert link is not None, printed
     with httpx.Client(timeout=30) as browser:
         page = browser.get(link.group(1))

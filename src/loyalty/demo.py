@@ -1,4 +1,5 @@
-"""Demo data for `loyalty demo`: two shops, their programmes, staff PINs, a few cards and stamps.
+"""Demo data for `loyalty demo`: two shops, their programmes, staff PINs, a few cards, a month of the café's
+visits, and the sign-in links of the café's owner and of a platform admin.
 
 The demo keys are fixed strings, so the README's curl examples work as printed. They are published,
 so they must exist only in a demo database: `demo_database_verdict` tells whether a database is one
@@ -10,16 +11,17 @@ so they must exist only in a demo database: `demo_database_verdict` tells whethe
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.clock import SystemClock
+from loyalty.clock import FixedClock, SystemClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import ApiKey, Customer, LoyaltyCard, ProgramType, Terminal, User, Vendor
+from loyalty.models import ApiKey, Customer, LoyaltyCard, LoyaltyProgram, ProgramType, Terminal, User, Vendor
 from loyalty.models.api_key import ADMIN_SCOPE, OWNER_SCOPE
 from loyalty.services import accounts, cards, pins, programs, stamps, terminals, vendors
 from loyalty.services.api_keys import hash_key
@@ -31,9 +33,17 @@ CAFE_KEY = "lyk_live_demo_cafe_00000000000000000000000000"
 BAKERY_KEY = "lyk_live_demo_bakery_0000000000000000000000000"
 CAFE_PIN, CAFE_PIN_2, BAKERY_PIN = "1234", "5678", "2468"
 CAFE_OWNER = "owner@cafe-demo.example"  # the café owner who signs in to the dashboard
+PLATFORM_ADMIN = "admin@loyalty-demo.example"  # the platform admin who signs in to /admin
+# A month of the café's visits before the first run, so the dashboard's chart and anomalies show something:
+# each regular (first name, every how many days they come) is stamped at 8:00 + 20 minutes per regular.
+REGULARS = (("Chloé", 4), ("David", 5), ("Emma", 6), ("Félix", 7), ("Gina", 9))
+HISTORY_DAYS = 28
+# One card stamped up to the daily limit on 3 of the last 7 days: the pattern the anomalies flag.
+AT_THE_LIMIT = "Hugo"
 
 
 DEMO_SLUGS = ("cafe-demo", "bakery-demo")
+HOLDERS = (("alice@example.com", "Alice"), ("bob@example.com", "Bob"))  # the cards the demo prints
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,7 @@ class DemoSummary:
     cards: list[DemoCard]
     pairing_code: str = ""  # the café's counter terminal's, new on every run (10 minutes)
     owner_invitation: str | None = None  # the café owner's link while no password is chosen (new each run)
+    admin_invitation: str | None = None  # the platform admin's, likewise
 
 
 async def seed_demo(database: Database, settings: Settings) -> DemoSummary:
@@ -95,7 +106,12 @@ async def seed_demo(database: Database, settings: Settings) -> DemoSummary:
     async with database.unit_of_work() as session:
         summary = await _summary(session)
         ctx = Context(session, settings, clock)
-        return replace(summary, pairing_code=await _pairing_code(ctx), owner_invitation=await _owner_invitation(ctx))
+        return replace(
+            summary,
+            pairing_code=await _pairing_code(ctx),
+            owner_invitation=await _owner_invitation(ctx),
+            admin_invitation=await _admin_invitation(ctx),
+        )
 
 
 async def _seed(ctx: Context) -> None:
@@ -149,7 +165,7 @@ async def _seed(ctx: Context) -> None:
         ),
     )
     await pins.create_pin(bakery_ctx, bakery_program, pins.NewPin(name="Marie", pin=BAKERY_PIN))
-    for email, name in (("alice@example.com", "Alice"), ("bob@example.com", "Bob")):
+    for email, name in HOLDERS:
         view = await cards.enrol(cafe_ctx, cafe_program, cards.Enrolment(email=email, name=name))
         if name == "Bob":  # Alice's card stays fresh, so the first stamp a newcomer tries is not in cooldown
             await stamps.add_stamp(cafe_ctx, stamps.StampRequest(card_id=view.card.id, staff_pin=CAFE_PIN))
@@ -157,6 +173,33 @@ async def _seed(ctx: Context) -> None:
         await earn_points(
             bakery_ctx, EarnRequest(card_id=view.card.id, purchase_amount_cents=1250, staff_pin=BAKERY_PIN)
         )
+    await _seed_history(cafe_ctx, cafe_program)
+
+
+async def _seed_history(ctx: Context, program: LoyaltyProgram) -> None:
+    """The café's last month (REGULARS, AT_THE_LIMIT), each stamp given through the stamp service at its own
+    moment (a FixedClock per visit), so the ledger, the striped totals and the statistics agree as if the
+    counter had given them. Days are counted back from the local day before today."""
+    today = SystemClock().now().replace(hour=8, minute=0, second=0, microsecond=0)
+
+    def at(moment: datetime) -> Context:
+        return Context(ctx.session, ctx.settings, FixedClock(moment), ctx.actor)
+
+    start = today - timedelta(days=HISTORY_DAYS)
+    for index, (name, every) in enumerate(REGULARS):
+        card = await cards.enrol(at(start), program, cards.Enrolment(email=f"{_ascii(name)}@example.com", name=name))
+        for day in range(HISTORY_DAYS, 0, -every):
+            moment = today - timedelta(days=day) + timedelta(minutes=20 * index)
+            await stamps.add_stamp(at(moment), stamps.StampRequest(card_id=card.card.id, staff_pin=CAFE_PIN_2))
+    regular = await cards.enrol(at(start), program, cards.Enrolment(email="hugo@example.com", name=AT_THE_LIMIT))
+    for day in (6, 4, 2):
+        for visit in range(program.max_daily_stamps):
+            moment = today - timedelta(days=day) + timedelta(hours=2, minutes=(program.cooldown_minutes + 1) * visit)
+            await stamps.add_stamp(at(moment), stamps.StampRequest(card_id=regular.card.id, staff_pin=CAFE_PIN_2))
+
+
+def _ascii(name: str) -> str:
+    return name.lower().replace("é", "e")
 
 
 async def _pairing_code(ctx: Context) -> str:
@@ -180,8 +223,21 @@ async def _owner_invitation(ctx: Context) -> str | None:
         cafe_id = await ctx.session.scalar(select(Vendor.id).where(Vendor.slug == DEMO_SLUGS[0]))
         assert cafe_id is not None  # seeded above
         return (await accounts.invite(ctx, cafe_id, accounts.UserInvite(email=CAFE_OWNER, role="owner"))).path
-    if owner.password_hash is None:
-        return (await accounts.invite_again(ctx, owner)).path
+    return await _until_accepted(ctx, owner)
+
+
+async def _admin_invitation(ctx: Context) -> str | None:
+    """The platform admin's invitation path (`/admin/invite/…`), as `loyalty users create-admin` prints it;
+    fresh on every run until a password is chosen, None after."""
+    admin = await ctx.session.scalar(select(User).where(User.email_normalised == PLATFORM_ADMIN))
+    if admin is None:
+        return (await accounts.create_admin(ctx, PLATFORM_ADMIN)).path
+    return await _until_accepted(ctx, admin)
+
+
+async def _until_accepted(ctx: Context, user: User) -> str | None:
+    if user.password_hash is None:
+        return (await accounts.invite_again(ctx, user)).path
     return None
 
 
@@ -190,7 +246,7 @@ async def _summary(session: AsyncSession) -> DemoSummary:
         select(LoyaltyCard, Vendor.name, Customer.name)
         .join(Vendor, Vendor.id == LoyaltyCard.vendor_id)
         .join(Customer, Customer.id == LoyaltyCard.customer_id)
-        .where(Vendor.slug.in_(DEMO_SLUGS))
+        .where(Vendor.slug.in_(DEMO_SLUGS), Customer.email.in_([email for email, _ in HOLDERS]))
         .order_by(LoyaltyCard.id)
     )
     demo_cards = [

@@ -188,6 +188,11 @@ def _print_demo(summary: Any, base: str, database_url: str, wallet_note: str) ->
         if summary.owner_invitation
         else f"{base}/vendor/login  as the café owner {d.CAFE_OWNER}, with the password you chose"
     )
+    admin = (
+        f"{base}{summary.admin_invitation}  the platform admin {d.PLATFORM_ADMIN}: choose a password (one-time link)"
+        if summary.admin_invitation
+        else f"{base}/admin/login  as the platform admin {d.PLATFORM_ADMIN}, with the password you chose"
+    )
     typer.echo(
         f"""
 Loyalty demo ready on {describe_database(database_url)}.
@@ -196,6 +201,7 @@ Loyalty demo ready on {describe_database(database_url)}.
   Enrolment pages {base}/join/{summary.cafe_slug}
                   {base}/join/{summary.bakery_slug}
   Dashboard       {dashboard}
+  Admin pages     {admin}
   Counter         {base}/terminal/pair  pairing code {summary.pairing_code} (the café's "Demo counter", valid
                   10 minutes; `make demo` again for a new one), then type a card number below and stamp
                   with Anna's PIN {d.CAFE_PIN}
