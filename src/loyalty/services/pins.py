@@ -228,7 +228,6 @@ async def verify_staff_pin(
     Raises StaffPinRequired (403), StaffPinLocked (423, `lock`: `terminal` or `staff_pin`, checked before
     bcrypt), InvalidStaffPin (403, with the attempts left). Rules: docs/rules.md, "Staff PINs"
     (DESIGN.md, "Business rules")."""
-    """The approving PIN, or None when the programme needs none and none was given."""
     if pin is None:
         if program.require_staff_pin:
             raise StaffPinRequired()
