@@ -291,6 +291,20 @@ async def test_the_session_cookie_slides_with_each_use(
     assert ended.status_code == 303 and ended.headers["location"] == "/terminal/pair"
 
 
+async def test_a_counter_app_on_the_json_routes_keeps_its_cookie_too(
+    client: httpx.AsyncClient, tenant: Tenant, clock: FixedClock
+) -> None:
+    _, csrf = await _pair(client, tenant)
+    headers = {"x-csrf-token": csrf}
+    clock.advance(timedelta(days=80))
+    found = await client.post("/terminal/api/lookup", json={"card_number": tenant.card_number}, headers=headers)
+    stamped = await client.post(
+        "/terminal/api/stamp", json={"card_id": tenant.card_id, "staff_pin": tenant.pin}, headers=headers
+    )
+    for answer in (found, stamped):  # 90 days from this use, not from the pairing 80 days ago
+        assert answer.is_success and "Max-Age=7776000" in answer.headers["set-cookie"], answer.text
+
+
 async def test_a_refused_action_keeps_what_staff_chose_but_the_pin(client: httpx.AsyncClient, tenant: Tenant) -> None:
     _, csrf = await _pair(client, tenant)
     form = {"csrf_token": csrf, "card_id": str(tenant.card_id), "action": "earn", "amount": "4,50",

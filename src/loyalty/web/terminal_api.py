@@ -2,7 +2,8 @@
 `/stamp/redeem`, `/points/earn`, `/points/redeem`, with the bodies, answers, Idempotency-Key and error
 envelope of the vendor API's routes of the same name, the session cookie instead of an API key, and the
 session's CSRF token in `X-CSRF-Token`. The counter page itself posts forms (`web/terminal.py`); these
-serve a counter app that keeps its own screen.
+serve a counter app that keeps its own screen. Each answer renews the session cookie's Max-Age, as the page
+does: the session slides with use, so a counter app that never draws the page keeps its cookie too.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from loyalty.services.cards import CardLookup
 from loyalty.services.context import Context
 from loyalty.services.points import EarnRequest, PointsRedeemRequest
 from loyalty.services.stamps import StampRequest
-from loyalty.web.sessions import CSRF_HEADER, check_csrf, terminal_caller, terminal_context
+from loyalty.web.sessions import CSRF_HEADER, check_csrf, renew_session_cookie, terminal_caller, terminal_context
 
 router = APIRouter(prefix="/terminal/api", route_class=UnitOfWorkRoute, include_in_schema=False)
 
@@ -39,35 +40,42 @@ async def counter_context(request: Request, csrf: Annotated[str | None, Header(a
 CounterContext = Annotated[Context, Depends(counter_context)]
 
 
+def _renewed(request: Request, answer: Response) -> Response:
+    renew_session_cookie(request, answer)
+    return answer
+
+
 @router.post("/lookup", response_model=CardOut)
-async def lookup(body: CardLookup, ctx: CounterContext) -> BaseModel:
+async def lookup(body: CardLookup, request: Request, response: Response, ctx: CounterContext) -> BaseModel:
     program = await programs.get_program(ctx)
-    return CardOut.from_view(await cards.look_up(ctx, body), program)
+    found = CardOut.from_view(await cards.look_up(ctx, body), program)
+    renew_session_cookie(request, response)  # FastAPI copies this response's headers onto the answer
+    return found
 
 
 @router.post("/stamp", status_code=201, response_model=StampResult)
 async def add_stamp(
     body: StampRequest, request: Request, ctx: CounterContext, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    return await answer_stamp(request, ctx, body, idempotency_key)
+    return _renewed(request, await answer_stamp(request, ctx, body, idempotency_key))
 
 
 @router.post("/stamp/redeem", status_code=201, response_model=RedeemResult)
 async def redeem_stamps(
     body: StampRequest, request: Request, ctx: CounterContext, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    return await answer_stamp_redemption(request, ctx, body, idempotency_key)
+    return _renewed(request, await answer_stamp_redemption(request, ctx, body, idempotency_key))
 
 
 @router.post("/points/earn", status_code=201, response_model=PointsResult)
 async def earn_points(
     body: EarnRequest, request: Request, ctx: CounterContext, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    return await answer_earn(request, ctx, body, idempotency_key)
+    return _renewed(request, await answer_earn(request, ctx, body, idempotency_key))
 
 
 @router.post("/points/redeem", status_code=201, response_model=PointsResult)
 async def redeem_points(
     body: PointsRedeemRequest, request: Request, ctx: CounterContext, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    return await answer_points_redemption(request, ctx, body, idempotency_key)
+    return _renewed(request, await answer_points_redemption(request, ctx, body, idempotency_key))
