@@ -49,6 +49,7 @@ async def test_export_of_a_customer_without_transactions(client: httpx.AsyncClie
     customer_id = await _customer_id(client, tenant)
     export = (await client.get(f"{VENDOR}/customers/{customer_id}/export", headers=tenant.headers)).json()
     assert len(export["cards"]) == 1 and export["transactions"] == []
+    assert export["apple_devices"] == [] and export["google_objects"] == []
 
 
 async def test_erase_pseudonymises_and_keeps_the_ledger(

@@ -18,7 +18,14 @@ from sqlalchemy import delete, or_, select, text, update
 
 from loyalty.db import is_postgres
 from loyalty.errors import CustomerNotFound
-from loyalty.models import Customer, LoyaltyCard, LoyaltyTransaction, OrderReference
+from loyalty.models import (
+    AppleDeviceRegistration,
+    Customer,
+    GoogleWalletObject,
+    LoyaltyCard,
+    LoyaltyTransaction,
+    OrderReference,
+)
 from loyalty.services import google_wallet, idempotency
 from loyalty.services.cards import pass_changed
 from loyalty.services.context import Context
@@ -33,24 +40,35 @@ async def _customer(ctx: Context, customer_id: int) -> Customer:
     return customer
 
 
+# Kept out of an export: the ledger's network details, and the wallets' credentials (an Apple push token lets
+# its holder wake the device; Google's synced copy is the card again).
+LEDGER_NOT_EXPORTED = {"client_ip", "user_agent"}
+APPLE_NOT_EXPORTED = {"push_token"}
+GOOGLE_NOT_EXPORTED = {"synced_fields"}
+
+
 async def export_customer(ctx: Context, customer_id: int) -> dict[str, Any]:
     """Everything held about the calling vendor's customer (GDPR Art. 15, access): `customer` (its row),
-    `cards` (its cards' rows) and `transactions` (their ledger entries by id, without the client IP and
-    user agent), instants as ISO 8601 strings. Raises CustomerNotFound (404), also for another vendor's."""
+    `cards` (its cards' rows), `transactions` (their ledger entries by id, without the client IP and user
+    agent), `apple_devices` (each device registration of their passes, without its push token) and
+    `google_objects` (their Google Wallet objects: id, state, messages, sync times), instants as ISO 8601
+    strings. Raises CustomerNotFound (404), also for another vendor's."""
     customer = await _customer(ctx, customer_id)
     cards = list(await ctx.session.scalars(select(LoyaltyCard).where(LoyaltyCard.customer_id == customer.id)))
-    entries = list(
-        await ctx.session.scalars(
-            select(LoyaltyTransaction)
-            .where(LoyaltyTransaction.card_id.in_([card.id for card in cards]))
-            .order_by(LoyaltyTransaction.id)
-        )
-    )
+    card_ids = [card.id for card in cards]
     return {
         "customer": _columns(customer),
         "cards": [_columns(card) for card in cards],
-        "transactions": [_columns(entry, exclude={"client_ip", "user_agent"}) for entry in entries],
+        "transactions": await _rows_of(ctx, LoyaltyTransaction, card_ids, LEDGER_NOT_EXPORTED),
+        "apple_devices": await _rows_of(ctx, AppleDeviceRegistration, card_ids, APPLE_NOT_EXPORTED),
+        "google_objects": await _rows_of(ctx, GoogleWalletObject, card_ids, GOOGLE_NOT_EXPORTED),
     }
+
+
+async def _rows_of(ctx: Context, model: Any, card_ids: list[int], exclude: set[str]) -> list[dict[str, Any]]:
+    """The cards' rows of `model` (a table with `card_id`), by id, without the columns `exclude` names."""
+    found = await ctx.session.scalars(select(model).where(model.card_id.in_(card_ids)).order_by(model.id))
+    return [_columns(row, exclude=exclude) for row in found]
 
 
 async def erase_customer(ctx: Context, customer_id: int) -> None:

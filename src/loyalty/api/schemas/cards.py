@@ -69,10 +69,17 @@ class CardOut(BaseModel):
 
 
 class CustomerExportOut(BaseModel):
-    """Everything held about one customer (GDPR access request): the row, their cards, their ledger."""
+    """Everything held about one customer (GDPR access request): the row, their cards, their ledger, and their
+    passes' wallet registrations."""
 
     customer: dict[str, Any] = Field(description="The customer's row, every column.")
     cards: list[dict[str, Any]] = Field(description="Each of the customer's cards, every column.")
     transactions: list[dict[str, Any]] = Field(
         description="Every ledger entry of those cards, by id, without the client's IP and user agent.",
+    )
+    apple_devices: list[dict[str, Any]] = Field(
+        description="Each Apple Wallet device registration of those cards' passes, without its push token.",
+    )
+    google_objects: list[dict[str, Any]] = Field(
+        description="Each Google Wallet object of those cards: its id, state, messages and sync times.",
     )
