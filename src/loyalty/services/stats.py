@@ -178,22 +178,41 @@ async def platform_stats(ctx: Context) -> PlatformStats:
 
 @dataclass(frozen=True)
 class VendorSummary:
-    """A vendor as the platform's admin sees it in a list: its programme (none yet: None) and its totals."""
+    """A vendor as the platform's admin sees it in a list: its programme (none yet: None), its running totals,
+    its ledger entries of the last DAYS days (a rolling DAYS × 24 hours, as `program_stats`' `transactions_30d`)
+    and the instant of its latest entry (None: none yet)."""
 
     vendor: Vendor
     program_type: str | None
     program_active: bool | None
     cards: int
     transactions: int
+    transactions_30d: int = 0
+    last_activity_at: datetime | None = None
 
 
 async def vendor_summaries(ctx: Context, *, limit: int) -> list[VendorSummary]:
-    """The first `limit` vendors by id, each with its programme's type and state and its running totals
-    (the vendors' striped totals, a few rows each: no card or ledger row is read). Raises nothing."""
+    """The first `limit` vendors by id, each with its programme's type and state, its running totals (the
+    vendors' striped totals, a few rows each: no card is read), its entries of the last DAYS days and its
+    latest entry's instant. Raises nothing.
+
+    The last two come from the ledger's (vendor_id, transaction_at) index, never its rows: a count over the
+    index's last DAYS days of the vendor and one backward step for the latest, per vendor listed."""
     cards = func.coalesce(func.sum(VendorTotals.cards), 0)
     entries = func.coalesce(func.sum(VendorTotals.entries), 0)
+    ledger = LoyaltyTransaction
+    since = ctx.clock.now() - timedelta(days=DAYS)
+    recent = (
+        select(func.count())
+        .where(ledger.vendor_id == Vendor.id, ledger.transaction_at >= since)
+        .correlate(Vendor)
+        .scalar_subquery()
+    )
+    latest = (
+        select(func.max(ledger.transaction_at)).where(ledger.vendor_id == Vendor.id).correlate(Vendor).scalar_subquery()
+    )
     rows = await ctx.session.execute(
-        select(Vendor, LoyaltyProgram.program_type, LoyaltyProgram.is_active, cards, entries)
+        select(Vendor, LoyaltyProgram.program_type, LoyaltyProgram.is_active, cards, entries, recent, latest)
         .outerjoin(LoyaltyProgram, LoyaltyProgram.vendor_id == Vendor.id)
         .outerjoin(VendorTotals, VendorTotals.vendor_id == Vendor.id)
         .group_by(Vendor.id, LoyaltyProgram.program_type, LoyaltyProgram.is_active)
@@ -201,6 +220,6 @@ async def vendor_summaries(ctx: Context, *, limit: int) -> list[VendorSummary]:
         .limit(limit)
     )
     return [
-        VendorSummary(vendor, kind, active, int(n_cards), int(n_entries))
-        for vendor, kind, active, n_cards, n_entries in rows
+        VendorSummary(vendor, kind, active, int(n_cards), int(n_entries), int(n_recent), last)
+        for vendor, kind, active, n_cards, n_entries, n_recent, last in rows
     ]
