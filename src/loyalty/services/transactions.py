@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -53,6 +53,9 @@ class TransactionFilter:
     until: datetime | None = None
     transaction_type: TransactionType | None = None
     card_id: int | None = None
+    staff_pin_id: int | None = None  # the approving staff PIN's
+    terminal_id: int | None = None  # the paired counter terminal's
+    entry_ids: frozenset[int] | None = None  # only these entries (the dashboard's anomalies link to theirs)
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,12 @@ def _filtered(vendor_id: int, where: TransactionFilter) -> Select[*tuple[Any, ..
         query = query.where(LoyaltyTransaction.transaction_type == where.transaction_type)
     if where.card_id is not None:
         query = query.where(LoyaltyTransaction.card_id == where.card_id)
+    if where.staff_pin_id is not None:
+        query = query.where(LoyaltyTransaction.staff_pin_id == where.staff_pin_id)
+    if where.terminal_id is not None:
+        query = query.where(LoyaltyTransaction.terminal_id == where.terminal_id)
+    if where.entry_ids is not None:
+        query = query.where(LoyaltyTransaction.id.in_(where.entry_ids))
     return query
 
 
@@ -116,6 +125,32 @@ async def vendor_transactions(
     query = _filtered(ctx.vendor_id, where)
     page = await paginate(ctx.session, query, order_by=NEWEST_FIRST, limit=limit, offset=offset, scalars=False)
     return Page(_views(page.items), page.total, limit, offset)
+
+
+async def voids_of(ctx: Context, entry_ids: Collection[int]) -> dict[int, int]:
+    """Which of the calling vendor's entries `entry_ids` are voided: {voided entry's id: its void's id}.
+    Raises nothing."""
+    if not entry_ids:
+        return {}
+    rows = await ctx.session.execute(
+        select(LoyaltyTransaction.voids_transaction_id, LoyaltyTransaction.id).where(
+            LoyaltyTransaction.vendor_id == ctx.vendor_id, LoyaltyTransaction.voids_transaction_id.in_(entry_ids)
+        )
+    )
+    return {int(voided): int(void) for voided, void in rows if voided is not None}
+
+
+async def card_numbers(ctx: Context, card_ids: Collection[int]) -> dict[int, str]:
+    """The numbers of the calling vendor's cards `card_ids` (ledger entries name their card by id), as
+    printed: {card id: `4000 1234 5678 9010`}. Another vendor's card is left out. Raises nothing."""
+    if not card_ids:
+        return {}
+    rows = await ctx.session.execute(
+        select(LoyaltyCard.id, LoyaltyCard.card_number).where(
+            LoyaltyCard.vendor_id == ctx.vendor_id, LoyaltyCard.id.in_(card_ids)
+        )
+    )
+    return {card_id: format_card_number(number) for card_id, number in rows}
 
 
 # Where an export has got to: the (transaction_at, id) of the last entry it wrote (newest first).

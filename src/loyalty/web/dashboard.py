@@ -1,7 +1,7 @@
 """The vendor dashboard (PAGES.md, "Vendor dashboard"), for owners and managers signed in: the overview
-(the programme's figures and its last 30 days) and the counter terminals (owners: pair, rename, re-pair,
-unlock, revoke). Server-rendered over the same services as the API; every write is a form with the
-session's CSRF token.
+(the programme's figures, its last 30 days, the anomalies of the last 7) and the counter terminals (owners:
+pair, rename, re-pair, unlock, revoke). Server-rendered over the same services as the API; every write is a
+form with the session's CSRF token.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from loyalty.i18n import N_
 from loyalty.models import UserRole
 from loyalty.models.transaction import TRANSACTION_TYPE_LABELS
 from loyalty.services import idempotency, outbox, stats, terminals, transactions
+from loyalty.services.anomalies import find_anomalies
 from loyalty.services.context import Context
 from loyalty.services.terminals import PairingCode, TerminalChanges, TerminalCreate
 from loyalty.services.transactions import TransactionFilter
@@ -45,9 +46,10 @@ async def overview(request: Request) -> Response:
     figures = await stats.program_stats(ctx, holder.program, holder.timezone) if holder.program else None
     latest = await transactions.vendor_transactions(ctx, TransactionFilter(), limit=LATEST, offset=0)
     wallets = await outbox.vendor_stats(ctx)
+    anomalies = await find_anomalies(ctx, holder.program, holder.timezone) if holder.program else None
     return dashboard_page(
         request, holder, "vendor_overview.html", figures=figures, latest=latest.items, wallets=wallets,
-        labels=TRANSACTION_TYPE_LABELS,
+        labels=TRANSACTION_TYPE_LABELS, anomalies=anomalies,
     )  # fmt: skip
 
 
