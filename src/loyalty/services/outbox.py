@@ -5,6 +5,9 @@ Rows coalesce: a card has at most one pending row per wallet (a partial unique i
 due `COALESCE_SECONDS` after the first change of a burst, so ten stamps in a row give one push, not
 ten (devices throttle frequent pushes; Google caps notices). A change that lands while its row is
 being sent finds no pending row and queues a new one, so none is lost.
+
+Mail for people who sign in rides the same rows (provider `mail`, a user and a purpose: `queue_user_mail`),
+so it too leaves only after commit and is retried like a push.
 """
 
 from __future__ import annotations
@@ -18,12 +21,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
 from loyalty.errors import OutboxRowNotFound
-from loyalty.models import AppleDeviceRegistration, GoogleWalletObject, LoyaltyCard, OutboxStatus, WalletOutbox
+from loyalty.models import (
+    AppleDeviceRegistration,
+    GoogleWalletObject,
+    LoyaltyCard,
+    OutboxStatus,
+    User,
+    UserTokenPurpose,
+    WalletOutbox,
+)
 from loyalty.services.context import Context
 from loyalty.services.pages import Page, paginate
 from loyalty.services.upserts import upsert_into_partial_index
 
 COALESCE_SECONDS = 2
+MAIL = "mail"  # the provider of every e-mail (worker/mail.py)
 _OUTBOX = cast(Table, WalletOutbox.__table__)
 
 
@@ -74,6 +86,34 @@ async def queue_for_registered_cards(ctx: Context, program_id: int) -> int:
     return len(rows)
 
 
+async def queue_user_mail(ctx: Context, user: User, purpose: UserTokenPurpose) -> None:
+    """A pending mail (provider `mail`) carrying a one-time link of `purpose` to `user`, due now; a request
+    while one is pending for the same person and purpose adds nothing (one mail, not ten). The row holds
+    no link: the worker makes it when it sends (worker/mail.py). Raises nothing."""
+    now = ctx.clock.now()
+    await ctx.session.execute(
+        upsert_into_partial_index(
+            ctx.session,
+            _OUTBOX,
+            {
+                "vendor_id": user.vendor_id,
+                "user_id": user.id,
+                "purpose": purpose,
+                "provider": MAIL,
+                "pass_version": now,
+                "status": OutboxStatus.PENDING,
+                "attempts": 0,
+                "due_at": now,
+                "created_at": now,
+            },
+            index_columns=["user_id", "purpose"],
+            index_predicate="status = 'pending' AND user_id IS NOT NULL",
+            earliest="due_at",
+            latest="pass_version",
+        )
+    )
+
+
 def _pending_row(ctx: Context, vendor_id: int, card_id: int, version: datetime, provider: str) -> Any:
     """The card's pending row in `provider`, at pass version `version` (`_pending`)."""
     return _pending(ctx, {"vendor_id": vendor_id, "card_id": card_id, "provider": provider}, version)
@@ -113,7 +153,8 @@ LONGEST_RETRY_SECONDS = 3600
 @dataclass(frozen=True)
 class Claimed:
     """An outbox row a worker holds until `claimed_until`: send it, then `sent`, `retry_later` or `park`.
-    It names a card whose pass changed, or (card_id None) a programme whose Google class did."""
+    It names a card whose pass changed, or (card_id None) a programme whose Google class did, or (both None)
+    a person to mail a one-time link of `purpose` to (`user_id`)."""
 
     id: int
     card_id: int | None
@@ -121,6 +162,8 @@ class Claimed:
     attempts: int
     program_id: int | None = None
     lease: datetime | None = None  # the claimed_until this worker set: the row is its own while that holds
+    user_id: int | None = None
+    purpose: str | None = None
 
 
 async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
@@ -142,11 +185,19 @@ async def claim_due(ctx: Context, limit: int) -> list[Claimed]:
                 WalletOutbox.attempts,
                 WalletOutbox.program_id,
                 WalletOutbox.claimed_until,
+                WalletOutbox.user_id,
+                WalletOutbox.purpose,
             )
             .execution_options(synchronize_session=False)
         )
     ).all()
-    return sorted((Claimed(*row) for row in rows), key=lambda claimed: claimed.id)
+    claimed = (
+        Claimed(
+            row.id, row.card_id, row.provider, row.attempts, row.program_id, row.claimed_until, row.user_id, row.purpose
+        )
+        for row in rows
+    )
+    return sorted(claimed, key=lambda each: each.id)
 
 
 def due_rows(now: datetime, limit: int) -> Select[int]:
@@ -234,9 +285,7 @@ async def retry_later(ctx: Context, row: Claimed, error: str, jitter: float) -> 
     now = ctx.clock.now()
     delay = min(FIRST_RETRY_SECONDS * 2**row.attempts, LONGEST_RETRY_SECONDS) * jitter
     newer = await ctx.session.scalar(
-        select(WalletOutbox.id).where(
-            *_same_target(row.card_id, row.program_id, row.provider), WalletOutbox.status == OutboxStatus.PENDING
-        )
+        select(WalletOutbox.id).where(*_same_target(row), WalletOutbox.status == OutboxStatus.PENDING)
     )
     if newer is None:
         try:
@@ -259,13 +308,15 @@ async def retry_later(ctx: Context, row: Claimed, error: str, jitter: float) -> 
     await ctx.session.execute(delete(WalletOutbox).where(WalletOutbox.id == row.id))
 
 
-def _same_target(card_id: int | None, program_id: int | None, provider: str) -> tuple[Any, ...]:
-    """The rows that carry the same update: one card's (or one programme class's) in one wallet.
-    (`== None` compiles to IS NULL.)"""
+def _same_target(row: Claimed | WalletOutbox) -> tuple[Any, ...]:
+    """The rows that carry the same update as `row`: one card's (or one programme class's) in one wallet, or
+    one person's mail of one purpose. (`== None` compiles to IS NULL.)"""
     return (
-        WalletOutbox.card_id == card_id,
-        WalletOutbox.program_id == program_id,
-        WalletOutbox.provider == provider,
+        WalletOutbox.card_id == row.card_id,
+        WalletOutbox.program_id == row.program_id,
+        WalletOutbox.user_id == row.user_id,
+        WalletOutbox.purpose == row.purpose,
+        WalletOutbox.provider == row.provider,
     )
 
 
@@ -302,7 +353,7 @@ async def retry_now(ctx: Context, row_id: int) -> WalletOutbox:
     now = ctx.clock.now()
     newer = await ctx.session.scalar(
         select(WalletOutbox).where(
-            *_same_target(row.card_id, row.program_id, row.provider),
+            *_same_target(row),
             WalletOutbox.status == OutboxStatus.PENDING,
             WalletOutbox.id != row.id,
         )
@@ -337,7 +388,7 @@ async def vendor_stats(ctx: Context) -> WalletStats:
             AppleDeviceRegistration.vendor_id == vendor_id
         )
     )
-    mine = WalletOutbox.vendor_id == vendor_id
+    mine = and_(WalletOutbox.vendor_id == vendor_id, WalletOutbox.user_id.is_(None))  # wallets and cards only
     pushes = await ctx.session.scalar(
         select(func.count()).where(mine, WalletOutbox.status == OutboxStatus.SENT, WalletOutbox.sent_at >= since)
     )

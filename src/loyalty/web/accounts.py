@@ -1,9 +1,12 @@
 """Signing in to the vendor dashboard (PAGES.md, "Authentication"): accept an invitation by choosing a
-password, sign in with e-mail and password, sign out.
+password, sign in with e-mail and password, sign out, and "forgot password" (`/vendor/reset`, `/admin/reset`:
+a one-time link by mail, then a new password).
 
 Sign-in failures are counted per account and per client address (an IPv6 client by its /64), 5 and 20 per
-15 minutes, then 429; a success takes its attempt back. Forms carry the pre-session token (`web/sessions.py`,
-a double-submit cookie) and, once signed in, the session's CSRF token; every write checks the Origin.
+15 minutes, then 429; a success takes its attempt back. "Forgot password" requests are counted alike (every
+one: each may send a mail), and answered with the same page whether or not the account exists. Forms carry
+the pre-session token (`web/sessions.py`, a double-submit cookie) and, once signed in, the session's CSRF
+token; every write checks the Origin.
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ from loyalty.errors import (
 from loyalty.models import User, UserRole
 from loyalty.services import accounts, rate_limits, web_sessions
 from loyalty.services.accounts import (
+    RESET_LIMIT_PER_ACCOUNT,
+    RESET_LIMIT_PER_ACCOUNT_AND_ADDRESS,
+    RESET_LIMIT_PER_ADDRESS,
     SIGN_IN_LIMIT_PER_ACCOUNT,
     SIGN_IN_LIMIT_PER_ACCOUNT_AND_ADDRESS,
     SIGN_IN_LIMIT_PER_ADDRESS,
@@ -94,12 +100,31 @@ async def login(request: Request) -> Response:
 def sign_in_buckets(request: Request, email: str) -> list[tuple[str, int]]:
     """The limits a sign-in counts against. The tight one is per account and address, so someone elsewhere
     guessing at an owner's account cannot keep the owner out with five wrong passwords."""
+    return _buckets(
+        "signin", request, email,
+        (SIGN_IN_LIMIT_PER_ACCOUNT_AND_ADDRESS, SIGN_IN_LIMIT_PER_ADDRESS, SIGN_IN_LIMIT_PER_ACCOUNT),
+    )  # fmt: skip
+
+
+def reset_buckets(request: Request, email: str) -> list[tuple[str, int]]:
+    """The limits a "forgot password" request counts against: per account and address, per address (a sweep
+    of e-mails), per account (a mail bomb at one person from many places). Counted whether or not the
+    account exists, so the limit says nothing either."""
+    return _buckets(
+        "reset", request, email,
+        (RESET_LIMIT_PER_ACCOUNT_AND_ADDRESS, RESET_LIMIT_PER_ADDRESS, RESET_LIMIT_PER_ACCOUNT),
+    )  # fmt: skip
+
+
+def _buckets(kind: str, request: Request, email: str, limits: tuple[int, int, int]) -> list[tuple[str, int]]:
+    """(bucket, limit) per account and address, per address, per account (IPv6 clients by their /64)."""
     account = hashlib.sha256(normalise_email(email).encode()).hexdigest()[:32]  # no e-mail in the table
     address = client_block(request)
+    both, by_address, by_account = limits
     return [
-        (f"signin:account:{account}:{address}", SIGN_IN_LIMIT_PER_ACCOUNT_AND_ADDRESS),
-        (f"signin:address:{address}", SIGN_IN_LIMIT_PER_ADDRESS),
-        (f"signin:account:{account}", SIGN_IN_LIMIT_PER_ACCOUNT),
+        (f"{kind}:account:{account}:{address}", both),
+        (f"{kind}:address:{address}", by_address),
+        (f"{kind}:account:{account}", by_account),
     ]
 
 
@@ -194,6 +219,76 @@ async def accept_invitation(request: Request, token: str) -> Response:
     return await _signed_in(request, ctx, user)
 
 
+# --- forgot password -------------------------------------------------------------------------------
+
+
+@router.get("/vendor/reset")
+@router.get("/admin/reset")
+async def reset_request_page(request: Request) -> Response:
+    return _reset_request_form(request, error=None)
+
+
+@router.post("/vendor/reset")
+@router.post("/admin/reset")
+async def request_reset(request: Request) -> Response:
+    """ "Forgot password": queues a reset mail when the e-mail is an account's (any kind: the mail's link
+    leads to that account's own page), then one answer page whatever the e-mail, with nothing hashed for an
+    existing account only. Raises nothing: a refusal (an expired form, no e-mail, too many requests) is the
+    form again."""
+    form = await read_form(request)
+    try:
+        check_form_token(request, form.get(CSRF_FIELD))
+    except CsrfTokenInvalid:
+        return _reset_request_form(request, error="expired", status_code=403)
+    email = form.get("email", "").strip()[:320]
+    if "@" not in email:
+        return _reset_request_form(request, error="email", status_code=400, email=email)
+    try:
+        await count_attempt(request, reset_buckets(request, email))
+    except RateLimited:
+        return _reset_request_form(request, error="busy", status_code=429, email=email)
+    await accounts.request_reset(await public_context(request), email)
+    return render(request, "vendor_reset_sent.html", page_locale(request), no_store=True, admin=_admin_page(request))
+
+
+@router.get("/vendor/reset/{token}")
+@router.get("/admin/reset/{token}")
+async def reset_page(request: Request, token: str) -> Response:
+    ctx = await public_context(request)
+    try:
+        user = await accounts.reset_user(ctx, token[:100])
+    except LinkInvalid as error:
+        return _refused(request, error)
+    return _reset_form(request, user.email, error=None)
+
+
+@router.post("/vendor/reset/{token}")
+@router.post("/admin/reset/{token}")
+async def reset_password(request: Request, token: str) -> Response:
+    """The new password (twice, the same); every other session of the person ends, and this browser is
+    signed in. A used, expired or unknown link: the LINK_INVALID page."""
+    form = await read_form(request)
+    try:
+        check_form_token(request, form.get(CSRF_FIELD))
+    except CsrfTokenInvalid as error:
+        return _refused(request, error)
+    ctx = await public_context(request)
+    try:
+        user = await accounts.reset_user(ctx, token[:100])
+    except LinkInvalid as error:
+        return _refused(request, error)
+    password = form.get("password", "")[:1024]
+    if password != form.get("password_again", "")[:1024]:
+        return _reset_form(request, user.email, error="mismatch", status_code=400)
+    try:
+        user = await accounts.reset_password(ctx, token[:100], password)
+    except PasswordTooWeak:
+        return _reset_form(request, user.email, error="weak", status_code=400)
+    except LinkInvalid as error:
+        return _refused(request, error)
+    return await _signed_in(request, ctx, user)
+
+
 # --- drawing -------------------------------------------------------------------------------------
 
 
@@ -204,6 +299,22 @@ def _login_form(request: Request, *, error: str | None, status_code: int = 200, 
 
 def _invitation_form(request: Request, email: str, *, error: str | None, status_code: int = 200) -> HTMLResponse:
     return _with_form_token(request, "vendor_invitation.html", status_code, error=error, email=email)
+
+
+def _reset_request_form(
+    request: Request, *, error: str | None, status_code: int = 200, email: str = ""
+) -> HTMLResponse:
+    admin = _admin_page(request)
+    return _with_form_token(request, "vendor_reset.html", status_code, error=error, email=email, admin=admin)
+
+
+def _reset_form(request: Request, email: str, *, error: str | None, status_code: int = 200) -> HTMLResponse:
+    admin = _admin_page(request)
+    return _with_form_token(request, "vendor_reset_password.html", status_code, error=error, email=email, admin=admin)
+
+
+def _admin_page(request: Request) -> bool:
+    return request.url.path.startswith("/admin/")
 
 
 def _refused(request: Request, error: LoyaltyError) -> HTMLResponse:

@@ -1,5 +1,6 @@
 """The dashboard's users (PAGES.md, "Vendor dashboard": owners only): invite an owner or a manager (a one-time
-link, shown once, for the owner to pass on), make someone an owner or a manager, remove someone (their
+link e-mailed to them by `loyalty worker`, and shown once for the owner to pass on), invite someone again (a
+fresh link, the earlier ones stop working), make someone an owner or a manager, remove someone (their
 sessions end at once). A shop always keeps one owner."""
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from loyalty.web.forms import form_int
 router = APIRouter(route_class=UnitOfWorkRoute, include_in_schema=False)
 
 DONE = {"role": N_("Role changed."), "remove": N_("Removed: their sessions have ended.")}
+ALREADY_ACCEPTED = N_("This person has already chosen a password: there is no invitation to send again.")
 _SHOWN = ("id", "email", "role", "password_hash", "last_sign_in_at")
 
 
@@ -38,7 +40,8 @@ async def users_page(request: Request) -> Response:
 
 @router.post("/vendor/users")
 async def change_users(request: Request) -> Response:
-    """One form per change: `invite` (e-mail, role), `role` (a user, a role), `remove` (a user)."""
+    """One form per change: `invite` (e-mail, role), `again` (a user who has not chosen a password yet),
+    `role` (a user, a role), `remove` (a user)."""
     posted = await posted_form(request, owner=True)
     if isinstance(posted, Response):
         return posted
@@ -50,6 +53,10 @@ async def change_users(request: Request) -> Response:
         if action == "invite":
             new = UserInvite(email=form.get("email", "").strip()[:320], role=_role(form))
             invitation = await accounts.invite(ctx, holder.vendor_id or 0, new)
+        elif action == "again":
+            invitation = await accounts.invite_vendor_user_again(ctx, user_id)
+            if invitation is None:
+                raise RolledBackAnswer(_draw(request, holder, before, problem=ALREADY_ACCEPTED, status_code=409))
         elif action == "role":
             await accounts.change_role(ctx, user_id, _role(form))
         elif action == "remove":
@@ -59,7 +66,8 @@ async def change_users(request: Request) -> Response:
         status = error.status_code if isinstance(error, LoyaltyError) else 400
         raise RolledBackAnswer(_draw(request, holder, before, problem=problem, status_code=status)) from None
     link = f"{ctx.settings.public_base_url.rstrip('/')}{invitation.path}" if invitation else None
-    return _draw(request, holder, await _users_of(ctx), invitation_link=link, done=DONE.get(action))
+    invited = invitation.user.email if invitation else None
+    return _draw(request, holder, await _users_of(ctx), invitation_link=link, invited=invited, done=DONE.get(action))
 
 
 def _role(form: dict[str, str]) -> Literal["owner", "manager"]:

@@ -1,10 +1,14 @@
-"""The customer's mail (PAGES.md, "Mail"): an outbox row of provider `mail` names a card whose link its
-holder should receive (after enrolling, or asking for it again). The mail is built when it is sent,
-from the card as it is then: an erased customer gets nothing.
+"""The mail (PAGES.md, "Mail"): an outbox row of provider `mail` names a card whose link its holder should
+receive (after enrolling, or asking for it again), or a person who signs in and the one-time link they
+should receive (`invitation` or `reset`). The mail is built when it is sent, from the card or the person as
+they are then: an erased customer, a removed person, an invitation accepted meanwhile get nothing. A person's
+link is made here, at sending (`accounts.mail_link`: a fresh token, its SHA-256 stored), so the outbox never
+holds a link's secret.
 
 With LOYALTY_SMTP_URL it goes out over SMTP (aiosmtplib: STARTTLS when the server offers it, or TLS
 from the start with smtps://); without it, it is written to LOYALTY_MAIL_DIR as an .eml file, which is
-what `make demo` does. The log names the file, never the link: a card's link is its holder's secret.
+what `make demo` does. The log names the file, never the link: a card's link is its holder's secret, and
+a person's one-time link theirs.
 A refused recipient or a refused login parks the row; a server that cannot be reached or answers a
 temporary error (4xx) is tried again after a back-off.
 Each mail is one JSON log line (`event: mail`), never the address.
@@ -26,9 +30,10 @@ from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.models import Customer, LoyaltyCard, Vendor
-from loyalty.services import wallet_passes
+from loyalty.services import accounts, wallet_passes
+from loyalty.services.context import Context
 from loyalty.services.outbox import Claimed
-from loyalty.web.mail import card_link_message
+from loyalty.web.mail import card_link_message, person_link_message
 from loyalty.worker.sender import Fate, Settlement
 
 log = logging.getLogger("loyalty.worker")
@@ -37,7 +42,8 @@ TIMEOUT_SECONDS = 30
 
 @dataclass
 class MailSender:
-    """Sends the card-link mails through the settings' SMTP server, or into the mail folder."""
+    """Sends the card-link mails and the people's invitation and reset mails through the settings' SMTP
+    server, or into the mail folder."""
 
     database: Database
     settings: Settings
@@ -45,7 +51,7 @@ class MailSender:
     provider: str = "mail"
 
     async def deliver(self, row: Claimed) -> Settlement:
-        message = await self._card_link(row)
+        message = await (self._card_link(row) if row.user_id is None else self._person_link(row))
         if message is None:
             return Settlement(Fate.SENT, "nothing to send")
         if not self.settings.smtp_url:
@@ -86,6 +92,20 @@ class MailSender:
         )  # fmt: skip
         return message
 
+    async def _person_link(self, row: Claimed) -> EmailMessage | None:
+        """The mail of the row's person, with a one-time link made now (committed before the mail leaves, so
+        it works when it arrives); None when it has no point any more (`accounts.mail_link`)."""
+        async with self.database.unit_of_work() as session:
+            link = await accounts.mail_link(
+                Context(session, self.settings, self.clock), row.user_id or 0, row.purpose or ""
+            )
+        if link is None:
+            return None
+        return person_link_message(
+            to=link.email, sender=self.settings.mail_from, purpose=row.purpose or "", vendor=link.vendor,
+            url=f"{self.settings.public_base_url.rstrip('/')}{link.path}", locale=link.locale,
+        )  # fmt: skip
+
     def _write(self, message: EmailMessage, row: Claimed) -> Path:
         folder = self.settings.mail_dir
         folder.mkdir(parents=True, exist_ok=True)
@@ -118,5 +138,9 @@ class MailSender:
         return Settlement(Fate.SENT, None)
 
     def _log(self, row: Claimed, outcome: str, **fields: object) -> None:
-        log.info(json.dumps({"event": "mail", "kind": "card_link", "outbox_id": row.id, "card_id": row.card_id,
-                             "outcome": outcome, **fields}))  # fmt: skip
+        about = (
+            {"kind": "card_link", "card_id": row.card_id}
+            if row.user_id is None
+            else {"kind": row.purpose, "user_id": row.user_id}
+        )
+        log.info(json.dumps({"event": "mail", **about, "outbox_id": row.id, "outcome": outcome, **fields}))  # fmt: skip
