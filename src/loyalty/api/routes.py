@@ -12,7 +12,7 @@ from loyalty.api.admin import vendors as admin_vendors
 from loyalty.api.admin import wallet as admin_wallet
 from loyalty.api.apple import web_service as apple_web_service
 from loyalty.api.error_responses import document_common_errors, install_error_schemas
-from loyalty.api.public import apple_passes, google_wallet, health, wallet_images
+from loyalty.api.public import apple_passes, google_wallet, health, logo_images, wallet_images
 from loyalty.api.public import cards as public_cards
 from loyalty.api.public import programs as public_programs
 from loyalty.api.vendor import (
@@ -39,7 +39,7 @@ ADMIN_ROUTERS = (admin_vendors, admin_users, admin_api_keys, admin_programs, adm
 # matching every admin route before its own (no two routers share a path, so order decides nothing else).
 VENDOR_ROUTERS = (stamps, points, cards, program, stats, pins, terminals, transactions, customers, api_keys, wallet)
 PUBLIC_ROUTERS = (health, public_programs, public_cards, apple_passes, google_wallet)
-ASSET_ROUTERS = (wallet_images,)  # at the root: the URLs the wallets fetch pictures from
+ASSET_ROUTERS = (wallet_images, logo_images)  # at the root: the URLs the wallets fetch pictures from
 APPLE_ROUTERS = (apple_web_service,)
 
 

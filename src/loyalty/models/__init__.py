@@ -11,6 +11,7 @@ from loyalty.models.idempotency_record import IdempotencyRecord
 from loyalty.models.order_reference import OrderReference
 from loyalty.models.pin_guard import PinGuard
 from loyalty.models.program import LoyaltyProgram, ProgramType
+from loyalty.models.program_logo import ProgramLogo
 from loyalty.models.rate_limit_bucket import RateLimitBucket
 from loyalty.models.staff_pin import StaffPin
 from loyalty.models.terminal import Terminal
@@ -35,6 +36,7 @@ __all__ = [
     "OrderReference",
     "OutboxStatus",
     "PinGuard",
+    "ProgramLogo",
     "ProgramType",
     "RateLimitBucket",
     "StaffPin",

@@ -32,7 +32,9 @@ REQUIRED_SETTINGS = (
     "require_staff_pin",
     "locations",
 )
-# What a programme's wallet passes do not show: changing only these moves no pass.
+# What a programme's wallet passes do not show: changing only these moves no pass. `logo_url` is a link for
+# the card page; the passes draw the logo uploaded on the dashboard (services/logos.py), which repaints them
+# itself (`repaint_passes`), and never fetch a URL.
 NOT_ON_THE_PASS = frozenset({"cooldown_minutes", "require_staff_pin", "logo_url"})
 MOST_SHOP_LOCATIONS = 10  # Apple Wallet shows a pass near at most 10 places (WALLET.md)
 
@@ -177,6 +179,12 @@ async def get_program(ctx: Context) -> LoyaltyProgram:
     return program
 
 
+async def current_program(ctx: Context) -> LoyaltyProgram | None:
+    """The calling vendor's programme as this transaction sees it now, changes included (the caller's
+    look-up may predate them: a page drawn after a change reads this), None when it has none. Raises nothing."""
+    return await _find(ctx, ctx.vendor_id)
+
+
 async def get_active_program(ctx: Context) -> LoyaltyProgram:
     """The calling vendor's programme, which must be active to run the counter. Raises ProgramNotFound
     (404) and ProgramInactive (400) (docs/rules.md, "Programmes")."""
@@ -232,10 +240,17 @@ async def update_program(ctx: Context, changes: ProgramUpdate) -> LoyaltyProgram
     program.updated_at = ctx.clock.now()
     await ctx.session.flush()
     if _shown_on_the_pass(program) != shown_before:
-        await wallet_passes.move_program_passes(ctx, program.id)
-        await outbox.queue_for_registered_cards(ctx, program.id)
-        await google_wallet.class_wanted(ctx, program.vendor_id, program.id)
+        await repaint_passes(ctx, program)
     return program
+
+
+async def repaint_passes(ctx: Context, program: LoyaltyProgram) -> None:
+    """After a change to what the programme's passes show: every card's pass version moves, each card with
+    an Apple registration gets a pending outbox row (its devices are told to fetch the new pass) and the
+    Google class is queued to be written again, all in the caller's transaction. Raises nothing."""
+    await wallet_passes.move_program_passes(ctx, program.id)
+    await outbox.queue_for_registered_cards(ctx, program.id)
+    await google_wallet.class_wanted(ctx, program.vendor_id, program.id)
 
 
 def _shown_on_the_pass(program: LoyaltyProgram) -> dict[str, Any]:

@@ -17,7 +17,15 @@ from typing import Any
 from sqlalchemy import select, update
 
 from loyalty.errors import CardNotFound, Unauthenticated
-from loyalty.models import AppleDeviceRegistration, Customer, LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, Vendor
+from loyalty.models import (
+    AppleDeviceRegistration,
+    Customer,
+    LoyaltyCard,
+    LoyaltyProgram,
+    LoyaltyTransaction,
+    ProgramLogo,
+    Vendor,
+)
 from loyalty.services.card_numbers import format_card_number
 from loyalty.services.cards import pass_version_after
 from loyalty.services.context import Context
@@ -131,16 +139,17 @@ async def move_program_passes(ctx: Context, program_id: int) -> int:
 async def _facts(ctx: Context, which: Any) -> CardFacts | None:
     row = (
         await ctx.session.execute(
-            select(LoyaltyCard, LoyaltyProgram, Vendor, Customer)
+            select(LoyaltyCard, LoyaltyProgram, Vendor, Customer, ProgramLogo.png)
             .join(LoyaltyProgram, LoyaltyProgram.id == LoyaltyCard.program_id)
             .join(Vendor, Vendor.id == LoyaltyCard.vendor_id)
             .join(Customer, Customer.id == LoyaltyCard.customer_id)
+            .outerjoin(ProgramLogo, ProgramLogo.program_id == LoyaltyProgram.id)
             .where(which, Vendor.is_active.is_(True))
         )
     ).first()
     if row is None:
         return None
-    card, program, vendor, customer = row
+    card, program, vendor, customer, logo = row
     last = (
         await ctx.session.execute(
             select(LoyaltyTransaction.transaction_type, LoyaltyTransaction.transaction_at)
@@ -149,7 +158,7 @@ async def _facts(ctx: Context, which: Any) -> CardFacts | None:
             .limit(1)
         )
     ).first()
-    return _card_facts(card, program, vendor, customer, last)
+    return _card_facts(card, program, vendor, customer, last, logo)
 
 
 def _card_facts(
@@ -158,6 +167,7 @@ def _card_facts(
     vendor: Vendor,
     customer: Customer,
     last: Any,
+    logo: bytes | None = None,
 ) -> CardFacts:
     erased = customer.erased_at is not None
     return CardFacts(
@@ -192,6 +202,7 @@ def _card_facts(
         program_id=program.id,
         card_token=None if erased else card.card_token,
         default_locale=vendor.default_locale,
+        logo=logo,
     )
 
 
@@ -208,14 +219,15 @@ async def program_facts(ctx: Context, program_id: int) -> ProgramFacts | None:
     """What the programme's wallet class shows; None for an unknown programme. Raises nothing."""
     row = (
         await ctx.session.execute(
-            select(LoyaltyProgram, Vendor)
+            select(LoyaltyProgram, Vendor, ProgramLogo.digest)
             .join(Vendor, Vendor.id == LoyaltyProgram.vendor_id)
+            .outerjoin(ProgramLogo, ProgramLogo.program_id == LoyaltyProgram.id)
             .where(LoyaltyProgram.id == program_id)
         )
     ).first()
     if row is None:
         return None
-    program, vendor = row
+    program, vendor, logo_digest = row
     return ProgramFacts(
         program_id=program.id,
         vendor_name=vendor.name,
@@ -228,6 +240,7 @@ async def program_facts(ctx: Context, program_id: int) -> ProgramFacts | None:
         rewards=catalogue(program),
         terms=program.terms,
         card_color=program.card_color,
+        logo_digest=logo_digest,
     )
 
 

@@ -50,6 +50,7 @@ class ProgramFacts:
     rewards: tuple[PassReward, ...]
     terms: str | None
     card_color: str | None
+    logo_digest: str | None = None  # the uploaded logo's SHA-256 (its public URL); None: the initial is drawn
 
     @property
     def collects_stamps(self) -> bool:
@@ -65,7 +66,8 @@ class CardFacts:
     """One card as its wallet pass shows it.
 
     `first_name`, `card_number`, `qr_code`, `card_token` and `last_transaction` are None for an erased
-    customer: a voided pass keeps no personal data. Balances are whole stamps and whole points.
+    customer: a voided pass keeps no personal data. Balances are whole stamps and whole points. `logo` is
+    the programme's uploaded logo (a PNG, `services/logos.py`), None when it has none.
     """
 
     serial_number: str
@@ -96,6 +98,7 @@ class CardFacts:
     program_id: int = 0
     card_token: str | None = None
     default_locale: str = "en"
+    logo: bytes | None = field(default=None, repr=False)
 
     @property
     def collects_stamps(self) -> bool:

@@ -7,6 +7,10 @@ the stamps sit on the right, and everything stays inside the central 123-pt band
 crops. Google (WALLET.md, "Google Wallet"): the hero image is 1032×336 px with the stamps across it, the
 programme logo a square of 660×660 px with a 15 % margin. Pictures depend only on the programme's look
 and the stamp count, never on the customer, so they are cached by those.
+
+A vendor may upload a logo (`services/logos.py` keeps it as a PNG of at most 660×660): Apple's `logo.png`
+and Google's programme logo are then drawn from it (`uploaded_logo`, `uploaded_program_logo`) instead of
+the vendor's initial.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ STRIP_POINTS = (375, 144)
 SAFE_BAND_POINTS = 123
 HERO_PIXELS = (1032, 336)  # Google Wallet's hero image (WALLET.md)
 PROGRAM_LOGO_PIXELS = (660, 660)  # Google Wallet's programLogo: square, at least 660×660
+PROGRAM_LOGO_MARGIN = 0.15  # Google masks the logo to a circle: what matters stays inside this margin
+UPLOADED_LOGO_POINTS = (160, 50)  # Apple's largest logo.png: an uploaded logo keeps its own proportions
 MOST_STAMP_MARKS = 24  # past this a row of marks is unreadable: the strip draws a progress bar
 
 
@@ -94,6 +100,39 @@ def program_logo(palette: Palette, initial: str) -> bytes:
     font = ImageFont.load_default(size=round(height * 0.5))
     draw.text((width / 2, height / 2), initial[:1].upper() or "?", fill=palette.foreground, font=font, anchor="mm")
     return _png(image)
+
+
+@lru_cache(maxsize=64)
+def uploaded_logo(picture: bytes, scale: int) -> bytes:
+    """Apple's `logo.png` at `scale` from the vendor's uploaded logo (a PNG): as large as fits within
+    160×50 points, its proportions and transparency kept (Wallet draws it on the pass's background)."""
+    width, height = (points * scale for points in UPLOADED_LOGO_POINTS)
+    return _png(_fitted(_opened(picture), width, height))
+
+
+@lru_cache(maxsize=64)
+def uploaded_program_logo(picture: bytes, palette: Palette) -> bytes:
+    """Google Wallet's programme logo from the vendor's uploaded logo (a PNG): 660×660 on the card's colour,
+    the logo as large as fits inside the 15 % margin, centred."""
+    width, height = PROGRAM_LOGO_PIXELS
+    inner_width, inner_height = (round(size * (1 - 2 * PROGRAM_LOGO_MARGIN)) for size in PROGRAM_LOGO_PIXELS)
+    logo = _fitted(_opened(picture), inner_width, inner_height)
+    image = Image.new("RGBA", (width, height), (*palette.background, 255))
+    image.alpha_composite(logo, ((width - logo.width) // 2, (height - logo.height) // 2))
+    return _png(image.convert("RGB"))
+
+
+def _opened(picture: bytes) -> Image.Image:
+    """A PNG we made (services/logos.py re-encoded it), as RGBA."""
+    with Image.open(io.BytesIO(picture), formats=["PNG"]) as image:
+        return image.convert("RGBA")
+
+
+def _fitted(image: Image.Image, width: int, height: int) -> Image.Image:
+    """`image` scaled, up or down, to the largest size within width×height that keeps its proportions."""
+    ratio = min(width / image.width, height / image.height)
+    size = (max(1, min(width, round(image.width * ratio))), max(1, min(height, round(image.height * ratio))))
+    return image.resize(size, Image.Resampling.LANCZOS)
 
 
 def _marks(

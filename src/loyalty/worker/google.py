@@ -79,7 +79,7 @@ class GoogleSender:
             )
         if program is None or written is None:
             return Settlement(Fate.SENT, "no class wanted")
-        logo = f"{self.base_url}{resources.logo_path(program.vendor_name, program.card_color)}"
+        logo = f"{self.base_url}{resources.logo_path(program.vendor_name, program.card_color, program.logo_digest)}"
         wanted = resources.loyalty_class(program, issuer_id=self.issuer_id, logo_url=logo)
         class_id = wanted["id"]
         if not written:

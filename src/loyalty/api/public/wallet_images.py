@@ -47,7 +47,7 @@ def stamp_picture(
 ) -> Response:
     stamps_for_reward = _number("target", target, 1, MOST_STAMPS)
     collected = _number("count", count, 0, stamps_for_reward)
-    picture = images.hero(_palette(palette), collected, stamps_for_reward)
+    picture = images.hero(palette_of_slug(palette), collected, stamps_for_reward)
     return Response(picture, media_type="image/png", headers={"Cache-Control": IMMUTABLE})
 
 
@@ -64,7 +64,7 @@ def program_logo(
     character = _number("codepoint", codepoint, 33, 0x10FFFF)
     if 0xD800 <= character <= 0xDFFF:
         raise ValidationFailed([{"field": "codepoint", "message": "a surrogate is not a character"}])
-    picture = images.program_logo(_palette(palette), chr(character))
+    picture = images.program_logo(palette_of_slug(palette), chr(character))
     return Response(picture, media_type="image/png", headers={"Cache-Control": IMMUTABLE})
 
 
@@ -76,7 +76,7 @@ def _number(field: str, text: str, lowest: int, highest: int) -> int:
     return value
 
 
-def _palette(slug: str) -> Palette:
+def palette_of_slug(slug: str) -> Palette:
     """The palette of a URL the wallets were given: its text colour is the one `readable_text` picks for
     its background, so the URLs that can be drawn are as few as the backgrounds."""
     values = bytes.fromhex(slug)

@@ -110,7 +110,9 @@ def pass_files(
     initial = facts.vendor_name.strip()[:1]
     for scale in images.SCALES:
         files[images.scaled_name("icon", scale)] = images.icon(palette, initial, scale)
-        files[images.scaled_name("logo", scale)] = images.logo(palette, initial, scale)
+        files[images.scaled_name("logo", scale)] = (
+            images.uploaded_logo(facts.logo, scale) if facts.logo else images.logo(palette, initial, scale)
+        )
         if facts.collects_stamps:
             files[images.scaled_name("strip", scale)] = images.strip(
                 palette, facts.stamp_count, facts.stamps_target, scale

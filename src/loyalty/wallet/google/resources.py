@@ -180,9 +180,11 @@ def stamp_picture_path(target: int, count: int, card_color: str | None) -> str:
     return f"/wallet/img/stamps/{target}/{count}/{palette_slug(card_color)}.png"
 
 
-def logo_path(vendor_name: str, card_color: str | None) -> str:
-    """The programme logo drawn from the vendor's initial (Google: a square PNG of at least 660×660): the
-    first visible character of the name."""
+def logo_path(vendor_name: str, card_color: str | None, logo_digest: str | None = None) -> str:
+    """The programme logo (Google: a square PNG of at least 660×660): the vendor's uploaded logo on the card's
+    colour when there is one (its digest names it), else drawn from the first visible character of the name."""
+    if logo_digest is not None:
+        return f"/wallet/img/logos/{logo_digest}/{palette_slug(card_color)}.png"
     initial = next((char for char in vendor_name if char.isprintable() and not char.isspace()), "?")
     return f"/wallet/img/logo/{ord(initial)}/{palette_slug(card_color)}.png"
 
