@@ -318,8 +318,8 @@ def test_demo_seed_only_seeds_and_prints_the_demo_keys(sqlite_url: str, tmp_path
 
     again = loyalty("demo", "--seed-only", url=sqlite_url, cwd=tmp_path)  # a second run only reports
     assert again.returncode == 0, again.stderr
-    # ... but for the one-time secrets, fresh on each run: the terminal's pairing code, the owner's invitation
-    one_time = re.compile(r"pairing code \d{8}|/vendor/invite/[\w-]+")
+    # ... but for the one-time secrets, fresh on each run: the pairing code, the owner's and the admin's invitations
+    one_time = re.compile(r"pairing code \d{8}|/(?:vendor|admin)/invite/[\w-]+")
     assert one_time.findall(again.stdout) != one_time.findall(result.stdout)
     assert one_time.sub("…", again.stdout) == one_time.sub("…", result.stdout)
 
@@ -337,7 +337,7 @@ def test_rebuild_totals_repairs_totals_written_behind_the_services_back(sqlite_u
         counted = db.execute(
             "SELECT (SELECT count(*) FROM loyalty_cards), (SELECT count(*) FROM loyalty_transactions)"
         ).fetchone()
-    assert kept == counted == (4, 3)
+    assert kept == counted and counted[0] > 0 and counted[1] > 0  # the demo's cards and its month of visits
 
 
 def test_db_purge_deletes_the_expired_answers_and_says_how_many(sqlite_url: str, tmp_path: Path) -> None:

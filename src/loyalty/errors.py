@@ -7,7 +7,7 @@
     │                           MalformedBody, ClientGone, PushTokenMissing, PairingCodeInvalid,
     │                           LinkInvalid, PasswordTooWeak
     ├── Unauthenticated (401)   TerminalNotPaired, SignInFailed
-    ├── Forbidden (403)         StaffPinRequired, InvalidStaffPin, CsrfTokenInvalid
+    ├── Forbidden (403)         VendorSwitchedOff, StaffPinRequired, InvalidStaffPin, CsrfTokenInvalid
     ├── NotFound (404)          ProgramNotFound, CardNotFound, StaffPinNotFound, VendorNotFound,
     │                           TransactionNotFound, ApiKeyNotFound, CustomerNotFound, RouteNotFound,
     │                           OutboxRowNotFound, TerminalNotFound, UserNotFound
@@ -308,6 +308,17 @@ class Forbidden(LoyaltyError):
     status_code = 403
     error_code = ErrorCode.FORBIDDEN
     message = N_("This API key cannot call this endpoint")
+
+
+class VendorSwitchedOff(Forbidden):
+    """The platform's admin switched the vendor off (`POST /admin/loyalty/vendors/{id}/deactivate`): its keys,
+    its people's sessions and its terminals are refused until it is switched on. 403 `FORBIDDEN` with `reason`
+    `vendor_inactive` (API.md), and a message that says so, for the pages that show it."""
+
+    message = N_("This shop is switched off on the platform; its administrator can switch it on again")
+
+    def __init__(self) -> None:
+        super().__init__({"reason": "vendor_inactive"})
 
 
 class TerminalNotPaired(Unauthenticated):

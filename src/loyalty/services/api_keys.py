@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.errors import ApiKeyNotFound, Forbidden, LastAdminKey, Unauthenticated
+from loyalty.errors import ApiKeyNotFound, LastAdminKey, Unauthenticated, VendorSwitchedOff
 from loyalty.models import ApiKey, LoyaltyProgram, Vendor
 from loyalty.models.api_key import ADMIN_SCOPE, OWNER_SCOPE
 from loyalty.services.bodies import RequestBody
@@ -118,12 +118,8 @@ _IDENTIFY = CompiledQuery(
 )
 
 
-# Why a switched-off vendor's key is refused, in the 403's details.
-VENDOR_INACTIVE = "vendor_inactive"
-
-
 async def identify(session: AsyncSession, secret: str | None) -> KeyHolder:
-    """The key's holder; Unauthenticated (401) for a missing, unknown or revoked key, Forbidden (403,
+    """The key's holder; Unauthenticated (401) for a missing, unknown or revoked key, VendorSwitchedOff (403,
     `reason` `vendor_inactive`) for a key of a vendor the admin switched off.
 
     The latter is a 403, not a 401: the key is genuine, so it is not counted as a wrong key against the
@@ -138,12 +134,12 @@ async def identify(session: AsyncSession, secret: str | None) -> KeyHolder:
 async def identify_by_hash(session: AsyncSession, key_hash: str) -> KeyHolder:
     """`identify` for a caller that has hashed the key already (the request path, which also needs
     the hash for the wrong-key throttle): the one query every authenticated request makes. Raises
-    Unauthenticated (401) for an unknown or revoked key, Forbidden (403) for a switched-off vendor's."""
+    Unauthenticated (401) for an unknown or revoked key, VendorSwitchedOff (403) for a switched-off vendor's."""
     row = await _IDENTIFY.first(session, {"key_hash": key_hash})
     if row is None:
         raise Unauthenticated()
     if row["vendor_id"] is not None and not row["vendor_is_active"]:
-        raise Forbidden({"reason": VENDOR_INACTIVE})
+        raise VendorSwitchedOff()
     program = program_from_row(row)
     return KeyHolder(row["key_id"], row["vendor_id"], row["scope"], row["default_locale"], row["timezone"], program)
 

@@ -18,10 +18,9 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from loyalty.config import Settings
-from loyalty.errors import Forbidden, TerminalNotPaired, Unauthenticated
+from loyalty.errors import TerminalNotPaired, Unauthenticated, VendorSwitchedOff
 from loyalty.models import LoyaltyProgram, Terminal, User, Vendor, WebSession
 from loyalty.models.web_session import TERMINAL_SESSION, USER_SESSION
-from loyalty.services.api_keys import VENDOR_INACTIVE
 from loyalty.services.compiled_queries import CompiledQuery
 from loyalty.services.context import Context
 from loyalty.services.programs import labelled_program_columns, program_from_row
@@ -183,13 +182,13 @@ async def identify_terminal(
 ) -> TerminalHolder:
     """The terminal holding the session `token_hash`. Raises TerminalNotPaired (401) for an unknown,
     revoked or expired session (unused for LOYALTY_TERMINAL_SESSION_DAYS) or a revoked terminal, and
-    Forbidden (403, `reason` `vendor_inactive`) for a vendor the platform's admin switched off."""
+    VendorSwitchedOff (403, `reason` `vendor_inactive`) for a vendor the platform's admin switched off."""
     alive_since = now - timedelta(days=settings.terminal_session_days)
     row = await _IDENTIFY_TERMINAL.first(session, {"token_hash": token_hash, "alive_since": alive_since})
     if row is None:
         raise TerminalNotPaired()
     if not row["vendor_is_active"]:
-        raise Forbidden({"reason": VENDOR_INACTIVE})
+        raise VendorSwitchedOff()
     program = program_from_row(row)
     return TerminalHolder(
         session_id=row["session_id"],
@@ -235,14 +234,14 @@ _IDENTIFY_USER = CompiledQuery(
 
 async def identify_user(session: AsyncSession, settings: Settings, token_hash: str, now: datetime) -> UserHolder:
     """The person holding the session `token_hash`. Raises Unauthenticated (401) for an unknown, revoked or
-    ended session (30 minutes unused, or 12 hours old) or a removed user, Forbidden (403, `reason`
+    ended session (30 minutes unused, or 12 hours old) or a removed user, VendorSwitchedOff (403, `reason`
     `vendor_inactive`) for a user of a vendor the platform's admin switched off."""
     params = {"token_hash": token_hash, "idle_since": now - USER_IDLE, "signed_in_since": now - USER_LONGEST}
     row = await _IDENTIFY_USER.first(session, params)
     if row is None:
         raise Unauthenticated()
     if row["vendor_id"] is not None and not row["vendor_is_active"]:
-        raise Forbidden({"reason": VENDOR_INACTIVE})
+        raise VendorSwitchedOff()
     return UserHolder(
         session_id=row["session_id"], token_hash=token_hash, user_id=row["user_id"], email=row["email"],
         role=row["role"], vendor_id=row["vendor_id"], vendor_name=row["vendor_name"], locale=row["default_locale"],
