@@ -12,6 +12,8 @@ token; every write checks the Origin.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -90,7 +92,7 @@ async def login(request: Request) -> Response:
         return _login_form(request, error="busy", status_code=429, email=email)
     ctx = await public_context(request)
     try:
-        user = await accounts.sign_in(ctx, email, form.get("password", "")[:1024], roles)
+        user = await accounts.sign_in(ctx, email, form.get("password", "")[:LONGEST_PASSWORD], roles)
     except SignInFailed:
         return _login_form(request, error="wrong", status_code=401, email=email)
     await refund_attempt(ctx, buckets)
@@ -185,38 +187,14 @@ async def logout(request: Request) -> Response:
 @router.get("/vendor/invite/{token}")
 @router.get("/admin/invite/{token}")
 async def invitation_page(request: Request, token: str) -> Response:
-    ctx = await public_context(request)
-    try:
-        user = await accounts.invited_user(ctx, token[:100])
-    except LinkInvalid as error:
-        return _refused(request, error)
-    return _invitation_form(request, user.email, error=None)
+    return await _link_page(request, token, INVITATION)
 
 
 @router.post("/vendor/invite/{token}")
 @router.post("/admin/invite/{token}")
 async def accept_invitation(request: Request, token: str) -> Response:
     """Sets the invited person's password (twice, the same) and signs them in."""
-    form = await read_form(request)
-    try:
-        check_form_token(request, form.get(CSRF_FIELD))
-    except CsrfTokenInvalid as error:
-        return _refused(request, error)
-    ctx = await public_context(request)
-    try:
-        user = await accounts.invited_user(ctx, token[:100])
-    except LinkInvalid as error:
-        return _refused(request, error)
-    password = form.get("password", "")[:1024]
-    if password != form.get("password_again", "")[:1024]:
-        return _invitation_form(request, user.email, error="mismatch", status_code=400)
-    try:
-        user = await accounts.accept_invitation(ctx, token[:100], password)
-    except PasswordTooWeak:
-        return _invitation_form(request, user.email, error="weak", status_code=400)
-    except LinkInvalid as error:
-        return _refused(request, error)
-    return await _signed_in(request, ctx, user)
+    return await _use_link(request, token, INVITATION)
 
 
 # --- forgot password -------------------------------------------------------------------------------
@@ -254,12 +232,7 @@ async def request_reset(request: Request) -> Response:
 @router.get("/vendor/reset/{token}")
 @router.get("/admin/reset/{token}")
 async def reset_page(request: Request, token: str) -> Response:
-    ctx = await public_context(request)
-    try:
-        user = await accounts.reset_user(ctx, token[:100])
-    except LinkInvalid as error:
-        return _refused(request, error)
-    return _reset_form(request, user.email, error=None)
+    return await _link_page(request, token, RESET)
 
 
 @router.post("/vendor/reset/{token}")
@@ -267,23 +240,56 @@ async def reset_page(request: Request, token: str) -> Response:
 async def reset_password(request: Request, token: str) -> Response:
     """The new password (twice, the same); every other session of the person ends, and this browser is
     signed in. A used, expired or unknown link: the LINK_INVALID page."""
+    return await _use_link(request, token, RESET)
+
+
+# --- one-time links: an invitation's, a reset's --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OneTimeLink:
+    """What an invitation's link and a reset's link do alike: find the person the link names (LinkInvalid
+    when used, expired or unknown), then set their password with it; `is_reset` words the page."""
+
+    find: Callable[[Context, str], Awaitable[User]]
+    use: Callable[[Context, str, str], Awaitable[User]]
+    is_reset: bool
+
+
+INVITATION = OneTimeLink(accounts.invited_user, accounts.accept_invitation, is_reset=False)
+RESET = OneTimeLink(accounts.reset_user, accounts.reset_password, is_reset=True)
+LONGEST_TOKEN, LONGEST_PASSWORD = 100, 1024  # what is read of each; longer is cut, never a 500
+
+
+async def _link_page(request: Request, token: str, link: OneTimeLink) -> Response:
+    try:
+        user = await link.find(await public_context(request), token[:LONGEST_TOKEN])
+    except LinkInvalid as error:
+        return _refused(request, error)
+    return _password_form(request, user.email, link, error=None)
+
+
+async def _use_link(request: Request, token: str, link: OneTimeLink) -> Response:
+    """The chosen password (twice, the same) set through `link`, then this browser signed in; the form again
+    for two different passwords or a weak one; the refusal page for a forged form or a dead link."""
     form = await read_form(request)
     try:
         check_form_token(request, form.get(CSRF_FIELD))
     except CsrfTokenInvalid as error:
         return _refused(request, error)
     ctx = await public_context(request)
+    token = token[:LONGEST_TOKEN]
     try:
-        user = await accounts.reset_user(ctx, token[:100])
+        user = await link.find(ctx, token)
     except LinkInvalid as error:
         return _refused(request, error)
-    password = form.get("password", "")[:1024]
-    if password != form.get("password_again", "")[:1024]:
-        return _reset_form(request, user.email, error="mismatch", status_code=400)
+    password = form.get("password", "")[:LONGEST_PASSWORD]
+    if password != form.get("password_again", "")[:LONGEST_PASSWORD]:
+        return _password_form(request, user.email, link, error="mismatch", status_code=400)
     try:
-        user = await accounts.reset_password(ctx, token[:100], password)
+        user = await link.use(ctx, token, password)
     except PasswordTooWeak:
-        return _reset_form(request, user.email, error="weak", status_code=400)
+        return _password_form(request, user.email, link, error="weak", status_code=400)
     except LinkInvalid as error:
         return _refused(request, error)
     return await _signed_in(request, ctx, user)
@@ -297,8 +303,13 @@ def _login_form(request: Request, *, error: str | None, status_code: int = 200, 
     return _with_form_token(request, "vendor_login.html", status_code, error=error, email=email, admin=admin)
 
 
-def _invitation_form(request: Request, email: str, *, error: str | None, status_code: int = 200) -> HTMLResponse:
-    return _with_form_token(request, "vendor_invitation.html", status_code, error=error, email=email)
+def _password_form(
+    request: Request, email: str, link: OneTimeLink, *, error: str | None, status_code: int = 200
+) -> HTMLResponse:
+    return _with_form_token(
+        request, "choose_password.html", status_code, error=error, email=email, reset=link.is_reset,
+        admin=_admin_page(request),
+    )  # fmt: skip
 
 
 def _reset_request_form(
@@ -306,11 +317,6 @@ def _reset_request_form(
 ) -> HTMLResponse:
     admin = _admin_page(request)
     return _with_form_token(request, "vendor_reset.html", status_code, error=error, email=email, admin=admin)
-
-
-def _reset_form(request: Request, email: str, *, error: str | None, status_code: int = 200) -> HTMLResponse:
-    admin = _admin_page(request)
-    return _with_form_token(request, "vendor_reset_password.html", status_code, error=error, email=email, admin=admin)
 
 
 def _admin_page(request: Request) -> bool:
