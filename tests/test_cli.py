@@ -350,6 +350,6 @@ def test_db_purge_deletes_the_expired_answers_and_says_how_many(sqlite_url: str,
     result = loyalty("db", "purge", url=sqlite_url, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (
-        "purged 1 idempotency records, 0 rate-limit buckets, 0 sent wallet updates and 0 ended browser sessions"
-        in result.stderr
+        "purged 1 idempotency records, 0 rate-limit buckets, 0 sent wallet updates, 0 ended browser sessions"
+        " and 0 old cooldown refusals" in result.stderr
     )

@@ -13,7 +13,7 @@ from loyalty import housekeeping
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import IdempotencyRecord, RateLimitBucket, WebSession
+from loyalty.models import CooldownRefusal, IdempotencyRecord, RateLimitBucket, WebSession
 from loyalty.services import idempotency, rate_limits, terminals, web_sessions
 from loyalty.services.context import Actor, Context
 from loyalty.services.terminals import PAIRING_WINDOW_SECONDS
@@ -94,3 +94,20 @@ async def test_ended_browser_sessions_are_deleted(
     assert (await housekeeping.purge_once(database, settings, clock)).web_sessions == 1  # unused for 90 days
     async with database.unit_of_work() as session:
         assert await session.scalar(select(func.count()).select_from(WebSession)) == 0
+
+
+async def test_cooldown_refusals_are_kept_30_days(
+    database: Database, settings: Settings, clock: FixedClock, tenant: Tenant
+) -> None:
+    async with database.unit_of_work() as session:
+        ctx = Context(session, settings, clock, Actor(vendor_id=tenant.vendor_id))
+        till = (await terminals.create_terminal(ctx, terminals.TerminalCreate(name="Till"))).terminal
+        session.add(
+            CooldownRefusal(
+                vendor_id=tenant.vendor_id, card_id=tenant.card_id, terminal_id=till.id, refused_at=clock.now()
+            )
+        )
+    clock.advance(timedelta(days=30))
+    assert (await housekeeping.purge_once(database, settings, clock)).cooldown_refusals == 0  # 30 days: still read
+    clock.advance(timedelta(seconds=1))
+    assert (await housekeeping.purge_once(database, settings, clock)).cooldown_refusals == 1

@@ -5,7 +5,8 @@
 - rate-limit buckets of windows that are over (a bucket per client address, enrolment and wrong keys);
 - wallet outbox rows sent more than LOYALTY_OUTBOX_SENT_RETENTION_HOURS ago (kept that long for the
   push statistics);
-- browser sessions that ended: revoked, or unused for LOYALTY_TERMINAL_SESSION_DAYS.
+- browser sessions that ended: revoked, or unused for LOYALTY_TERMINAL_SESSION_DAYS;
+- stamps refused during a cooldown, after 30 days (the anomalies read 7).
 
 Every `loyalty serve` process runs it every LOYALTY_HOUSEKEEPING_INTERVAL_SECONDS; processes that run
 it at once only delete the same rows twice. `loyalty db purge` runs it once (for cron, or by hand).
@@ -21,7 +22,7 @@ from datetime import timedelta
 from loyalty.clock import Clock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.services import idempotency, outbox, rate_limits, web_sessions
+from loyalty.services import cooldown_refusals, idempotency, outbox, rate_limits, web_sessions
 from loyalty.services.accounts import SIGN_IN_WINDOW_SECONDS
 from loyalty.services.context import Context
 from loyalty.services.terminals import PAIRING_WINDOW_SECONDS
@@ -35,6 +36,7 @@ class Purged:
     rate_limit_buckets: int
     wallet_outbox_rows: int = 0
     web_sessions: int = 0
+    cooldown_refusals: int = 0
 
 
 async def purge_once(database: Database, settings: Settings, clock: Clock) -> Purged:
@@ -52,6 +54,7 @@ async def purge_once(database: Database, settings: Settings, clock: Clock) -> Pu
             rate_limit_buckets=await rate_limits.purge_past_windows(ctx, longest_window),
             wallet_outbox_rows=await outbox.purge_sent(ctx, timedelta(hours=settings.outbox_sent_retention_hours)),
             web_sessions=await web_sessions.purge_ended(ctx),
+            cooldown_refusals=await cooldown_refusals.purge_old(ctx),
         )
 
 
@@ -70,10 +73,11 @@ async def run_forever(database: Database, settings: Settings, clock: Clock) -> N
         else:
             if any(vars(purged).values()):
                 log.info(
-                    "purged %d idempotency records, %d rate-limit buckets, %d sent wallet updates and %d ended "
-                    "browser sessions",
+                    "purged %d idempotency records, %d rate-limit buckets, %d sent wallet updates, %d ended "
+                    "browser sessions and %d old cooldown refusals",
                     purged.idempotency_records,
                     purged.rate_limit_buckets,
                     purged.wallet_outbox_rows,
                     purged.web_sessions,
+                    purged.cooldown_refusals,
                 )

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.errors import InvalidStaffPin
-from loyalty.models import LoyaltyProgram, LoyaltyTransaction
+from loyalty.errors import InvalidStaffPin, StampCooldown
+from loyalty.models import CooldownRefusal, LoyaltyProgram, LoyaltyTransaction
 from loyalty.services import cards, pins, programs, terminals
 from loyalty.services.anomalies import Anomalies, find_anomalies
 from loyalty.services.context import Context
@@ -118,6 +119,35 @@ async def test_a_card_stamped_at_two_terminals_closer_than_its_cooldown(
     assert flagged.terminal_names == ("Till", "Window")
 
     await caller(programs.update_program, programs.ProgramUpdate(cooldown_minutes=5))  # 5 minutes is not under 5
+    assert (await anomalies_of(caller)).two_terminals == []
+
+
+async def test_a_stamp_refused_at_another_terminal_within_the_cooldown(
+    caller: Caller, tenant: Tenant, clock: FixedClock, database: Database
+) -> None:
+    """The pattern of a colleague stamping a friend's card twice: refused by the cooldown, yet worth a look."""
+    counter = await caller(terminals.create_terminal, terminals.TerminalCreate(name="Till"))
+    window = await caller(terminals.create_terminal, terminals.TerminalCreate(name="Window"))
+    at_counter = caller.as_terminal(terminal_id=counter.terminal.id)
+    at_window = caller.as_terminal(terminal_id=window.terminal.id)
+
+    first = await stamp(at_counter, tenant.card_id)
+    clock.advance(timedelta(minutes=5))
+    with pytest.raises(StampCooldown):
+        await stamp(at_window, tenant.card_id)  # another terminal, 5 minutes later: refused, and kept
+    with pytest.raises(StampCooldown):
+        await stamp(at_counter, tenant.card_id)  # the same terminal again: a customer in a hurry, not this
+    with pytest.raises(StampCooldown):
+        await stamp(caller, tenant.card_id)  # an API key's: no terminal to compare
+
+    async with database.unit_of_work() as session:
+        kept = (await session.execute(select(CooldownRefusal.terminal_id, CooldownRefusal.staff_pin_id))).all()
+    assert sorted(kept) == sorted([(window.terminal.id, first.staff_pin_id), (counter.terminal.id, first.staff_pin_id)])
+    [flagged] = (await anomalies_of(caller)).two_terminals
+    assert (flagged.card_id, flagged.refused, flagged.times) == (tenant.card_id, 1, 0)
+    assert flagged.entry_ids == (first.id,) and flagged.terminal_names == ("Till", "Window")
+
+    clock.advance(timedelta(days=7))  # out of the window
     assert (await anomalies_of(caller)).two_terminals == []
 
 

@@ -77,7 +77,8 @@ def db_purge() -> None:
         records, buckets = purged.idempotency_records, purged.rate_limit_buckets
         return (
             f"purged {records} idempotency records, {buckets} rate-limit buckets, {purged.wallet_outbox_rows}"
-            f" sent wallet updates and {purged.web_sessions} ended browser sessions"
+            f" sent wallet updates, {purged.web_sessions} ended browser sessions and {purged.cooldown_refusals}"
+            " old cooldown refusals"
         )
 
     typer.echo(_run(purge), err=True)

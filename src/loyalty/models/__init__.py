@@ -4,6 +4,7 @@ from loyalty.models.api_key import ApiKey
 from loyalty.models.apple_device_registration import AppleDeviceRegistration
 from loyalty.models.base import Base
 from loyalty.models.card import LoyaltyCard
+from loyalty.models.cooldown_refusal import CooldownRefusal
 from loyalty.models.customer import Customer
 from loyalty.models.google_wallet_class import GoogleWalletClass
 from loyalty.models.google_wallet_object import GoogleWalletObject
@@ -26,6 +27,7 @@ __all__ = [
     "ApiKey",
     "AppleDeviceRegistration",
     "Base",
+    "CooldownRefusal",
     "Customer",
     "GoogleWalletClass",
     "GoogleWalletObject",

@@ -5,11 +5,11 @@ The four rules, each plainly stated so a shop owner can check them by hand:
 
 1. **Daily limit**: a card given the programme's `max_daily_stamps` stamps on DAYS_AT_LIMIT or more of
    those days (voided stamps count, as they do for the limit itself). The limit is today's setting.
-2. **Two terminals**: a card stamped at one paired terminal and then at another closer together than the
-   programme's `cooldown_minutes`. Refused attempts are not recorded anywhere (a refused stamp rolls back
-   with its request), so this rule reads the accepted stamps: consecutive stamps of one card from two
-   different terminals less than a cooldown apart. The stamp rules refuse that while the cooldown stays the
-   same, so it shows up when the cooldown was raised after such stamps, or if the rule was ever bypassed.
+2. **Two terminals**: a card stamped at one paired terminal and then tried at another within the programme's
+   `cooldown_minutes`: the refused attempts (`cooldown_refusals`, kept after the refused request rolled
+   back) whose card's last stamp came from another terminal less than a cooldown before. Accepted stamps
+   that close together from two terminals count too (consecutive stamps of one card): the stamp rules
+   refuse them while the cooldown stays the same, so they show when the cooldown was raised afterwards.
 3. **Staff share**: a member of staff whose share of the shop's redemptions (stamp and points rewards), or
    of its voids, is at least SHARE_FACTOR times their share of its earning entries (stamps given and
    points earned: the counter's everyday work), with at least SHARE_MIN_ENTRIES such redemptions or voids.
@@ -35,7 +35,7 @@ from sqlalchemy import ColumnElement, case, func, select
 
 from loyalty.clock import local_day, local_midnight
 from loyalty.db import is_postgres
-from loyalty.models import LoyaltyProgram, LoyaltyTransaction, StaffPin, Terminal, TransactionType
+from loyalty.models import CooldownRefusal, LoyaltyProgram, LoyaltyTransaction, StaffPin, Terminal, TransactionType
 from loyalty.services import pins, transactions
 from loyalty.services.context import Context
 from loyalty.services.stats import _day_index
@@ -70,13 +70,15 @@ class DailyLimitCard:
 
 @dataclass(frozen=True)
 class TwoTerminalCard:
-    """A card stamped at different terminals less than `cooldown_minutes` apart, `times` times; the
-    terminals involved (ids and names, in id order) and the stamps of each such pair, newest first."""
+    """A card stamped at different terminals less than `cooldown_minutes` apart (`times` pairs of accepted
+    stamps), or stamped at one and refused at another within it (`refused` attempts); the terminals involved
+    (ids and names, in id order) and the stamps behind it, newest first."""
 
     card_id: int
     card_number: str
     cooldown_minutes: int
     times: int
+    refused: int
     terminal_ids: tuple[int, ...]
     terminal_names: tuple[str, ...]
     entry_ids: tuple[int, ...]
@@ -249,6 +251,10 @@ async def _two_terminals(ctx: Context, program: LoyaltyProgram, since: datetime)
     pairs: dict[int, list[tuple[int, int, int, int]]] = defaultdict(list)
     for card_id, entry_id, before_id, terminal_id, before_terminal in rows:
         pairs[card_id].append((entry_id, before_id, terminal_id, before_terminal))
+    refused: dict[int, int] = defaultdict(int)
+    for card_id, entry_id, stamp_terminal, refusing_terminal in await _refused_after_another(ctx, cooldown, since):
+        refused[card_id] += 1
+        pairs[card_id].append((entry_id, entry_id, refusing_terminal, stamp_terminal))
     listed = sorted(pairs, key=lambda card_id: (-len(pairs[card_id]), card_id))[:MAX_LISTED]
     numbers = await transactions.card_numbers(ctx, listed)
     names = await _terminal_names(ctx, {t for card_id in listed for p in pairs[card_id] for t in p[2:]})
@@ -260,13 +266,36 @@ async def _two_terminals(ctx: Context, program: LoyaltyProgram, since: datetime)
                 card_id=card_id,
                 card_number=numbers[card_id],
                 cooldown_minutes=cooldown,
-                times=len(pairs[card_id]),
+                times=len(pairs[card_id]) - refused[card_id],
+                refused=refused[card_id],
                 terminal_ids=tuple(terminals),
                 terminal_names=tuple(names.get(t, str(t)) for t in terminals),
                 entry_ids=_newest({entry for pair in pairs[card_id] for entry in pair[:2]}),
             )
         )
     return found
+
+
+async def _refused_after_another(ctx: Context, cooldown: int, since: datetime) -> Sequence[Any]:
+    """(card id, stamp entry id, its terminal, the refusing terminal) for each cooldown refusal at a paired
+    terminal since `since` whose card was stamped at another terminal less than `cooldown` minutes before."""
+    refusal = CooldownRefusal
+    gap = _milliseconds_between(ctx, _LEDGER.transaction_at, refusal.refused_at)
+    rows = await ctx.session.execute(
+        select(refusal.card_id, _LEDGER.id, _LEDGER.terminal_id, refusal.terminal_id)
+        .join(_LEDGER, _LEDGER.card_id == refusal.card_id)
+        .where(
+            refusal.vendor_id == ctx.vendor_id,
+            refusal.refused_at >= since,
+            *_stamps_since(ctx, since - timedelta(minutes=cooldown)),
+            _LEDGER.terminal_id.is_not(None),
+            _LEDGER.terminal_id != refusal.terminal_id,
+            _LEDGER.transaction_at <= refusal.refused_at,
+            gap < cooldown * 60_000,
+        )
+        .limit(MAX_LISTED * MAX_LINKED)
+    )
+    return rows.all()
 
 
 def _milliseconds_between(ctx: Context, earlier: Any, later: Any) -> ColumnElement[Any]:

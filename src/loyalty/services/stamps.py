@@ -13,8 +13,8 @@ from pydantic import Field
 
 from loyalty.clock import local_day, local_day_bounds
 from loyalty.errors import DailyStampLimit, InsufficientStamps, StampCooldown, StampsNotEnabled
-from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, TransactionType
-from loyalty.services import ledger
+from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, StaffPin, TransactionType
+from loyalty.services import cooldown_refusals, ledger
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
 from loyalty.services.pins import StaffApproval, verify_staff_pin
@@ -90,7 +90,7 @@ async def add_stamp(ctx: Context, request: StampRequest) -> StampOutcome:
     staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
     card = await lock_card(ctx, program, request)
     now = ctx.clock.now()
-    _check_cooldown(program, card, now)
+    _check_cooldown(ctx, program, card, staff_pin, now)
     today = local_day(now, timezone)
     stamps_today = _stamps_given_on(card, today)
     if stamps_today >= program.max_daily_stamps:
@@ -117,9 +117,12 @@ def _cooldown_ends(program: LoyaltyProgram, card: LoyaltyCard) -> datetime | Non
     return card.last_stamp_at + timedelta(minutes=program.cooldown_minutes)
 
 
-def _check_cooldown(program: LoyaltyProgram, card: LoyaltyCard, now: datetime) -> None:
+def _check_cooldown(
+    ctx: Context, program: LoyaltyProgram, card: LoyaltyCard, staff_pin: StaffPin | None, now: datetime
+) -> None:
     cooldown_ends = _cooldown_ends(program, card)
     if cooldown_ends is not None and now < cooldown_ends:
+        cooldown_refusals.record_after_rollback(ctx, card, staff_pin, now)  # evidence for the anomalies
         raise StampCooldown(cooldown_ends, program.cooldown_minutes, now)
 
 
