@@ -98,6 +98,9 @@ async def test_a_reset_mail_carries_a_link_that_works_once(
     answer = await ask_for_reset(client, "Owner@Cafe.lu ")
     assert answer.status_code == 200 and "Check your e-mail" in answer.text
     assert smtp.messages == []  # nothing leaves inside the request
+    waiting = await client.get("/api/v1/admin/loyalty/wallet/outbox", headers={"authorization": f"Bearer {admin_key}"})
+    [queued] = [row for row in waiting.json()["items"] if row["purpose"] == "reset"]
+    assert (queued["provider"], queued["card_id"], queued["program_id"]) == ("mail", None, None) and queued["user_id"]
     await drain(Worker(database, settings, clock), clock)
 
     [mail] = smtp.wait_for_messages(1)

@@ -81,9 +81,15 @@ class OutboxRowOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int = Field(description="The row's id (the retry route's `{id}`).")
-    card_id: int | None = Field(description="The card whose pass changed (null: a programme's Google class).")
-    program_id: int | None = Field(description="The programme whose Google Wallet class changed (null: a card).")
-    provider: str = Field(description="`apple` or `google`.")
+    card_id: int | None = Field(
+        description="The card whose pass changed, or whose link is mailed (null: a programme's or a person's row)."
+    )
+    program_id: int | None = Field(description="The programme whose Google Wallet class changed (null otherwise).")
+    user_id: int | None = Field(
+        None, description="The person to be mailed an invitation or a reset link (null otherwise)."
+    )
+    purpose: str | None = Field(None, description="`invitation` or `reset` for a person's mail (null otherwise).")
+    provider: str = Field(description="`apple`, `google` or `mail`.")
     status: OutboxStatus = Field(description="`pending` (waits for `due_at`), `sending`, `sent` or `parked`.")
     attempts: int = Field(description="Failed sends so far.")
     last_error: str | None = Field(description="The last failure, as the wallet answered it.")
