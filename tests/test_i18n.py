@@ -63,6 +63,12 @@ NOT_COUNTS = {
     "name",
     "card_number",
     "time",
+    "date",
+    "id",  # an entry's, a card's: a name, not an amount
+    "ratio",  # a contrast ratio such as 4.5 (of "4.5:1")
+    "black",
+    "white",
+    "example",  # a number written as the page's language writes it
 }
 
 

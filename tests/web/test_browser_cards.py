@@ -49,7 +49,7 @@ async def test_a_stamp_is_found_and_voided_with_the_staff_pin(
 
     await page.get_by_role("link", name=printed).click()
     await expect(page).to_have_url(live_app.url(f"/vendor/cards/{live_app.tenant.card_id}"))
-    await expect(page.locator("#stamp-balance")).to_have_text("1 of 3 towards the reward")
+    await expect(page.locator("#stamp-balance")).to_have_text("1 of 3 stamps towards the reward")
     await expect(page.locator(f"#tx-{entry}")).to_contain_text(STAFF_NAME)
     await assert_accessible(page)
 
@@ -61,14 +61,14 @@ async def test_a_stamp_is_found_and_voided_with_the_staff_pin(
     await page.get_by_role("button", name="Void the entry").click()
     await expect(page.get_by_role("alert")).to_contain_text("Wrong staff PIN")
     await expect(page.get_by_role("alert")).to_contain_text("4 attempts left")
-    await expect(page.locator("#stamp-balance")).to_have_text("1 of 3 towards the reward")
+    await expect(page.locator("#stamp-balance")).to_have_text("1 of 3 stamps towards the reward")
     await expect(page.get_by_label("Reason")).to_have_value("Stamped the wrong card")  # kept; the PIN is not
     await assert_accessible(page)
 
     await page.get_by_label("Staff PIN").fill(live_app.tenant.pin)
     await page.get_by_role("button", name="Void the entry").click()
     await expect(page.get_by_role("status")).to_contain_text("Voided")
-    await expect(page.locator("#stamp-balance")).to_have_text("0 of 3 towards the reward")
+    await expect(page.locator("#stamp-balance")).to_have_text("0 of 3 stamps towards the reward")
     await expect(page.locator(f"#tx-{entry}")).to_contain_text("Voided")
     await expect(page.locator("#ledger tbody tr")).to_have_count(2)  # the stamp and its correction
     await assert_accessible(page)

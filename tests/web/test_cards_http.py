@@ -106,7 +106,7 @@ async def test_a_cards_page_shows_balances_customer_ledger_and_wallets(
     assert page.status_code == 200 and page.headers["cache-control"] == "no-store"
     html = page.text
     assert f"<h1>Card {format_card_number(tenant.card_number)}</h1>" in html
-    assert 'id="stamp-balance">1 of 3 towards the reward<' in html and 'id="points-balance">0<' in html
+    assert 'id="stamp-balance">1 of 3 stamps towards the reward<' in html and 'id="points-balance">0<' in html
     assert "customer@example.com" in html and 'id="card-state">Active<' in html
     row = re.search(rf'<tr id="tx-{stamp}">(.*?)</tr>', html, re.S)
     assert row is not None and "Stamp earned" in row.group(1) and "<td>Staff</td>" in row.group(1)

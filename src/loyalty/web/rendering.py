@@ -2,7 +2,7 @@
 page"). Templates call `_("English text {name}", name=…)` and `ngettext(singular, plural, n, …)`;
 both translate through the gettext catalogues the API uses (`loyalty.i18n.translate`), so `make
 messages` extracts them (babel.cfg's jinja2 section) and tests/test_i18n.py checks their translations.
-Numbers, money and dates go through Babel in the page's language and the vendor's time zone.
+Numbers, percentages, money and dates go through Babel in the page's language and the vendor's time zone.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_datetime, format_time
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -73,6 +73,7 @@ def render_text(template: str, locale: str, *, timezone: str = "Europe/Luxembour
         _=lambda message, **params: translate(message, locale, **params),
         ngettext=lambda singular, plural, n, **params: _plural(singular, plural, n, locale, params),
         number=lambda value: format_decimal(value, locale=BABEL_LOCALES[locale]),
+        percent=lambda whole: format_percent(whole / 100, locale=BABEL_LOCALES[locale]),  # 50 → "50%", "50 %"
         local_time=lambda moment: _local_time(moment, timezone, locale),
         clock_time=lambda moment: clock_time(moment, timezone, locale),
         local_date=lambda day: format_date(day, "medium", locale=BABEL_LOCALES[locale]),
