@@ -1,6 +1,7 @@
 """The vendored front-end packages (PAGES.md, "Front-end assets"; static/vendor/VENDORED.md): every file is listed
-with its SHA-256 and nothing unlisted sits beside them, the ZXing .wasm is ours and served as application/wasm, and
-no vendored script fetches from a CDN except the one default that static/scan.js overrides."""
+with its SHA-256 and nothing unlisted sits beside them, the ZXing .wasm is ours and served as application/wasm,
+uPlot is the version VENDORED.md names and its stylesheet is served as CSS, and no vendored script fetches from a
+CDN except the one default that static/scan.js overrides."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ VENDOR_DIR = STATIC_DIR / "vendor"
 VENDORED_MD = VENDOR_DIR / "VENDORED.md"
 SCAN_JS = STATIC_DIR / "scan.js"
 WASM = "zxing-wasm/zxing_reader.wasm"
+UPLOT_JS, UPLOT_CSS = "uplot/uPlot.iife.min.js", "uplot/uPlot.min.css"
 
 # A table row of VENDORED.md: | `path/under/vendor` | `sha256` | ...
 LISTED_ROW = re.compile(r"^\|\s*`(?P<path>[^`]+)`\s*\|\s*`(?P<sha256>[0-9a-f]{64})`\s*\|", re.MULTILINE)
@@ -50,6 +52,7 @@ def test_every_listed_file_is_there_with_its_sha256() -> None:
 
     assert WASM in listed
     assert "barcode-detector/LICENSE" in listed and "zxing-wasm/LICENSE" in listed
+    assert {UPLOT_JS, UPLOT_CSS, "uplot/LICENSE"} <= set(listed)
     for name, expected in listed.items():
         path = VENDOR_DIR / name
         assert path.is_file(), f"{name} is listed in VENDORED.md but missing"
@@ -70,6 +73,15 @@ def test_the_vendored_glue_expects_the_vendored_wasm() -> None:
     expected = sha256(VENDOR_DIR / WASM)
 
     assert re.search(rf"[\"'`]{expected}[\"'`]", glue), "the .wasm is not the one barcode-detector was built for"
+
+
+def test_uplot_is_the_version_vendored_md_names() -> None:
+    # The build's banner comment names its version; VENDORED.md's heading names the one its hashes are of.
+    banner = re.search(r"uPlot \(v(?P<version>[\d.]+)\)", (VENDOR_DIR / UPLOT_JS).read_text(encoding="utf-8"))
+    listed = re.search(r"^## uPlot (?P<version>[\d.]+)$", VENDORED_MD.read_text(encoding="utf-8"), re.MULTILINE)
+
+    assert banner is not None and listed is not None
+    assert banner["version"] == listed["version"]
 
 
 def test_no_vendored_script_fetches_from_a_cdn_that_scan_js_does_not_override() -> None:
@@ -106,3 +118,9 @@ async def test_the_wasm_and_the_scripts_are_served_with_the_types_browsers_requi
         answer = await client.get(f"{STATIC_URL}/{script}")
         assert answer.status_code == 200, script
         assert answer.headers["content-type"].split(";")[0].strip() in {"text/javascript", "application/javascript"}
+
+    # A stylesheet of another type is ignored under nosniff, and the chart would lose its legend's layout.
+    css = await client.get(f"{STATIC_URL}/vendor/{UPLOT_CSS}")
+    assert css.status_code == 200
+    assert css.headers["content-type"].split(";")[0].strip() == "text/css"
+    assert hashlib.sha256(css.content).hexdigest() == listed_files()[UPLOT_CSS]
