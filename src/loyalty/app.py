@@ -33,9 +33,15 @@ from loyalty.wallet.google import issuer as google_issuer
 from loyalty.wallet.google.issuer import GoogleIssuer
 from loyalty.web import accounts as account_pages
 from loyalty.web import admin as admin_pages
+from loyalty.web import admin_vendors as admin_vendor_pages
+from loyalty.web import admin_wallet as admin_wallet_pages
+from loyalty.web import cards as card_pages
 from loyalty.web import customer as customer_pages
 from loyalty.web import dashboard as dashboard_pages
+from loyalty.web import ledger as ledger_pages
 from loyalty.web import password as password_pages
+from loyalty.web import poster as poster_pages
+from loyalty.web import program as program_pages
 from loyalty.web import staff as staff_pages
 from loyalty.web import terminal as terminal_pages
 from loyalty.web import terminal_api
@@ -100,10 +106,16 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.include_router(terminal_api.router)
     app.include_router(account_pages.router)
     app.include_router(dashboard_pages.router)
+    app.include_router(ledger_pages.router)
+    app.include_router(card_pages.router)
     app.include_router(staff_pages.router)
+    app.include_router(program_pages.router)
     app.include_router(user_pages.router)
     app.include_router(password_pages.router)
+    app.include_router(poster_pages.router)
     app.include_router(admin_pages.router)
+    app.include_router(admin_vendor_pages.router)
+    app.include_router(admin_wallet_pages.router)
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")
     if settings.wallet_badges_dir is not None:  # the operator's copy of Apple's and Google's artwork
         app.mount(BADGES_URL, StaticFiles(directory=settings.wallet_badges_dir), name="badges")
