@@ -51,6 +51,7 @@ from loyalty.worker import Worker
 from tests import databases
 from tests.google_peer import GooglePeer, google_peer
 from tests.services.helpers import Caller, caller_for
+from tests.smtp_peer import SmtpPeer, smtp_peer
 from tests.tenants import Tenant, make_tenant
 
 START = datetime(2026, 11, 21, 9, 0, tzinfo=UTC)  # a Saturday, 10:00 in Luxembourg
@@ -340,3 +341,19 @@ def google(dev_google: DevGoogle) -> Iterator[DevGoogle]:
     yield dev_google
     assert dev_google.peer.invalid == []
     assert dev_google.peer.quota_refusals == []
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpPeer]:
+    """A local SMTP server (aiosmtpd, tests/smtp_peer.py) for a module's tests: a module's `settings` points
+    LOYALTY_SMTP_URL at it and calls `smtp.reset()`, so each test reads only its own mail."""
+    with smtp_peer() as peer:
+        yield peer
+
+
+@pytest.fixture
+def mail_settings(database_url: str, smtp: SmtpPeer, tmp_path: Path) -> Settings:
+    """`settings` whose mail goes to the `smtp` peer (its inbox emptied first), the mail folder in tmp_path:
+    a module that sends mail makes it its `settings`."""
+    smtp.reset()
+    return test_settings(database_url, smtp_url=smtp.url, mail_dir=tmp_path / "mail")

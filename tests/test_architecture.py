@@ -142,6 +142,7 @@ def test_no_two_errors_define_the_same_code() -> None:
 SAME_ANSWER_AS_THEIR_PARENT = {
     "DatabaseUnavailable": "a SERVICE_UNAVAILABLE whose reason (busy, unreachable, lost) is logged",
     "FieldErrors": "a VALIDATION_ERROR built from pydantic's errors (api/errors.py)",
+    "VendorSwitchedOff": "a FORBIDDEN whose details say `vendor_inactive` (API.md) and whose message says so",
 }
 
 

@@ -253,7 +253,9 @@ async def test_two_workers_draining_a_thousand_rows_send_each_once(
                 )
             )
 
-    assert sum(claimed) == 1000 and all(claimed)  # both worked, none claimed a row twice
+    # None claimed a row twice. (Whether both got rows depends on the scheduler: on a loaded machine one may
+    # drain all 1000 while the other still opens its HTTP/2 connection, so that is not asserted.)
+    assert sum(claimed) == 1000
     assert len(peer.requests) == 1000
 
 

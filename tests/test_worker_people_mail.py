@@ -6,11 +6,9 @@ link of the invitation is useless."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from pathlib import Path
 
 import httpx
 import pytest
@@ -24,31 +22,20 @@ from loyalty.models import OutboxStatus, User, UserTokenPurpose, Vendor, WalletO
 from loyalty.services import accounts, outbox
 from loyalty.services.context import Context
 from loyalty.worker.loop import Worker
-from tests.fixtures import drain, test_settings
-from tests.smtp_peer import SmtpPeer, smtp_peer
+from tests.fixtures import drain
+from tests.smtp_peer import SmtpPeer
 from tests.tenants import Tenant
 from tests.web.test_dashboard_http import FORM, _accept, _invite, _token
-from tests.web.test_reset_http import BASE, link_in
+from tests.web.test_reset_http import BASE, browser, link_in
 
 pytestmark = pytest.mark.anyio
 
 INVALID = "This link is wrong, was used already or has expired"
 
 
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpPeer]:
-    with smtp_peer() as peer:
-        yield peer
-
-
 @pytest.fixture
-def settings(database_url: str, smtp: SmtpPeer, tmp_path: Path) -> Settings:
-    smtp.reset()
-    return test_settings(database_url, smtp_url=smtp.url, mail_dir=tmp_path / "mail")
-
-
-def browser(app: FastAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+def settings(mail_settings: Settings) -> Settings:
+    return mail_settings
 
 
 async def test_an_invitation_through_the_admin_api_is_mailed_with_a_link_that_accepts_it(

@@ -25,7 +25,7 @@ async def invitation(live: LiveApp) -> str:
     """An owner's invitation link from the admin API (an admin key made for the test)."""
     async with live.database.unit_of_work() as session:
         admin = await api_keys.create_admin_key(Context(session, live.settings, live.clock), "test admin")
-    async with httpx.AsyncClient(base_url=live.base_url) as client:
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as client:
         invited = await client.post(
             f"/api/v1/admin/loyalty/vendors/{live.tenant.vendor_id}/users",
             json={"email": "owner@cafe-one.lu", "role": "owner"},

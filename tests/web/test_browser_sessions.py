@@ -24,7 +24,7 @@ async def invited_as(live: LiveApp, email: str, role: str) -> str:
     """A one-time invitation link for `email` with `role`, made through the admin API."""
     async with live.database.unit_of_work() as session:
         admin = await api_keys.create_admin_key(Context(session, live.settings, live.clock), f"test admin {email}")
-    async with httpx.AsyncClient(base_url=live.base_url) as client:
+    async with httpx.AsyncClient(base_url=live.base_url, timeout=30) as client:
         invited = await client.post(
             f"/api/v1/admin/loyalty/vendors/{live.tenant.vendor_id}/users",
             json={"email": email, "role": role},

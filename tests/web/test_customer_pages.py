@@ -5,7 +5,6 @@ local SMTP peer or writes to the mail folder. The same journeys in a real browse
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -19,19 +18,13 @@ from loyalty.db import Database
 from loyalty.models import Customer, LoyaltyCard, OutboxStatus, WalletOutbox
 from loyalty.worker import Worker
 from tests.fixtures import DevGoogle, DevWallet, drain, outbox_rows, test_settings
-from tests.smtp_peer import SmtpPeer, smtp_peer
+from tests.smtp_peer import SmtpPeer
 from tests.tenants import Tenant
 
 pytestmark = pytest.mark.anyio
 
 FORM = {"content-type": "application/x-www-form-urlencoded"}
 CSP = "default-src 'self'; script-src 'self'; style-src 'self'"
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpPeer]:
-    with smtp_peer() as peer:
-        yield peer
 
 
 @pytest.fixture

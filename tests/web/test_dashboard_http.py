@@ -249,7 +249,9 @@ async def test_the_overview_shows_the_programmes_last_30_days(
     await _accept(client, await _invite(client, admin_key, tenant, "owner@cafe.lu"))
     page = (await client.get("/vendor")).text
     rows = re.findall(
-        r"<tr><th scope=\"row\">[^<]+</th><td>(\d+)</td><td>(\d+)</td>\s*<td>(\d+)</td><td>(\d+)</td></tr>", page
+        r"<tr data-day=\"[\d-]+\"><th scope=\"row\">[^<]+</th>\s*<td data-value=\"\d+\">(\d+)</td>"
+        r"<td data-value=\"\d+\">(\d+)</td>\s*<td data-value=\"\d+\">(\d+)</td><td data-value=\"\d+\">(\d+)</td></tr>",
+        page,
     )
     shown = [tuple(int(n) for n in row) for row in rows]
     wanted = [(d["stamps"], d["points_earned"], d["redemptions"], d["new_cards"]) for d in reversed(expected["daily"])]

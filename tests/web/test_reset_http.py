@@ -6,10 +6,8 @@ person ends."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 from email.message import EmailMessage
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,8 +21,8 @@ from loyalty.models import WalletOutbox
 from loyalty.services import accounts
 from loyalty.services.context import Context
 from loyalty.worker.loop import Worker
-from tests.fixtures import drain, test_settings
-from tests.smtp_peer import SmtpPeer, smtp_peer
+from tests.fixtures import drain
+from tests.smtp_peer import SmtpPeer
 from tests.tenants import Tenant
 from tests.web.test_dashboard_http import FORM, PASSWORD, _accept, _invite, _sign_in, _token
 
@@ -34,16 +32,9 @@ BASE = "http://127.0.0.1:8000"
 NEW_PASSWORD = "a quiet morning by the river"
 
 
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpPeer]:
-    with smtp_peer() as peer:
-        yield peer
-
-
 @pytest.fixture
-def settings(database_url: str, smtp: SmtpPeer, tmp_path: Path) -> Settings:
-    smtp.reset()
-    return test_settings(database_url, smtp_url=smtp.url, mail_dir=tmp_path / "mail")
+def settings(mail_settings: Settings) -> Settings:
+    return mail_settings
 
 
 def browser(app: FastAPI) -> httpx.AsyncClient:
