@@ -38,7 +38,7 @@ from loyalty.db import is_postgres
 from loyalty.models import CooldownRefusal, LoyaltyProgram, LoyaltyTransaction, StaffPin, Terminal, TransactionType
 from loyalty.services import pins, transactions
 from loyalty.services.context import Context
-from loyalty.services.stats import _day_index
+from loyalty.services.stats import day_index
 
 WINDOW_DAYS = 7
 DAYS_AT_LIMIT = 3
@@ -155,7 +155,7 @@ async def find_anomalies(ctx: Context, program: LoyaltyProgram, timezone: str) -
 
 async def _daily_limits(ctx: Context, program: LoyaltyProgram, starts: list[datetime]) -> list[DailyLimitCard]:
     limit = program.max_daily_stamps
-    day = _day_index(_LEDGER.transaction_at, starts).label("day")
+    day = day_index(_LEDGER.transaction_at, starts).label("day")
     days_at_limit = (
         select(_LEDGER.card_id, day)
         .where(*_stamps_since(ctx, starts[0]))

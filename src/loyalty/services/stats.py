@@ -54,7 +54,7 @@ def _local_days(now: datetime, timezone: str) -> list[tuple[date, datetime]]:
     return [(day, local_midnight(day, timezone)) for day in days]
 
 
-def _day_index(column: Any, starts: list[datetime]) -> ColumnElement[Any]:
+def day_index(column: Any, starts: list[datetime]) -> ColumnElement[Any]:
     """Which of the local days an instant falls in, as a CASE over the day boundaries: portable SQL
     (no timezone functions), and right on 23- and 25-hour days."""
     return case(
@@ -110,7 +110,7 @@ async def _daily(
 ) -> list[DailyFigures]:
     figures: dict[int, dict[str, int]] = {index: {} for index in range(len(days))}
     t = LoyaltyTransaction
-    day = _day_index(t.transaction_at, starts).label("day")
+    day = day_index(t.transaction_at, starts).label("day")
     ledger_rows = await ctx.session.execute(
         select(
             day,
@@ -129,7 +129,7 @@ async def _daily(
     for index, stamps, points, redemptions in ledger_rows:
         if index >= 0:
             figures[index].update(stamps=int(stamps), points_earned=int(points), redemptions=int(redemptions))
-    enrolled_day = _day_index(LoyaltyCard.enrolled_at, starts).label("day")
+    enrolled_day = day_index(LoyaltyCard.enrolled_at, starts).label("day")
     card_rows = await ctx.session.execute(
         select(enrolled_day, func.count())
         .where(LoyaltyCard.vendor_id == program.vendor_id, LoyaltyCard.enrolled_at >= starts[0])

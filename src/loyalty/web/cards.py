@@ -291,7 +291,7 @@ async def _screen(ctx: Context, card_id: int, page: int, flagged: frozenset[int]
     ledger = await transactions.card_transactions(
         ctx, card_id, limit=ENTRIES_PER_PAGE, offset=(page - 1) * ENTRIES_PER_PAGE
     )
-    voided = await _voided(ctx, card_id)
+    voided = await transactions.voids_of(ctx, [item.entry.id for item in ledger.items])
     program = await _program(ctx)
     card, customer = view.card, view.customer
     return Screen(
@@ -354,18 +354,6 @@ async def _staff(ctx: Context, program: LoyaltyProgram | None) -> list[tuple[int
         return []
     found = await pins.list_pins(ctx, program, limit=MAX_STAFF, offset=0)
     return [(pin.id, pin.name) for pin in found.items if pin.is_active]
-
-
-async def _voided(ctx: Context, card_id: int) -> dict[int, int]:
-    """The card's voided entries: {voided entry's id: its void's id}. A void is always on its entry's card."""
-    rows = await ctx.session.execute(
-        select(LoyaltyTransaction.voids_transaction_id, LoyaltyTransaction.id).where(
-            LoyaltyTransaction.vendor_id == ctx.vendor_id,
-            LoyaltyTransaction.card_id == card_id,
-            LoyaltyTransaction.voids_transaction_id.is_not(None),
-        )
-    )
-    return {voided: void for voided, void in rows.all() if voided is not None}
 
 
 async def _page_holding(ctx: Context, card_id: int, flagged: frozenset[int]) -> int:

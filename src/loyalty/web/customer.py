@@ -236,8 +236,14 @@ async def join_qr(request: Request, ctx: PublicContext, vendor_slug: VendorSlug)
         await programs.get_public_program(ctx, vendor_slug)
     except ProgramNotFound:
         return _not_found(request)
-    address = f"{settings_of(request).public_base_url.rstrip('/')}/join/{vendor_slug}"
+    address = enrolment_address(settings_of(request).public_base_url, vendor_slug)
     return _qr_svg(address, error="m", cache="public, max-age=3600")
+
+
+def enrolment_address(public_base_url: str, slug: str) -> str:
+    """The absolute address of the vendor's enrolment page, as its QR (`/join/{slug}/qr.svg`) and the counter's
+    poster (web/poster.py) show it."""
+    return f"{public_base_url.rstrip('/')}/join/{slug}"
 
 
 @router.get("/card/{card_token}/qr.svg")

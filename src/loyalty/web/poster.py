@@ -20,6 +20,7 @@ from loyalty.i18n import N_
 from loyalty.models import LoyaltyProgram, Vendor
 from loyalty.services import vendors
 from loyalty.wallet.colors import parse_hex
+from loyalty.web.customer import enrolment_address
 from loyalty.web.dashboard import dashboard_page, who_signed_in
 from loyalty.web.languages import ENDONYMS
 from loyalty.web.rendering import render_text
@@ -64,11 +65,6 @@ async def poster_page(request: Request) -> Response:
     return dashboard_page(
         request, holder, "vendor_poster.html", size=size, poster=_poster(vendor, program, address)
     )  # fmt: skip
-
-
-def enrolment_address(public_base_url: str, slug: str) -> str:
-    """The absolute address of the vendor's enrolment page, as its QR (`/join/{slug}/qr.svg`) holds it."""
-    return f"{public_base_url.rstrip('/')}/join/{slug}"
 
 
 def _poster(vendor: Vendor, program: LoyaltyProgram, address: str) -> Poster:
