@@ -121,6 +121,21 @@ async def test_a_card_token_in_a_path_no_route_serves_is_redacted(
     assert '"path": "/api/v1/loyalty/cards/{redacted}/pass"' in service_log
 
 
+async def test_a_token_without_a_digit_is_redacted_too(
+    strict_client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A random 32-character token holds no digit about once in 230 draws: the log must not depend on luck."""
+    caplog.set_level(logging.INFO)
+    digitless = "nToXqOFMOawrXpTfjtGuyIfQJLbIsckN"  # a real token of a CI run that was logged in clear
+
+    response = await strict_client.get(f"/api/v1/loyalty/cards/{digitless}/pass")
+
+    assert_error(response, 404, "ROUTE_NOT_FOUND")
+    service_log = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("httpx"))
+    assert digitless not in service_log
+    assert '"path": "/api/v1/loyalty/cards/{redacted}/pass"' in service_log
+
+
 def test_the_log_scan_finds_each_kind_of_secret() -> None:
     """The scan that runs around every test would see each of these (it is not a scan that cannot fail)."""
     samples = {

@@ -74,9 +74,10 @@ def loggable_path(scope: Scope) -> str:
     return "/".join(f"{{{by_value[s]}}}" if s in by_value else _masked(s) for s in segments)
 
 
-# A segment of 12 or more URL-safe characters with a digit in it: card tokens, QR payloads, keys and
-# card numbers (`docs/operations.md`, "Security"), but not words such as `transactions`.
-_TOKEN_LIKE = re.compile(r"(?=.*\d)[A-Za-z0-9_\-]{12,}")
+# A segment of URL-safe characters that is 20 or longer, or 12 or longer with a digit in it: card tokens
+# and QR payloads (32 random characters, which hold no digit about once in 230 draws), keys and card numbers
+# (`docs/operations.md`, "Security"), but not words such as `transactions` or `registrations`.
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-]{20,}|(?=.*\d)[A-Za-z0-9_\-]{12,}")
 
 
 def _masked(segment: str) -> str:
