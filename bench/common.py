@@ -71,6 +71,27 @@ def server_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def wallet_env(work_dir: Path) -> dict[str, str]:
+    """Both wallets configured, as `make demo` runs (development certificates, Google's calls dry): every
+    stamp then queues its outbox rows, one per wallet, inside the measured transaction, as in production."""
+    from loyalty.wallet import dev_certs
+
+    directory = work_dir / "wallet-certificates"
+    paths = dev_certs.paths_in(directory)
+    if not paths.pass_certificate.exists():
+        paths = dev_certs.write_dev_certificates(directory)
+    return {
+        "LOYALTY_APPLE_PASS_TYPE_ID": dev_certs.DEV_PASS_TYPE_ID,
+        "LOYALTY_APPLE_TEAM_ID": dev_certs.DEV_TEAM_ID,
+        "LOYALTY_APPLE_CERT": str(paths.pass_certificate),
+        "LOYALTY_APPLE_KEY": str(paths.pass_key),
+        "LOYALTY_APPLE_WWDR_CERT": str(paths.wwdr_certificate),
+        "LOYALTY_GOOGLE_ISSUER_ID": dev_certs.DEV_GOOGLE_ISSUER_ID,
+        "LOYALTY_GOOGLE_SERVICE_ACCOUNT_FILE": str(paths.google_service_account),
+        "LOYALTY_GOOGLE_DRY_RUN": "true",
+    }
+
+
 def settle_database() -> None:
     """The same starting state for every load phase: the dead row versions the previous phase left
     (120,000 updates of the same 10,000 cards and 80 totals rows in a 30 s pgbench run) vacuumed
@@ -94,7 +115,7 @@ class Server:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log_path = work_dir / f"server-{self.port}.log"
-        self.env = server_env(env)
+        self.env = server_env({**wallet_env(work_dir), **(env or {})})
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Server:
@@ -152,6 +173,53 @@ def _children(pid: int) -> list[int]:
         with contextlib.suppress(OSError):
             found += [int(child) for child in task.read_text().split()]
     return found
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (/proc/PID/stat), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
+def postgres_pids() -> list[int]:
+    """Every process of the local PostgreSQL server (its backends, the WAL writer, the checkpointer …)."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/comm"):
+        with contextlib.suppress(OSError):
+            if stat.read_text().strip() == "postgres":
+                pids.append(int(stat.parent.name))
+    return pids
+
+
+class CpuMeter:
+    """Where the CPU of a load phase went: the server's workers, PostgreSQL's processes, and the load
+    generator (a child process of this one, counted when it is reaped). CPU time, not wall time: on a
+    machine with fewer cores than busy processes a profiler counts a process waiting for a core as busy.
+    Backends that start or end during the phase are missed (the pool keeps its connections open)."""
+
+    def __init__(self, worker_pids: list[int]) -> None:
+        self.groups = {"workers": worker_pids, "postgres": postgres_pids()}
+
+    def __enter__(self) -> CpuMeter:
+        self.before = {name: sum(map(process_cpu_seconds, pids)) for name, pids in self.groups.items()}
+        self.children_before = _children_cpu_seconds()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.used = {
+            name: sum(map(process_cpu_seconds, pids)) - self.before[name] for name, pids in self.groups.items()
+        }
+        self.used["load generator"] = _children_cpu_seconds() - self.children_before
+
+
+def _children_cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def busy_cpu_percent(seconds: float = 2.0) -> float:
