@@ -4,15 +4,19 @@ another, work apart and after-rollback work commit on their own, waits for the d
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import asyncpg
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.db import Database, NestedUnitOfWork, after_rollback
+from loyalty.db import Database, NestedUnitOfWork, StatementAfterAlone, after_rollback
 from loyalty.errors import DatabaseUnavailable
 from loyalty.models import RateLimitBucket
+from loyalty.services.compiled_queries import CompiledQuery
+from tests.databases import asyncpg_dsn
 from tests.fixtures import START, empty_tables, test_settings
 
 pytestmark = pytest.mark.anyio
@@ -174,7 +178,8 @@ async def test_a_unit_cancelled_during_begin_leaves_no_open_transaction_behind(
         async with database.unit() as unit:
             monkeypatch.setattr(asyncpg.Connection, "execute", cancelled_during_begin)
             try:
-                await unit.begin()
+                session = await unit.begin()
+                await session.execute(select(1))  # BEGIN is sent with the transaction's first statement
             finally:
                 monkeypatch.setattr(asyncpg.Connection, "execute", real_execute)
 
@@ -187,3 +192,56 @@ async def test_a_unit_cancelled_during_begin_leaves_no_open_transaction_behind(
     finally:
         await database.dispose()
         await reader.dispose()
+
+
+def _insert_bucket(name: str) -> CompiledQuery:
+    """A statement that writes one row and returns it, or writes nothing and returns no row when the
+    bucket exists: the shape `CompiledQuery.first(..., alone=True)` is for."""
+    buckets = cast(Table, RateLimitBucket.__table__)
+    return CompiledQuery(
+        postgresql.insert(buckets)
+        .values(bucket=name, window_start=START, hits=1)
+        .on_conflict_do_nothing()
+        .returning(buckets.c.bucket)
+    )
+
+
+@pytest.mark.postgres
+async def test_a_statement_sent_alone_commits_by_itself_and_nothing_may_follow_it(pg_database_url: str) -> None:
+    """`alone` (the no-PIN stamp's one statement): sent before anything else in its unit, it runs outside any
+    transaction block, so it is committed before the unit ends and nothing written after it could be atomic
+    with it; writing nothing, or sent after another statement, it changes nothing to the unit's transaction."""
+    database = Database.from_settings(test_settings(pg_database_url))
+    await empty_tables(database)
+    observer = await asyncpg.connect(asyncpg_dsn(pg_database_url))
+
+    async def committed() -> list[str]:
+        return [row["bucket"] for row in await observer.fetch("SELECT bucket FROM rate_limit_buckets ORDER BY 1")]
+
+    try:
+        with pytest.raises(StatementAfterAlone):
+            async with database.unit() as unit:
+                session = await unit.begin()
+                assert await _insert_bucket("alone").first(session, {}, alone=True) is not None
+                assert await committed() == ["alone"]  # committed by itself, before its unit ends
+                session.add(_add_bucket("after"))
+                await session.flush()
+        assert await committed() == ["alone"]
+
+        with pytest.raises(Refused):  # alone but writing nothing (the row exists): the unit goes on as usual
+            async with database.unit() as unit:
+                session = await unit.begin()
+                assert await _insert_bucket("alone").first(session, {}, alone=True) is None
+                session.add(_add_bucket("rolled back"))
+                await session.flush()
+                raise Refused()
+        with pytest.raises(Refused):  # after another statement: inside the transaction, rolled back with it
+            async with database.unit() as unit:
+                session = await unit.begin()
+                await session.execute(select(1))
+                assert await _insert_bucket("inside").first(session, {}, alone=True) is not None
+                raise Refused()
+        assert await committed() == ["alone"]
+    finally:
+        await observer.close()
+        await database.dispose()

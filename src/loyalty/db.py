@@ -21,6 +21,12 @@ SessionTransaction, checkout and commit, each behind a greenlet crossing) cost a
 request, more than the three statements of a stamp together; the session now only flushes, and
 only when a service used the ORM.
 
+BEGIN waits for the transaction's first statement (`LazyTransaction`), and a unit whose whole write is
+one statement may send it alone, without BEGIN or COMMIT (`CompiledQuery.first(..., alone=True)`): a
+statement outside a transaction block is atomic by itself. Each round trip to PostgreSQL costs the
+worker ~85 µs of CPU on the reference machine (docs/performance.md), so a stamp sent alone saves two
+of its four.
+
 SQLite has no row locks, so every SQLite transaction starts with `BEGIN IMMEDIATE`: writers are
 serialised, which is the closest safe equivalent of PostgreSQL's `SELECT ... FOR UPDATE`.
 
@@ -50,11 +56,14 @@ if TYPE_CHECKING:
     from loyalty.config import Settings
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 AfterRollback = Callable[[AsyncSession], Awaitable[None]]
 _AFTER_ROLLBACK = "loyalty.after_rollback"
 # session.info key of the asyncpg connection under a PostgreSQL unit of work (see `driver_connection`).
 _DRIVER = "loyalty.driver_connection"
+# session.info and Connection.info key of the unit's transaction whose BEGIN is still to be sent.
+_LAZY = "loyalty.lazy_transaction"
 
 
 _ASYNC_DRIVERS = {
@@ -107,9 +116,24 @@ def create_engine(
             connect_args={"timeout": pool_timeout},
         )
         _discard_closed_connections(engine)
+        _begin_before_orm_statements(engine)
     if log_path := os.environ.get(STATEMENT_LOG_ENV):
         record_statements(engine, log_path)
     return engine
+
+
+def _begin_before_orm_statements(engine: AsyncEngine) -> None:
+    """A statement SQLAlchemy executes in a unit whose BEGIN is still pending sends BEGIN first.
+
+    Relies on documented API: the `before_cursor_execute` event runs inside SQLAlchemy's greenlet, where
+    `AdaptedConnection.run_async` awaits a coroutine on the driver connection (SQLAlchemy's asyncio
+    docs, "Using awaitable-only driver methods in connection pool and other events")."""
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _begin_if_pending(conn: Any, _cursor: Any, _statement: str, _params: Any, _context: Any, _many: bool) -> None:
+        lazy: LazyTransaction | None = conn.info.get(_LAZY)
+        if lazy is not None and lazy.state != "begun":
+            conn.connection.dbapi_connection.run_async(lambda _driver: lazy.begin())
 
 
 def _serialise_sqlite_writes(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
@@ -140,8 +164,74 @@ def after_rollback(session: AsyncSession, work: AfterRollback) -> None:
 
 def driver_connection(session: AsyncSession) -> Any:
     """The asyncpg connection whose transaction `session` works in, or None (SQLite, or a session
-    that is not a PostgreSQL unit of work's)."""
+    that is not a PostgreSQL unit of work's). Before using it, `await lazy_transaction(session).begin()`
+    when there is one (`CompiledQuery` does)."""
     return session.info.get(_DRIVER)
+
+
+def lazy_transaction(session: AsyncSession) -> LazyTransaction | None:
+    """The PostgreSQL unit of work's transaction `session` works in, or None (SQLite, or `Unit.read`)."""
+    return session.info.get(_LAZY)
+
+
+class StatementAfterAlone(RuntimeError):
+    """A statement was sent in a unit of work after one that ran alone (a programming error): that one
+    committed by itself, so nothing after it could be atomic with it."""
+
+
+class LazyTransaction:
+    """A unit of work's PostgreSQL transaction, whose BEGIN is sent just before its first statement: from
+    the ORM (SQLAlchemy's `before_cursor_execute` event, `_begin_before_orm_statements`) or from
+    `CompiledQuery`. A unit that sends nothing sends neither BEGIN nor COMMIT.
+
+    States: `pending` (nothing sent), `begun` (BEGIN sent), `alone` (one statement ran outside any
+    transaction block and wrote: the unit's work is done, and any further statement raises
+    StatementAfterAlone), `ended` (committed or rolled back)."""
+
+    def __init__(self, driver: Any, on_begin: Callable[[bool], None]) -> None:
+        self._transaction = driver.transaction()
+        self._on_begin = on_begin  # tells the unit whether its connection is inside a transaction
+        self.state = "pending"
+
+    async def begin(self) -> None:
+        """Sends BEGIN if it has not been sent. Raises StatementAfterAlone after a statement ran alone."""
+        if self.state == "begun":
+            return
+        if self.state != "pending":
+            raise StatementAfterAlone(f"no statement may follow one that ran alone (state {self.state})")
+        self.state = "begun"
+        self._on_begin(True)
+        await self._transaction.start()
+
+    async def alone(self, statement: Callable[[], Awaitable[R]]) -> R:
+        """Runs `statement` outside any transaction block when nothing has been sent yet, else in the
+        transaction. For a statement that is the unit's whole write when it returns a row (not None) and
+        writes nothing when it returns None: after a row, the unit's work is done (nothing may follow);
+        after None, or an error PostgreSQL refused it with, the unit goes on as if it had not run."""
+        if self.state != "pending":
+            await self.begin()
+            return await statement()
+        self.state = "sending alone"
+        self._on_begin(True)  # until it answers: a cancellation leaves the connection's state unknown
+        try:
+            result = await statement()
+        except asyncpg.PostgresError:
+            self.state = "pending"
+            self._on_begin(False)
+            raise
+        self.state = "pending" if result is None else "alone"
+        self._on_begin(False)
+        return result
+
+    async def commit(self) -> None:
+        if self.state == "begun":
+            await self._transaction.commit()
+        self.state = "ended"
+
+    async def rollback(self) -> None:
+        if self.state == "begun":
+            await self._transaction.rollback()
+        self.state = "ended"
 
 
 class NestedUnitOfWork(RuntimeError):
@@ -323,28 +413,31 @@ class Unit:
         if self._connection is None:
             return self._open_sqlite_transaction()
         connection, driver = self._connection, self._driver
-        transaction = driver.transaction()
         # Until COMMIT or ROLLBACK has completed, the connection's state is not known: `give_back`
         # terminates a connection whose transaction did not end (a cancellation during BEGIN, say),
         # since the pool would otherwise hand out a connection inside an open transaction.
-        self._in_transaction = True
-        try:
-            await transaction.start()
-        except BaseException as exc:
-            driver.terminate()
-            if reason := _unavailable_reason(exc, driver):
-                raise DatabaseUnavailable(reason) from exc
-            raise
-        session = self._database.sessionmaker(bind=connection, info={_DRIVER: driver})
+        lazy = LazyTransaction(driver, self._mark_in_transaction)
+        session = self._database.sessionmaker(bind=connection, info={_DRIVER: driver, _LAZY: lazy})
+        sync_connection = connection.sync_connection
+        assert sync_connection is not None, "a checked-out connection has a sync connection"
+        # For the ORM's statements (`_begin_before_orm_statements`). The dict itself is kept: once the
+        # connection is invalidated, `Connection.info` raises instead of answering.
+        connection_info = sync_connection.info
+        connection_info[_LAZY] = lazy
 
         async def commit() -> None:
-            if _has_orm_work(session):
-                await session.flush()
-            await transaction.commit()
+            try:
+                if _has_orm_work(session):
+                    await session.flush()
+                await lazy.commit()
+            finally:
+                connection_info.pop(_LAZY, None)
+            self._in_transaction = False
 
         async def roll_back() -> bool:
+            connection_info.pop(_LAZY, None)
             try:
-                await transaction.rollback()
+                await lazy.rollback()
             except Exception:
                 driver.terminate()  # a connection that cannot roll back must not serve again
                 return False
@@ -352,6 +445,9 @@ class Unit:
             return True
 
         return session, commit, roll_back
+
+    def _mark_in_transaction(self, inside: bool) -> None:
+        self._in_transaction = inside
 
     def _open_sqlite_transaction(
         self,

@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -658,3 +659,37 @@ async def test_messages_use_the_real_catalogue(
     error = await stamp(client, tenant, headers={"Accept-Language": language})
     assert error.json()["error_code"] == "STAMP_COOLDOWN"
     assert error.json()["message"] == i18n.translate(errors.StampCooldown.message, language, minutes=15)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_stamp_without_pin_or_key_is_two_round_trips_and_commits_by_itself(
+    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock, monkeypatch: Any
+) -> None:
+    """Each round trip to PostgreSQL costs a worker ~85 µs of CPU (docs/performance.md): a no-PIN stamp sends
+    the caller's key look-up and one statement, sent alone (no BEGIN, no COMMIT), which still writes the card,
+    its entry and the totals together; a refused one falls back to the locked card, which names the refusal."""
+    tenant = await make_tenant(database, settings, clock, slug="quick-counter", require_staff_pin=False)
+    assert (await stamp(client, tenant, staff_pin=None)).status_code == 201  # the statements are prepared once
+    clock.advance(timedelta(hours=1))
+    sent: list[str] = []
+    for name in ("execute", "fetch", "fetchrow", "fetchval", "prepare"):
+        real = getattr(asyncpg.Connection, name)
+
+        async def counted(self: asyncpg.Connection, query: str, *args: Any, _real: Any = real, **kw: Any) -> Any:
+            sent.append(query.split(None, 1)[0].rstrip(";").upper())
+            return await _real(self, query, *args, **kw)
+
+        monkeypatch.setattr(asyncpg.Connection, name, counted)
+
+    response = await stamp(client, tenant, staff_pin=None)
+
+    assert response.status_code == 201, response.text
+    assert sent == ["SELECT", "WITH"]  # the key (and programme), then the stamp
+    assert response.json()["stamp_count"] == 2
+    assert [entry.stamps_balance_after for entry in await ledger(database, tenant.card_id)] == [1, 2]
+
+    sent.clear()
+    refused = await stamp(client, tenant, staff_pin=None)  # within the cooldown: the one statement stamps nothing
+    assert_error(refused, 429, "STAMP_COOLDOWN")
+    assert sent[:3] == ["SELECT", "WITH", "BEGIN"]  # then the locked card, in a transaction, names the refusal
+    assert len(await ledger(database, tenant.card_id)) == 2

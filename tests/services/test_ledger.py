@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from loyalty.models import LoyaltyCard, LoyaltyTransaction, WalletOutbox
+from loyalty.models import LoyaltyTransaction, VendorTotals, WalletOutbox
 from loyalty.services import ledger as ledger_service
-from loyalty.services.context import Context
+from loyalty.services import outbox as outbox_service
 from loyalty.services.points import EarnRequest, earn_points
 from loyalty.services.stamps import StampRequest, add_stamp
 from tests.fixtures import DevWallet, test_settings
@@ -27,15 +28,27 @@ class Boom(RuntimeError):
     pass
 
 
-@pytest.fixture
-def failing_wallet_queue(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fails after the card moved and the ledger row was flushed to the database."""
+def fail_after_writing(patch: pytest.MonkeyPatch) -> None:
+    """Every balance change fails once the card moved and its entry and outbox rows reached the database
+    (by either way the ledger writes: `append`'s, or `append_if`'s one statement)."""
+    write, write_if = ledger_service._write, ledger_service.append_if
 
-    async def fail(ctx: Context, card: LoyaltyCard) -> None:
-        await ctx.session.flush()
+    async def write_then_fail(*args: Any, **kwargs: Any) -> Any:
+        await write(*args, **kwargs)
         raise Boom()
 
-    monkeypatch.setattr(ledger_service, "queue_wallet_updates", fail)
+    async def write_if_then_fail(*args: Any, **kwargs: Any) -> Any:
+        if await write_if(*args, **kwargs) is not None:
+            raise Boom()
+        return None
+
+    patch.setattr(ledger_service, "_write", write_then_fail)
+    patch.setattr(ledger_service, "append_if", write_if_then_fail)
+
+
+@pytest.fixture
+def failing_wallet_queue(monkeypatch: pytest.MonkeyPatch) -> None:
+    fail_after_writing(monkeypatch)
 
 
 async def snapshot(database: Database, card_id: int) -> tuple[dict[str, object], list[LoyaltyTransaction]]:
@@ -59,7 +72,7 @@ async def test_a_stamp_failing_half_way_leaves_card_and_ledger_unchanged(
     clock.advance(timedelta(hours=1))
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(ledger_service, "queue_wallet_updates", _flush_then_fail)
+        fail_after_writing(patch)
         with pytest.raises(Boom):
             await caller(add_stamp, StampRequest(card_id=tenant.card_id, staff_pin=tenant.pin))
 
@@ -132,6 +145,29 @@ async def outbox(database: Database) -> list[WalletOutbox]:
         return list(await session.scalars(select(WalletOutbox).order_by(WalletOutbox.provider)))
 
 
-async def _flush_then_fail(ctx: Context, card: LoyaltyCard) -> None:
-    await ctx.session.flush()
-    raise Boom()
+async def test_stamps_without_a_pin_write_card_entries_totals_and_one_outbox_row_per_wallet(
+    database: Database, settings: Settings, clock: FixedClock, tenant: Tenant, dev_wallet: DevWallet
+) -> None:
+    """No PIN: on PostgreSQL each stamp is one statement sent alone (`ledger.append_if`); on SQLite, the
+    locked card and `append`. Either way the same rows: the card, its entries, the vendor's totals, and a
+    burst's one pending outbox row per wallet, due with its first change, at its last pass version."""
+    await helpers.set_program(database, tenant.program_id, require_staff_pin=False, cooldown_minutes=0)
+    wallets = {**dev_wallet.settings, "google_issuer_id": "3388000000000000001"}  # both wallets configured
+    caller = await caller_for(database, test_settings(settings.database_url, **wallets), clock, tenant)
+    first_due = clock.now() + timedelta(seconds=outbox_service.COALESCE_SECONDS)
+    for _ in range(3):
+        outcome = await caller(add_stamp, StampRequest(card_id=tenant.card_id))
+        clock.advance(timedelta(milliseconds=300))
+
+    assert (outcome.card.stamp_count, outcome.stamps_today, outcome.entry.stamps_balance_after) == (3, 3, 3)
+    assert [(r.provider, r.pass_version, r.due_at, r.status) for r in await outbox(database)] == [
+        ("apple", outcome.card.updated_at, first_due, "pending"),
+        ("google", outcome.card.updated_at, first_due, "pending"),
+    ]
+    async with database.unit_of_work() as session:
+        issued = await session.scalar(
+            select(func.sum(VendorTotals.stamps_issued)).where(VendorTotals.vendor_id == tenant.vendor_id)
+        )
+    assert issued == 3
+    assert (await helpers.card(database, tenant.card_id)).updated_at == outcome.card.updated_at
+    await helpers.assert_ledger_consistent(database)

@@ -134,9 +134,17 @@ def _lock_by(column: Any) -> CompiledQuery:
 
 
 # Every counter operation starts here: the statements are compiled once (see compiled_queries.CompiledQuery).
-_LOCK_BY_ID = _lock_by(LoyaltyCard.__table__.c.id)
-_LOCK_BY_QR = _lock_by(LoyaltyCard.__table__.c.qr_code)
-_LOCK_BY_NUMBER = _lock_by(LoyaltyCard.__table__.c.card_number)
+_LOCKS = {column: _lock_by(LoyaltyCard.__table__.c[column]) for column in ("id", "qr_code", "card_number")}
+
+
+def card_key(ref: CardRef) -> tuple[str, int | str]:
+    """The column of `loyalty_cards` that `ref` names the card by, and the value to find there (a typed
+    number without its spaces or dashes)."""
+    if ref.card_id is not None:
+        return "id", ref.card_id
+    if ref.qr_code is not None:
+        return "qr_code", ref.qr_code
+    return "card_number", normalise_card_number(ref.card_number or "")
 
 
 async def lock_card(ctx: Context, program: LoyaltyProgram, ref: CardRef) -> LoyaltyCard:
@@ -148,14 +156,8 @@ async def lock_card(ctx: Context, program: LoyaltyProgram, ref: CardRef) -> Loya
     The card is not attached to the session: its loaded values are its committed state, so the
     changes a service makes are tracked, and `ledger.append` writes them with the ledger entry.
     """
-    value: int | str
-    if ref.card_id is not None:
-        query, value = _LOCK_BY_ID, ref.card_id
-    elif ref.qr_code is not None:
-        query, value = _LOCK_BY_QR, ref.qr_code
-    else:
-        query, value = _LOCK_BY_NUMBER, normalise_card_number(ref.card_number or "")
-    row = await query.first(ctx.session, {"ref": value, "vendor_id": ctx.vendor_id})
+    column, value = card_key(ref)
+    row = await _LOCKS[column].first(ctx.session, {"ref": value, "vendor_id": ctx.vendor_id})
     if row is None or row["program_id"] != program.id:
         raise CardNotFound(ref.identifier)
     card = loaded(LoyaltyCard, row)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Insert, Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.db import driver_connection
+from loyalty.db import driver_connection, lazy_transaction
 from loyalty.sqlalchemy_internals import DriverStatement, driver_statement
 from loyalty.statement_log import log_driver_statement
 
@@ -28,16 +28,32 @@ class CompiledQuery:
         self.statement = statement
         self._compiled: DriverStatement | None = None
 
-    async def first(self, session: AsyncSession, params: Mapping[str, Any]) -> Mapping[Any, Any] | None:
-        """The first row for `params` (bind parameter name → value), or None."""
+    async def first(
+        self, session: AsyncSession, params: Mapping[str, Any], *, alone: bool = False
+    ) -> Mapping[Any, Any] | None:
+        """The first row for `params` (bind parameter name → value), or None.
+
+        `alone`: on PostgreSQL, when the unit of work has sent nothing yet, the statement is sent outside
+        any transaction block, without BEGIN and COMMIT (`db.LazyTransaction.alone`). Only for a statement
+        that is the unit's whole write when it returns a row and writes nothing when it returns None."""
         driver = driver_connection(session)
         if driver is None:
             return (await session.execute(self.statement, dict(params))).mappings().first()
         compiled = self._driver_statement(session)
         arguments = compiled.arguments(params)
         log_driver_statement(session.bind, compiled.sql, arguments)
-        row: Mapping[Any, Any] | None = await driver.fetchrow(compiled.sql, *arguments)
-        return row
+
+        async def fetch() -> Mapping[Any, Any] | None:
+            row: Mapping[Any, Any] | None = await driver.fetchrow(compiled.sql, *arguments)
+            return row
+
+        lazy = lazy_transaction(session)
+        if lazy is None:  # Unit.read: outside any transaction by design
+            return await fetch()
+        if alone:
+            return await lazy.alone(fetch)
+        await lazy.begin()
+        return await fetch()
 
     async def scalar(self, session: AsyncSession, params: Mapping[str, Any]) -> Any:
         """The first column of the first row for `params`, or None."""

@@ -16,7 +16,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Select, Table, and_, delete, func, or_, select, update
+from sqlalchemy import (
+    FromClause,
+    Insert,
+    Select,
+    String,
+    Table,
+    and_,
+    bindparam,
+    column,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
+    values,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -35,6 +54,7 @@ from loyalty.services.pages import Page, paginate
 from loyalty.services.upserts import upsert_into_partial_index
 
 COALESCE_SECONDS = 2
+_CARD_ROW_PENDING = "status = 'pending'"  # the predicate of the partial unique index (card_id, provider)
 MAIL = "mail"  # the provider of every e-mail (worker/mail.py)
 _OUTBOX = cast(Table, WalletOutbox.__table__)
 
@@ -44,6 +64,42 @@ async def queue_wallet_updates(ctx: Context, card: LoyaltyCard) -> None:
     `COALESCE_SECONDS` or sooner if a row was already pending (then that row is moved, not added). Raises nothing."""
     for provider in ctx.settings.wallet_provider_list:
         await ctx.session.execute(_pending_row(ctx, card.vendor_id, card.id, card.updated_at, provider))
+
+
+def card_rows_upsert(cards: FromClause, providers: tuple[str, ...]) -> Insert:
+    """PostgreSQL: `queue_wallet_updates` as one statement, for each card in `cards` (a FROM with the
+    columns `id`, `vendor_id` and `updated_at`, the pass version: in practice the data-modifying CTE that
+    just wrote the card) and each wallet in `providers`, due at the bound `outbox_due`, made at
+    `outbox_now` (`card_rows_params`). For a writer that sends it with its own statement (the ledger's
+    balance change: one round trip for both). Coalesces as `_pending` does."""
+    wallets = values(column("provider", String()), name="wallets").data([(provider,) for provider in providers])
+    rows = select(
+        cards.c.vendor_id,
+        cards.c.id,
+        wallets.c.provider,
+        cards.c.updated_at,
+        literal(OutboxStatus.PENDING.value),
+        literal(0),
+        bindparam("outbox_due", type_=_OUTBOX.c.due_at.type),
+        bindparam("outbox_now", type_=_OUTBOX.c.created_at.type),
+    ).select_from(cards.join(wallets, true()))
+    statement = postgresql.insert(_OUTBOX).from_select(
+        ["vendor_id", "card_id", "provider", "pass_version", "status", "attempts", "due_at", "created_at"], rows
+    )
+    return statement.on_conflict_do_update(
+        index_elements=["card_id", "provider"],
+        index_where=text(_CARD_ROW_PENDING),
+        set_={
+            "due_at": func.least(_OUTBOX.c.due_at, statement.excluded.due_at),
+            "pass_version": statement.excluded.pass_version,
+        },
+    )
+
+
+def card_rows_params(ctx: Context) -> dict[str, Any]:
+    """The values `card_rows_upsert` binds: due in `COALESCE_SECONDS`, made now."""
+    now = ctx.clock.now()
+    return {"outbox_due": now + timedelta(seconds=COALESCE_SECONDS), "outbox_now": now}
 
 
 async def queue_card_update(ctx: Context, card_id: int, provider: str) -> None:
@@ -137,7 +193,7 @@ def _pending(ctx: Context, target: dict[str, Any], version: datetime) -> Any:
             "created_at": now,
         },
         index_columns=["card_id" if by_card else "program_id", "provider"],
-        index_predicate="status = 'pending'" if by_card else "status = 'pending' AND card_id IS NULL",
+        index_predicate=_CARD_ROW_PENDING if by_card else "status = 'pending' AND card_id IS NULL",
         earliest="due_at",
         latest="pass_version",
     )

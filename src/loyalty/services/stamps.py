@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import cast
 
 from pydantic import Field
+from sqlalchemy import Date, Integer, Table, bindparam, case, or_
 
 from loyalty.clock import local_day, local_day_bounds
 from loyalty.errors import DailyStampLimit, InsufficientStamps, StampCooldown, StampsNotEnabled
 from loyalty.models import LoyaltyCard, LoyaltyProgram, LoyaltyTransaction, StaffPin, TransactionType
+from loyalty.models.base import UTCDateTime
 from loyalty.services import cooldown_refusals, ledger
 from loyalty.services.cards import CardRef, lock_card
 from loyalty.services.context import Context
@@ -76,6 +79,29 @@ async def _stamp_program(ctx: Context) -> tuple[LoyaltyProgram, str]:
     return program, timezone
 
 
+_CARDS = cast(Table, LoyaltyCard.__table__)
+_TODAY = bindparam("rule_today", type_=Date())
+_GIVEN_TODAY = case((_CARDS.c.stamps_today_date == _TODAY, _CARDS.c.stamps_today), else_=0)  # _stamps_given_on
+# add_stamp's rules as SQL on the card's row (ledger.append_if): the cooldown (`_check_cooldown`; the bound
+# `rule_cooldown_start` is now minus the cooldown, or now without one) and the daily limit, then its changes.
+_STAMP = ledger.CardRule(
+    allowed=(
+        or_(
+            _CARDS.c.last_stamp_at.is_(None),
+            _CARDS.c.last_stamp_at <= bindparam("rule_cooldown_start", type_=UTCDateTime()),
+        ),
+        bindparam("rule_max_daily", type_=Integer()) > _GIVEN_TODAY,
+    ),
+    changes={
+        "total_stamps_earned": _CARDS.c.total_stamps_earned + 1,
+        "last_stamp_at": bindparam("rule_now", type_=UTCDateTime()),
+        "stamps_today": _GIVEN_TODAY + 1,
+        "stamps_today_date": _TODAY,
+    },
+    totals={"stamps_issued": 1},
+)
+
+
 async def add_stamp(ctx: Context, request: StampRequest) -> StampOutcome:
     """One stamp on the card `request` names, approved by its staff PIN.
 
@@ -88,10 +114,13 @@ async def add_stamp(ctx: Context, request: StampRequest) -> StampOutcome:
     step by step" (DESIGN.md, "Business rules")."""
     program, timezone = await _stamp_program(ctx)
     staff_pin = await verify_staff_pin(ctx, program, request.staff_pin, request.staff_pin_id)
-    card = await lock_card(ctx, program, request)
     now = ctx.clock.now()
-    _check_cooldown(ctx, program, card, staff_pin, now)
     today = local_day(now, timezone)
+    if at_once := await _stamp_at_once(ctx, program, request, staff_pin, now, today):
+        return at_once
+    # Not stamped by the one statement: lock the card and check each rule here, to name the refusal.
+    card = await lock_card(ctx, program, request)
+    _check_cooldown(ctx, program, card, staff_pin, now)
     stamps_today = _stamps_given_on(card, today)
     if stamps_today >= program.max_daily_stamps:
         _, midnight = local_day_bounds(now, timezone)
@@ -102,11 +131,40 @@ async def add_stamp(ctx: Context, request: StampRequest) -> StampOutcome:
     entry = await ledger.append(
         ctx, card, TransactionType.STAMP_EARNED, stamps_delta=1, staff_pin=staff_pin, notes=request.notes
     )
+    return _outcome(entry, card, program, now)
+
+
+async def _stamp_at_once(
+    ctx: Context, program: LoyaltyProgram, request: StampRequest, staff_pin: StaffPin | None, now: datetime, today: date
+) -> StampOutcome | None:
+    """The stamp in one statement, its rules checked by the database (`_STAMP`, `ledger.append_if`); None
+    when that path did not stamp (SQLite, or the card is not stampable as it stands)."""
+    params = {
+        "rule_today": today,
+        "rule_cooldown_start": now - timedelta(minutes=program.cooldown_minutes),
+        "rule_max_daily": program.max_daily_stamps,
+        "rule_now": now,
+    }
+    written = await ledger.append_if(
+        ctx,
+        _STAMP,
+        params,
+        request,
+        program.id,
+        TransactionType.STAMP_EARNED,
+        stamps_delta=1,
+        staff_pin=staff_pin,
+        notes=request.notes,
+    )
+    return None if written is None else _outcome(*written, program, now)
+
+
+def _outcome(entry: LoyaltyTransaction, card: LoyaltyCard, program: LoyaltyProgram, now: datetime) -> StampOutcome:
     return StampOutcome(
         entry=entry,
         card=card,
         program=program,
-        stamps_today=stamps_today + 1,
+        stamps_today=card.stamps_today,
         next_stamp_available_at=now + timedelta(minutes=program.cooldown_minutes) if program.cooldown_minutes else None,
     )
 
