@@ -100,8 +100,8 @@ def main(argv: list[str]) -> int:
                 STAMP_VENDORS, STAMP_CARDS_PER_VENDOR, PIN_VENDORS, PIN_CARDS_PER_VENDOR, opts.bcrypt_rounds
             )
         with timed("1. the statements of one stamp"):
-            recorded = statements.record_stamp(tenants.stamps, opts.work_dir)
-            script = statements.pgbench_script(recorded, tenants.stamps)
+            recorded, recorded_at = statements.record_stamp(tenants.stamps, opts.work_dir)
+            script = statements.pgbench_script(recorded, recorded_at, tenants.stamps)
         fixed = reference.pgbench_script(tenants.stamps)
         sweep_rows = [_sweep_one(opts, tenants.stamps, w) for w in sweep]
         results_rss: dict[int, float] = {}
