@@ -1,8 +1,9 @@
 """Phase 1 input: the SQL of one stamp, as the service itself sends it, turned into a pgbench script.
 
 A one-worker server runs with `LOYALTY_STATEMENT_LOG` on; one warm-up stamp pays for the
-connection's set-up queries, then the statements of one more stamp (on a card of another vendor) are
-taken from the log. Each parameter becomes a SQL literal, except the ids of the stamped card, its
+connection's set-up queries and leaves its key's holder kept by the worker (`api/key_holders.py`), as
+every key is under a steady load; then the statements of one more stamp (another card of the same
+vendor) are taken from the log. Each parameter becomes a SQL literal, except the ids of the stamped card, its
 vendor and its programme, which become pgbench variables drawn per transaction over every card, and
 the instants of the stamp (its time, the cooldown's start, the outbox's due time), which become
 `now()` plus their offset from the recorded stamp's time: the stamp's rules are in its SQL (the card's
@@ -30,7 +31,7 @@ def record_stamp(group: Group, work_dir: Path) -> tuple[list[dict[str, Any]], da
     statement_log = work_dir / "statements.jsonl"
     statement_log.unlink(missing_ok=True)
     with Server(1, work_dir, {"LOYALTY_STATEMENT_LOG": str(statement_log)}) as server:
-        _stamp(server, group, 0)
+        _stamp(server, group, group.cards - 2)  # the same vendor as the recorded stamp's card
         offset = statement_log.stat().st_size
         recorded_at = datetime.now(UTC)
         _stamp(server, group, group.cards - 1)
@@ -60,13 +61,15 @@ def pgbench_script(recorded: list[dict[str, Any]], recorded_at: datetime, group:
         f"\\set card_id {group.first_card} + :i",
         f"\\set vendor_id {group.first_vendor} + :i / {group.per_vendor}",
         f"\\set program_id {group.first_program} + :i / {group.per_vendor}",
-        "BEGIN;",
     ]
+    # A stamp of one statement is sent alone, outside a transaction block (db.LazyTransaction), and so replayed.
+    alone = len(recorded) == 1
+    lines += [] if alone else ["BEGIN;"]
     for entry in recorded:
         parameter_sets = entry["parameters"] if entry["executemany"] else [entry["parameters"]]
         for parameters in parameter_sets:
             lines.append(_inline(entry["statement"], parameters or [], variables, recorded_at) + ";")
-    lines.append("COMMIT;")
+    lines += [] if alone else ["COMMIT;"]
     return "\n".join(lines) + "\n"
 
 

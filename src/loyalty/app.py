@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from loyalty import __version__
 from loyalty.api.auth_failures import RefusedAddresses
 from loyalty.api.errors import install_error_handlers
+from loyalty.api.key_holders import KeyHolders
 from loyalty.api.limits import RequestLimitsMiddleware
 from loyalty.api.middleware import RequestLogMiddleware
 from loyalty.api.routes import include_routers
@@ -78,10 +79,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         housekeeping = asyncio.create_task(run_housekeeping(database, settings, app.state.clock))
+        listening = asyncio.create_task(app.state.key_holders.listen())
         yield
-        housekeeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await housekeeping
+        for task in (housekeeping, listening):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await database.dispose()
 
     app = FastAPI(
@@ -97,6 +100,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.state.database = database
     app.state.clock = clock or SystemClock()
     app.state.refused_addresses = RefusedAddresses()
+    app.state.key_holders = KeyHolders(
+        database.listen_args() if settings.key_cache_seconds else None, settings.key_cache_seconds
+    )
     app.state.apple_passes = _apple_wallet(settings, app.state.clock)
     app.state.google_issuer = _google_wallet(settings)
     install_error_handlers(app)

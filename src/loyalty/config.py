@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         description="How long a request waits for a free connection before it answers 503 SERVICE_UNAVAILABLE.",
     )
     db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+    key_cache_seconds: float = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="PostgreSQL: how long a worker keeps a caller it identified by API key, at most; a change to "
+        "the key, its vendor or its programme drops it at once (NOTIFY). 0: look every key up.",
+    )
 
     secret_key: str = Field(
         DEV_SECRET_KEY,

@@ -302,6 +302,15 @@ class Database:
         async with self.unit() as unit:
             yield await unit.begin()
 
+    def listen_args(self) -> dict[str, Any] | None:
+        """PostgreSQL: `asyncpg.connect`'s arguments for a connection of its own, outside the pool (one
+        that LISTENs, `api/key_holders.py`), from the engine's URL (`Dialect.create_connect_args`).
+        None on SQLite."""
+        if not is_postgres(self.engine):
+            return None
+        _, arguments = self.engine.dialect.create_connect_args(self.engine.url)
+        return dict(arguments)
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

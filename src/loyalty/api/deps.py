@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from loyalty.api.auth_failures import RefusedAddresses, count_failure
+from loyalty.api.key_holders import KeyHolders
 from loyalty.api.unit_of_work import begin_session, request_unit
 from loyalty.clock import Clock
 from loyalty.config import Settings
@@ -61,8 +62,9 @@ def client_block(request: Request) -> str:
 
 
 async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | None) -> KeyHolder:
-    """The key's holder, identified on the request's connection before its transaction begins. A
-    wrong key is counted against the client's address (`api/auth_failures.py`)."""
+    """The key's holder: kept by this worker (`api/key_holders.py`), or identified on the request's
+    connection before its transaction begins. A wrong key is counted against the client's address
+    (`api/auth_failures.py`)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated()
     settings, clock = settings_of(request), clock_of(request)
@@ -71,11 +73,16 @@ async def _caller(request: Request, credentials: HTTPAuthorizationCredentials | 
     unit, secret = request_unit(request), credentials.credentials
     key_hash = api_keys.hash_key(secret)
     refused.check(address, key_hash, clock.now())
-    try:
-        caller = await unit.read(lambda session: api_keys.identify_by_hash(session, key_hash))
-    except Unauthenticated:
-        await count_failure(unit, refused, address, settings, clock)
-        raise
+    key_holders: KeyHolders = request.app.state.key_holders
+    caller = key_holders.get(key_hash)
+    if caller is None:
+        generation = key_holders.generation
+        try:
+            caller = await unit.read(lambda session: api_keys.identify_by_hash(session, key_hash))
+        except Unauthenticated:
+            await count_failure(unit, refused, address, settings, clock)
+            raise
+        key_holders.keep(key_hash, caller, generation)
     refused.seen_valid(key_hash)
     request.state.vendor_id = caller.vendor_id  # for the request log and the error messages' language
     request.state.vendor_locale = caller.locale

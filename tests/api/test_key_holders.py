@@ -1,0 +1,179 @@
+"""A worker keeps the callers it identified by API key, and forgets them all when PostgreSQL notifies a change
+to a key, a vendor or a programme (api/key_holders.py, migration 0016): a known key costs no query, and a
+revoked key, a switched-off vendor or a changed programme takes effect as soon as the notification arrives.
+On PostgreSQL, with the app's own listening task running as `loyalty serve` runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from loyalty.api.key_holders import APPLICATION_NAME, KeyHolders
+from loyalty.app import create_app
+from loyalty.clock import FixedClock
+from loyalty.config import Settings
+from loyalty.db import Database
+from tests.api.helpers import assert_error, bearer
+from tests.databases import asyncpg_dsn
+from tests.fixtures import empty_tables, test_settings
+from tests.tenants import Tenant, make_tenant
+
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
+
+V = "/api/v1/vendor/loyalty"
+ADMIN = "/api/v1/admin/loyalty"
+WITHIN_SECONDS = 5  # a bound for the notification's arrival (it takes well under a millisecond), not a speed test
+
+
+@pytest.fixture
+def pg_settings(pg_database_url: str) -> Settings:
+    return test_settings(pg_database_url)
+
+
+@pytest.fixture
+async def pg_database(pg_settings: Settings) -> AsyncIterator[Database]:
+    db = Database.from_settings(pg_settings)
+    await empty_tables(db)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+async def app(pg_settings: Settings, clock: FixedClock, pg_database: Database) -> AsyncIterator[FastAPI]:
+    """The app with its key cache listening, as its lifespan starts it under `loyalty serve`."""
+    app = create_app(pg_settings, clock=clock, database=pg_database)
+    listening = asyncio.create_task(app.state.key_holders.listen())
+    await until(lambda: app.state.key_holders.listening)
+    yield app
+    listening.cancel()
+    await asyncio.gather(listening, return_exceptions=True)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield http
+
+
+@pytest.fixture
+async def counter(pg_database: Database, pg_settings: Settings, clock: FixedClock) -> Tenant:
+    return await make_tenant(pg_database, pg_settings, clock, slug="cached-cafe", require_staff_pin=False)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + WITHIN_SECONDS
+    while not condition():
+        assert time.monotonic() < deadline, "not within the bound"
+        await asyncio.sleep(0.005)
+
+
+async def notified(key_holders: KeyHolders, change: Callable[[], Awaitable[Any]]) -> None:
+    """Runs `change` and waits for the worker to forget what it kept."""
+    generation = key_holders.generation
+    await change()
+    await until(lambda: key_holders.generation != generation)
+
+
+def count_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    sent: list[str] = []
+    for name in ("execute", "fetch", "fetchrow", "fetchval", "prepare"):
+        real = getattr(asyncpg.Connection, name)
+
+        async def counted(self: asyncpg.Connection, query: str, *args: Any, _real: Any = real, **kw: Any) -> Any:
+            sent.append(query.split(None, 1)[0].rstrip(";").upper())
+            return await _real(self, query, *args, **kw)
+
+        monkeypatch.setattr(asyncpg.Connection, name, counted)
+    return sent
+
+
+async def stamp(client: httpx.AsyncClient, tenant: Tenant, key: str | None = None) -> httpx.Response:
+    headers = bearer(key or tenant.key)
+    return await client.post(f"{V}/stamp", json={"card_id": tenant.card_id}, headers=headers)
+
+
+async def test_a_known_key_costs_no_query_and_a_stamp_is_one_round_trip(
+    client: httpx.AsyncClient, counter: Tenant, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert (await stamp(client, counter)).status_code == 201  # looks the key up, and keeps its holder
+    clock.advance(timedelta(hours=1))
+    sent = count_round_trips(monkeypatch)
+
+    response = await stamp(client, counter)
+
+    assert response.status_code == 201, response.text
+    assert response.json()["stamp_count"] == 2
+    assert sent == ["WITH"]  # the stamp's one statement, sent alone: no key look-up, no BEGIN, no COMMIT
+
+
+async def test_a_key_revoked_by_its_rotation_is_refused_once_notified(
+    app: FastAPI, client: httpx.AsyncClient, counter: Tenant
+) -> None:
+    assert (await stamp(client, counter)).status_code == 201
+    rotated: list[httpx.Response] = []
+
+    async def rotate() -> None:
+        rotated.append(await client.post(f"{V}/api-keys/rotate", headers=counter.headers))
+
+    await notified(app.state.key_holders, rotate)
+
+    assert rotated[0].status_code == 201, rotated[0].text
+    assert_error(await stamp(client, counter), 401, "UNAUTHENTICATED")
+    assert (await stamp(client, counter, rotated[0].json()["key"])).status_code in (201, 429)
+
+
+async def test_a_change_by_another_process_is_seen_once_notified(
+    app: FastAPI, client: httpx.AsyncClient, counter: Tenant, pg_database_url: str
+) -> None:
+    """Another worker, or psql, changes the programme and then switches the vendor off: each change reaches
+    this worker through PostgreSQL, not through its own requests."""
+    assert (await stamp(client, counter)).status_code == 201  # kept: cooldown 15 minutes
+    assert_error(await stamp(client, counter), 429, "STAMP_COOLDOWN")
+    other = await asyncpg.connect(asyncpg_dsn(pg_database_url))
+    try:
+        await notified(
+            app.state.key_holders,
+            lambda: other.execute("UPDATE loyalty_programs SET cooldown_minutes = 0 WHERE id = $1", counter.program_id),
+        )
+        assert (await stamp(client, counter)).status_code == 201  # the new cooldown, not the kept one
+
+        await notified(
+            app.state.key_holders,
+            lambda: other.execute("UPDATE vendors SET is_active = false WHERE id = $1", counter.vendor_id),
+        )
+        assert_error(await stamp(client, counter), 403, "FORBIDDEN")
+    finally:
+        await other.close()
+
+
+async def test_without_its_listening_connection_the_worker_looks_every_key_up(
+    app: FastAPI, client: httpx.AsyncClient, counter: Tenant, pg_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost connection would miss notifications: until it listens again, nothing is kept."""
+    key_holders: KeyHolders = app.state.key_holders
+    assert (await stamp(client, counter)).status_code == 201
+    admin = await asyncpg.connect(asyncpg_dsn(pg_database_url))
+    try:
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 "
+            "AND datname = current_database()",
+            APPLICATION_NAME,
+        )
+        await until(lambda: not key_holders.listening)
+        sent = count_round_trips(monkeypatch)
+        assert_error(await stamp(client, counter), 429, "STAMP_COOLDOWN")
+        assert sent[0] == "SELECT"  # the key, looked up
+        await admin.execute("UPDATE api_keys SET revoked_at = now() WHERE key_prefix = $1", counter.key[:14])
+        assert_error(await stamp(client, counter), 401, "UNAUTHENTICATED")  # no notification needed
+    finally:
+        await admin.close()
+    await until(lambda: key_holders.listening)  # back (RECONNECT_SECONDS), with nothing kept from before
