@@ -100,6 +100,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.state.database = database
     app.state.clock = clock or SystemClock()
     app.state.refused_addresses = RefusedAddresses()
+    app.state.pin_checks = asyncio.Semaphore(settings.pin_checks_at_once)  # api/unit_of_work.py
     app.state.key_holders = KeyHolders(
         database.listen_args() if settings.key_cache_seconds else None, settings.key_cache_seconds
     )

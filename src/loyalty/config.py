@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         description="How long a request waits for a free connection before it answers 503 SERVICE_UNAVAILABLE.",
     )
     db_echo: bool = Field(False, description="Log every SQL statement (debugging only).")
+    pin_checks_at_once: int = Field(
+        2,
+        ge=1,
+        le=64,
+        description="Requests carrying a staff PIN that a worker serves at once (each costs a bcrypt check); the "
+        "others wait for their turn before they take a database connection.",
+    )
     key_cache_seconds: float = Field(
         60,
         ge=0,

@@ -13,6 +13,11 @@ The order of a request, so that a slow or hostile client costs a socket, never a
    must count even if the request then fails runs before that (`Unit.apart`);
 4. the unit commits and gives the connection back; only then is the answer sent.
 
+A request that carries a staff PIN waits for a turn at the worker's PIN checks (`app.state.pin_checks`,
+`LOYALTY_PIN_CHECKS_AT_ONCE`) before step 2: a PIN costs a bcrypt check (~0.1 s of a core), and a burst of
+them each holding a pooled connection while they wait for a core starved the pool, so that the burst's
+last requests and every other request in the meantime waited past the pool's bound (503).
+
 It is a route class rather than a dependency with `yield`: measured on the stamp path, FastAPI's
 machinery for such a dependency (an exit stack, a shielded cancel scope and a context manager built
 on every request) cost several times this one `async with`.
@@ -21,6 +26,7 @@ on every request) cost several times this one `async with`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.message
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -35,6 +41,7 @@ from starlette.requests import ClientDisconnect
 from loyalty.api.errors import RolledBackAnswer, client_error, internal_error
 from loyalty.db import Database, Unit
 from loyalty.errors import ClientGone, LoyaltyError, RequestTimeout, UnsupportedMediaType
+from loyalty.services.pins import StaffApproval
 
 
 class UnitOfWorkRoute(APIRoute):
@@ -42,14 +49,16 @@ class UnitOfWorkRoute(APIRoute):
         handler = super().get_route_handler()
 
         takes_body = self.body_field is not None
+        takes_pin = takes_body and _approved_by_pin(self.body_field)
 
         async def in_unit_of_work(request: Request) -> Response:
             body = await _read_body(request)
             if takes_body and body and not is_json(request.headers.get("content-type")):
                 raise UnsupportedMediaType(JSON_MEDIA_TYPE)
             database: Database = request.app.state.database
+            turn = request.app.state.pin_checks if takes_pin and STAFF_PIN in body else _NO_WAIT
             try:
-                async with database.unit() as unit:
+                async with turn, database.unit() as unit:
                     request.state.unit = unit
                     return await handler(request)
             except ANSWERED_BY_HANDLERS:
@@ -62,6 +71,16 @@ class UnitOfWorkRoute(APIRoute):
                 return internal_error(request, exc)
 
         return in_unit_of_work
+
+
+STAFF_PIN = b'"staff_pin"'  # a body that names it (its value may still be null: then the turn is short)
+_NO_WAIT = contextlib.nullcontext()
+
+
+def _approved_by_pin(body_field: Any) -> bool:
+    """Whether the route's body is a `StaffApproval` (it may carry a staff PIN)."""
+    model = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    return isinstance(model, type) and issubclass(model, StaffApproval)
 
 
 async def _read_body(request: Request) -> bytes:
