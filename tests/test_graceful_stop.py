@@ -106,6 +106,7 @@ async def running_server(url: str, tmp_path: Path, *, workers: int, grace: int) 
         LOYALTY_SECRET_KEY=test_settings(url).secret_key,  # the PIN fingerprint is keyed by it
         LOYALTY_BCRYPT_ROUNDS=str(PIN_ROUNDS),
         LOYALTY_SHUTDOWN_GRACE_SECONDS=str(grace),
+        LOYALTY_PIN_CHECKS_AT_ONCE=str(IN_FLIGHT),  # every PIN request in flight at once, none waiting its turn
         LOYALTY_LOG_LEVEL="INFO",
     )
     port = free_port()
