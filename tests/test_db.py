@@ -241,6 +241,12 @@ async def test_a_statement_sent_alone_commits_by_itself_and_nothing_may_follow_i
                 await session.execute(select(1))
                 assert await _insert_bucket("inside").first(session, {}, alone=True) is not None
                 raise Refused()
+        with pytest.raises(Refused):  # with ORM changes still to flush: inside the transaction too
+            async with database.unit() as unit:
+                session = await unit.begin()
+                session.add(_add_bucket("held by the ORM"))
+                assert await _insert_bucket("with them").first(session, {}, alone=True) is not None
+                raise Refused()
         assert await committed() == ["alone"]
     finally:
         await observer.close()

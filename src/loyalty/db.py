@@ -436,7 +436,7 @@ class Unit:
 
         async def commit() -> None:
             try:
-                if _has_orm_work(session):
+                if has_orm_work(session):
                     await session.flush()
                 await lazy.commit()
             finally:
@@ -537,7 +537,7 @@ def _discard_closed_connections(engine: AsyncEngine) -> None:
             raise DisconnectionError("the pooled connection was closed by the server")
 
 
-def _has_orm_work(session: AsyncSession) -> bool:
+def has_orm_work(session: AsyncSession) -> bool:
     """Whether the ORM holds changes to flush (a unit of work that only read, or wrote through
     `services.compiled_queries.CompiledQuery`, has none, and skips the flush's greenlet crossing)."""
     sync = session.sync_session

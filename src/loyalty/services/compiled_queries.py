@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Insert, Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.db import driver_connection, lazy_transaction
+from loyalty.db import driver_connection, has_orm_work, lazy_transaction
 from loyalty.sqlalchemy_internals import DriverStatement, driver_statement
 from loyalty.statement_log import log_driver_statement
 
@@ -33,9 +33,10 @@ class CompiledQuery:
     ) -> Mapping[Any, Any] | None:
         """The first row for `params` (bind parameter name → value), or None.
 
-        `alone`: on PostgreSQL, when the unit of work has sent nothing yet, the statement is sent outside
-        any transaction block, without BEGIN and COMMIT (`db.LazyTransaction.alone`). Only for a statement
-        that is the unit's whole write when it returns a row and writes nothing when it returns None."""
+        `alone`: on PostgreSQL, when the unit of work has sent nothing yet and the ORM holds no changes to
+        flush, the statement is sent outside any transaction block, without BEGIN and COMMIT
+        (`db.LazyTransaction.alone`). Only for a statement that is the unit's whole write when it returns
+        a row and writes nothing when it returns None."""
         driver = driver_connection(session)
         if driver is None:
             return (await session.execute(self.statement, dict(params))).mappings().first()
@@ -50,7 +51,7 @@ class CompiledQuery:
         lazy = lazy_transaction(session)
         if lazy is None:  # Unit.read: outside any transaction by design
             return await fetch()
-        if alone:
+        if alone and not has_orm_work(session):  # changes the ORM holds would be flushed after it: not alone
             return await lazy.alone(fetch)
         await lazy.begin()
         return await fetch()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
@@ -75,25 +75,35 @@ async def append(
     card.stamp_count += stamps_delta
     card.points_balance += points_delta
     bump_pass_version(card, now)
+    values = _entry(
+        ctx,
+        now,
+        staff_pin,
+        vendor_id=card.vendor_id,
+        program_id=card.program_id,
+        card_id=card.id,
+        transaction_type=transaction_type,
+        stamps_delta=stamps_delta,
+        points_delta=points_delta,
+        stamps_balance_after=card.stamp_count,
+        points_balance_after=card.points_balance,
+        **fields,
+    )
+    entry_id = await _write(ctx, card, values)
+    return loaded(LoyaltyTransaction, {"id": entry_id, **values})
+
+
+def _entry(ctx: Context, now: datetime, staff_pin: StaffPin | None, **columns: Any) -> dict[str, Any]:
+    """A ledger entry's values: `columns`, the approving staff PIN, who acted (terminal, IP, user agent) and when."""
     actor = ctx.actor
-    values: dict[str, Any] = {
-        "vendor_id": card.vendor_id,
-        "program_id": card.program_id,
-        "card_id": card.id,
+    return {
         "staff_pin_id": staff_pin.id if staff_pin else None,
-        "transaction_type": transaction_type,
-        "stamps_delta": stamps_delta,
-        "points_delta": points_delta,
-        "stamps_balance_after": card.stamp_count,
-        "points_balance_after": card.points_balance,
         "terminal_id": actor.terminal_id if actor else None,
         "client_ip": actor.client_ip if actor else None,
         "user_agent": actor.user_agent[:500] if actor and actor.user_agent else None,
         "transaction_at": now,
-        **fields,
+        **columns,
     }
-    entry_id = await _write(ctx, card, values)
-    return loaded(LoyaltyTransaction, {"id": entry_id, **values})
 
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: a rule is a module's constant, its statements cached
@@ -127,9 +137,9 @@ async def append_if(
 
     Returns the new entry and the card after it; None on SQLite, or when no such card meets the rule
     (unknown, another vendor's or programme's, inactive, or refused by a rule). Raises nothing: a refusal
-    is None. The caller then locks the
-    card and checks the rules itself (`cards.lock_card`, `append`), which names the refusal: the fast path
-    never accepts what that path would refuse. Same guarantees under concurrency: the UPDATE waits for a
+    is None, and the caller then locks the card and checks the rules itself (`cards.lock_card`, `append`),
+    which names the refusal: this path never accepts what that one would refuse. Same guarantees under
+    concurrency: the UPDATE waits for a
     concurrent writer's lock on the row and evaluates `allowed` again on the row that writer left
     (PostgreSQL's READ COMMITTED re-check of an UPDATE's WHERE).
 
@@ -139,21 +149,19 @@ async def append_if(
     session = ctx.session
     if not is_postgres(session):
         return None
-    now, actor = ctx.clock.now(), ctx.actor
+    now = ctx.clock.now()
     column, key = card_key(ref)
-    entry = {
-        "vendor_id": ctx.vendor_id,
-        "program_id": program_id,
-        "staff_pin_id": staff_pin.id if staff_pin else None,
-        "transaction_type": transaction_type,
-        "stamps_delta": stamps_delta,
-        "points_delta": 0,
-        "terminal_id": actor.terminal_id if actor else None,
-        "client_ip": actor.client_ip if actor else None,
-        "user_agent": actor.user_agent[:500] if actor and actor.user_agent else None,
-        "transaction_at": now,
+    entry = _entry(
+        ctx,
+        now,
+        staff_pin,
+        vendor_id=ctx.vendor_id,
+        program_id=program_id,
+        transaction_type=transaction_type,
+        stamps_delta=stamps_delta,
+        points_delta=0,
         **fields,
-    }
+    )
     providers = tuple(ctx.settings.wallet_provider_list)
     statement = _append_if(rule, column, tuple(entry), providers)
     row = await statement.first(
@@ -165,7 +173,7 @@ async def append_if(
             "card_program": program_id,
             "card_stamps_delta": stamps_delta,
             "card_version": pass_version_after(None, now),
-            **{f"entry_{key}": value for key, value in entry.items()},
+            **{f"entry_{name}": value for name, value in entry.items()},
             **{f"totals_{total}": rule.totals.get(total, 0) for total in VendorTotals.FOLLOWS.values()},
             "totals_vendor": ctx.vendor_id,
             **outbox.card_rows_params(ctx),
