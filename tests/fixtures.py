@@ -197,6 +197,20 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     await db.dispose()
 
 
+@pytest.fixture
+def pg_settings(pg_database_url: str) -> Settings:
+    """The test settings on PostgreSQL, for the tests that only make sense there (races, NOTIFY, pools)."""
+    return test_settings(pg_database_url)
+
+
+@pytest.fixture
+async def pg_database(pg_settings: Settings) -> AsyncIterator[Database]:
+    db = Database.from_settings(pg_settings)
+    await empty_tables(db)
+    yield db
+    await db.dispose()
+
+
 # --- the app ----------------------------------------------------------------------------------------
 
 

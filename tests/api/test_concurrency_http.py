@@ -29,19 +29,6 @@ RACERS = 25
 
 
 @pytest.fixture
-def pg_settings(pg_database_url: str) -> Settings:
-    return test_settings(pg_database_url)
-
-
-@pytest.fixture
-async def pg_database(pg_settings: Settings) -> AsyncIterator[Database]:
-    db = Database.from_settings(pg_settings)
-    await empty_tables(db)
-    yield db
-    await db.dispose()
-
-
-@pytest.fixture
 def pg_app(pg_settings: Settings, clock: FixedClock, pg_database: Database) -> FastAPI:
     return create_app(pg_settings, clock=clock, database=pg_database)
 

@@ -21,9 +21,8 @@ from loyalty.app import create_app
 from loyalty.clock import FixedClock
 from loyalty.config import Settings
 from loyalty.db import Database
-from tests.api.helpers import assert_error, bearer
+from tests.api.helpers import assert_error, bearer, count_round_trips
 from tests.databases import asyncpg_dsn
-from tests.fixtures import empty_tables, test_settings
 from tests.tenants import Tenant, make_tenant
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
@@ -34,34 +33,15 @@ WITHIN_SECONDS = 5  # a bound for the notification's arrival (it takes well unde
 
 
 @pytest.fixture
-def pg_settings(pg_database_url: str) -> Settings:
-    return test_settings(pg_database_url)
-
-
-@pytest.fixture
-async def pg_database(pg_settings: Settings) -> AsyncIterator[Database]:
-    db = Database.from_settings(pg_settings)
-    await empty_tables(db)
-    yield db
-    await db.dispose()
-
-
-@pytest.fixture
 async def app(pg_settings: Settings, clock: FixedClock, pg_database: Database) -> AsyncIterator[FastAPI]:
-    """The app with its key cache listening, as its lifespan starts it under `loyalty serve`."""
+    """The app with its key cache listening, as its lifespan starts it under `loyalty serve` (the suite's
+    `client` fixture speaks to this one)."""
     app = create_app(pg_settings, clock=clock, database=pg_database)
     listening = asyncio.create_task(app.state.key_holders.listen())
     await until(lambda: app.state.key_holders.listening)
     yield app
     listening.cancel()
     await asyncio.gather(listening, return_exceptions=True)
-
-
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
 
 
 @pytest.fixture
@@ -81,19 +61,6 @@ async def notified(key_holders: KeyHolders, change: Callable[[], Awaitable[Any]]
     generation = key_holders.generation
     await change()
     await until(lambda: key_holders.generation != generation)
-
-
-def count_round_trips(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    sent: list[str] = []
-    for name in ("execute", "fetch", "fetchrow", "fetchval", "prepare"):
-        real = getattr(asyncpg.Connection, name)
-
-        async def counted(self: asyncpg.Connection, query: str, *args: Any, _real: Any = real, **kw: Any) -> Any:
-            sent.append(query.split(None, 1)[0].rstrip(";").upper())
-            return await _real(self, query, *args, **kw)
-
-        monkeypatch.setattr(asyncpg.Connection, name, counted)
-    return sent
 
 
 async def stamp(client: httpx.AsyncClient, tenant: Tenant, key: str | None = None) -> httpx.Response:

@@ -6,7 +6,6 @@ checks take several times the pool's bounded wait."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -14,21 +13,13 @@ import pytest
 from loyalty.app import create_app
 from loyalty.clock import FixedClock
 from loyalty.db import Database
-from tests.fixtures import empty_tables, test_settings
+from tests.fixtures import test_settings
 from tests.tenants import Tenant, make_tenant
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 
 V = "/api/v1/vendor/loyalty"
 BURST = 8
-
-
-@pytest.fixture
-async def pg_database(pg_database_url: str) -> AsyncIterator[Database]:
-    db = Database.from_url(pg_database_url)
-    await empty_tables(db)
-    yield db
-    await db.dispose()
 
 
 async def test_a_burst_of_pin_stamps_waits_for_its_turns_not_for_the_pool(

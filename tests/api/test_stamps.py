@@ -6,7 +6,6 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from sqlalchemy import text
@@ -20,7 +19,7 @@ from loyalty.config import Settings
 from loyalty.db import Database
 from loyalty.services import api_keys, cards, programs
 from loyalty.services.context import Actor, Context
-from tests.api.helpers import assert_error, bearer
+from tests.api.helpers import assert_error, bearer, count_round_trips
 from tests.fixtures import START
 from tests.services.helpers import card as card_row
 from tests.services.helpers import ledger
@@ -663,7 +662,11 @@ async def test_messages_use_the_real_catalogue(
 
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_a_stamp_without_pin_or_key_is_two_round_trips_and_commits_by_itself(
-    client: httpx.AsyncClient, database: Database, settings: Settings, clock: FixedClock, monkeypatch: Any
+    client: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Each round trip to PostgreSQL costs a worker ~85 µs of CPU (docs/performance.md): a no-PIN stamp sends
     the caller's key look-up and one statement, sent alone (no BEGIN, no COMMIT), which still writes the card,
@@ -671,15 +674,7 @@ async def test_a_stamp_without_pin_or_key_is_two_round_trips_and_commits_by_itse
     tenant = await make_tenant(database, settings, clock, slug="quick-counter", require_staff_pin=False)
     assert (await stamp(client, tenant, staff_pin=None)).status_code == 201  # the statements are prepared once
     clock.advance(timedelta(hours=1))
-    sent: list[str] = []
-    for name in ("execute", "fetch", "fetchrow", "fetchval", "prepare"):
-        real = getattr(asyncpg.Connection, name)
-
-        async def counted(self: asyncpg.Connection, query: str, *args: Any, _real: Any = real, **kw: Any) -> Any:
-            sent.append(query.split(None, 1)[0].rstrip(";").upper())
-            return await _real(self, query, *args, **kw)
-
-        monkeypatch.setattr(asyncpg.Connection, name, counted)
+    sent = count_round_trips(monkeypatch)
 
     response = await stamp(client, tenant, staff_pin=None)
 
