@@ -8,7 +8,7 @@ from typing import cast
 
 import asyncpg
 import pytest
-from sqlalchemy import Table, func, select, text
+from sqlalchemy import Table, func, literal, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -192,6 +192,33 @@ async def test_a_unit_cancelled_during_begin_leaves_no_open_transaction_behind(
     finally:
         await database.dispose()
         await reader.dispose()
+
+
+@pytest.mark.postgres
+async def test_a_unit_cancelled_during_a_statement_sent_alone_gives_its_connection_up(
+    pg_database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A statement sent alone and cancelled while the server still runs it: no transaction is open on the
+    connection (asyncpg cancels the statement on the server), so the next unit on the pool's only
+    connection works and commits."""
+    database = Database.from_settings(test_settings(pg_database_url, db_pool_size=1, db_pool_timeout_seconds=2))
+    await empty_tables(database)
+    slow = CompiledQuery(select(literal(1).label("one"), func.pg_sleep(0.5)))  # answers after half a second
+
+    async def cancelled_request() -> None:
+        async with database.unit() as unit:
+            session = await unit.begin()
+            asyncio.get_running_loop().call_later(0.2, asyncio.current_task().cancel)  # type: ignore[union-attr]
+            await slow.first(session, {}, alone=True)  # the server is still running it when the task is cancelled
+
+    try:
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.create_task(cancelled_request())
+        async with database.unit_of_work() as session:  # the pool's only connection, next in line
+            session.add(_add_bucket("next"))
+        assert "next" in await _buckets(database)
+    finally:
+        await database.dispose()
 
 
 def _insert_bucket(name: str) -> CompiledQuery:
