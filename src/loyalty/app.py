@@ -20,7 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from loyalty import __version__
 from loyalty.api.auth_failures import RefusedAddresses
 from loyalty.api.errors import install_error_handlers
-from loyalty.api.key_holders import KeyHolders
+from loyalty.api.key_holders import WATCHED_TABLES, KeyHolders
 from loyalty.api.limits import RequestLimitsMiddleware
 from loyalty.api.middleware import RequestLogMiddleware
 from loyalty.api.routes import include_routers
@@ -83,7 +83,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
         yield
         for task in (housekeeping, listening):
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):  # a task's failure must not stop dispose
                 await task
         await database.dispose()
 
@@ -104,6 +104,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, database: Data
     app.state.key_holders = KeyHolders(
         database.listen_args() if settings.key_cache_seconds else None, settings.key_cache_seconds
     )
+    database.watch_commits(WATCHED_TABLES, app.state.key_holders.forget_all)  # this worker's own changes, at once
     app.state.apple_passes = _apple_wallet(settings, app.state.clock)
     app.state.google_issuer = _google_wallet(settings)
     install_error_handlers(app)

@@ -35,6 +35,8 @@ serialised, which is the closest safe equivalent of PostgreSQL's `SELECT ... FOR
 
 from __future__ import annotations
 
+import inspect
+import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -64,6 +66,10 @@ _AFTER_ROLLBACK = "loyalty.after_rollback"
 _DRIVER = "loyalty.driver_connection"
 # session.info and Connection.info key of the unit's transaction whose BEGIN is still to be sent.
 _LAZY = "loyalty.lazy_transaction"
+# Connection.info key: the unit's transaction wrote one of the tables `Database.watch_commits` watches.
+_WATCHED_WRITE = "loyalty.watched_write"
+
+log = logging.getLogger("loyalty.db")
 
 
 _ASYNC_DRIVERS = {
@@ -134,6 +140,18 @@ def _begin_before_orm_statements(engine: AsyncEngine) -> None:
         lazy: LazyTransaction | None = conn.info.get(_LAZY)
         if lazy is not None and lazy.state != "begun":
             conn.connection.dbapi_connection.run_async(lambda _driver: lazy.begin())
+
+
+def _mark_watched_writes(engine: AsyncEngine, tables: set[str]) -> None:
+    """Marks the connection whose statement writes one of `tables` (`Database.watch_commits`)."""
+
+    @event.listens_for(engine.sync_engine, "after_cursor_execute")
+    def _mark(conn: Any, _cursor: Any, _statement: str, _params: Any, context: Any, _many: bool) -> None:
+        if not (context.isinsert or context.isupdate or context.isdelete) or context.compiled is None:
+            return
+        table = getattr(context.compiled.statement, "table", None)
+        if getattr(table, "name", None) in tables:
+            conn.info[_WATCHED_WRITE] = True
 
 
 def _serialise_sqlite_writes(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
@@ -229,6 +247,8 @@ class LazyTransaction:
         self.state = "ended"
 
     async def rollback(self) -> None:
+        if self.state == "alone":  # committed by itself: the request failed after it, and it stands
+            log.warning("a unit of work failed after its statement sent alone had committed")
         if self.state == "begun":
             await self._transaction.rollback()
         self.state = "ended"
@@ -252,6 +272,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessionmaker = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        self._on_watched_commit: list[Callable[[], None]] = []
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> Database:
@@ -304,12 +325,27 @@ class Database:
 
     def listen_args(self) -> dict[str, Any] | None:
         """PostgreSQL: `asyncpg.connect`'s arguments for a connection of its own, outside the pool (one
-        that LISTENs, `api/key_holders.py`), from the engine's URL (`Dialect.create_connect_args`).
-        None on SQLite."""
+        that LISTENs, `api/key_holders.py`), from the engine's URL (`Dialect.create_connect_args`, less the
+        options only SQLAlchemy's dialect reads, such as `prepared_statement_cache_size`). None on SQLite."""
         if not is_postgres(self.engine):
             return None
         _, arguments = self.engine.dialect.create_connect_args(self.engine.url)
-        return dict(arguments)
+        accepted = inspect.signature(asyncpg.connect).parameters
+        return {name: value for name, value in arguments.items() if name in accepted}
+
+    def watch_commits(self, tables: tuple[str, ...], callback: Callable[[], None]) -> None:
+        """PostgreSQL: `callback()` runs in this process right after a unit's transaction that wrote
+        (INSERT, UPDATE, DELETE through SQLAlchemy) any of `tables` commits, before its answer is sent:
+        what this process cached from those tables is then stale (`api/key_holders.py`)."""
+        if not is_postgres(self.engine):
+            return
+        if not self._on_watched_commit:
+            _mark_watched_writes(self.engine, set(tables))
+        self._on_watched_commit.append(callback)
+
+    def watched_tables_committed(self) -> None:
+        for callback in self._on_watched_commit:
+            callback()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -434,17 +470,24 @@ class Unit:
         connection_info = sync_connection.info
         connection_info[_LAZY] = lazy
 
+        def forget_lazy() -> None:  # only its own: an invalidated record may serve another unit by now
+            if connection_info.get(_LAZY) is lazy:
+                del connection_info[_LAZY]
+
         async def commit() -> None:
             try:
                 if has_orm_work(session):
                     await session.flush()
                 await lazy.commit()
             finally:
-                connection_info.pop(_LAZY, None)
+                forget_lazy()
             self._in_transaction = False
+            if connection_info.pop(_WATCHED_WRITE, False):
+                self._database.watched_tables_committed()
 
         async def roll_back() -> bool:
-            connection_info.pop(_LAZY, None)
+            forget_lazy()
+            connection_info.pop(_WATCHED_WRITE, None)
             try:
                 await lazy.rollback()
             except Exception:

@@ -82,20 +82,38 @@ async def test_a_known_key_costs_no_query_and_a_stamp_is_one_round_trip(
     assert sent == ["WITH"]  # the stamp's one statement, sent alone: no key look-up, no BEGIN, no COMMIT
 
 
-async def test_a_key_revoked_by_its_rotation_is_refused_once_notified(
-    app: FastAPI, client: httpx.AsyncClient, counter: Tenant
+async def test_this_workers_own_changes_take_effect_before_their_answer_is_sent(
+    client: httpx.AsyncClient, counter: Tenant
 ) -> None:
-    assert (await stamp(client, counter)).status_code == 201
-    rotated: list[httpx.Response] = []
+    """Found in review: the worker that made a change kept its old caller until its own NOTIFY arrived, so the
+    next request could still pass with a revoked key or a switched-off programme. No waiting here."""
+    assert (await stamp(client, counter)).status_code == 201  # kept
+    assert (await client.post(f"{V}/program/deactivate", headers=counter.headers)).status_code == 200
+    assert_error(await stamp(client, counter), 400, "LOYALTY_PROGRAM_INACTIVE")
+    assert (await client.post(f"{V}/program/activate", headers=counter.headers)).status_code == 200
 
-    async def rotate() -> None:
-        rotated.append(await client.post(f"{V}/api-keys/rotate", headers=counter.headers))
+    rotated = await client.post(f"{V}/api-keys/rotate", headers=counter.headers)
 
-    await notified(app.state.key_holders, rotate)
-
-    assert rotated[0].status_code == 201, rotated[0].text
+    assert rotated.status_code == 201, rotated.text
     assert_error(await stamp(client, counter), 401, "UNAUTHENTICATED")
-    assert (await stamp(client, counter, rotated[0].json()["key"])).status_code in (201, 429)
+    assert (await stamp(client, counter, rotated.json()["key"])).status_code in (201, 429)
+
+
+async def test_a_database_url_with_sqlalchemy_only_options_still_listens(
+    pg_database_url: str, pg_database: Database
+) -> None:
+    """Found in review: `?prepared_statement_cache_size=0` (a pooler's usual setting) is read by SQLAlchemy's
+    dialect alone; passed on to asyncpg.connect it failed the listener for good, silently."""
+    url = pg_database_url + ("&" if "?" in pg_database_url else "?") + "prepared_statement_cache_size=0"
+    database = Database.from_url(url)
+    key_holders = KeyHolders(database.listen_args(), 60)
+    listening = asyncio.create_task(key_holders.listen())
+    try:
+        await until(lambda: key_holders.listening)
+    finally:
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
+        await database.dispose()
 
 
 async def test_a_change_by_another_process_is_seen_once_notified(

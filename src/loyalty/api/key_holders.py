@@ -7,12 +7,14 @@ tells it when any of them may have changed: a statement that writes `api_keys`, 
 `loyalty_programs` sends `NOTIFY loyalty_key_holders` (migration 0016), which PostgreSQL delivers when that
 statement's transaction commits, and the worker then forgets every caller it kept. A revoked key, a
 switched-off vendor or a changed programme (its cooldown, its daily limit, switched off) so takes effect
-as soon as the notification arrives, a fraction of a millisecond on one host.
+in the other workers as soon as the notification arrives (a fraction of a millisecond on one host), and in
+the worker that made the change before that change's answer is sent (`Database.watch_commits`).
 
 The cache is used only while its listening connection is known to work: before LISTEN, after the
 connection is lost (until it is back and listening again) and on SQLite, every request looks its key up.
-A lost notification cannot keep a caller for long either: each one is kept `LOYALTY_KEY_CACHE_SECONDS`
-at most (60; 0 turns the cache off), and the connection is checked every `KEEPALIVE_SECONDS`.
+A connection that dies without a word is found by the next keep-alive (every `KEEPALIVE_SECONDS`, 10, with
+as long to answer): a change in that window can stay unseen by that worker for up to ~20 s, and a caller is
+kept `LOYALTY_KEY_CACHE_SECONDS` at most in any case (60; 0 turns the cache off).
 
 Only callers whose key is valid are kept; a wrong key is looked up (and counted) every time.
 """
@@ -34,6 +36,7 @@ CHANNEL = "loyalty_key_holders"  # migration 0016's NOTIFY
 APPLICATION_NAME = "loyalty key holders"  # how the listening connection shows in pg_stat_activity
 MAX_CALLERS = 10_000  # then the cache starts again empty: a worker rarely serves that many keys at once
 KEEPALIVE_SECONDS = 10
+WATCHED_TABLES = ("api_keys", "vendors", "loyalty_programs")  # what a caller is made of (migration 0016)
 RECONNECT_SECONDS = (1, 2, 5, 10, 30)  # waits between attempts to listen again, the last one repeated
 
 log = logging.getLogger("loyalty.key_holders")
@@ -55,6 +58,7 @@ class KeyHolders:
         self._kept: dict[str, _Kept] = {}
         self._generation = 0  # moves on every invalidation
         self.listening = False
+        self._listened = False  # the current attempt got as far as listening
 
     @property
     def generation(self) -> int:
@@ -90,14 +94,14 @@ class KeyHolders:
             return
         attempt = 0
         while True:
+            self._listened = False
             try:
                 await self._listen_once()
-                attempt = 0
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except Exception as exc:  # whatever it was, the cache is off until a connection listens again
                 log.warning("key cache: not listening (%s); every request looks its key up", type(exc).__name__)
             self._stop_listening()
+            attempt = 0 if self._listened else attempt + 1  # a new outage starts its back-off afresh
             await asyncio.sleep(RECONNECT_SECONDS[min(attempt, len(RECONNECT_SECONDS) - 1)])
-            attempt += 1
 
     async def _listen_once(self) -> None:
         """One listening connection, until it fails a keep-alive or is closed."""
@@ -115,7 +119,7 @@ class KeyHolders:
             connection.add_termination_listener(lost)
             await connection.add_listener(CHANNEL, self._notified)
             self.forget_all()  # what was kept before LISTEN may have changed unnoticed
-            self.listening = True
+            self.listening = self._listened = True
             while not connection.is_closed():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(closed.wait(), KEEPALIVE_SECONDS)  # woken at once by a loss

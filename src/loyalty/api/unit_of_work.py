@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import email.message
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 from fastapi import Request, Response
@@ -40,7 +40,7 @@ from starlette.requests import ClientDisconnect
 
 from loyalty.api.errors import RolledBackAnswer, client_error, internal_error
 from loyalty.db import Database, Unit
-from loyalty.errors import ClientGone, LoyaltyError, RequestTimeout, UnsupportedMediaType
+from loyalty.errors import ClientGone, DatabaseUnavailable, LoyaltyError, RequestTimeout, UnsupportedMediaType
 from loyalty.services.pins import StaffApproval
 
 
@@ -56,7 +56,7 @@ class UnitOfWorkRoute(APIRoute):
             if takes_body and body and not is_json(request.headers.get("content-type")):
                 raise UnsupportedMediaType(JSON_MEDIA_TYPE)
             database: Database = request.app.state.database
-            turn = request.app.state.pin_checks if takes_pin and STAFF_PIN in body else _NO_WAIT
+            turn = _pin_turn(request.app.state.pin_checks) if takes_pin and STAFF_PIN in body else _NO_WAIT
             try:
                 async with turn, database.unit() as unit:
                     request.state.unit = unit
@@ -74,7 +74,22 @@ class UnitOfWorkRoute(APIRoute):
 
 
 STAFF_PIN = b'"staff_pin"'  # a body that names it (its value may still be null: then the turn is short)
+PIN_TURN_SECONDS = 30  # past it, the worker is overloaded with PIN checks: 503 with Retry-After
 _NO_WAIT = contextlib.nullcontext()
+
+
+@contextlib.asynccontextmanager
+async def _pin_turn(turns: asyncio.Semaphore) -> AsyncIterator[None]:
+    """A turn at the worker's PIN checks, waited for up to PIN_TURN_SECONDS (then DatabaseUnavailable, busy)."""
+    try:
+        async with asyncio.timeout(PIN_TURN_SECONDS):
+            await turns.acquire()
+    except TimeoutError:
+        raise DatabaseUnavailable(DatabaseUnavailable.BUSY) from None
+    try:
+        yield
+    finally:
+        turns.release()
 
 
 def _approved_by_pin(body_field: Any) -> bool:
