@@ -62,7 +62,7 @@ def pgbench_script(recorded: list[dict[str, Any]], recorded_at: datetime, group:
         f"\\set vendor_id {group.first_vendor} + :i / {group.per_vendor}",
         f"\\set program_id {group.first_program} + :i / {group.per_vendor}",
     ]
-    # A stamp of one statement is sent alone, outside a transaction block (db.LazyTransaction), and so replayed.
+    # A stamp of one statement is sent alone, outside a transaction block (lazy_transaction.py), and so replayed.
     alone = len(recorded) == 1
     lines += [] if alone else ["BEGIN;"]
     for entry in recorded:

@@ -12,8 +12,9 @@ from sqlalchemy import Table, func, literal, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from loyalty.db import Database, NestedUnitOfWork, StatementAfterAlone, after_rollback
+from loyalty.db import Database, NestedUnitOfWork, after_rollback
 from loyalty.errors import DatabaseUnavailable
+from loyalty.lazy_transaction import StatementAfterAlone
 from loyalty.models import RateLimitBucket
 from loyalty.services.compiled_queries import CompiledQuery
 from tests.databases import asyncpg_dsn

@@ -21,7 +21,7 @@ SessionTransaction, checkout and commit, each behind a greenlet crossing) cost a
 request, more than the three statements of a stamp together; the session now only flushes, and
 only when a service used the ORM.
 
-BEGIN waits for the transaction's first statement (`LazyTransaction`), and a unit whose whole write is
+BEGIN waits for the transaction's first statement (`lazy_transaction.LazyTransaction`), and a unit whose whole write is
 one statement may send it alone, without BEGIN or COMMIT (`CompiledQuery.first(..., alone=True)`): a
 statement outside a transaction block is atomic by itself. Each round trip to PostgreSQL costs the
 worker ~85 µs of CPU on the reference machine (docs/performance.md), so a stamp sent alone saves two
@@ -36,7 +36,6 @@ serialised, which is the closest safe equivalent of PostgreSQL's `SELECT ... FOR
 from __future__ import annotations
 
 import inspect
-import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -51,6 +50,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from loyalty.errors import DatabaseUnavailable
+from loyalty.lazy_transaction import LazyTransaction
 from loyalty.sqlalchemy_internals import asyncpg_connection, pooled_asyncpg_connection, return_to_pool
 from loyalty.statement_log import STATEMENT_LOG_ENV, record_statements
 
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     from loyalty.config import Settings
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 AfterRollback = Callable[[AsyncSession], Awaitable[None]]
 _AFTER_ROLLBACK = "loyalty.after_rollback"
@@ -68,8 +67,6 @@ _DRIVER = "loyalty.driver_connection"
 _LAZY = "loyalty.lazy_transaction"
 # Connection.info key: the unit's transaction wrote one of the tables `Database.watch_commits` watches.
 _WATCHED_WRITE = "loyalty.watched_write"
-
-log = logging.getLogger("loyalty.db")
 
 
 _ASYNC_DRIVERS = {
@@ -190,68 +187,6 @@ def driver_connection(session: AsyncSession) -> Any:
 def lazy_transaction(session: AsyncSession) -> LazyTransaction | None:
     """The PostgreSQL unit of work's transaction `session` works in, or None (SQLite, or `Unit.read`)."""
     return session.info.get(_LAZY)
-
-
-class StatementAfterAlone(RuntimeError):
-    """A statement was sent in a unit of work after one that ran alone (a programming error): that one
-    committed by itself, so nothing after it could be atomic with it."""
-
-
-class LazyTransaction:
-    """A unit of work's PostgreSQL transaction, whose BEGIN is sent just before its first statement: from
-    the ORM (SQLAlchemy's `before_cursor_execute` event, `_begin_before_orm_statements`) or from
-    `CompiledQuery`. A unit that sends nothing sends neither BEGIN nor COMMIT.
-
-    States: `pending` (nothing sent), `begun` (BEGIN sent), `alone` (one statement ran outside any
-    transaction block and wrote: the unit's work is done, and any further statement raises
-    StatementAfterAlone), `ended` (committed or rolled back)."""
-
-    def __init__(self, driver: Any, on_begin: Callable[[bool], None]) -> None:
-        self._transaction = driver.transaction()
-        self._on_begin = on_begin  # tells the unit whether its connection is inside a transaction
-        self.state = "pending"
-
-    async def begin(self) -> None:
-        """Sends BEGIN if it has not been sent. Raises StatementAfterAlone after a statement ran alone."""
-        if self.state == "begun":
-            return
-        if self.state != "pending":
-            raise StatementAfterAlone(f"no statement may follow one that ran alone (state {self.state})")
-        self.state = "begun"
-        self._on_begin(True)
-        await self._transaction.start()
-
-    async def alone(self, statement: Callable[[], Awaitable[R]]) -> R:
-        """Runs `statement` outside any transaction block when nothing has been sent yet, else in the
-        transaction. For a statement that is the unit's whole write when it returns a row (not None) and
-        writes nothing when it returns None: after a row, the unit's work is done (nothing may follow);
-        after None, or an error PostgreSQL refused it with, the unit goes on as if it had not run."""
-        if self.state != "pending":
-            await self.begin()
-            return await statement()
-        self.state = "sending alone"
-        self._on_begin(True)  # until it answers: a cancellation leaves the connection's state unknown
-        try:
-            result = await statement()
-        except asyncpg.PostgresError:
-            self.state = "pending"
-            self._on_begin(False)
-            raise
-        self.state = "pending" if result is None else "alone"
-        self._on_begin(False)
-        return result
-
-    async def commit(self) -> None:
-        if self.state == "begun":
-            await self._transaction.commit()
-        self.state = "ended"
-
-    async def rollback(self) -> None:
-        if self.state == "alone":  # committed by itself: the request failed after it, and it stands
-            log.warning("a unit of work failed after its statement sent alone had committed")
-        if self.state == "begun":
-            await self._transaction.rollback()
-        self.state = "ended"
 
 
 class NestedUnitOfWork(RuntimeError):

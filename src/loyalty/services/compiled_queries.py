@@ -35,7 +35,7 @@ class CompiledQuery:
 
         `alone`: on PostgreSQL, when the unit of work has sent nothing yet and the ORM holds no changes to
         flush, the statement is sent outside any transaction block, without BEGIN and COMMIT
-        (`db.LazyTransaction.alone`). Only for a statement that is the unit's whole write when it returns
+        (`lazy_transaction.LazyTransaction.alone`). Only for a statement that is the unit's whole write when it returns
         a row and writes nothing when it returns None."""
         driver = driver_connection(session)
         if driver is None:
